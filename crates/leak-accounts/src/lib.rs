@@ -1,1 +1,262 @@
-//! leak-accounts
+//! Submission accounts: the users file that `leak user add|remove|list` manages
+//! and that the daemon checks AUTH against.
+//!
+//! The file is TOML, one table per account, mode 0600, written atomically
+//! (temporary file, fsync, rename):
+//!
+//! ```toml
+//! [users.alice]
+//! password = "$argon2id$v=19$m=19456,t=2,p=1$…"
+//! notify = "alice@example.org"          # where delivery-failure reports go
+//! aliases = ["Alice Martin", "alice@old.example"]  # scrubbed from messages too
+//! ```
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// Why the users file could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid users file: {message}")]
+    Invalid { path: String, message: String },
+    #[error("account `{0}` already exists")]
+    Exists(String),
+    #[error("no account `{0}`")]
+    NotFound(String),
+    #[error("invalid account name `{0}`: use letters, digits, '.', '-', '_' or '@'")]
+    BadName(String),
+    #[error("the password must not be empty")]
+    EmptyPassword,
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+/// One submission account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The argon2id PHC string.
+    pub password: String,
+    /// Where delivery-failure reports for this account's messages go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    /// Other real names and addresses of this person, scrubbed from messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// The whole users file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    #[serde(default)]
+    pub users: BTreeMap<String, Account>,
+}
+
+impl Users {
+    /// Reads the file; a missing file is an empty set of accounts.
+    pub fn load(path: &Path) -> Result<Users, AccountsError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Users::default()),
+            Err(source) => {
+                return Err(AccountsError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        toml::from_str(&text).map_err(|e| AccountsError::Invalid {
+            path: path.display().to_string(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Writes the file atomically with mode 0600.
+    pub fn save(&self, path: &Path) -> Result<(), AccountsError> {
+        let text = toml::to_string(self).map_err(|e| AccountsError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        write_private_atomically(path, text.as_bytes()).map_err(|source| AccountsError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Adds an account with an argon2id hash of `password`.
+    pub fn add(
+        &mut self,
+        name: &str,
+        password: &str,
+        notify: Option<String>,
+    ) -> Result<(), AccountsError> {
+        if !valid_name(name) {
+            return Err(AccountsError::BadName(name.to_owned()));
+        }
+        if self.users.contains_key(name) {
+            return Err(AccountsError::Exists(name.to_owned()));
+        }
+        if password.is_empty() {
+            return Err(AccountsError::EmptyPassword);
+        }
+        let account = Account {
+            password: hash_password(password)?,
+            notify,
+            aliases: Vec::new(),
+        };
+        self.users.insert(name.to_owned(), account);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, name: &str) -> Result<(), AccountsError> {
+        self.users
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| AccountsError::NotFound(name.to_owned()))
+    }
+
+    /// The account if `password` is right. Runs argon2: call it off the async
+    /// executor. An unknown name costs the same as a wrong password.
+    pub fn verify(&self, name: &str, password: &str) -> Option<&Account> {
+        match self.users.get(name) {
+            Some(account) if verify_password(&account.password, password) => Some(account),
+            Some(_) => None,
+            None => {
+                // Equalise timing so that probing for account names is pointless.
+                let _ = verify_password(DUMMY_HASH, password);
+                None
+            }
+        }
+    }
+}
+
+/// A valid hash of a random password, verified against when the name is unknown.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$0Rlq3w/rMpwBXIfxs6AQNHxMTXJx2MKZI9WJV0NfR+Y";
+
+fn hash_password(password: &str) -> Result<String, AccountsError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AccountsError::Hash(e.to_string()))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+}
+
+/// tmp → fsync → rename → fsync dir, mode 0600 from the start.
+fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("users")
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn add_save_load_verify_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let mut users = Users::load(&path).unwrap();
+        assert!(users.users.is_empty());
+        users
+            .add("alice", "correct horse", Some("alice@real.example".into()))
+            .unwrap();
+        assert!(matches!(
+            users.add("alice", "x", None),
+            Err(AccountsError::Exists(_))
+        ));
+        assert!(matches!(
+            users.add("bad name", "x", None),
+            Err(AccountsError::BadName(_))
+        ));
+        users.save(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("$argon2id$"), "{text}");
+        assert!(!text.contains("correct horse"));
+
+        let users = Users::load(&path).unwrap();
+        let account = users
+            .verify("alice", "correct horse")
+            .expect("right password");
+        assert_eq!(account.notify.as_deref(), Some("alice@real.example"));
+        assert!(users.verify("alice", "wrong").is_none());
+        assert!(users.verify("bob", "correct horse").is_none());
+
+        let mut users = users;
+        users.remove("alice").unwrap();
+        assert!(matches!(
+            users.remove("alice"),
+            Err(AccountsError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn dummy_hash_is_well_formed() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn invalid_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, "[users.alice]\npasword = 'x'\n").unwrap();
+        assert!(matches!(
+            Users::load(&path),
+            Err(AccountsError::Invalid { .. })
+        ));
+    }
+}

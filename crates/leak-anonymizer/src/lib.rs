@@ -1,1 +1,273 @@
-//! leak-anonymizer
+//! leak-anonymizer: rebuilds a submitted message so that nothing in it
+//! identifies the sender.
+//!
+//! Filtering headers is not enough (alias services have leaked their users
+//! through quoted text, PGP keys, MIME boundaries and Message-IDs), so
+//! [`anonymize`] parses the submission with `mail-parser`, keeps only its
+//! decoded content, scrubs that content and builds a brand-new message with
+//! `mail-builder`. It is a pure function over bytes: no I/O, no clock (the
+//! caller passes the time), no global state.
+//!
+//! # Layout
+//!
+//! - `lib.rs`: the public API ([`Options`], [`Submission`], [`Anonymized`],
+//!   [`AnonymizeError`], [`anonymize`]) and the leak notice.
+//! - `identity.rs`: the sender's real names and addresses, their replacement,
+//!   the category and pseudonym rules, pseudonym sanitising.
+//! - `headers.rs`: the top-level header block ([`OUTPUT_HEADERS`] lists
+//!   every name it can contain).
+//! - `mime.rs`: the walk over the MIME tree that rebuilds every part.
+//! - `text.rs`: plain-text scrubbing (attributions, signatures, PGP armour,
+//!   client taglines).
+//! - `html.rs`, `css.rs`, `entities.rs`, `resources.rs`: HTML scrubbing
+//!   (comments, generator tags, remote resources, client fingerprints) and
+//!   the `cid:`/`data:` references it may keep.
+//! - `image.rs`: EXIF/XMP/IPTC stripping of JPEG, PNG and WebP attachments.
+
+mod css;
+mod entities;
+mod headers;
+mod html;
+mod identity;
+mod image;
+mod mime;
+mod resources;
+mod text;
+
+use std::collections::BTreeMap;
+
+use mail_parser::{Address, HeaderName, Message, MessageParser};
+use rand::RngCore;
+
+pub use headers::OUTPUT_HEADERS;
+
+use headers::{Envelope, Mailbox};
+use identity::Identity;
+use mime::{Context, Rebuilder};
+
+/// The notice leak adds to every message unless the operator configures
+/// another one. `{hostname}` is replaced by the server's host name.
+pub const DEFAULT_NOTICE: &str = "This message was sent anonymously through {hostname}: \
+the sender's identity is not known to you.\n\
+Ce message a été envoyé anonymement via {hostname} : l'identité de l'expéditeur ne vous est pas connue.";
+
+/// Appended to the notice when an opt-out address is configured (unless the
+/// notice already mentions `{optout}` itself).
+pub const DEFAULT_OPTOUT_NOTICE: &str = "To stop receiving anonymous messages through this \
+server, write to {optout}.\n\
+Pour ne plus recevoir de messages anonymes via ce serveur, écrivez à {optout}.";
+
+/// What the operator configured for anonymization.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `anonymizer.domain`: the domain of every pseudonymous address and of
+    /// the Message-ID.
+    pub domain: String,
+    /// `server.hostname`, named in leak's own `Received` line.
+    pub hostname: String,
+    /// The category used when the submission names none.
+    pub default_category: String,
+    /// Category key → label shown as the sender's name ("friend" → "Un ami").
+    pub categories: BTreeMap<String, String>,
+    /// Whether a display name submitted with an address at `domain` becomes
+    /// the pseudonym.
+    pub allow_custom_pseudonyms: bool,
+    /// Footer added to the text and HTML bodies (`{hostname}` and `{optout}`
+    /// are substituted); `None` adds no footer.
+    pub notice: Option<String>,
+    /// Where recipients can refuse further anonymous mail: adds a
+    /// `List-Unsubscribe` header and a sentence to the notice.
+    pub optout_address: Option<String>,
+}
+
+/// One submitted message and what the SMTP session knows about its sender.
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The DATA bytes as received (CRLF, already un-dot-stuffed).
+    pub data: &'a [u8],
+    /// The SMTP `MAIL FROM` address.
+    pub mail_from: &'a str,
+    /// The authenticated account name (may be empty).
+    pub account: &'a str,
+    /// Other real names and addresses of the account, to scrub as well.
+    pub aliases: &'a [String],
+}
+
+/// The rebuilt message and what moderation needs to judge it.
+#[derive(Debug, Clone)]
+pub struct Anonymized {
+    /// The rebuilt message, CRLF line endings only, not yet DKIM-signed.
+    pub message: Vec<u8>,
+    /// The chosen category key.
+    pub category: String,
+    /// The display name used in `From` (custom or the category's label).
+    pub pseudonym: String,
+    /// True when the pseudonym came from the submitted display name (the
+    /// caller moderates it).
+    pub custom_pseudonym: bool,
+    /// The decoded subject after scrubbing.
+    pub subject: String,
+    /// Every text/plain part and every HTML part rendered as text, after
+    /// scrubbing and without leak's notice.
+    pub text: String,
+}
+
+/// Why a submission could not be anonymized. The messages are meant for the
+/// submitting client and reveal nothing about the server.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AnonymizeError {
+    /// The bytes are not a mail message leak can read.
+    #[error("the message could not be parsed")]
+    Unparseable,
+    /// There is no usable address in `From`.
+    #[error("the message has no From address")]
+    NoFrom,
+    /// Encrypted content cannot be checked for the sender's identity.
+    #[error("encrypted messages cannot be sent anonymously")]
+    Encrypted,
+    /// An image looked like JPEG, PNG or WebP but could not be read, so its
+    /// metadata could not be removed.
+    #[error("an image attachment could not be cleaned of its metadata")]
+    Image,
+    /// The configured category or domain cannot form an address.
+    #[error("the anonymizer is misconfigured")]
+    Misconfigured,
+    /// The rebuilt message could not be serialised.
+    #[error("the message could not be rebuilt")]
+    Build,
+}
+
+/// Rebuilds `sub` as an anonymous message (see the crate docs). `now_unix`
+/// is the current time; the `Date` header is rounded down to the minute.
+pub fn anonymize(
+    sub: &Submission,
+    opts: &Options,
+    now_unix: u64,
+) -> Result<Anonymized, AnonymizeError> {
+    let message = MessageParser::default()
+        .parse(sub.data)
+        .ok_or(AnonymizeError::Unparseable)?;
+    let from = first_mailbox(message.from()).ok_or(AnonymizeError::NoFrom)?;
+    let claimed = claimed_identities(&message);
+    let mut identity = Identity::new(
+        &claimed,
+        sub.mail_from,
+        sub.account,
+        sub.aliases,
+        &opts.domain,
+    );
+    if let Some(organization) = message.header(HeaderName::Organization) {
+        identity.add_phrase(organization.as_text().unwrap_or(""));
+    }
+    let (category, pseudonym, custom_pseudonym) =
+        identity::choose((&from.0, &from.1), opts, &identity);
+    if !is_local_part(&category) || !is_domain(&opts.domain) {
+        return Err(AnonymizeError::Misconfigured);
+    }
+    let pseudonym_address = format!("{category}@{}", opts.domain);
+    identity.replace_with(&pseudonym_address, &pseudonym);
+
+    let date = (now_unix - now_unix % 60) as i64;
+    let ctx = Context {
+        identity: &identity,
+        domain: &opts.domain,
+        now_unix,
+    };
+    let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
+    let body = Rebuilder::new(&message, &ctx, notice.as_deref(), 0).rebuild()?;
+
+    let recipients = |list: Option<&Address<'_>>| -> Vec<Mailbox> {
+        list.map(|list| {
+            list.iter()
+                .filter_map(|addr| headers::mailbox(addr, &identity, false))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let subject = headers::scrub_subject(message.subject().unwrap_or(""), &identity);
+    let envelope = Envelope {
+        received: Some(format!(
+            "by {} (leak); {}",
+            opts.hostname,
+            headers::rfc5322_date(date)
+        )),
+        from: (Some(pseudonym.clone()), pseudonym_address),
+        to: recipients(message.to()),
+        cc: recipients(message.cc()),
+        subject: subject.clone(),
+        date,
+        message_id: format!("{}@{}", random_hex(), opts.domain),
+        list_unsubscribe: opts.optout_address.clone(),
+    };
+    let bytes = headers::write_message(&envelope, body.root)?;
+    Ok(Anonymized {
+        message: bytes,
+        category,
+        pseudonym,
+        custom_pseudonym,
+        subject,
+        text: body.text,
+    })
+}
+
+/// The notice with its placeholders filled in, and the opt-out sentence
+/// appended when an opt-out address is configured.
+fn render_notice(notice: &str, opts: &Options) -> String {
+    let mut text = notice.to_string();
+    if let Some(optout) = &opts.optout_address {
+        if !text.contains("{optout}") {
+            text.push('\n');
+            text.push_str(DEFAULT_OPTOUT_NOTICE);
+        }
+        text = text.replace("{optout}", optout);
+    }
+    text.replace("{hostname}", &opts.hostname)
+}
+
+/// The first (name, address) of an address header.
+fn first_mailbox(list: Option<&Address<'_>>) -> Option<(String, String)> {
+    let addr = list?.iter().find(|addr| addr.address().is_some())?;
+    let address = addr.address()?.trim().to_string();
+    address
+        .contains('@')
+        .then(|| (addr.name().unwrap_or("").to_string(), address))
+}
+
+/// Every (name, address) the submission claims for its sender: all of
+/// `From`, `Sender` and `Reply-To`.
+fn claimed_identities(message: &Message<'_>) -> Vec<(String, String)> {
+    let headers = [HeaderName::From, HeaderName::Sender, HeaderName::ReplyTo];
+    headers
+        .into_iter()
+        .filter_map(|name| message.header(name).and_then(|value| value.as_address()))
+        .flat_map(|list| list.iter())
+        .map(|addr| {
+            (
+                addr.name().unwrap_or("").to_string(),
+                addr.address().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn is_local_part(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+}
+
+fn is_domain(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+}
+
+/// 128 random bits in hex: Message-IDs, Content-IDs and boundaries carry
+/// nothing derived from time, a counter, the content or the host.
+pub(crate) fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

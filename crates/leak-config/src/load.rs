@@ -15,8 +15,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.display().to_string(),
         problems,
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail(vec![Problem::new("", format!("cannot read {}: {e}", path.display()))]))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![Problem::new(
+            "",
+            format!("cannot read {}: {e}", path.display()),
+        )])
+    })?;
     let mut config = parse(&text).map_err(fail)?;
     let base = path.parent().unwrap_or(Path::new("."));
     resolve_paths(&mut config, base);
@@ -120,15 +124,17 @@ fn remove_key(table: &mut toml::Table, key: &str) -> bool {
     }
     match last {
         PathSegment::Key(name) => current.remove(*name).is_some(),
-        PathSegment::Index(name, index) => match current.get_mut(*name).and_then(|v| v.as_array_mut()) {
-            // Removing one element would shift the indices of later problems;
-            // drop the whole list's bad element by replacing the list.
-            Some(array) if *index < array.len() => {
-                array.remove(*index);
-                true
+        PathSegment::Index(name, index) => {
+            match current.get_mut(*name).and_then(|v| v.as_array_mut()) {
+                // Removing one element would shift the indices of later problems;
+                // drop the whole list's bad element by replacing the list.
+                Some(array) if *index < array.len() => {
+                    array.remove(*index);
+                    true
+                }
+                _ => false,
             }
-            _ => false,
-        },
+        }
     }
 }
 

@@ -31,7 +31,11 @@ impl ByteSize {
             "kib" => 1 << 10,
             "mib" => 1 << 20,
             "gib" => 1 << 30,
-            other => return Err(format!("unknown size unit `{other}` (use B, KB, MB, GB, KiB, MiB or GiB)")),
+            other => {
+                return Err(format!(
+                    "unknown size unit `{other}` (use B, KB, MB, GB, KiB, MiB or GiB)"
+                ))
+            }
         };
         number
             .checked_mul(multiplier)

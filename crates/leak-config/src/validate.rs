@@ -38,13 +38,19 @@ fn server(config: &Config, problems: &mut Vec<Problem>) {
 
 fn listeners(config: &Config, problems: &mut Vec<Problem>) {
     if config.listeners.is_empty() {
-        problems.push(Problem::new("listener", "at least one [[listener]] is needed"));
+        problems.push(Problem::new(
+            "listener",
+            "at least one [[listener]] is needed",
+        ));
     }
     for (index, listener) in config.listeners.iter().enumerate() {
         if listener.bind.parse::<SocketAddr>().is_err() {
             problems.push(Problem::new(
                 format!("listener[{index}].bind"),
-                format!("`{}` is not an ip:port address such as \"0.0.0.0:587\"", listener.bind),
+                format!(
+                    "`{}` is not an ip:port address such as \"0.0.0.0:587\"",
+                    listener.bind
+                ),
             ));
         }
         if listener.tls != ListenerTls::None && config.tls.is_none() {
@@ -84,10 +90,19 @@ pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
 fn limits(config: &Config, problems: &mut Vec<Problem>) {
     let limits = &config.limits;
     let positive = [
-        ("limits.max_message_size", limits.max_message_size.0 as usize),
+        (
+            "limits.max_message_size",
+            limits.max_message_size.0 as usize,
+        ),
         ("limits.max_recipients", limits.max_recipients),
-        ("limits.messages_per_hour", limits.messages_per_hour as usize),
-        ("limits.per_recipient_per_day", limits.per_recipient_per_day as usize),
+        (
+            "limits.messages_per_hour",
+            limits.messages_per_hour as usize,
+        ),
+        (
+            "limits.per_recipient_per_day",
+            limits.per_recipient_per_day as usize,
+        ),
         ("limits.max_connections", limits.max_connections),
     ];
     for (key, value) in positive {
@@ -114,16 +129,27 @@ fn anonymizer(config: &Config, problems: &mut Vec<Problem>) {
         ));
     }
     if anonymizer.categories.is_empty() {
-        problems.push(Problem::new("anonymizer.categories", "at least one category is needed"));
-    } else if !anonymizer.categories.contains_key(&anonymizer.default_category) {
+        problems.push(Problem::new(
+            "anonymizer.categories",
+            "at least one category is needed",
+        ));
+    } else if !anonymizer
+        .categories
+        .contains_key(&anonymizer.default_category)
+    {
         problems.push(Problem::new(
             "anonymizer.default_category",
-            format!("`{}` is not a key of [anonymizer.categories]", anonymizer.default_category),
+            format!(
+                "`{}` is not a key of [anonymizer.categories]",
+                anonymizer.default_category
+            ),
         ));
     }
     for (key, label) in &anonymizer.categories {
         let local_part_ok = !key.is_empty()
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if !local_part_ok {
             problems.push(Problem::new(
                 format!("anonymizer.categories.{key}"),
@@ -157,6 +183,12 @@ fn moderation(config: &Config, problems: &mut Vec<Problem>) {
 }
 
 fn dkim(config: &Config, problems: &mut Vec<Problem>) {
+    if config.dkim.keys.is_empty() {
+        problems.push(Problem::new(
+            "dkim.key",
+            "at least one [[dkim.key]] is needed: leak signs all mail (create one with `leak dkim generate`)",
+        ));
+    }
     let mut selectors = std::collections::HashSet::new();
     for (index, key) in config.dkim.keys.iter().enumerate() {
         let valid_selector = !key.selector.is_empty()
@@ -175,9 +207,16 @@ fn dkim(config: &Config, problems: &mut Vec<Problem>) {
             ));
         }
         if key.private_key.as_os_str().is_empty() {
-            problems.push(Problem::new(format!("dkim.key[{index}].private_key"), "must be set"));
+            problems.push(Problem::new(
+                format!("dkim.key[{index}].private_key"),
+                "must be set",
+            ));
         } else {
-            must_be_readable_file(&key.private_key, &format!("dkim.key[{index}].private_key"), problems);
+            must_be_readable_file(
+                &key.private_key,
+                &format!("dkim.key[{index}].private_key"),
+                problems,
+            );
         }
     }
 }
@@ -188,19 +227,34 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
         problems.push(Problem::new("delivery.mx_port", "must not be 0"));
     }
     if delivery.retry_intervals.is_empty() {
-        problems.push(Problem::new("delivery.retry_intervals", "at least one interval is needed"));
+        problems.push(Problem::new(
+            "delivery.retry_intervals",
+            "at least one interval is needed",
+        ));
     }
     if delivery.retry_intervals.iter().any(|d| d.is_zero()) {
-        problems.push(Problem::new("delivery.retry_intervals", "intervals must be greater than 0"));
+        problems.push(Problem::new(
+            "delivery.retry_intervals",
+            "intervals must be greater than 0",
+        ));
     }
     if delivery.queue_lifetime.is_zero() {
-        problems.push(Problem::new("delivery.queue_lifetime", "must be greater than 0"));
+        problems.push(Problem::new(
+            "delivery.queue_lifetime",
+            "must be greater than 0",
+        ));
     }
     if delivery.max_concurrent == 0 {
-        problems.push(Problem::new("delivery.max_concurrent", "must be greater than 0"));
+        problems.push(Problem::new(
+            "delivery.max_concurrent",
+            "must be greater than 0",
+        ));
     }
     if delivery.max_per_domain == 0 {
-        problems.push(Problem::new("delivery.max_per_domain", "must be greater than 0"));
+        problems.push(Problem::new(
+            "delivery.max_per_domain",
+            "must be greater than 0",
+        ));
     }
 }
 
@@ -225,9 +279,11 @@ fn dns_and_metrics(config: &Config, problems: &mut Vec<Problem>) {
 
 /// Parses `"ip:port"` or `"ip"` (port 53).
 pub fn parse_nameserver(text: &str) -> Option<SocketAddr> {
-    text.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 fn must_be_readable_file(path: &Path, key: &str, problems: &mut Vec<Problem>) {
@@ -254,7 +310,9 @@ fn is_domain_name(name: &str) -> bool {
 fn looks_like_address(address: &str) -> bool {
     match address.rsplit_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && is_domain_name(domain) && !local.chars().any(|c| c.is_whitespace() || c.is_control())
+            !local.is_empty()
+                && is_domain_name(domain)
+                && !local.chars().any(|c| c.is_whitespace() || c.is_control())
         }
         None => false,
     }

@@ -6,15 +6,30 @@ use std::time::Duration;
 
 #[test]
 fn example_config_parses_with_contract_values() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/leak.toml")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/leak.toml"),
+    )
+    .unwrap();
     let config = leak_config::parse(&text).expect("example config parses");
     assert_eq!(config.server.hostname, "mail.anon.example");
     assert_eq!(config.listeners.len(), 2);
     assert_eq!(config.limits.max_message_size.0, 25_000_000);
-    assert_eq!(config.delivery.retry_intervals[3], Duration::from_secs(3600));
-    assert_eq!(config.delivery.queue_lifetime, Duration::from_secs(5 * 86400));
-    assert_eq!(config.anonymizer.categories["family"], "Un membre de la famille");
-    assert_eq!(config.dkim.keys[1].algorithm, leak_config::DkimAlgorithm::Rsa);
+    assert_eq!(
+        config.delivery.retry_intervals[3],
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
+        config.delivery.queue_lifetime,
+        Duration::from_secs(5 * 86400)
+    );
+    assert_eq!(
+        config.anonymizer.categories["family"],
+        "Un membre de la famille"
+    );
+    assert_eq!(
+        config.dkim.keys[1].algorithm,
+        leak_config::DkimAlgorithm::Rsa
+    );
 }
 
 #[test]
@@ -36,7 +51,15 @@ domain = "anon.example"
 "#;
     let problems = leak_config::parse(text).unwrap_err();
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(keys, ["server.colour", "listener[0].tls", "limits.max_message_size"], "{problems:?}");
+    assert_eq!(
+        keys,
+        [
+            "server.colour",
+            "listener[0].tls",
+            "limits.max_message_size"
+        ],
+        "{problems:?}"
+    );
     assert!(problems[0].message.contains("unknown key"));
     assert!(problems[2].message.contains("parsecs"));
 }
@@ -81,8 +104,16 @@ private_key = "missing.pem"
     ] {
         assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
     }
-    let dkim = error.problems.iter().find(|p| p.key == "dkim.key[0].private_key").unwrap();
-    assert!(dkim.message.contains(&dir.path().join("missing.pem").display().to_string()), "relative path resolved: {dkim}");
+    let dkim = error
+        .problems
+        .iter()
+        .find(|p| p.key == "dkim.key[0].private_key")
+        .unwrap();
+    assert!(
+        dkim.message
+            .contains(&dir.path().join("missing.pem").display().to_string()),
+        "relative path resolved: {dkim}"
+    );
 }
 
 #[test]

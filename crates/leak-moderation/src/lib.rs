@@ -1,1 +1,227 @@
-//! leak-moderation
+//! leak-moderation: the built-in classifier that refuses insults, slurs,
+//! threats, sexual harassment and incitement to self-harm in French and
+//! English, and lets everything else through — confessions, blunt criticism,
+//! love letters, medical and legal vocabulary.
+//!
+//! It is a pure function over text: no I/O, no async, lexicons embedded at
+//! build time. The daemon builds one [`Classifier`] at start (it is
+//! `Send + Sync`) and calls [`Classifier::classify`] per message.
+//!
+//! # Layout
+//!
+//! - `normalize.rs` — characters to plain ASCII tokens: case, accents,
+//!   look-alike Unicode (`decancer`), invisible characters, leetspeak, masks
+//!   (`f*ck`), and the punctuation between tokens as flags.
+//! - `disguise.rs` — rebuilds words split by separators or spaces
+//!   (`s.a.l.o.p.e`, `f u c k`).
+//! - `lexicon.rs` — parses `lexicons/*.txt` (word classes and rules) and the
+//!   operator's lists; word look-up with leetspeak, wildcard and squeezed
+//!   repeats.
+//! - `matcher.rs` — the rule engine: allow rules neutralise, block rules
+//!   decide, the most severe match wins.
+//! - `lexicons/` — the curated French and English lists and rules; its
+//!   `README.md` documents the format and the policy choices.
+//!
+//! # Why words only count when aimed at someone
+//!
+//! Whole tokens are matched, never substrings, so `Scunthorpe`, `concours`
+//! or `assassin` cannot trip it. Most insult words only block when they are
+//! aimed at the reader ("t'es qu'un connard", "you're such an idiot",
+//! "espèce de …", a vocative "Salut connard,"); the same word about oneself
+//! ("j'ai été un vrai connard avec toi", "I was an asshole") is a
+//! confession and passes. Slurs and a few phrases ("fils de pute",
+//! "go kill yourself") block wherever they appear.
+
+mod disguise;
+mod lexicon;
+mod matcher;
+mod normalize;
+
+use std::fmt;
+
+use lexicon::Lexicon;
+use matcher::{Annotated, Hit, Index, Scope};
+use normalize::Tokens;
+
+/// The embedded lexicons, in load order.
+const LEXICONS: [&str; 3] = [
+    include_str!("../lexicons/common.txt"),
+    include_str!("../lexicons/en.txt"),
+    include_str!("../lexicons/fr.txt"),
+];
+
+/// What the classifier looks at: everything a recipient will read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Input<'a> {
+    /// The `Subject` header, decoded.
+    pub subject: &'a str,
+    /// The body as text (plain parts, and HTML parts rendered as text).
+    pub text: &'a str,
+    /// The custom pseudonym the sender chose, or empty.
+    pub pseudonym: &'a str,
+}
+
+/// Why a message is refused: the kinds of harm the service will not carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    Insult,
+    Slur,
+    Threat,
+    SexualHarassment,
+    SelfHarmIncitement,
+}
+
+impl Category {
+    /// The key used in lexicon files and operator lists (`threat: …`).
+    pub fn from_key(key: &str) -> Option<Category> {
+        Some(match key {
+            "insult" => Category::Insult,
+            "slur" => Category::Slur,
+            "threat" => Category::Threat,
+            "sexual" | "sexual-harassment" => Category::SexualHarassment,
+            "selfharm" | "self-harm" => Category::SelfHarmIncitement,
+            _ => return None,
+        })
+    }
+
+    /// A one-line reason in English and French, plain ASCII so it fits an
+    /// SMTP reply as it is.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Category::Insult => "the message contains an insult / le message contient une insulte",
+            Category::Slur => {
+                "the message contains a slur / le message contient une injure discriminatoire"
+            }
+            Category::Threat => "the message contains a threat / le message contient une menace",
+            Category::SexualHarassment => {
+                "the message contains sexual harassment / le message contient du contenu sexuel harcelant"
+            }
+            Category::SelfHarmIncitement => {
+                "the message incites self-harm / le message incite au suicide ou a l'automutilation"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Category::Insult => "insult",
+            Category::Slur => "slur",
+            Category::Threat => "threat",
+            Category::SexualHarassment => "sexual harassment",
+            Category::SelfHarmIncitement => "incitement to self-harm",
+        })
+    }
+}
+
+/// The classifier's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Block {
+        category: Category,
+        /// For the sender: plain words, English and French, one line.
+        reason: String,
+        /// For the operator only: the normalised words and the rule that
+        /// matched, so lists can be tuned. Never send it to the sender.
+        matched: String,
+    },
+}
+
+/// The moderation classifier: lexicons and rules compiled once.
+pub struct Classifier {
+    lex: Lexicon,
+    index: Index,
+}
+
+impl Classifier {
+    /// Built-in French and English lexicons plus the operator's lists (one
+    /// entry per line, `#` comments and blank lines ignored, see
+    /// [`parse_word_list`]). A block entry blocks wherever it appears, as an
+    /// insult unless prefixed with a category key (`threat: …`, `slur: …`,
+    /// `sexual: …`, `selfharm: …`); an allow entry neutralises those words
+    /// wherever they appear (a name such as `Dick`, a local place name).
+    pub fn new(extra_block: &[String], extra_allow: &[String]) -> Classifier {
+        let block: Vec<(Category, String)> = extra_block
+            .iter()
+            .map(|entry| match entry.split_once(':') {
+                Some((key, rest)) if Category::from_key(key.trim()).is_some() => {
+                    (Category::from_key(key.trim()).unwrap_or(Category::Insult), rest.trim().to_owned())
+                }
+                _ => (Category::Insult, entry.trim().to_owned()),
+            })
+            .collect();
+        let lex = Lexicon::build(&LEXICONS, &block, extra_allow);
+        let index = Index::new(&lex);
+        Classifier { lex, index }
+    }
+
+    /// The built-in lexicons alone.
+    pub fn builtin() -> Classifier {
+        Classifier::new(&[], &[])
+    }
+
+    /// Classifies one message. The subject and the body are read as
+    /// separate sentences; the pseudonym is also held to the stricter name
+    /// rules (an insult word in a name blocks even if aimed at no one).
+    pub fn classify(&self, input: &Input) -> Verdict {
+        let tokens = normalize::tokenize_into(input.text, normalize::tokenize(input.subject));
+        let body = self.scan(tokens, Scope::All);
+        let name = self.scan(normalize::tokenize_name(input.pseudonym), Scope::Pseudonym);
+        let (hit, text, from_name) = match (body, name) {
+            (Some(b), Some(n)) if n.0.severity > b.0.severity => (n.0, n.1, true),
+            (Some(b), _) => (b.0, b.1, false),
+            (None, Some(n)) => (n.0, n.1, true),
+            (None, None) => return Verdict::Allow,
+        };
+        let rule = &self.lex.rules[hit.rule];
+        let prefix = if from_name { "pseudonym: " } else { "" };
+        Verdict::Block {
+            category: hit.category,
+            reason: hit.category.reason().to_owned(),
+            matched: format!("{prefix}\"{text}\" [rule: {}]", rule.source),
+        }
+    }
+
+    /// Merges disguises, annotates and scans; returns the hit and the
+    /// matched words.
+    fn scan(&self, mut tokens: Tokens, scope: Scope) -> Option<(Hit, String)> {
+        disguise::merge(&mut tokens, &self.lex);
+        let n = tokens.toks.len();
+        let mut text = Annotated {
+            ids: Vec::with_capacity(n),
+            classes: Vec::with_capacity(n),
+            flags: Vec::with_capacity(n),
+            neutral: vec![false; n],
+        };
+        for (i, tok) in tokens.toks.iter().enumerate() {
+            let id = self.lex.lookup(tokens.text(i), tok.flags);
+            text.ids.push(id);
+            text.classes.push(self.lex.classes(id));
+            text.flags.push(tok.flags);
+        }
+        let hit = matcher::scan(&self.lex, &self.index, &mut text, scope)?;
+        let words: Vec<String> =
+            (hit.start..hit.end).map(|i| String::from_utf8_lossy(tokens.text(i)).into_owned()).collect();
+        Some((hit, words.join(" ")))
+    }
+}
+
+/// Parses the operator's one-entry-per-line format: surrounding whitespace
+/// trimmed, blank lines and lines starting with `#` skipped, and a ` #`
+/// comment at the end of a line removed (a `#` inside a word is a mask).
+pub fn parse_word_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| {
+            let line = line.trim();
+            let cut = line.find(" #").or_else(|| line.find("\t#")).unwrap_or(line.len());
+            line[..cut].trim()
+        })
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

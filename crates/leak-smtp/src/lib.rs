@@ -1,1 +1,38 @@
-//! leak-smtp
+//! The SMTP submission server: listeners, TLS, and the ESMTP session that mail
+//! clients talk to.
+//!
+//! This crate knows the protocol, not the product: what happens to a
+//! transaction (limits, the opt-out list, anonymizing, moderation, storage) is
+//! decided by a [`Backend`] the binary provides. Sessions are generic over
+//! `AsyncRead + AsyncWrite`, so tests drive them over in-memory streams.
+//!
+//! # Layout
+//!
+//! - `reply.rs`: [`Reply`], an SMTP reply as a typed value (code, enhanced
+//!   status code, text), and the replies the session uses.
+//! - `backend.rs`: the [`Backend`] trait and what a session tells it.
+//! - `io.rs`: buffered line reading with length limits and timeouts, and
+//!   reply batching for PIPELINING.
+//! - `data.rs`: the DATA receiver, a sans-I/O state machine that un-stuffs
+//!   dots and refuses bare CR, bare LF, NUL, long lines and oversize messages.
+//! - `session/`: the session state machine, one file per group of verbs
+//!   (`greeting.rs` EHLO/HELO, `auth.rs`, `transaction.rs` MAIL/RCPT/DATA).
+//! - `server.rs`: accept loops, the connection cap, STARTTLS/implicit TLS,
+//!   graceful shutdown.
+//! - `tls.rs`: loading (and reloading) the certificate into rustls.
+//! - `throttle.rs`: slows down and then refuses repeated AUTH failures.
+
+mod backend;
+mod data;
+mod io;
+mod reply;
+mod server;
+mod session;
+mod throttle;
+mod tls;
+
+pub use backend::{Backend, Envelope, SessionInfo};
+pub use data::{dot_stuff, DataError, DataReceiver, DataStatus};
+pub use reply::Reply;
+pub use server::{ListenerMode, Server, Settings};
+pub use tls::{TlsError, TlsProvider};

@@ -10,7 +10,9 @@
 //! after DATA only after [`Store::enqueue`] returned `Ok`.
 //!
 //! Reads never see a half-written message: a message appears in [`Store::list`]
-//! only once both its body and its envelope are durable.
+//! only once both its body and its envelope are durable. A change to an
+//! existing record (update, modify, remove, kv writes) may be seen by reads a
+//! moment before it is durable; whoever acts on a change waits for its `Ok`.
 //!
 //! A damaged record (bad checksum, unknown format version, undecodable) is
 //! reported through [`Store::damaged`] and logged; it never makes the store
@@ -19,12 +21,48 @@
 //! # Layout
 //!
 //! - `model.rs`: the queue entry types ([`QueuedMessage`], [`Recipient`], …).
-//! - `lib.rs`: the [`Store`] trait and its error type.
-//! - the sled-backed implementation lives in its own module(s).
+//! - `lib.rs`: the [`Store`] trait, its error type and [`new_message_id`].
+//! - `sled_store.rs`: [`SledStore`], the implementation: opening (reference
+//!   counts rebuilt, damaged records reported) and the reads.
+//! - `writer.rs`: the group commit. One writer thread takes every waiting
+//!   mutation as a batch: appends the bodies, one fdatasync, applies the
+//!   envelope and kv changes to sled, one sled flush, then answers them all.
+//! - `segments.rs`: append-only body segment files, rolled past a size and
+//!   deleted once no envelope references them.
+//! - `record.rs`: the on-disk record formats (version byte + crc32 on each).
+//! - `damage.rs`, `stats.rs`: the damaged-record register and write counters.
+//!
+//! # On disk
+//!
+//! ```text
+//! <data_dir>/db/                        sled: tree `envelopes` (id → envelope),
+//!                                       trees `kv.<name>` (the kv records)
+//! <data_dir>/segments/<16 hex>.seg      body records, append-only
+//! ```
+//!
+//! Bodies stay out of sled because sled 0.34 amplifies disk use badly for
+//! large values and keeps deleted data around. An envelope holds the
+//! (segment, offset, length, crc) of its body, and is written only after the
+//! body is durable, so `kill -9` at any moment leaves either both or an
+//! unreferenced body record that disappears with its segment.
 
+mod damage;
 mod model;
+mod record;
+mod segments;
+mod sled_store;
+mod stats;
+mod writer;
 
-pub use model::{Attempt, QueuedMessage, Recipient, RecipientStatus};
+pub use model::{Attempt, QueuedMessage, Recipient, RecipientStatus, UnixTime};
+pub use sled_store::{SledStore, StoreOptions};
+pub use stats::StoreStats;
+
+/// A fresh queue id: 16 lowercase hex characters from 64 random bits, so ids
+/// reveal nothing about order or volume.
+pub fn new_message_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>())
+}
 
 use async_trait::async_trait;
 
@@ -52,6 +90,14 @@ pub struct DamagedRecord {
     pub reason: String,
 }
 
+/// The change [`Store::modify`] applies to an envelope.
+///
+/// A named type on purpose: written out inside an `#[async_trait]` method,
+/// `Box<dyn FnOnce(&mut QueuedMessage) + Send>` has its elided `&mut` lifetime
+/// rewritten into a method lifetime, which makes the closure impossible to call
+/// on a local value. Implementations name this alias in their signature too.
+pub type MessageChange = Box<dyn FnOnce(&mut QueuedMessage) + Send>;
+
 /// The durable queue and the small records beside it.
 ///
 /// Mutations are durable when they resolve `Ok` (see the crate docs);
@@ -70,11 +116,7 @@ pub trait Store: Send + Sync + 'static {
     /// writers (the scheduler finishing an attempt, an operator holding the message)
     /// never overwrite each other's changes. Returns the envelope as written.
     /// Durable when it resolves `Ok`. `NotFound` if the message is gone.
-    async fn modify(
-        &self,
-        id: &str,
-        change: Box<dyn FnOnce(&mut QueuedMessage) + Send>,
-    ) -> Result<QueuedMessage>;
+    async fn modify(&self, id: &str, change: MessageChange) -> Result<QueuedMessage>;
 
     /// Removes a message and, eventually, its body's bytes from disk.
     /// Durable when it resolves `Ok`. Removing an unknown id is `NotFound`.

@@ -1,0 +1,276 @@
+//! What each [`Request`] does to the store. The socket plumbing is in
+//! `server.rs`; this file only knows the store and the scheduler's bell.
+//!
+//! Hold, release and retry go through [`Store::modify`], the same atomic
+//! read-change-write the delivery scheduler uses, so an operator's change and
+//! a finishing delivery attempt never overwrite each other. The scheduler
+//! keeps `held` as the operator last set it (OpenSMTPD #793: a message held
+//! while being delivered must not come back).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use leak_store::{QueuedMessage, RecipientStatus, Store, StoreError, UnixTime};
+use tokio::task::JoinSet;
+
+use crate::optout;
+use crate::protocol::{ErrorKind, QueueCounts, Request, Response, StatusReport, Target};
+use crate::server::AdminContext;
+
+/// The hold reason recorded when an operator holds a message.
+pub const OPERATOR_HOLD_REASON: &str = "held by operator";
+
+/// How many store mutations `--all` keeps in flight, so the store's group
+/// commit can batch them into few fsyncs without unbounded task counts.
+const BULK_IN_FLIGHT: usize = 256;
+
+/// The current time in unix seconds.
+pub(crate) fn now() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Answers one request. Never panics on bad input: every failure is a [`Response::Error`].
+pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
+    let store = &ctx.store;
+    let result = match request {
+        Request::QueueList => list(store).await.map(|messages| Response::Messages { messages }),
+        Request::QueueShow { id } => show(store.as_ref(), &id),
+        Request::QueueRetry { target } => retry(store, target).await,
+        Request::QueueHold { id } => hold(store.as_ref(), &id).await,
+        Request::QueueRelease { id } => release(store.as_ref(), &id).await,
+        Request::QueueDelete { target } => delete(store, target).await,
+        Request::OptoutAdd { address } => optout_add(store.as_ref(), &address).await,
+        Request::OptoutRemove { address } => optout_remove(store.as_ref(), &address).await,
+        Request::OptoutList => optout::list(store.as_ref())
+            .map(|entries| Response::Optouts { entries })
+            .map_err(store_error),
+        Request::Status => status(ctx).await,
+    };
+    let response = result.unwrap_or_else(|(kind, message)| Response::Error { kind, message });
+    if wakes_scheduler(&response) {
+        ctx.wake_scheduler.notify_one();
+    }
+    response
+}
+
+/// Whether the scheduler has new work: recipients made due, or a message released.
+fn wakes_scheduler(response: &Response) -> bool {
+    match response {
+        Response::Retried { messages, .. } => *messages > 0,
+        Response::Released { changed, .. } => *changed,
+        _ => false,
+    }
+}
+
+type OpResult = Result<Response, (ErrorKind, String)>;
+
+fn store_error(error: StoreError) -> (ErrorKind, String) {
+    match error {
+        StoreError::NotFound(id) => not_found(&id),
+        other => (ErrorKind::Store, other.to_string()),
+    }
+}
+
+fn not_found(id: &str) -> (ErrorKind, String) {
+    (ErrorKind::NotFound, format!("no message with id {id:?} in the queue"))
+}
+
+/// Lists on a blocking thread: reading 10,000 envelopes is real work.
+async fn list(store: &Arc<dyn Store>) -> Result<Vec<QueuedMessage>, (ErrorKind, String)> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || store.list())
+        .await
+        .map_err(|e| (ErrorKind::Store, format!("listing the queue failed: {e}")))?
+        .map_err(store_error)
+}
+
+fn show(store: &dyn Store, id: &str) -> OpResult {
+    match store.get(id).map_err(store_error)? {
+        Some(message) => Ok(Response::Message { message }),
+        None => Err(not_found(id)),
+    }
+}
+
+/// Whether a retry would change this message: some pending recipient not yet due.
+fn needs_retry(message: &QueuedMessage, now: UnixTime) -> bool {
+    message
+        .recipients
+        .iter()
+        .any(|r| !r.status.is_final() && r.next_attempt.is_none_or(|due| due > now))
+}
+
+/// Makes every queued or deferred recipient of one message due at `now`.
+async fn retry_message(store: &dyn Store, id: &str, now: UnixTime) -> Result<QueuedMessage, StoreError> {
+    store
+        .modify(
+            id,
+            Box::new(move |message| {
+                for r in &mut message.recipients {
+                    if matches!(r.status, RecipientStatus::Queued | RecipientStatus::Deferred) {
+                        r.next_attempt = Some(r.next_attempt.map_or(now, |due| due.min(now)));
+                    }
+                }
+            }),
+        )
+        .await
+}
+
+async fn retry(store: &Arc<dyn Store>, target: Target) -> OpResult {
+    let now = now();
+    let ids = match target {
+        Target::One(id) => vec![id],
+        Target::All => list(store)
+            .await?
+            .into_iter()
+            .filter(|m| needs_retry(m, now))
+            .map(|m| m.id)
+            .collect(),
+    };
+    let single = ids.len() == 1;
+    let outcomes = for_each_bulk(store, ids, move |store, id| async move {
+        retry_message(store.as_ref(), &id, now).await
+    })
+    .await;
+    let (mut messages, mut recipients, mut held) = (0, 0, 0);
+    for outcome in outcomes {
+        match outcome {
+            Ok(message) => {
+                messages += 1;
+                held += usize::from(message.held);
+                recipients += message.recipients.iter().filter(|r| !r.status.is_final()).count();
+            }
+            // With --all, a message delivered or deleted meanwhile is simply gone.
+            Err(StoreError::NotFound(id)) if !single => tracing::debug!(%id, "retry: message gone"),
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+    Ok(Response::Retried { messages, recipients, held })
+}
+
+async fn hold(store: &dyn Store, id: &str) -> OpResult {
+    let changed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&changed);
+    store
+        .modify(
+            id,
+            Box::new(move |message| {
+                if !message.held {
+                    message.held = true;
+                    message.hold_reason = Some(OPERATOR_HOLD_REASON.to_string());
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }),
+        )
+        .await
+        .map_err(store_error)?;
+    tracing::info!(%id, "queue: message held by operator");
+    Ok(Response::Held { id: id.to_string(), changed: changed.load(Ordering::Relaxed) })
+}
+
+async fn release(store: &dyn Store, id: &str) -> OpResult {
+    let changed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&changed);
+    store
+        .modify(
+            id,
+            Box::new(move |message| {
+                flag.store(message.held, Ordering::Relaxed);
+                message.held = false;
+                message.hold_reason = None;
+            }),
+        )
+        .await
+        .map_err(store_error)?;
+    tracing::info!(%id, "queue: message released by operator");
+    Ok(Response::Released { id: id.to_string(), changed: changed.load(Ordering::Relaxed) })
+}
+
+async fn delete(store: &Arc<dyn Store>, target: Target) -> OpResult {
+    let (ids, single) = match target {
+        Target::One(id) => (vec![id], true),
+        Target::All => (list(store).await?.into_iter().map(|m| m.id).collect(), false),
+    };
+    let outcomes = for_each_bulk(store, ids, |store, id| async move {
+        store.remove(&id).await.map(|()| id)
+    })
+    .await;
+    let mut messages = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(id) => {
+                messages += 1;
+                tracing::info!(%id, "queue: message deleted by operator");
+            }
+            Err(StoreError::NotFound(id)) if !single => tracing::debug!(%id, "delete: message gone"),
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+    Ok(Response::Deleted { messages })
+}
+
+/// Runs `op` on every id with at most [`BULK_IN_FLIGHT`] running at once,
+/// so concurrent store mutations share fsyncs. Outcomes come back unordered.
+async fn for_each_bulk<T, F, Fut>(store: &Arc<dyn Store>, ids: Vec<String>, op: F) -> Vec<Result<T, StoreError>>
+where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Store>, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    let mut outcomes = Vec::with_capacity(ids.len());
+    let mut tasks = JoinSet::new();
+    for id in ids {
+        if tasks.len() >= BULK_IN_FLIGHT {
+            if let Some(done) = tasks.join_next().await {
+                outcomes.push(flatten(done));
+            }
+        }
+        tasks.spawn(op(Arc::clone(store), id));
+    }
+    while let Some(done) = tasks.join_next().await {
+        outcomes.push(flatten(done));
+    }
+    outcomes
+}
+
+fn flatten<T>(joined: Result<Result<T, StoreError>, tokio::task::JoinError>) -> Result<T, StoreError> {
+    joined.unwrap_or_else(|e| Err(StoreError::Database(format!("store task failed: {e}"))))
+}
+
+async fn optout_add(store: &dyn Store, address: &str) -> OpResult {
+    let normalized = optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
+    let (hash, changed) = optout::add(store, &normalized, now()).await.map_err(store_error)?;
+    if changed {
+        tracing::info!(%hash, "opt-out: address added");
+    }
+    Ok(Response::OptoutAdded { hash, changed })
+}
+
+async fn optout_remove(store: &dyn Store, address: &str) -> OpResult {
+    let normalized = optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
+    match optout::remove(store, &normalized).await.map_err(store_error)? {
+        Some(hash) => {
+            tracing::info!(%hash, "opt-out: address removed");
+            Ok(Response::OptoutRemoved { hash })
+        }
+        None => Err((
+            ErrorKind::NotFound,
+            format!("{normalized} is not on the opt-out list"),
+        )),
+    }
+}
+
+async fn status(ctx: &AdminContext) -> OpResult {
+    let messages = list(&ctx.store).await?;
+    let info = (ctx.status)();
+    Ok(Response::Status(StatusReport {
+        version: info.version,
+        started: info.started,
+        now: now(),
+        listeners: info.listeners,
+        sessions_open: info.sessions_open,
+        queue: QueueCounts::of(&messages),
+    }))
+}

@@ -1,0 +1,249 @@
+//! Scrubbing of CSS (in `<style>` elements and `style` attributes): remote
+//! resources (`url(https://…)`, `@import`, web fonts) would make the
+//! recipient's client call a server when the mail is opened, which tells that
+//! server who read it and when.
+
+use crate::resources::Resources;
+
+/// Removes comments and `@import` rules, and rewrites every `url(…)`: `cid:`
+/// references to their new Content-ID, inline `data:` images kept (cleaned),
+/// anything else replaced by `none`. Quoted strings that hold a URL (as in
+/// `image-set("https://…" 1x)`) are emptied.
+pub(crate) fn scrub_css(css: &str, resources: &Resources) -> String {
+    let without_comments = strip_comments(css);
+    let without_imports = strip_imports(&without_comments);
+    let rewritten = rewrite_urls(&without_imports, resources);
+    empty_url_strings(&rewritten)
+}
+
+/// Scrubs a style sheet (a `<style>` element): like [`scrub_css`], and also
+/// drops the rules that can no longer match once `class` and `id`
+/// attributes are gone (`p.MsoNormal`, `#divRplyFwdMsg`: they only name the
+/// client that wrote them) and at-rules other than `@media`, `@supports` and
+/// `@font-face` (`@page WordSection1`, `@namespace`).
+pub(crate) fn scrub_style_sheet(css: &str, resources: &Resources) -> String {
+    // `<!--` and `-->` are allowed (and ignored) around a style sheet.
+    let bare = css.replace("<!--", "").replace("-->", "");
+    filter_rules(&scrub_css(&bare, resources))
+}
+
+fn filter_rules(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut rest = css;
+    while !rest.trim().is_empty() {
+        let Some(open) = find_outside_strings(rest, &['{', ';']) else {
+            break;
+        };
+        let prelude = rest[..open].trim();
+        if rest[open..].starts_with(';') {
+            rest = &rest[open + 1..]; // a statement at-rule (`@charset …;`)
+            continue;
+        }
+        let close = matching_brace(rest, open);
+        let block = &rest[open + 1..close.min(rest.len())];
+        rest = rest.get(close + 1..).unwrap_or("");
+        let lower = prelude.to_ascii_lowercase();
+        if lower.starts_with("@media") || lower.starts_with("@supports") {
+            let inner = filter_rules(block);
+            if !inner.trim().is_empty() {
+                out.push_str(&format!("{prelude} {{\n{inner}}}\n"));
+            }
+        } else if lower.starts_with("@font-face") {
+            out.push_str(&format!("{prelude} {{{block}}}\n"));
+        } else if !lower.starts_with('@') {
+            let selectors: Vec<&str> = prelude
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && !s.contains(['.', '#', '[', '\\']))
+                .collect();
+            if !selectors.is_empty() {
+                out.push_str(&format!("{} {{{block}}}\n", selectors.join(", ")));
+            }
+        }
+    }
+    out
+}
+
+/// Byte offset of the first of `targets` that is not inside a quoted string.
+fn find_outside_strings(css: &str, targets: &[char]) -> Option<usize> {
+    let mut quote = None;
+    for (i, c) in css.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if targets.contains(&c) => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Byte offset of the `}` closing the `{` at `open` (or the end).
+fn matching_brace(css: &str, open: usize) -> usize {
+    let mut depth = 0usize;
+    let mut quote = None;
+    for (i, c) in css[open..].char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '{') => depth += 1,
+            (None, '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return open + i;
+                }
+            }
+            _ => {}
+        }
+    }
+    css.len()
+}
+
+fn strip_comments(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut rest = css;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        rest = match rest[start + 2..].find("*/") {
+            Some(end) => &rest[start + 2 + end + 2..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Finds `needle` (lower-case ASCII) in `hay` ignoring ASCII case.
+fn find_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
+    hay.as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+fn strip_imports(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut rest = css;
+    while let Some(start) = find_ascii_ci(rest, "@import") {
+        out.push_str(&rest[..start]);
+        rest = match rest[start..].find(';') {
+            Some(end) => &rest[start + end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+fn rewrite_urls(css: &str, resources: &Resources) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut rest = css;
+    while let Some(start) = find_ascii_ci(rest, "url(") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 4..];
+        let (argument, consumed) = url_argument(after);
+        let value = argument.trim().trim_matches(['"', '\'']).trim();
+        match resources.rewrite(value) {
+            Some(kept) => {
+                out.push_str("url(\"");
+                out.push_str(&kept.replace(['"', '\\', '\n', '\r'], ""));
+                out.push_str("\")");
+            }
+            None => out.push_str("none"),
+        }
+        rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text inside `url(` … `)` and how many bytes it used, closing
+/// parenthesis included; quotes are honoured.
+fn url_argument(after: &str) -> (&str, usize) {
+    let mut quote = None;
+    for (i, c) in after.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ')') => return (&after[..i], i + 1),
+            _ => {}
+        }
+    }
+    (after, after.len())
+}
+
+fn empty_url_strings(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut chars = css.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' && c != '\'' {
+            out.push(c);
+            continue;
+        }
+        let body_start = i + 1;
+        let mut end = css.len();
+        for (j, d) in chars.by_ref() {
+            if d == c {
+                end = j;
+                break;
+            }
+        }
+        let body = &css[body_start..end.max(body_start)];
+        let is_url = body.contains("://") || body.trim_start().starts_with("//");
+        out.push(c);
+        if !is_url {
+            out.push_str(body);
+        }
+        if end < css.len() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn remote_resources_are_removed() {
+        let cids = HashMap::from([("img1@x".to_string(), "new1@anon.example".to_string())]);
+        let resources = Resources::new(&cids);
+        let css = "@import url(https://t.example/a.css); /* made by Outlook */\n\
+            body { background: URL( 'https://t.example/bg.png' ) no-repeat; }\n\
+            @font-face { font-family: \"Track\"; src: url(//fonts.example/f.woff2) format('woff2'); }\n\
+            .a { background-image: url(cid:img1@x); }\n\
+            .b { background-image: image-set(\"https://t.example/x.png\" 1x); }";
+        let out = scrub_css(css, &resources);
+        assert!(!out.contains("t.example"), "{out}");
+        assert!(!out.contains("fonts.example"), "{out}");
+        assert!(!out.contains("Outlook"), "{out}");
+        assert!(out.contains("url(\"cid:new1@anon.example\")"), "{out}");
+        assert!(out.contains("font-family: \"Track\""), "{out}");
+        assert!(out.contains("background: none no-repeat"), "{out}");
+    }
+
+    #[test]
+    fn dead_rules_and_word_at_rules_are_dropped() {
+        let cids = HashMap::new();
+        let resources = Resources::new(&cids);
+        let css = "<!--\n@page WordSection1 {size:612.0pt 792.0pt;}\n\
+            p.MsoNormal, li.MsoNormal {margin:0cm;}\n\
+            body, p { font-family: \"A;B{}\", serif; }\n\
+            @media (max-width: 600px) { #x { color: red } td { padding: 0 } }\n\
+            div.WordSection1 {page:WordSection1;}\n-->";
+        let out = scrub_style_sheet(css, &resources);
+        assert!(
+            !out.contains("Mso") && !out.contains("WordSection"),
+            "{out}"
+        );
+        assert!(
+            out.contains("body, p { font-family: \"A;B{}\", serif; }"),
+            "{out}"
+        );
+        assert!(
+            out.contains("@media (max-width: 600px) {\ntd { padding: 0 }\n}"),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The top-level header block of a rebuilt message.
+//!
+//! [`Envelope`] holds the only header values a rebuilt message carries, all
+//! chosen or checked by leak; [`write_message`] serialises them (through
+//! `mail-builder`, which RFC 2047-encodes non-ASCII text) in front of the
+//! rebuilt body. No header of the submission is copied as written.
+
+use mail_builder::headers::address::Address;
+use mail_builder::headers::date::Date;
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::text::Text;
+use mail_builder::mime::MimePart;
+use mail_builder::MessageBuilder;
+use mail_parser::{Addr, Message};
+
+use crate::identity::Identity;
+use crate::mime::Context;
+use crate::{random_hex, AnonymizeError};
+
+/// The header names a rebuilt message can have at its top level, in
+/// canonical spelling. Nothing else is ever written there.
+pub const OUTPUT_HEADERS: &[&str] = &[
+    "Received",
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "List-Unsubscribe",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "Content-ID",
+];
+
+/// A display name and an address.
+pub(crate) type Mailbox = (Option<String>, String);
+
+/// Everything written in a rebuilt message's header block.
+pub(crate) struct Envelope {
+    /// leak's own trace line, without any client information.
+    pub(crate) received: Option<String>,
+    pub(crate) from: Mailbox,
+    pub(crate) to: Vec<Mailbox>,
+    pub(crate) cc: Vec<Mailbox>,
+    /// Decoded, scrubbed subject; empty means no Subject header.
+    pub(crate) subject: String,
+    /// Unix time written in UTC.
+    pub(crate) date: i64,
+    /// Without angle brackets.
+    pub(crate) message_id: String,
+    /// The opt-out address, for `List-Unsubscribe`.
+    pub(crate) list_unsubscribe: Option<String>,
+}
+
+impl Envelope {
+    /// The headers of an attached (forwarded) message: From, To, Cc and
+    /// Subject with the sender's identity replaced, the Date moved to UTC (a
+    /// zone offset tells where the writer lives), a fresh Message-ID.
+    pub(crate) fn nested(message: &Message<'_>, ctx: &Context<'_>) -> Self {
+        let identity = ctx.identity;
+        let mailboxes = |list: Option<&mail_parser::Address<'_>>| -> Vec<Mailbox> {
+            list.map(|list| {
+                list.iter()
+                    .filter_map(|addr| mailbox(addr, identity, true))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let from = mailboxes(message.from()).into_iter().next();
+        let (name, address) = identity.replacement();
+        let date = message
+            .date()
+            .map(|date| date.to_timestamp())
+            .unwrap_or(ctx.now_unix as i64);
+        Envelope {
+            received: None,
+            from: from.unwrap_or_else(|| (Some(name.to_string()), address.to_string())),
+            to: mailboxes(message.to()),
+            cc: mailboxes(message.cc()),
+            subject: scrub_subject(message.subject().unwrap_or(""), identity),
+            date,
+            message_id: format!("{}@{}", random_hex(), ctx.domain),
+            list_unsubscribe: None,
+        }
+    }
+}
+
+/// The decoded subject without control characters, the sender's identity
+/// replaced.
+pub(crate) fn scrub_subject(subject: &str, identity: &Identity) -> String {
+    let single_line: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let collapsed = single_line.split_whitespace().collect::<Vec<_>>().join(" ");
+    identity.scrub(&collapsed)
+}
+
+/// A recipient as written in To or Cc, or `None` when its address is not a
+/// plain `local@domain` or is the sender's own (a self-copy would reveal it).
+/// With `replace_own`, the sender's own address becomes the pseudonym instead.
+pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity, replace_own: bool) -> Option<Mailbox> {
+    let address = clean_address(addr.address()?)?;
+    if identity.is_own_address(&address) {
+        let (name, address) = identity.replacement();
+        return replace_own.then(|| (Some(name.to_string()), address.to_string()));
+    }
+    let name = addr
+        .name()
+        .map(|name| scrub_subject(name, identity))
+        .filter(|name| !name.is_empty());
+    Some((name, address))
+}
+
+/// Accepts `local@domain` made of printable characters other than the ones
+/// that delimit addresses in a header.
+fn clean_address(address: &str) -> Option<String> {
+    let address = address.trim();
+    let (local, domain) = address.rsplit_once('@')?;
+    let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]".contains(c);
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !address.chars().any(forbidden)
+        && address.len() <= 254;
+    ok.then(|| address.to_string())
+}
+
+fn address_list(list: &[Mailbox]) -> Address<'static> {
+    Address::new_list(
+        list.iter()
+            .map(|(name, address)| Address::new_address(name.clone(), address.clone()))
+            .collect(),
+    )
+}
+
+/// Serialises the header block and the body.
+pub(crate) fn write_message(
+    envelope: &Envelope,
+    body: MimePart<'static>,
+) -> Result<Vec<u8>, AnonymizeError> {
+    let mut builder = MessageBuilder::new();
+    if let Some(received) = &envelope.received {
+        builder = builder.header("Received", Raw::new(received.clone()));
+    }
+    let (name, address) = &envelope.from;
+    builder = builder.from(Address::new_address(name.clone(), address.clone()));
+    if !envelope.to.is_empty() {
+        builder = builder.to(address_list(&envelope.to));
+    }
+    if !envelope.cc.is_empty() {
+        builder = builder.cc(address_list(&envelope.cc));
+    }
+    if !envelope.subject.is_empty() {
+        builder = builder.subject(Text::new(envelope.subject.clone()));
+    }
+    builder = builder
+        .date(Date::new(envelope.date))
+        .message_id(envelope.message_id.clone())
+        .header("MIME-Version", Raw::new("1.0"));
+    if let Some(optout) = &envelope.list_unsubscribe {
+        builder = builder.header("List-Unsubscribe", Raw::new(format!("<mailto:{optout}>")));
+    }
+    builder
+        .body(body)
+        .write_to_vec()
+        .map_err(|_| AnonymizeError::Build)
+}
+
+/// An RFC 5322 date in UTC, as `Date` and `Received` carry it.
+pub(crate) fn rfc5322_date(unix: i64) -> String {
+    Date::new(unix).to_rfc822()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_checked() {
+        assert_eq!(
+            clean_address(" bob@x.example ").as_deref(),
+            Some("bob@x.example")
+        );
+        assert!(clean_address("bob@x.example>\r\nBcc: eve@y").is_none());
+        assert!(clean_address("bob").is_none());
+        assert!(clean_address("a b@x").is_none());
+        assert!(clean_address("@x").is_none());
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(
+            rfc5322_date(1_795_154_580),
+            "Fri, 20 Nov 2026 06:03:00 +0000"
+        );
+    }
+}

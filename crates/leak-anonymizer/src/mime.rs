@@ -1,0 +1,408 @@
+//! Rebuilding the MIME tree.
+//!
+//! [`Rebuilder`] walks the parsed message part by part and builds a new
+//! `mail-builder` tree from the decoded content only. Part headers are
+//! reduced to Content-Type (type, charset, name), Content-Disposition (type,
+//! filename), Content-ID (renamed) and Content-Transfer-Encoding (chosen by
+//! the builder); boundaries are new and random; preambles and epilogues are
+//! never copied. Signatures (`multipart/signed`, PGP and S/MIME signature
+//! parts, key attachments) and vCards are dropped; encrypted content is
+//! refused because it cannot be checked.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::mime::{BodyPart, MimePart};
+use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
+
+use crate::headers::{self, Envelope};
+use crate::html::{self, scrub_html};
+use crate::identity::Identity;
+use crate::image::strip_metadata;
+use crate::resources::Resources;
+use crate::text::{self, scrub_plain};
+use crate::{random_hex, AnonymizeError};
+
+/// Content types that are signatures or keys: they identify the signer.
+const SIGNATURE_TYPES: &[&str] = &[
+    "application/pgp-signature",
+    "application/pgp-keys",
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+];
+
+/// Content types whose content cannot be inspected.
+const ENCRYPTED_TYPES: &[&str] = &[
+    "multipart/encrypted",
+    "application/pgp-encrypted",
+    "application/pkcs7-mime",
+    "application/x-pkcs7-mime",
+];
+
+/// Contact cards: the sender's business card, phone numbers and all.
+const CARD_TYPES: &[&str] = &["text/vcard", "text/x-vcard", "text/directory"];
+
+/// Attachment extensions that are detached signatures.
+const SIGNATURE_EXTENSIONS: &[&str] = &[".sig", ".p7s"];
+
+/// Nested messages deeper than this are refused (mail-parser nests further,
+/// but no real mail forwards a forward of a forward this deep).
+const MAX_DEPTH: usize = 8;
+
+/// A rebuilt message body and its text for moderation.
+pub(crate) struct Rebuilt {
+    pub(crate) root: MimePart<'static>,
+    pub(crate) text: String,
+}
+
+/// Shared context of one anonymization.
+pub(crate) struct Context<'a> {
+    pub(crate) identity: &'a Identity,
+    pub(crate) domain: &'a str,
+    pub(crate) now_unix: u64,
+}
+
+/// Walks one (possibly nested) message.
+pub(crate) struct Rebuilder<'m, 'x> {
+    message: &'m Message<'x>,
+    ctx: &'m Context<'m>,
+    /// Old Content-ID → new random Content-ID, for this message's parts.
+    cids: HashMap<String, String>,
+    /// The notice and the parts it is appended to (the last displayed text
+    /// and HTML bodies); `None` for nested messages.
+    notice: Option<&'m str>,
+    footer_text: Option<u32>,
+    footer_html: Option<u32>,
+    depth: usize,
+    text: String,
+}
+
+impl<'m, 'x> Rebuilder<'m, 'x> {
+    pub(crate) fn new(
+        message: &'m Message<'x>,
+        ctx: &'m Context<'m>,
+        notice: Option<&'m str>,
+        depth: usize,
+    ) -> Self {
+        let cids = message
+            .parts
+            .iter()
+            .filter_map(|part| part.content_id())
+            .map(|old| {
+                let old = old.trim().trim_matches(['<', '>']).to_string();
+                (old, format!("{}@{}", random_hex(), ctx.domain))
+            })
+            .collect();
+        let is_body = |id: &&u32, html: bool| {
+            message.parts.get(**id as usize).is_some_and(|part| {
+                let kind = if html {
+                    matches!(part.body, PartType::Html(_))
+                } else {
+                    matches!(part.body, PartType::Text(_))
+                };
+                kind && !is_attachment(part)
+            })
+        };
+        Rebuilder {
+            message,
+            ctx,
+            cids,
+            notice,
+            footer_text: message
+                .text_body
+                .iter()
+                .rfind(|id| is_body(id, false))
+                .copied(),
+            footer_html: message
+                .html_body
+                .iter()
+                .rfind(|id| is_body(id, true))
+                .copied(),
+            depth,
+            text: String::new(),
+        }
+    }
+
+    /// Rebuilds the whole body. A message whose every part was dropped (or a
+    /// message with only attachments) still gets the notice, as its own part.
+    pub(crate) fn rebuild(mut self) -> Result<Rebuilt, AnonymizeError> {
+        if self.depth > MAX_DEPTH {
+            return Err(AnonymizeError::Unparseable);
+        }
+        let root = self.part(0)?;
+        let has_footer = self.footer_text.is_some() || self.footer_html.is_some();
+        let root = match (root, self.notice) {
+            (Some(root), Some(notice)) if !has_footer => multipart(
+                "mixed",
+                vec![text_part("plain", text::append_notice("", notice)), root],
+            ),
+            (Some(root), _) => root,
+            (None, Some(notice)) => text_part("plain", text::append_notice("", notice)),
+            (None, None) => text_part("plain", String::new()),
+        };
+        Ok(Rebuilt {
+            root,
+            text: self.text.trim().to_string(),
+        })
+    }
+
+    fn part(&mut self, id: u32) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+        let Some(part) = self.message.parts.get(id as usize) else {
+            return Ok(None);
+        };
+        let content_type = content_type_of(part);
+        if ENCRYPTED_TYPES.contains(&content_type.as_str()) {
+            return Err(AnonymizeError::Encrypted);
+        }
+        if SIGNATURE_TYPES.contains(&content_type.as_str())
+            || CARD_TYPES.contains(&content_type.as_str())
+        {
+            return Ok(None);
+        }
+        let rebuilt = match &part.body {
+            PartType::Multipart(children) => return self.multipart(&content_type, children),
+            PartType::Text(body) => self.text(id, part, &content_type, body),
+            PartType::Html(body) => self.html(id, body),
+            PartType::Binary(body) | PartType::InlineBinary(body) => {
+                self.binary(part, &content_type, body)?
+            }
+            PartType::Message(nested) => self.nested(nested)?,
+        };
+        Ok(rebuilt.map(|rebuilt| self.decorate(part, rebuilt)))
+    }
+
+    fn multipart(
+        &mut self,
+        content_type: &str,
+        children: &[u32],
+    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+        let subtype = content_type.strip_prefix("multipart/").unwrap_or("mixed");
+        if subtype == "signed" {
+            // The first child is the signed content; the rest is the signature.
+            return match children.first() {
+                Some(first) => self.part(*first),
+                None => Ok(None),
+            };
+        }
+        let mut parts = Vec::with_capacity(children.len());
+        for child in children {
+            if let Some(part) = self.part(*child)? {
+                parts.push(part);
+            }
+        }
+        Ok((!parts.is_empty()).then(|| multipart(subtype, parts)))
+    }
+
+    fn text(
+        &mut self,
+        id: u32,
+        part: &MessagePart<'_>,
+        content_type: &str,
+        body: &str,
+    ) -> Option<MimePart<'static>> {
+        if is_attachment(part) && is_signature_or_key(part, body.as_bytes()) {
+            return None;
+        }
+        let subtype = content_type.strip_prefix("text/").unwrap_or("plain");
+        let scrubbed = if subtype == "plain" && !is_attachment(part) {
+            scrub_plain(body, self.ctx.identity)
+        } else {
+            self.ctx.identity.scrub(body)
+        };
+        if subtype == "plain" {
+            self.push_text(&scrubbed);
+        }
+        let with_notice = match self.notice {
+            Some(notice) if self.footer_text == Some(id) => text::append_notice(&scrubbed, notice),
+            _ => scrubbed,
+        };
+        Some(text_part(subtype, with_notice))
+    }
+
+    fn html(&mut self, id: u32, body: &str) -> Option<MimePart<'static>> {
+        let resources = Resources::new(&self.cids);
+        let output = scrub_html(body, self.ctx.identity, &resources);
+        self.push_text(&output.text);
+        let with_notice = match self.notice {
+            Some(notice) if self.footer_html == Some(id) => {
+                html::append_notice(&output.html, notice)
+            }
+            _ => output.html,
+        };
+        Some(text_part("html", with_notice))
+    }
+
+    fn binary(
+        &mut self,
+        part: &MessagePart<'_>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+        if is_signature_or_key(part, body) {
+            return Ok(None);
+        }
+        let cleaned = match strip_metadata(body) {
+            Ok(Some(cleaned)) => cleaned,
+            Ok(None) => body.to_vec(),
+            Err(_) => return Err(AnonymizeError::Image),
+        };
+        let content_type = if content_type.starts_with("text/") {
+            // Undecodable text: send it as opaque bytes.
+            "application/octet-stream"
+        } else {
+            content_type
+        };
+        Ok(Some(MimePart::new(
+            ContentType::new(content_type.to_string()),
+            BodyPart::Binary(Cow::Owned(cleaned)),
+        )))
+    }
+
+    /// An attached message (a forward) is rebuilt like the outer one: its
+    /// headers reduced to From, To, Cc, Subject and Date (in UTC), its body
+    /// walked part by part.
+    fn nested(
+        &mut self,
+        nested: &Message<'_>,
+    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+        let inner = Rebuilder::new(nested, self.ctx, None, self.depth + 1).rebuild()?;
+        self.push_text(&inner.text);
+        let envelope = Envelope::nested(nested, self.ctx);
+        self.push_text(&envelope.subject);
+        let bytes = headers::write_message(&envelope, inner.root)?;
+        let encoding = if bytes.is_ascii() { "7bit" } else { "8bit" };
+        let part = MimePart::new(
+            ContentType::new("message/rfc822"),
+            BodyPart::Binary(Cow::Owned(bytes)),
+        )
+        .transfer_encoding(encoding);
+        Ok(Some(part))
+    }
+
+    /// Adds the Content-Disposition (type and filename only) and the renamed
+    /// Content-ID of the original part.
+    fn decorate(
+        &self,
+        part: &MessagePart<'_>,
+        mut rebuilt: MimePart<'static>,
+    ) -> MimePart<'static> {
+        let filename = part.attachment_name().map(|name| self.clean_filename(name));
+        if let Some(disposition) = part.content_disposition() {
+            let kind = if disposition.is_inline() {
+                "inline"
+            } else {
+                "attachment"
+            };
+            let mut header = ContentType::new(kind);
+            if let Some(name) = &filename {
+                header = header.attribute("filename", name.clone());
+            }
+            rebuilt = rebuilt.header("Content-Disposition", header);
+        }
+        if let Some(name) = filename {
+            // The Content-Type comes first and is the only one: add `name`.
+            if let Some((_, mail_builder::headers::HeaderType::ContentType(ct))) =
+                rebuilt.headers.first_mut()
+            {
+                ct.attributes
+                    .push((Cow::Borrowed("name"), Cow::Owned(name)));
+            }
+        }
+        if let Some(old) = part.content_id() {
+            if let Some(new) = Resources::new(&self.cids).new_cid(old) {
+                rebuilt = rebuilt.cid(new.to_string());
+            }
+        }
+        rebuilt
+    }
+
+    /// A file name without path, control characters or the sender's names.
+    fn clean_filename(&self, name: &str) -> String {
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+        let scrubbed = self.ctx.identity.scrub(cleaned.trim());
+        if scrubbed.is_empty() {
+            "attachment".to_string()
+        } else {
+            scrubbed
+        }
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if !text.trim().is_empty() {
+            self.text.push_str(text.trim());
+            self.text.push_str("\n\n");
+        }
+    }
+}
+
+/// `type/subtype`, lower-cased and restricted to token characters; parts
+/// without a usable type get the MIME default for their kind.
+fn content_type_of(part: &MessagePart<'_>) -> String {
+    let declared = part.content_type().map(|ct| {
+        format!(
+            "{}/{}",
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("").to_ascii_lowercase()
+        )
+    });
+    let is_token = |s: &str| {
+        s.split_once('/').is_some_and(|(t, st)| {
+            let ok = |x: &str| {
+                !x.is_empty()
+                    && x.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+            };
+            ok(t) && ok(st)
+        })
+    };
+    match (declared.filter(|ct| is_token(ct)), &part.body) {
+        (Some(ct), PartType::Text(_)) if ct.starts_with("text/") => ct,
+        (Some(ct), PartType::Html(_)) if ct == "text/html" => ct,
+        (Some(ct), PartType::Multipart(_)) if ct.starts_with("multipart/") => ct,
+        (Some(ct), PartType::Binary(_) | PartType::InlineBinary(_)) => ct,
+        (Some(ct), _) if ENCRYPTED_TYPES.contains(&ct.as_str()) => ct,
+        (_, PartType::Text(_)) => "text/plain".into(),
+        (_, PartType::Html(_)) => "text/html".into(),
+        (_, PartType::Multipart(_)) => "multipart/mixed".into(),
+        (_, PartType::Message(_)) => "message/rfc822".into(),
+        _ => "application/octet-stream".into(),
+    }
+}
+
+fn is_attachment(part: &MessagePart<'_>) -> bool {
+    part.content_disposition()
+        .is_some_and(|cd| cd.is_attachment())
+}
+
+/// Armoured PGP signatures and keys, and detached signature files.
+fn is_signature_or_key(part: &MessagePart<'_>, body: &[u8]) -> bool {
+    let head = &body[..body.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim_start();
+    let armoured = text.starts_with("-----BEGIN PGP SIGNATURE")
+        || text.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK")
+        || text.starts_with("-----BEGIN PKCS7");
+    let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
+    armoured || SIGNATURE_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+}
+
+fn text_part(subtype: &str, text: String) -> MimePart<'static> {
+    let normalized = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\n', "\r\n");
+    MimePart::new(
+        ContentType::new(format!("text/{subtype}")).attribute("charset", "utf-8"),
+        BodyPart::Text(Cow::Owned(normalized)),
+    )
+}
+
+fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> {
+    MimePart::new(
+        ContentType::new(format!("multipart/{subtype}"))
+            .attribute("boundary", format!("=_{}", random_hex())),
+        BodyPart::Multipart(parts),
+    )
+}

@@ -1,0 +1,270 @@
+//! Targeted checks of the rebuild: pseudonym safety, nested messages,
+//! Content-ID renaming, refusals, the notice.
+
+mod common;
+
+use common::{check_structure, options, NOW};
+use leak_anonymizer::{anonymize, AnonymizeError, Anonymized, Options, Submission};
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+fn crlf(text: &str) -> Vec<u8> {
+    text.replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes()
+}
+
+fn try_run(text: &str, opts: &Options) -> Result<Anonymized, AnonymizeError> {
+    let data = crlf(text);
+    let aliases = vec!["Jean Dupont".to_string()];
+    let sub = Submission {
+        data: &data,
+        mail_from: "jean.dupont@corp.example",
+        account: "jdupont",
+        aliases: &aliases,
+    };
+    anonymize(&sub, opts, NOW)
+}
+
+fn run(text: &str) -> Anonymized {
+    try_run(text, &options()).expect("anonymized")
+}
+
+fn header_block(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.split("\r\n\r\n").next().unwrap().to_string()
+}
+
+fn simple(from: &str) -> String {
+    format!("From: {from}\nTo: bob@x.example\nSubject: hi\n\nHello\n")
+}
+
+#[test]
+fn pseudonym_cannot_inject_headers() {
+    for from in [
+        "=?utf-8?q?Eve=0D=0ABcc:_victim@x.example?= <friend@anon.example>",
+        "=?utf-8?b?PGV2ZUBiYW5rLmV4YW1wbGU+?= <friend@anon.example>",
+        "\"=?utf-8?q?ceo=40bank.example?=\" <friend@anon.example>",
+        "\"Eve\\\" <ceo@bank.example>\" <friend@anon.example>",
+        "=?utf-8?q?Eve=E2=80=AEmoc.knab=40oec?= <friend@anon.example>",
+    ] {
+        let out = run(&simple(from));
+        let head = header_block(&out.message);
+        assert!(
+            !out.pseudonym
+                .contains(['\r', '\n', '@', '"', '<', '>', '\u{202E}']),
+            "{from}: {:?}",
+            out.pseudonym
+        );
+        assert!(!out.pseudonym.contains("=?"), "{from}: {:?}", out.pseudonym);
+        let names = common::top_level_header_names(&out.message);
+        assert!(
+            !names.iter().any(|n| n.eq_ignore_ascii_case("Bcc")),
+            "{from}: {head}"
+        );
+        assert_eq!(
+            head.lines().filter(|l| l.starts_with("From:")).count(),
+            1,
+            "{head}"
+        );
+        let message = check_structure(&out.message);
+        let addresses: Vec<_> = message.from().unwrap().iter().collect();
+        assert_eq!(addresses.len(), 1, "{from}: {head}");
+        assert_eq!(
+            addresses[0].address(),
+            Some("friend@anon.example"),
+            "{from}"
+        );
+        let name = addresses[0].name().unwrap_or("");
+        assert_eq!(name, out.pseudonym, "{from}");
+        assert!(!name.contains('@'), "{from}: {name}");
+    }
+}
+
+#[test]
+fn non_ascii_pseudonyms_are_encoded() {
+    let out = run(&simple("\"Le Hérisson\" <friend@anon.example>"));
+    let head = header_block(&out.message);
+    assert!(head.is_ascii(), "{head}");
+    assert!(head.contains("From: =?utf-8?"), "{head}");
+    let message = check_structure(&out.message);
+    assert_eq!(
+        message.from().unwrap().first().unwrap().name(),
+        Some("Le Hérisson")
+    );
+
+    let mut strict = options();
+    strict.allow_custom_pseudonyms = false;
+    let out = try_run(&simple("\"Le Hérisson\" <colleague@anon.example>"), &strict).unwrap();
+    assert_eq!(
+        (out.pseudonym.as_str(), out.custom_pseudonym),
+        ("Un collègue", false)
+    );
+    let message = check_structure(&out.message);
+    let from = message.from().unwrap().first().unwrap();
+    assert_eq!(
+        (from.name(), from.address()),
+        (Some("Un collègue"), Some("colleague@anon.example"))
+    );
+}
+
+#[test]
+fn a_pseudonym_naming_the_sender_is_refused() {
+    let out = run(&simple("\"Jean D.\" <friend@anon.example>"));
+    assert_eq!(
+        (out.pseudonym.as_str(), out.custom_pseudonym),
+        ("Un ami", false)
+    );
+}
+
+#[test]
+fn forwarded_messages_are_rebuilt_too() {
+    let out = run("From: Jean Dupont <jean.dupont@corp.example>\n\
+        To: bob@x.example\nSubject: Fwd: plan\nMIME-Version: 1.0\n\
+        Content-Type: multipart/mixed; boundary=outer\n\n\
+        --outer\nContent-Type: text/plain\n\nSee below.\n\
+        --outer\nContent-Type: message/rfc822\n\n\
+        Received: from host.corp.example ([198.51.100.9])\n\
+        From: Jean Dupont <jean.dupont@corp.example>\nTo: carol@y.example\n\
+        Subject: plan for Jean Dupont\nDate: Mon, 15 Jun 2026 18:30:00 +0200\n\
+        Message-ID: <orig.42@host.corp.example>\nX-Mailer: SecretClient 9\n\n\
+        The plan is ready.\n-- \nJean Dupont, Corp\n\
+        --outer--\n");
+    let raw = String::from_utf8_lossy(&out.message).to_string();
+    for canary in [
+        "Dupont",
+        "corp.example",
+        "198.51.100.9",
+        "+0200",
+        "SecretClient",
+        "orig.42",
+    ] {
+        assert!(!raw.contains(canary), "{canary} in {raw}");
+    }
+    let message = check_structure(&out.message);
+    let nested = message
+        .parts
+        .iter()
+        .find_map(|part| match &part.body {
+            PartType::Message(nested) => Some(nested),
+            _ => None,
+        })
+        .expect("nested message kept");
+    assert_eq!(nested.subject(), Some("plan for Quelqu'un"));
+    assert_eq!(
+        nested.from().unwrap().first().unwrap().address(),
+        Some("someone@anon.example")
+    );
+    assert_eq!(
+        nested.to().unwrap().first().unwrap().address(),
+        Some("carol@y.example")
+    );
+    assert!(
+        raw.contains("Date: Mon, 15 Jun 2026 16:30:00 +0000"),
+        "{raw}"
+    );
+    assert!(nested.body_text(0).unwrap().contains("The plan is ready."));
+}
+
+#[test]
+fn content_ids_are_renamed_with_their_references() {
+    let out = run(
+        "From: jean.dupont@corp.example\nTo: bob@x.example\nSubject: logo\n\
+        MIME-Version: 1.0\nContent-Type: multipart/related; boundary=r\n\n\
+        --r\nContent-Type: text/html\n\n<p><img src=\"cid:part1.ABCD@corp.example\"></p>\n\
+        --r\nContent-Type: image/gif\nContent-ID: <part1.ABCD@corp.example>\n\
+        Content-Transfer-Encoding: base64\n\nR0lGODlhAQABAAAAACw=\n--r--\n",
+    );
+    let raw = String::from_utf8_lossy(&out.message).to_string();
+    assert!(!raw.contains("ABCD"), "{raw}");
+    let message = check_structure(&out.message);
+    let image = message
+        .parts
+        .iter()
+        .find(|p| p.content_id().is_some())
+        .expect("cid kept");
+    let cid = image.content_id().unwrap();
+    assert!(
+        cid.ends_with("@anon.example") && cid.len() == 32 + "@anon.example".len(),
+        "{cid}"
+    );
+    let html = message.body_html(0).unwrap();
+    assert!(html.contains(&format!("<img src=\"cid:{cid}\">")), "{html}");
+}
+
+#[test]
+fn refusals_are_typed_and_safe_to_show() {
+    let encrypted = "From: jean@corp.example\nTo: bob@x.example\nMIME-Version: 1.0\n\
+        Content-Type: multipart/encrypted; boundary=e; protocol=\"application/pgp-encrypted\"\n\n\
+        --e\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\
+        --e\nContent-Type: application/octet-stream\n\n-----BEGIN PGP MESSAGE-----\nhQ==\n-----END PGP MESSAGE-----\n--e--\n";
+    let err = try_run(encrypted, &options()).unwrap_err();
+    assert_eq!(err, AnonymizeError::Encrypted);
+    assert_eq!(
+        err.to_string(),
+        "encrypted messages cannot be sent anonymously"
+    );
+    assert_eq!(
+        try_run("To: bob@x.example\nSubject: x\n\nbody\n", &options()).unwrap_err(),
+        AnonymizeError::NoFrom
+    );
+    let broken_jpeg = "From: jean@corp.example\nContent-Type: image/jpeg\nContent-Transfer-Encoding: base64\n\n/9j/4QAQRXhpZgAA\n";
+    assert_eq!(
+        try_run(broken_jpeg, &options()).unwrap_err(),
+        AnonymizeError::Image
+    );
+}
+
+#[test]
+fn notice_placement() {
+    let mut quiet = options();
+    quiet.notice = None;
+    quiet.optout_address = None;
+    let out = try_run(&simple("jean@corp.example"), &quiet).unwrap();
+    let raw = String::from_utf8_lossy(&out.message).to_string();
+    assert!(
+        !raw.contains("anonymously") && !raw.contains("List-Unsubscribe"),
+        "{raw}"
+    );
+
+    let html_only = run(
+        "From: jean@corp.example\nContent-Type: text/html\n\n<html><body><p>Hi</p></body></html>\n",
+    );
+    let message = check_structure(&html_only.message);
+    let html = message.body_html(0).unwrap();
+    assert!(html.contains("<p>Hi</p><hr><p style"), "{html}");
+
+    let attachment_only = run("From: jean@corp.example\nContent-Type: application/pdf; name=a.pdf\n\
+        Content-Disposition: attachment; filename=a.pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjcK\n");
+    let message = check_structure(&attachment_only.message);
+    assert!(message.body_text(0).unwrap().contains("sent anonymously"));
+    assert_eq!(
+        message.attachments().next().unwrap().contents(),
+        b"%PDF-1.7\n"
+    );
+}
+
+#[test]
+fn identifiers_are_fresh_every_time() {
+    let text = "From: jean@corp.example\nContent-Type: multipart/mixed; boundary=x\n\n--x\n\nA\n--x\n\nB\n--x--\n";
+    let a = run(text);
+    let b = run(text);
+    let boundary = |bytes: &[u8]| {
+        let message = MessageParser::default().parse(bytes).unwrap();
+        message
+            .content_type()
+            .unwrap()
+            .attribute("boundary")
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(boundary(&a.message), boundary(&b.message));
+    let id = |bytes: &[u8]| {
+        MessageParser::default()
+            .parse(bytes)
+            .unwrap()
+            .message_id()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(id(&a.message), id(&b.message));
+}

@@ -1,0 +1,303 @@
+//! The SMTP client side: one transaction carrying a message to all recipients
+//! at one domain, over mail-send, trying the domain's MX hosts in order.
+//!
+//! A host that cannot be reached, refuses the session (greeting, EHLO, MAIL with
+//! 4xx), or fails TLS is skipped for the next one; the first host that answers
+//! RCPT/DATA decides. If none does, every recipient is deferred.
+
+use crate::dns::MxTarget;
+use crate::TlsMode;
+use mail_send::SmtpClient;
+use smtp_proto::{Response, EXT_START_TLS};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+
+/// Longest remote reply kept (it lands in the store and in reports).
+const MAX_REPLY_LEN: usize = 512;
+
+/// What became of one recipient in one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx after DATA.
+    Delivered,
+    /// 4xx, or no host gave an answer: try again later.
+    Deferred,
+    /// 5xx: never retried.
+    Failed,
+}
+
+/// One recipient's result with the reply (or local error) that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientResult {
+    pub address: String,
+    pub outcome: Outcome,
+    pub reply: String,
+}
+
+/// The result of delivering to one domain.
+#[derive(Debug, Clone)]
+pub struct DomainResult {
+    /// The MX host that gave the answer, or the last one tried.
+    pub mx: Option<String>,
+    pub results: Vec<RecipientResult>,
+}
+
+/// How to talk to MX hosts (from the delivery settings).
+#[derive(Clone)]
+pub(crate) struct SmtpConfig {
+    pub hostname: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub connector: TlsConnector,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+/// One message to one domain: the envelope and the canonical body.
+pub(crate) struct Transaction<'a> {
+    /// MAIL FROM; empty for the null sender of failure reports.
+    pub from: &'a str,
+    pub recipients: &'a [String],
+    /// CRLF line endings, without the final CRLF (see [`canonical_body`]).
+    pub body: &'a [u8],
+}
+
+/// Tries each MX address in order until one gives a definitive answer.
+pub(crate) async fn deliver(
+    cfg: &SmtpConfig,
+    targets: &[MxTarget],
+    tx: &Transaction<'_>,
+) -> DomainResult {
+    let mut last = ("no MX host address to try".to_string(), None);
+    for target in targets {
+        for &addr in &target.addrs {
+            match try_host(cfg, &target.host, addr, tx).await {
+                Ok(results) => {
+                    return DomainResult {
+                        mx: Some(target.host.clone()),
+                        results,
+                    }
+                }
+                Err(err) => {
+                    tracing::info!(mx = %target.host, %addr, error = %err, "MX host skipped");
+                    last = (err, Some(target.host.clone()));
+                }
+            }
+        }
+    }
+    let (reply, mx) = last;
+    let reply = format!("451 4.4.1 no MX host accepted the session; last: {reply}");
+    DomainResult {
+        mx,
+        results: all(tx.recipients, Outcome::Deferred, &reply),
+    }
+}
+
+/// One host: `Ok` with per-recipient results once it answered the transaction,
+/// `Err` with the reason when the next host should be tried.
+async fn try_host(
+    cfg: &SmtpConfig,
+    host: &str,
+    addr: IpAddr,
+    tx: &Transaction<'_>,
+) -> Result<Vec<RecipientResult>, String> {
+    let sock = SocketAddr::new(addr, cfg.port);
+    let mut client = SmtpClient::connect(sock, cfg.connect_timeout)
+        .await
+        .map_err(|e| format!("connect to {sock}: {e}"))?;
+    client.timeout = cfg.command_timeout;
+    let greeting = tokio::time::timeout(cfg.command_timeout, client.read())
+        .await
+        .map_err(|_| format!("{sock}: no greeting"))?
+        .map_err(|e| format!("{sock}: greeting: {e}"))?;
+    if greeting.code / 100 != 2 {
+        return Err(reply_text(&greeting));
+    }
+    let ehlo = client
+        .ehlo(&cfg.hostname)
+        .await
+        .map_err(|e| format!("EHLO: {}", error_text(e)))?;
+    if ehlo.has_capability(EXT_START_TLS) {
+        let mut tls = client
+            .start_tls(&cfg.connector, host)
+            .await
+            .map_err(|e| format!("STARTTLS: {}", error_text(e)))?;
+        tls.ehlo(&cfg.hostname)
+            .await
+            .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
+        transaction(&mut tls, cfg, tx).await
+    } else if cfg.tls == TlsMode::Required {
+        let _ = client.quit().await;
+        Err("TLS required but the host does not offer STARTTLS".into())
+    } else {
+        transaction(&mut client, cfg, tx).await
+    }
+}
+
+async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut SmtpClient<T>,
+    cfg: &SmtpConfig,
+    tx: &Transaction<'_>,
+) -> Result<Vec<RecipientResult>, String> {
+    let io = |e: mail_send::Error| error_text(e);
+    let mail = client.cmd(format!("MAIL FROM:<{}>\r\n", tx.from)).await.map_err(io)?;
+    match mail.code / 100 {
+        2 => {}
+        5 => return Ok(all(tx.recipients, Outcome::Failed, &reply_text(&mail))),
+        _ => return Err(format!("MAIL FROM: {}", reply_text(&mail))),
+    }
+    let mut results = Vec::with_capacity(tx.recipients.len());
+    let mut accepted = Vec::new();
+    for (i, rcpt) in tx.recipients.iter().enumerate() {
+        let reply = client.cmd(format!("RCPT TO:<{rcpt}>\r\n")).await.map_err(io)?;
+        if reply.code / 100 == 2 {
+            accepted.push(i);
+        }
+        results.push(RecipientResult {
+            address: rcpt.clone(),
+            outcome: outcome_of(reply.code),
+            reply: reply_text(&reply),
+        });
+    }
+    if accepted.is_empty() {
+        let _ = client.cmd(b"QUIT\r\n").await;
+        return Ok(results);
+    }
+    let data = client.cmd(b"DATA\r\n").await.map_err(io)?;
+    let final_reply = if data.code == 354 {
+        let sent = tokio::time::timeout(cfg.data_timeout, async {
+            client.write_message(tx.body).await?;
+            client.read().await
+        })
+        .await;
+        match sent {
+            Ok(Ok(reply)) => (outcome_of(reply.code), reply_text(&reply)),
+            // The body may or may not have arrived: defer (at worst a duplicate).
+            Ok(Err(e)) => (Outcome::Deferred, format!("451 4.4.2 after DATA: {}", error_text(e))),
+            Err(_) => (Outcome::Deferred, "451 4.4.2 timeout after DATA".to_string()),
+        }
+    } else {
+        let outcome = match outcome_of(data.code) {
+            Outcome::Delivered => Outcome::Deferred, // 2xx to DATA is a protocol error
+            other => other,
+        };
+        (outcome, reply_text(&data))
+    };
+    for i in accepted {
+        results[i].outcome = final_reply.0;
+        results[i].reply = final_reply.1.clone();
+    }
+    let _ = client.cmd(b"QUIT\r\n").await;
+    Ok(results)
+}
+
+fn outcome_of(code: u16) -> Outcome {
+    match code / 100 {
+        2 => Outcome::Delivered,
+        5 => Outcome::Failed,
+        _ => Outcome::Deferred,
+    }
+}
+
+fn all(recipients: &[String], outcome: Outcome, reply: &str) -> Vec<RecipientResult> {
+    recipients
+        .iter()
+        .map(|address| RecipientResult {
+            address: address.clone(),
+            outcome,
+            reply: reply.to_string(),
+        })
+        .collect()
+}
+
+/// `550 5.1.1 no such user`, on one line, bounded.
+pub(crate) fn reply_text(reply: &Response<String>) -> String {
+    let mut text = if reply.esc[0] != 0 {
+        format!(
+            "{} {}.{}.{} {}",
+            reply.code, reply.esc[0], reply.esc[1], reply.esc[2], reply.message
+        )
+    } else {
+        format!("{} {}", reply.code, reply.message)
+    };
+    text = text.replace(['\r', '\n'], " ");
+    truncate(&mut text);
+    text
+}
+
+fn error_text(err: mail_send::Error) -> String {
+    match err {
+        mail_send::Error::UnexpectedReply(reply) => reply_text(&reply),
+        other => {
+            let mut text = other.to_string();
+            truncate(&mut text);
+            text
+        }
+    }
+}
+
+fn truncate(text: &mut String) {
+    if text.len() > MAX_REPLY_LEN {
+        let mut end = MAX_REPLY_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// The body as it goes on the wire before dot-stuffing: every line ending CRLF
+/// (bare CR and bare LF become CRLF, so no receiver can see a line end the
+/// signer did not), minus the final CRLF that mail-send's `<CRLF>.<CRLF>`
+/// terminator supplies.
+pub(crate) fn canonical_body(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 32);
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    if out.ends_with(b"\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_body_fixes_line_endings() {
+        assert_eq!(canonical_body(b"a\r\nb\nc\rd\r\n"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(canonical_body(b"a\r\n.\r\n\r\n"), b"a\r\n.\r\n");
+        assert_eq!(canonical_body(b"no end"), b"no end");
+        assert_eq!(canonical_body(b""), b"");
+    }
+
+    #[test]
+    fn replies_are_one_bounded_line() {
+        let reply = Response {
+            code: 550,
+            esc: [5, 1, 1],
+            message: "no such\nuser".to_string(),
+        };
+        assert_eq!(reply_text(&reply), "550 5.1.1 no such user");
+        let long = Response {
+            code: 451,
+            esc: [0, 0, 0],
+            message: "é".repeat(400),
+        };
+        assert!(reply_text(&long).len() <= MAX_REPLY_LEN);
+    }
+}

@@ -1,0 +1,554 @@
+//! The scheduler: one loop that scans the store for due recipients and spawns
+//! one task per (message, recipient domain), within a global and a per-domain
+//! limit. Each task records its attempt in the store, resolves, delivers, and
+//! records the results; the loop sleeps until the next due time, a poke on the
+//! waker (new mail, `queue retry`), a finished task, or shutdown.
+
+use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
+use crate::dns::MxResolver;
+use crate::report::{self, FailedRecipient, ReportContext};
+use crate::{tls, DeliveryError, DeliverySettings};
+use leak_dkim::Signer;
+use leak_store::{Attempt, QueuedMessage, RecipientStatus, Store, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{watch, Notify};
+use tokio::task::{Id, JoinSet};
+
+/// Delivers the queue. Build it with [`Scheduler::new`], keep [`Scheduler::waker`]
+/// for whoever adds mail or changes the queue, then `run` it until shutdown.
+pub struct Scheduler {
+    inner: Arc<Inner>,
+    waker: Arc<Notify>,
+}
+
+/// What every delivery task shares.
+struct Inner {
+    settings: DeliverySettings,
+    store: Arc<dyn Store>,
+    signer: Arc<Signer>,
+    resolver: MxResolver,
+    smtp: SmtpConfig,
+    waker: Arc<Notify>,
+}
+
+/// One running task's key: the message and the recipient domain.
+type TaskKey = (String, String);
+
+/// The loop's bookkeeping of running tasks.
+#[derive(Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    keys: HashMap<Id, TaskKey>,
+    per_domain: HashMap<String, usize>,
+}
+
+impl Running {
+    fn contains(&self, id: &str, domain: &str) -> bool {
+        self.keys.values().any(|(i, d)| i == id && d == domain)
+    }
+
+    fn finished(&mut self, task: Id) {
+        if let Some((_, domain)) = self.keys.remove(&task) {
+            if let Some(n) = self.per_domain.get_mut(&domain) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl Scheduler {
+    /// Checks the settings and sets up DNS and TLS. `signer` signs failure reports.
+    pub fn new(
+        settings: DeliverySettings,
+        store: Arc<dyn Store>,
+        signer: Arc<Signer>,
+    ) -> Result<Self, DeliveryError> {
+        if settings.retry_intervals.is_empty() {
+            return Err(DeliveryError::Settings("retry_intervals is empty".into()));
+        }
+        if settings.max_concurrent == 0 || settings.max_per_domain == 0 {
+            return Err(DeliveryError::Settings(
+                "concurrency limits must be at least 1".into(),
+            ));
+        }
+        let resolver = MxResolver::new(&settings.nameservers, settings.dns_timeout)
+            .map_err(|e| DeliveryError::Resolver(e.to_string()))?;
+        let smtp = SmtpConfig {
+            hostname: settings.hostname.clone(),
+            port: settings.mx_port,
+            tls: settings.tls,
+            connector: tls::connector()?,
+            connect_timeout: settings.connect_timeout,
+            command_timeout: settings.command_timeout,
+            data_timeout: settings.data_timeout,
+        };
+        let waker = Arc::new(Notify::new());
+        let inner = Inner {
+            settings,
+            store,
+            signer,
+            resolver,
+            smtp,
+            waker: waker.clone(),
+        };
+        Ok(Scheduler {
+            inner: Arc::new(inner),
+            waker,
+        })
+    }
+
+    /// Call `notify_one()` on this after enqueueing mail or changing the queue
+    /// (retry, release) so the scheduler rescans at once.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.waker.clone()
+    }
+
+    /// Runs until `shutdown` becomes `true`; then lets running attempts finish
+    /// for up to `shutdown_grace` and aborts the rest (they are retried after
+    /// restart, as the store already says they are due).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut running = Running::default();
+        tracing::info!("delivery scheduler started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while let Some(done) = running.tasks.try_join_next_with_id() {
+                running.finished(task_id(&done));
+            }
+            let wait = self.scan(&mut running).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.waker.notified() => {}
+                Some(done) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
+                    running.finished(task_id(&done));
+                }
+                _ = shutdown.changed() => {}
+            }
+        }
+        let grace = self.inner.settings.shutdown_grace;
+        let drain = async { while running.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            tracing::warn!(
+                tasks = running.tasks.len(),
+                "aborting delivery attempts still running at shutdown"
+            );
+            running.tasks.shutdown().await;
+        }
+        tracing::info!("delivery scheduler stopped");
+    }
+
+    /// One pass over the queue: expire, spawn due work. Returns how long to
+    /// sleep before the next pass at the latest.
+    async fn scan(&self, running: &mut Running) -> Duration {
+        let settings = &self.inner.settings;
+        let now = unix_now();
+        let messages = match self.inner.store.list() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the queue");
+                return Duration::from_secs(5);
+            }
+        };
+        let mut next_due: Option<u64> = None;
+        for msg in messages {
+            if msg.held {
+                continue;
+            }
+            if msg.is_finished() {
+                // Left over by a crash between the last result and the removal.
+                remove_finished(&*self.inner.store, &msg.id).await;
+                continue;
+            }
+            let expires = msg.created.saturating_add(settings.queue_lifetime.as_secs());
+            let first_due = msg.created + random_offset(&msg.id, settings.random_delay);
+            let mut expired = Vec::new();
+            let mut due: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for r in msg.recipients.iter().filter(|r| !r.status.is_final()) {
+                let domain = domain_of(&r.address);
+                if running.contains(&msg.id, &domain) {
+                    continue;
+                }
+                if now >= expires {
+                    expired.push(r.address.clone());
+                    continue;
+                }
+                let mut at = r.next_attempt.unwrap_or(0);
+                if r.attempts == 0 {
+                    at = at.max(first_due);
+                }
+                if at <= now {
+                    due.entry(domain).or_default().push(r.address.clone());
+                } else {
+                    let at = at.min(expires);
+                    next_due = Some(next_due.map_or(at, |n| n.min(at)));
+                }
+            }
+            if !expired.is_empty() {
+                self.inner.expire(&msg.id, expired, now).await;
+            }
+            for (domain, rcpts) in due {
+                let busy = running.per_domain.get(&domain).copied().unwrap_or(0);
+                if running.tasks.len() >= settings.max_concurrent || busy >= settings.max_per_domain
+                {
+                    continue; // a finishing task wakes the loop
+                }
+                let inner = self.inner.clone();
+                let key = (msg.id.clone(), domain.clone());
+                let handle = running.tasks.spawn(async move {
+                    inner.attempt(key.0, key.1, rcpts).await;
+                });
+                running.keys.insert(handle.id(), (msg.id.clone(), domain.clone()));
+                *running.per_domain.entry(domain).or_default() += 1;
+            }
+        }
+        let wait = next_due.map_or(settings.poll_interval, until);
+        wait.min(settings.poll_interval)
+    }
+}
+
+impl Inner {
+    /// One attempt for the recipients `rcpts` of message `id` at `domain`.
+    async fn attempt(&self, id: String, domain: String, rcpts: Vec<String>) {
+        let started = unix_now();
+        let Some(msg) = self.claim(&id, &rcpts, started).await else {
+            return;
+        };
+        let rcpts: Vec<String> = msg
+            .recipients
+            .iter()
+            .filter(|r| !r.status.is_final() && rcpts.contains(&r.address))
+            .map(|r| r.address.clone())
+            .collect();
+        let result = match self.store.body(&id) {
+            Ok(body) => self.deliver(&msg, &domain, &rcpts, &body).await,
+            Err(e) => {
+                tracing::error!(queue_id = %id, error = %e, "cannot read message body");
+                let reply = "451 4.3.0 local error reading the queued message".to_string();
+                DomainResult {
+                    mx: None,
+                    results: deferred_all(&rcpts, &reply),
+                }
+            }
+        };
+        for r in &result.results {
+            tracing::info!(
+                queue_id = %id,
+                domain = %domain,
+                mx = result.mx.as_deref().unwrap_or("-"),
+                result = ?r.outcome,
+                reply = %r.reply.get(..3).unwrap_or(&r.reply),
+                "delivery attempt"
+            );
+            tracing::debug!(queue_id = %id, recipient = %r.address, reply = %r.reply, "recipient result");
+        }
+        self.record(&id, result, unix_now()).await;
+    }
+
+    /// Records the start of an attempt: one more attempt, the next retry time.
+    /// `None` when the message is gone or held (then nothing is attempted).
+    async fn claim(&self, id: &str, rcpts: &[String], now: u64) -> Option<QueuedMessage> {
+        let claimed = rcpts.to_vec();
+        let settings = self.settings.clone();
+        let change = Box::new(move |m: &mut QueuedMessage| {
+            if m.held {
+                return;
+            }
+            for r in m.recipients.iter_mut() {
+                if !r.status.is_final() && claimed.contains(&r.address) {
+                    r.attempts += 1;
+                    r.next_attempt = Some(now + settings.retry_delay(r.attempts).as_secs());
+                }
+            }
+        });
+        match self.store.modify(id, change).await {
+            Ok(m) if m.held => None,
+            Ok(m) => Some(m),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => {
+                tracing::error!(queue_id = %id, error = %e, "cannot record delivery attempt");
+                None
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        msg: &QueuedMessage,
+        domain: &str,
+        rcpts: &[String],
+        body: &[u8],
+    ) -> DomainResult {
+        let targets = match self.resolver.resolve(domain).await {
+            Ok(t) => t,
+            Err(failure) => {
+                let outcome = if failure.is_permanent() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Deferred
+                };
+                let reply = failure.to_string();
+                let results = rcpts
+                    .iter()
+                    .map(|a| client::RecipientResult {
+                        address: a.clone(),
+                        outcome,
+                        reply: reply.clone(),
+                    })
+                    .collect();
+                return DomainResult { mx: None, results };
+            }
+        };
+        let body = client::canonical_body(body);
+        let tx = Transaction {
+            from: &msg.return_path,
+            recipients: rcpts,
+            body: &body,
+        };
+        client::deliver(&self.smtp, &targets, &tx).await
+    }
+
+    /// Writes an attempt's results, then reports failures and removes the
+    /// message once every recipient is final.
+    async fn record(&self, id: &str, result: DomainResult, now: u64) {
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let collect = failed.clone();
+        let settings = self.settings.clone();
+        let change = Box::new(move |m: &mut QueuedMessage| {
+            let expires = m.created.saturating_add(settings.queue_lifetime.as_secs());
+            for res in &result.results {
+                let Some(r) = m
+                    .recipients
+                    .iter_mut()
+                    .find(|r| r.address == res.address && !r.status.is_final())
+                else {
+                    continue;
+                };
+                let mut report = FailedRecipient {
+                    address: r.address.clone(),
+                    reply: res.reply.clone(),
+                    mx: result.mx.clone(),
+                    expired: false,
+                };
+                match res.outcome {
+                    Outcome::Delivered => {
+                        r.status = RecipientStatus::Delivered;
+                        r.next_attempt = None;
+                        r.last_error = None;
+                    }
+                    Outcome::Failed => {
+                        r.status = RecipientStatus::Failed;
+                        r.next_attempt = None;
+                        r.last_error = Some(res.reply.clone());
+                    }
+                    Outcome::Deferred if now >= expires => {
+                        r.status = RecipientStatus::Failed;
+                        r.next_attempt = None;
+                        r.last_error = Some(format!("expired: {}", res.reply));
+                        report.expired = true;
+                    }
+                    Outcome::Deferred => {
+                        r.status = RecipientStatus::Deferred;
+                        let next = now + settings.retry_delay(r.attempts).as_secs();
+                        r.next_attempt = Some(next.min(expires));
+                        r.last_error = Some(res.reply.clone());
+                    }
+                }
+                if r.status == RecipientStatus::Failed {
+                    lock(&collect).push(report);
+                }
+                m.history.push(Attempt {
+                    at: now,
+                    recipient: r.address.clone(),
+                    mx: result.mx.clone(),
+                    result: res.reply.clone(),
+                });
+            }
+        });
+        self.after_change(id, change, failed, now).await;
+    }
+
+    /// Fails recipients whose queue lifetime has run out without an attempt
+    /// deciding them.
+    async fn expire(&self, id: &str, rcpts: Vec<String>, now: u64) {
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let collect = failed.clone();
+        let change = Box::new(move |m: &mut QueuedMessage| {
+            for r in m.recipients.iter_mut() {
+                if r.status.is_final() || !rcpts.contains(&r.address) {
+                    continue;
+                }
+                let last = r.last_error.clone().unwrap_or_else(|| "no attempt made".into());
+                r.status = RecipientStatus::Failed;
+                r.next_attempt = None;
+                r.last_error = Some(format!("expired: {last}"));
+                lock(&collect).push(FailedRecipient {
+                    address: r.address.clone(),
+                    reply: last,
+                    mx: None,
+                    expired: true,
+                });
+                m.history.push(Attempt {
+                    at: now,
+                    recipient: r.address.clone(),
+                    mx: None,
+                    result: "expired: queue lifetime exceeded".into(),
+                });
+            }
+        });
+        tracing::info!(queue_id = %id, "recipients expired");
+        self.after_change(id, change, failed, now).await;
+    }
+
+    /// Applies `change` durably; then (only then) sends the report for what it
+    /// failed and removes the message if it is finished.
+    async fn after_change(
+        &self,
+        id: &str,
+        change: Box<dyn FnOnce(&mut QueuedMessage) + Send>,
+        failed: Arc<Mutex<Vec<FailedRecipient>>>,
+        now: u64,
+    ) {
+        let msg = match self.store.modify(id, change).await {
+            Ok(m) => m,
+            Err(StoreError::NotFound(_)) => {
+                tracing::info!(queue_id = %id, "message deleted during the attempt; results dropped");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %id, error = %e, "cannot record delivery results");
+                return;
+            }
+        };
+        let failed = std::mem::take(&mut *lock(&failed));
+        if !failed.is_empty() {
+            self.report(&msg, &failed, now).await;
+        }
+        if msg.is_finished() {
+            remove_finished(&*self.store, id).await;
+        }
+    }
+
+    async fn report(&self, msg: &QueuedMessage, failed: &[FailedRecipient], now: u64) {
+        let body = self.store.body(&msg.id).unwrap_or_default();
+        let ctx = ReportContext {
+            hostname: &self.settings.hostname,
+            return_domain: &self.settings.return_domain,
+            signer: &self.signer,
+        };
+        match report::build(&ctx, msg, &body, failed, now) {
+            Ok(Some((report, body))) => {
+                let report_id = report.id.clone();
+                match self.store.enqueue(report, body).await {
+                    Ok(()) => {
+                        tracing::info!(queue_id = %msg.id, %report_id, "failure report queued");
+                        self.waker.notify_one();
+                    }
+                    Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "cannot queue failure report"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "cannot build failure report"),
+        }
+    }
+}
+
+async fn remove_finished(store: &dyn Store, id: &str) {
+    match store.remove(id).await {
+        Ok(()) | Err(StoreError::NotFound(_)) => {
+            tracing::info!(queue_id = %id, "message finished and removed from the queue");
+        }
+        Err(e) => tracing::error!(queue_id = %id, error = %e, "cannot remove finished message"),
+    }
+}
+
+fn deferred_all(rcpts: &[String], reply: &str) -> Vec<client::RecipientResult> {
+    rcpts
+        .iter()
+        .map(|a| client::RecipientResult {
+            address: a.clone(),
+            outcome: Outcome::Deferred,
+            reply: reply.to_string(),
+        })
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn task_id(done: &Result<(Id, ()), tokio::task::JoinError>) -> Id {
+    match done {
+        Ok((id, ())) => *id,
+        Err(e) => {
+            tracing::error!(error = %e, "delivery task failed");
+            e.id()
+        }
+    }
+}
+
+/// The recipient domain, lowercased (RFC 5321 domains are case-insensitive).
+pub(crate) fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or(address, |(_, d)| d)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// A per-message delay before the first attempt, uniformly spread over
+/// `0..=max` seconds and derived from the (random) queue id, so it survives
+/// restarts without being stored.
+fn random_offset(id: &str, max: Duration) -> u64 {
+    let max = max.as_secs();
+    if max == 0 {
+        return 0;
+    }
+    // FNV-1a: the id is already random; this only folds it into a number.
+    let hash = id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    hash % (max + 1)
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Time from now until the Unix second `at`.
+fn until(at: u64) -> Duration {
+    (UNIX_EPOCH + Duration::from_secs(at))
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn domains_are_lowercased_and_bare() {
+        assert_eq!(domain_of("Bob@Example.TEST"), "example.test");
+        assert_eq!(domain_of("a@b@c.test."), "c.test");
+    }
+
+    #[test]
+    fn random_offset_is_bounded_and_stable() {
+        let max = Duration::from_secs(60);
+        let mut distinct = HashSet::new();
+        for i in 0..200 {
+            let id = format!("{:016x}", i * 7919);
+            let o = random_offset(&id, max);
+            assert!(o <= 60);
+            assert_eq!(o, random_offset(&id, max));
+            distinct.insert(o);
+        }
+        assert!(distinct.len() > 30);
+        assert_eq!(random_offset("abc", Duration::ZERO), 0);
+    }
+}

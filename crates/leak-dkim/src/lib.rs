@@ -1,0 +1,250 @@
+//! DKIM for leak: every configured key signs every message leak sends, so that
+//! receivers can tell the anonymized mail really comes from the anonymizer domain.
+//!
+//! Signatures are relaxed/relaxed with `d=` the anonymizer domain, over the
+//! headers in [`SIGNED_HEADERS`] that the message has, with `From` over-signed
+//! (listed once more than it occurs, so nobody can add a second `From`).
+//!
+//! # Layout
+//!
+//! - `lib.rs`: the public types ([`Algorithm`], [`KeySpec`], [`DkimError`]) and
+//!   the [`Signer`].
+//! - `keys.rs`: key files — loading, [`generate_key`], [`dns_record`].
+//! - `der.rs`: the few DER structures mail-auth does not write for us
+//!   (PKCS#8 around a PKCS#1 RSA key, SubjectPublicKeyInfo for the DNS record).
+//!
+//! The signing itself is `mail-auth`'s; this crate decides what is signed and how
+//! keys are stored.
+
+mod der;
+mod keys;
+
+pub use keys::{dns_record, generate_key};
+
+use keys::LoadedKey;
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256, SigningKey};
+use mail_auth::common::headers::HeaderWriter;
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The headers leak signs when a message has them (RFC 6376 §5.4 recommends
+/// these; the List-Unsubscribe pair per RFC 8058).
+pub const SIGNED_HEADERS: &[&str] = &[
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+];
+
+/// A DKIM key type. RFC 8463 recommends signing with both during the
+/// transition to Ed25519, since many receivers still verify only RSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Ed25519,
+    Rsa,
+}
+
+impl Algorithm {
+    /// The `k=` tag value in the DNS record.
+    pub fn dns_name(self) -> &'static str {
+        match self {
+            Algorithm::Ed25519 => "ed25519",
+            Algorithm::Rsa => "rsa",
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.dns_name())
+    }
+}
+
+/// One `[[dkim.key]]` table of the config: which key signs under which selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The `s=` tag; the record lives at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+    /// What kind of key `private_key` holds.
+    pub algorithm: Algorithm,
+    /// A PEM private key (PKCS#8; PKCS#1 is also accepted for RSA).
+    pub private_key: PathBuf,
+}
+
+/// Why a DKIM key could not be loaded, generated or used. Each variant names the
+/// file or selector involved, so `check-config` can point at the culprit.
+#[derive(Debug, thiserror::Error)]
+pub enum DkimError {
+    #[error("DKIM key {path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("DKIM key {path}: {reason}")]
+    BadKey { path: PathBuf, reason: String },
+    #[error("DKIM key {path}: cannot write: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("DKIM key generation failed: {0}")]
+    Generate(String),
+    #[error("no DKIM keys configured")]
+    NoKeys,
+    #[error("message has no From header; DKIM requires signing it")]
+    NoFrom,
+    #[error("DKIM signing with selector {selector} failed: {reason}")]
+    Sign { selector: String, reason: String },
+}
+
+/// A loaded mail-auth signer; the header list changes per message, hence the lock.
+enum KeySigner {
+    Ed25519(Mutex<DkimSigner<Ed25519Key, Done>>),
+    Rsa(Mutex<DkimSigner<RsaKey<Sha256>, Done>>),
+}
+
+/// All configured keys, ready to sign for one domain. Built once at startup
+/// (and by `check-config`, which is how a bad key file is reported early).
+pub struct Signer {
+    keys: Vec<(String, KeySigner)>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let selectors: Vec<&str> = self.keys.iter().map(|(s, _)| s.as_str()).collect();
+        f.debug_struct("Signer")
+            .field("selectors", &selectors)
+            .finish()
+    }
+}
+
+impl Signer {
+    /// Loads every key; the first unreadable or malformed one is an error naming
+    /// its file and why. `domain` becomes every signature's `d=`.
+    pub fn load(domain: &str, keys: &[KeySpec]) -> Result<Signer, DkimError> {
+        if keys.is_empty() {
+            return Err(DkimError::NoKeys);
+        }
+        let mut loaded = Vec::with_capacity(keys.len());
+        for spec in keys {
+            let signer = match keys::load_key(&spec.private_key, spec.algorithm)? {
+                LoadedKey::Ed25519(key) => {
+                    KeySigner::Ed25519(Mutex::new(build(key, domain, &spec.selector)))
+                }
+                LoadedKey::Rsa(key) => KeySigner::Rsa(Mutex::new(build(key, domain, &spec.selector))),
+            };
+            loaded.push((spec.selector.clone(), signer));
+        }
+        Ok(Signer { keys: loaded })
+    }
+
+    /// Signs `message` (headers and body, CRLF line endings) with every key.
+    /// Returns the `DKIM-Signature` header lines (one per key, each
+    /// CRLF-terminated) to prepend to the message unchanged.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DkimError> {
+        let headers = headers_to_sign(message)?;
+        let mut out = Vec::new();
+        for (selector, signer) in &self.keys {
+            let result = match signer {
+                KeySigner::Ed25519(s) => sign_with(s, &headers, message),
+                KeySigner::Rsa(s) => sign_with(s, &headers, message),
+            };
+            let header = result.map_err(|e| DkimError::Sign {
+                selector: selector.clone(),
+                reason: e.to_string(),
+            })?;
+            out.extend_from_slice(header.as_bytes());
+        }
+        Ok(out)
+    }
+
+    /// The selectors of the loaded keys, in config order.
+    pub fn selectors(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(s, _)| s.as_str())
+    }
+}
+
+fn build<T: SigningKey>(key: T, domain: &str, selector: &str) -> DkimSigner<T, Done> {
+    DkimSigner::from_key(key)
+        .domain(domain)
+        .selector(selector)
+        .headers(["From"])
+        .header_canonicalization(Canonicalization::Relaxed)
+        .body_canonicalization(Canonicalization::Relaxed)
+}
+
+fn sign_with<T: SigningKey>(
+    signer: &Mutex<DkimSigner<T, Done>>,
+    headers: &[String],
+    message: &[u8],
+) -> mail_auth::Result<String> {
+    // A poisoned lock only means another signing call panicked; the signer
+    // itself holds no partial state, so carry on with it.
+    let mut signer = signer.lock().unwrap_or_else(|p| p.into_inner());
+    signer.template.h = headers.to_vec();
+    Ok(signer.sign(message)?.to_header())
+}
+
+/// The [`SIGNED_HEADERS`] the message has, plus `From` once more. mail-auth signs
+/// every occurrence of a listed name and null-signs the names it lists once more
+/// than they occur, which is what over-signing `From` needs.
+fn headers_to_sign(message: &[u8]) -> Result<Vec<String>, DkimError> {
+    let mut present = vec![false; SIGNED_HEADERS.len()];
+    for name in header_names(message) {
+        if let Some(i) = SIGNED_HEADERS
+            .iter()
+            .position(|h| h.as_bytes().eq_ignore_ascii_case(name))
+        {
+            present[i] = true;
+        }
+    }
+    if !present[0] {
+        return Err(DkimError::NoFrom);
+    }
+    let mut list: Vec<String> = SIGNED_HEADERS
+        .iter()
+        .zip(&present)
+        .filter(|(_, &p)| p)
+        .map(|(h, _)| h.to_string())
+        .collect();
+    list.push("From".to_string());
+    Ok(list)
+}
+
+/// The field names of the header section, in order (continuation lines skipped).
+fn header_names(message: &[u8]) -> impl Iterator<Item = &[u8]> {
+    message
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .take_while(|line| !line.is_empty())
+        .filter(|line| !matches!(line.first(), Some(b' ' | b'\t')))
+        .filter_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some(line[..colon].trim_ascii())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_signs_from_and_skips_absent_headers() {
+        let msg = b"From: a@x.test\r\nSubject: hi\r\nX-Other: 1\r\nTo: b@y.test\r\n\r\nbody\r\n";
+        let list = headers_to_sign(msg).unwrap();
+        assert_eq!(list, ["From", "To", "Subject", "From"]);
+    }
+
+    #[test]
+    fn refuses_message_without_from() {
+        let msg = b"Subject: hi\r\n\r\nbody\r\n";
+        assert!(matches!(headers_to_sign(msg), Err(DkimError::NoFrom)));
+    }
+}

@@ -1,0 +1,101 @@
+//! The disguise merger: rebuilds words split by separators or spaces.
+//!
+//! Two kinds of runs are tried: tokens glued by punctuation with no
+//! whitespace (`s.a.l.o.p.e`, `con-nard`, `f_u_c_k`) and single letters
+//! separated by spaces (`f u c k`, `c o n n a r d`). Inside a run, the
+//! longest span from each position that spells a lexicon word replaces its
+//! pieces with one token. Glued runs may only produce content words (insults,
+//! slurs, crude or violent words), so French elisions such as `t'es` or
+//! `qu'un` keep their pieces; spaced letters may produce any known word of
+//! three letters or more, so `y o u` becomes `you` next to `f u c k`.
+
+use crate::lexicon::{Lexicon, UNKNOWN};
+use crate::normalize::{Token, Tokens, CLAUSE, ELONGATED, GLUED, SENT};
+
+/// Longest run span tried, in pieces.
+const MAX_SPAN: usize = 24;
+
+fn single(t: &Tokens, i: usize) -> bool {
+    let tok = t.toks[i];
+    tok.end - tok.start == 1 && t.buf[tok.start as usize].is_ascii_lowercase()
+}
+
+/// Whether token `i` continues the run that token `i - 1` is in.
+fn linked(t: &Tokens, i: usize) -> bool {
+    let f = t.toks[i].flags;
+    f & GLUED != 0 || (f & (SENT | CLAUSE) == 0 && single(t, i - 1) && single(t, i))
+}
+
+/// Replaces disguised spans in `t` by merged tokens.
+pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
+    if t.toks.len() < 2 {
+        return;
+    }
+    let mut out: Vec<Token> = Vec::with_capacity(t.toks.len());
+    let mut scratch = Vec::new();
+    let mut i = 0;
+    let n = t.toks.len();
+    while i < n {
+        let mut end = i + 1;
+        while end < n && linked(t, end) {
+            end += 1;
+        }
+        if end - i < 2 {
+            out.push(t.toks[i]);
+            i = end;
+            continue;
+        }
+        let mut k = i;
+        while k < end {
+            match best_span(t, lex, k, end, &mut scratch) {
+                Some(stop) => {
+                    let start = t.buf.len() as u32;
+                    t.buf.extend_from_slice(&scratch);
+                    let flags = (t.toks[k].flags & !GLUED) | elongated(&scratch);
+                    out.push(Token { start, end: t.buf.len() as u32, flags });
+                    k = stop;
+                }
+                None => {
+                    out.push(t.toks[k]);
+                    k += 1;
+                }
+            }
+        }
+        i = end;
+    }
+    t.toks = out;
+}
+
+/// The end of the longest span starting at `k` that spells a word, leaving
+/// that word in `scratch`.
+fn best_span(t: &Tokens, lex: &Lexicon, k: usize, end: usize, scratch: &mut Vec<u8>) -> Option<usize> {
+    let last = end.min(k + MAX_SPAN);
+    for stop in (k + 2..=last).rev() {
+        scratch.clear();
+        let mut all_single = true;
+        for j in k..stop {
+            scratch.extend_from_slice(t.text(j));
+            all_single &= single(t, j);
+            // Spaced letters may not jump over glued multi-letter pieces.
+            if j > k && t.toks[j].flags & GLUED == 0 && !(single(t, j) && single(t, j - 1)) {
+                all_single = false;
+            }
+        }
+        if scratch.len() < 3 {
+            continue;
+        }
+        let id = lex.lookup(scratch, elongated(scratch));
+        if id != UNKNOWN && (lex.is_content(id) || all_single) {
+            return Some(stop);
+        }
+    }
+    None
+}
+
+fn elongated(w: &[u8]) -> u8 {
+    if w.windows(3).any(|x| x[0] == x[1] && x[1] == x[2]) {
+        ELONGATED
+    } else {
+        0
+    }
+}

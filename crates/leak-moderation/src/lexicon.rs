@@ -1,0 +1,350 @@
+//! The lexicon: word classes and rules, parsed once from the embedded
+//! `lexicons/*.txt` files and the operator's lists.
+//!
+//! File format (see `lexicons/README.md`): `[class NAME]` or
+//! `[class NAME +content]` sections list words; `[rule CATEGORY SEVERITY]`,
+//! `[name CATEGORY SEVERITY]` (pseudonym only) and `[allow]` sections hold one
+//! pattern a line. Words are normalised exactly as message text is, so an
+//! entry may be written with accents. "Content" words (insults, slurs, crude
+//! and violent verbs) are the only ones the disguise merger and the wildcard
+//! look-up may produce, so that `t'es` never turns into `tes`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::matcher::{Action, Rep, Rule, Scope, Step};
+use crate::normalize::{tokenize, ELONGATED, LEET_ONE, MASKED};
+use crate::Category;
+
+/// A small multiplicative hasher: word look-ups dominate the classifier's
+/// time, and SipHash's DoS resistance buys nothing for a fixed key set.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Id of a token that is not in the lexicon.
+pub(crate) const UNKNOWN: u32 = u32::MAX;
+
+/// The most classes a lexicon may define (one bit each).
+const MAX_CLASSES: usize = 64;
+
+/// Everything the classifier knows, built once.
+#[derive(Default)]
+pub(crate) struct Lexicon {
+    ids: FxMap<Box<[u8]>, u32>,
+    /// Words with doubled letters squeezed (`connard` → `conard`), for
+    /// elongated tokens only.
+    collapsed: FxMap<Box<[u8]>, u32>,
+    words: Vec<Box<[u8]>>,
+    classes: Vec<u64>,
+    content: Vec<bool>,
+    /// Content word ids by length, for masked tokens such as `f*ck`.
+    by_len: Vec<Vec<u32>>,
+    class_names: Vec<String>,
+    pub rules: Vec<Rule>,
+}
+
+/// Where a section's lines go.
+#[derive(Clone, Copy)]
+enum Section {
+    None,
+    Class(usize, bool),
+    Rule(Action, Scope),
+}
+
+impl Lexicon {
+    /// Builds the lexicon from embedded files, then operator entries.
+    /// Panics on a malformed built-in file (a unit test builds it).
+    pub fn build(files: &[&str], block: &[(Category, String)], allow: &[String]) -> Lexicon {
+        let mut lex = Lexicon::default();
+        for text in files {
+            lex.load(text, true);
+        }
+        for text in files {
+            lex.load(text, false);
+        }
+        for (category, phrase) in block {
+            let action = Action::Block { category: *category, severity: 3 };
+            lex.add_phrase(phrase, action, true);
+        }
+        for phrase in allow {
+            lex.add_phrase(phrase, Action::Allow, false);
+        }
+        lex.finish();
+        lex
+    }
+
+    /// Reads class sections (`classes_pass`) or rule sections of one file.
+    fn load(&mut self, text: &str, classes_pass: bool) {
+        let mut section = Section::None;
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(head) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = self.section(head).unwrap_or_else(|e| panic!("lexicon line {}: {e}", n + 1));
+                continue;
+            }
+            match section {
+                Section::Class(bit, content) if classes_pass => {
+                    for w in line.split_whitespace() {
+                        let id = self.intern_text(w);
+                        self.classes[id as usize] |= 1 << bit;
+                        self.content[id as usize] |= content;
+                    }
+                }
+                Section::Rule(action, scope) if !classes_pass => {
+                    let rules = self.compile(line, action, scope);
+                    let rules = rules.unwrap_or_else(|e| panic!("lexicon line {}: {e}: {line}", n + 1));
+                    self.rules.extend(rules);
+                }
+                Section::None => panic!("lexicon line {}: text outside a section", n + 1),
+                _ => {}
+            }
+        }
+    }
+
+    fn section(&mut self, head: &str) -> Result<Section, String> {
+        let parts: Vec<&str> = head.split_whitespace().collect();
+        match parts.as_slice() {
+            ["class", name, rest @ ..] => {
+                let bit = self.class_bit(name, true)?;
+                Ok(Section::Class(bit, rest.contains(&"+content")))
+            }
+            ["allow"] => Ok(Section::Rule(Action::Allow, Scope::All)),
+            [kind @ ("rule" | "name"), cat, sev] => {
+                let category = Category::from_key(cat).ok_or(format!("unknown category {cat}"))?;
+                let severity = sev.parse().map_err(|_| format!("bad severity {sev}"))?;
+                let scope = if *kind == "rule" { Scope::All } else { Scope::Pseudonym };
+                Ok(Section::Rule(Action::Block { category, severity }, scope))
+            }
+            _ => Err(format!("unknown section [{head}]")),
+        }
+    }
+
+    fn class_bit(&mut self, name: &str, create: bool) -> Result<usize, String> {
+        if let Some(i) = self.class_names.iter().position(|c| c == name) {
+            return Ok(i);
+        }
+        if !create {
+            return Err(format!("unknown class @{name}"));
+        }
+        if self.class_names.len() >= MAX_CLASSES {
+            return Err("too many classes".into());
+        }
+        self.class_names.push(name.to_owned());
+        Ok(self.class_names.len() - 1)
+    }
+
+    /// Interns one written word, normalised; it must be a single token.
+    fn intern_text(&mut self, w: &str) -> u32 {
+        let t = tokenize(w);
+        assert!(t.toks.len() == 1, "lexicon entry {w:?} is not one word");
+        self.intern(t.text(0))
+    }
+
+    fn intern(&mut self, w: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(w) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.ids.insert(w.into(), id);
+        self.words.push(w.into());
+        self.classes.push(0);
+        self.content.push(false);
+        id
+    }
+
+    /// Compiles one pattern line (see `lexicons/README.md`).
+    /// A leading optional element (`^ @greet? @insult $`) is expanded into
+    /// two rules, with and without it, so every rule has a fixed first word.
+    fn compile(&mut self, line: &str, action: Action, scope: Scope) -> Result<Vec<Rule>, String> {
+        let mut steps = Vec::new();
+        for piece in line.split_whitespace() {
+            steps.push(match piece {
+                "^" => Step::Start,
+                "$" => Step::End,
+                p if p.starts_with('~') => Step::Gap(p[1..].parse().map_err(|_| "bad gap")?),
+                p => {
+                    let (body, rep) = match p.as_bytes()[p.len() - 1] {
+                        b'?' if p.len() > 1 => (&p[..p.len() - 1], Rep::Opt),
+                        b'*' if p.len() > 1 => (&p[..p.len() - 1], Rep::Star),
+                        _ => (p, Rep::One),
+                    };
+                    let (mut words, mut classes) = (Vec::new(), 0u64);
+                    for alt in body.split('|') {
+                        match alt.strip_prefix('@') {
+                            Some(name) => classes |= 1 << self.class_bit(name, false)?,
+                            None => {
+                                let id = self.intern_text(alt);
+                                let block = matches!(action, Action::Block { .. });
+                                self.content[id as usize] |= block && self.words[id as usize].len() >= 4;
+                                words.push(id);
+                            }
+                        }
+                    }
+                    Step::Match { words: words.into(), classes, rep }
+                }
+            });
+        }
+        let mut variants = vec![steps];
+        let mut rules = Vec::new();
+        while let Some(mut steps) = variants.pop() {
+            let first = steps.iter().position(|s| matches!(s, Step::Match { .. }));
+            let first = first.ok_or("a pattern needs a word or class")?;
+            if let Step::Match { rep, .. } = &mut steps[first] {
+                match rep {
+                    Rep::One => {
+                        rules.push(Rule { steps: steps.into(), action, scope, source: line.into() });
+                        continue;
+                    }
+                    Rep::Star => return Err("a pattern cannot start with a repeated element".into()),
+                    Rep::Opt => *rep = Rep::One,
+                }
+            }
+            let mut without = steps.clone();
+            without.remove(first);
+            variants.push(steps);
+            variants.push(without);
+        }
+        Ok(rules)
+    }
+
+    /// An operator's entry: a literal phrase of one or more words.
+    fn add_phrase(&mut self, phrase: &str, action: Action, content: bool) {
+        let t = tokenize(phrase);
+        if t.toks.is_empty() {
+            return;
+        }
+        let mut steps = Vec::new();
+        for i in 0..t.toks.len() {
+            let id = self.intern(t.text(i));
+            self.content[id as usize] |= content;
+            steps.push(Step::Match { words: Box::new([id]), classes: 0, rep: Rep::One });
+        }
+        self.rules.push(Rule { steps: steps.into(), action, scope: Scope::All, source: phrase.into() });
+    }
+
+    fn finish(&mut self) {
+        for id in 0..self.words.len() {
+            let w = &self.words[id];
+            let key = collapse(w);
+            let content = self.content[id];
+            match self.collapsed.get(&key[..]) {
+                Some(&old) if self.content[old as usize] || !content => {}
+                _ => {
+                    self.collapsed.insert(key.into(), id as u32);
+                }
+            }
+            if content {
+                if self.by_len.len() <= w.len() {
+                    self.by_len.resize(w.len() + 1, Vec::new());
+                }
+                self.by_len[w.len()].push(id as u32);
+            }
+        }
+    }
+
+    /// The id of a normalised token, trying leetspeak `1` as `i` then `l`,
+    /// masks as wildcards and squeezed repeats; [`UNKNOWN`] if none fits.
+    pub fn lookup(&self, w: &[u8], flags: u8) -> u32 {
+        if flags & LEET_ONE != 0 {
+            for letter in [b'i', b'l'] {
+                let v: Vec<u8> = w.iter().map(|&b| if b == b'1' { letter } else { b }).collect();
+                let id = self.lookup(&v, (flags & !LEET_ONE) | elongated(&v));
+                if id != UNKNOWN {
+                    return id;
+                }
+            }
+            return UNKNOWN;
+        }
+        if flags & MASKED != 0 {
+            return self.wildcard(w);
+        }
+        if let Some(&id) = self.ids.get(w) {
+            return id;
+        }
+        if flags & ELONGATED != 0 {
+            if let Some(&id) = self.collapsed.get(&collapse(w)[..]) {
+                return id;
+            }
+        }
+        UNKNOWN
+    }
+
+    /// Matches `f*ck` against content words of the same length: at least
+    /// two letters known, the first among them, at most half masked.
+    fn wildcard(&self, w: &[u8]) -> u32 {
+        let masked = w.iter().filter(|&&b| b == b'*').count();
+        if w.first() == Some(&b'*') || w.len() - masked < 2 || masked * 2 > w.len() {
+            return UNKNOWN;
+        }
+        let candidates = self.by_len.get(w.len()).map_or(&[][..], |v| &v[..]);
+        for &id in candidates {
+            let cand = &self.words[id as usize];
+            if w.iter().zip(cand.iter()).all(|(&a, &b)| a == b'*' || a == b) {
+                return id;
+            }
+        }
+        UNKNOWN
+    }
+
+    /// Class bits of a word id.
+    pub fn classes(&self, id: u32) -> u64 {
+        self.classes.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether the disguise merger may produce this word.
+    pub fn is_content(&self, id: u32) -> bool {
+        self.content.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// The bit mask of a class by name (0 if the lexicon has none).
+    pub fn class_mask(&self, name: &str) -> u64 {
+        self.class_names.iter().position(|c| c == name).map_or(0, |i| 1 << i)
+    }
+
+    /// Number of words interned (used to size per-word rule indexes).
+    pub fn word_count(&self) -> usize {
+        self.words.len()
+    }
+}
+
+fn elongated(w: &[u8]) -> u8 {
+    let triple = w.windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
+    if triple {
+        ELONGATED
+    } else {
+        0
+    }
+}
+
+/// Squeezes every run of one letter to a single letter.
+fn collapse(w: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(w.len());
+    for &b in w {
+        if out.last() != Some(&b) {
+            out.push(b);
+        }
+    }
+    out
+}

@@ -1,0 +1,224 @@
+//! The rule engine: token patterns with word classes, optional and repeated
+//! elements, bounded gaps and clause anchors, matched over annotated tokens.
+//!
+//! Allow rules run first and mark the tokens they cover as neutral (so
+//! "j'ai été un connard avec toi" stops counting as an insult aimed at the
+//! reader); block rules then run over what is left and the most severe match
+//! wins. A match never crosses a sentence boundary, and a gap (`~N`) never
+//! skips a negation (`not`, `jamais`…), so "I will never hurt you" passes.
+
+use crate::lexicon::Lexicon;
+use crate::normalize::{CLAUSE, SENT};
+use crate::Category;
+
+/// How many times a pattern element may repeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rep {
+    One,
+    Opt,
+    /// Zero to [`MAX_STAR`] times.
+    Star,
+}
+
+const MAX_STAR: usize = 4;
+
+/// One element of a compiled pattern.
+#[derive(Clone, Debug)]
+pub(crate) enum Step {
+    /// A token whose word id is listed or whose classes intersect.
+    Match { words: Box<[u32]>, classes: u64, rep: Rep },
+    /// Skip up to N tokens (never a negation).
+    Gap(u8),
+    /// Zero-width: a sentence starts here.
+    Start,
+    /// Zero-width: a clause starts or ends here (comma, sentence, edge).
+    End,
+}
+
+/// What a rule does when it matches.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Action {
+    Allow,
+    Block { category: Category, severity: u8 },
+}
+
+/// Which text a rule applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    All,
+    Pseudonym,
+}
+
+/// A compiled pattern with its action and source text (shown to operators).
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub steps: Box<[Step]>,
+    pub action: Action,
+    pub scope: Scope,
+    pub source: Box<str>,
+}
+
+/// Rules indexed by their first matching element, so each token only tries
+/// the rules that can start on it.
+pub(crate) struct Index {
+    by_word: Vec<Vec<u32>>,
+    by_class: Vec<Vec<u32>>,
+    neg: u64,
+}
+
+impl Index {
+    pub fn new(lex: &Lexicon) -> Index {
+        let mut by_word = vec![Vec::new(); lex.word_count()];
+        let mut by_class = vec![Vec::new(); 64];
+        for (r, rule) in lex.rules.iter().enumerate() {
+            let first = rule.steps.iter().find_map(|s| match s {
+                Step::Match { words, classes, .. } => Some((words, *classes)),
+                _ => None,
+            });
+            let Some((words, classes)) = first else { continue };
+            for &w in words.iter() {
+                by_word[w as usize].push(r as u32);
+            }
+            for (bit, list) in by_class.iter_mut().enumerate() {
+                if classes & (1 << bit) != 0 {
+                    list.push(r as u32);
+                }
+            }
+        }
+        Index { by_word, by_class, neg: lex.class_mask("neg") }
+    }
+}
+
+/// The text as the engine sees it: word ids, class bits, flags, and the
+/// neutral marks left by allow rules.
+pub(crate) struct Annotated {
+    pub ids: Vec<u32>,
+    pub classes: Vec<u64>,
+    pub flags: Vec<u8>,
+    pub neutral: Vec<bool>,
+}
+
+/// A block rule that matched: rule index and token span.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hit {
+    pub rule: usize,
+    pub start: usize,
+    pub end: usize,
+    pub category: Category,
+    pub severity: u8,
+}
+
+struct Ctx<'a> {
+    text: &'a Annotated,
+    neg: u64,
+    start: usize,
+}
+
+impl Ctx<'_> {
+    fn len(&self) -> usize {
+        self.text.ids.len()
+    }
+
+    /// Whether token `ti` may be part of the current match.
+    fn usable(&self, ti: usize) -> bool {
+        ti < self.len() && (ti == self.start || self.text.flags[ti] & SENT == 0)
+    }
+
+    fn hit(&self, ti: usize, words: &[u32], classes: u64) -> bool {
+        self.usable(ti)
+            && !self.text.neutral[ti]
+            && (self.text.classes[ti] & classes != 0 || words.contains(&self.text.ids[ti]))
+    }
+
+    /// Tries `steps[si..]` from token `ti`; returns the end of the match.
+    fn run(&self, steps: &[Step], si: usize, ti: usize) -> Option<usize> {
+        let Some(step) = steps.get(si) else { return Some(ti) };
+        let flags = |i: usize| self.text.flags.get(i).copied().unwrap_or(SENT);
+        match step {
+            Step::Start => (ti == 0 || flags(ti) & SENT != 0).then(|| self.run(steps, si + 1, ti))?,
+            Step::End => {
+                (ti == 0 || flags(ti) & (SENT | CLAUSE) != 0).then(|| self.run(steps, si + 1, ti))?
+            }
+            Step::Gap(n) => {
+                for skip in 0..=*n as usize {
+                    if skip > 0 {
+                        let t = ti + skip - 1;
+                        if !self.usable(t) || self.text.classes[t] & self.neg != 0 {
+                            return None;
+                        }
+                    }
+                    if let Some(end) = self.run(steps, si + 1, ti + skip) {
+                        return Some(end);
+                    }
+                }
+                None
+            }
+            Step::Match { words, classes, rep } => {
+                let max = match rep {
+                    Rep::One => 1,
+                    Rep::Opt => 1,
+                    Rep::Star => MAX_STAR,
+                };
+                let mut n = 0;
+                while n < max && self.hit(ti + n, words, *classes) {
+                    n += 1;
+                }
+                let min = usize::from(*rep == Rep::One);
+                (min..=n).rev().find_map(|k| self.run(steps, si + 1, ti + k))
+            }
+        }
+    }
+}
+
+/// Runs allow rules (marking neutral tokens) then block rules; returns the
+/// most severe block match, the earliest on a tie.
+pub(crate) fn scan(lex: &Lexicon, index: &Index, text: &mut Annotated, scope: Scope) -> Option<Hit> {
+    let applies = |r: &Rule| r.scope == Scope::All || r.scope == scope;
+    for pass_allow in [true, false] {
+        let mut best: Option<Hit> = None;
+        let mut candidates: Vec<u32> = Vec::new();
+        for ti in 0..text.ids.len() {
+            if text.neutral[ti] {
+                continue;
+            }
+            let id = text.ids[ti];
+            let by_word = index.by_word.get(id as usize).map_or(&[][..], |v| &v[..]);
+            let mut bits = text.classes[ti];
+            candidates.clear();
+            candidates.extend_from_slice(by_word);
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                candidates.extend_from_slice(&index.by_class[bit]);
+            }
+            for &r in &candidates {
+                let rule = &lex.rules[r as usize];
+                let is_allow = matches!(rule.action, Action::Allow);
+                if is_allow != pass_allow || !applies(rule) {
+                    continue;
+                }
+                let Some((start, end)) = match_rule(rule, text, index.neg, ti) else { continue };
+                match rule.action {
+                    Action::Allow => text.neutral[start..end].iter_mut().for_each(|n| *n = true),
+                    Action::Block { category, severity } => {
+                        if best.is_none_or(|b| severity > b.severity) {
+                            best = Some(Hit { rule: r as usize, start, end, category, severity });
+                        }
+                    }
+                }
+            }
+        }
+        if !pass_allow {
+            return best;
+        }
+    }
+    None
+}
+
+/// Tries a rule whose first matching element sits on token `ti`: any
+/// leading zero-width steps are checked at `ti` too.
+fn match_rule(rule: &Rule, text: &Annotated, neg: u64, ti: usize) -> Option<(usize, usize)> {
+    let ctx = Ctx { text, neg, start: ti };
+    let end = ctx.run(&rule.steps, 0, ti)?;
+    (end > ti).then_some((ti, end))
+}

@@ -1,0 +1,143 @@
+//! Unit tests of the public behaviour on short, hand-picked cases; the
+//! labelled corpus in `tests/` measures the rest.
+
+use super::*;
+
+fn verdict(text: &str) -> Option<Category> {
+    match Classifier::builtin().classify(&Input { subject: "", text, pseudonym: "" }) {
+        Verdict::Allow => None,
+        Verdict::Block { category, .. } => Some(category),
+    }
+}
+
+#[track_caller]
+fn blocks(text: &str, want: Category) {
+    assert_eq!(verdict(text), Some(want), "{text:?}");
+}
+
+#[track_caller]
+fn passes(text: &str) {
+    assert_eq!(verdict(text), None, "{text:?}");
+}
+
+#[test]
+fn builtin_lexicons_compile() {
+    let c = Classifier::builtin();
+    assert!(c.lex.rules.len() > 100);
+}
+
+#[test]
+fn classifier_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Classifier>();
+}
+
+#[test]
+fn scunthorpe_words_pass() {
+    for w in [
+        "concours", "conseil", "réputation", "computer", "Scunthorpe", "assassin", "bassesse",
+        "cocktail", "analyse", "therapist", "Dickens", "cumulative", "pénis", "cancer du sein",
+        "anal fissure", "Sussex", "grape", "shitake", "constitution", "passionnant",
+    ] {
+        passes(&format!("Tu as lu ça ? {w}. You should see it: {w}."));
+    }
+}
+
+#[test]
+fn disguises_are_undone() {
+    for text in [
+        "t'es qu'un c0nn4rd",
+        "t'es qu'un s.a.l.o.p.e",
+        "espèce de c o n n a r d",
+        "f u c k you",
+        "f*ck you",
+        "t'es qu'un enc*lé",
+        "t'es qu'un connnnnnard",
+        "you're an @sshole",
+        "you are a 1d10t",
+        "t'es qu'un \u{0441}\u{043e}nnard",
+        "t'es qu'un ｃｏｎｎａｒｄ",
+        "t'es qu'un sal\u{200b}ope",
+        "t'es qu'un con-nard",
+        "you are such a B!TCH",
+    ] {
+        blocks(text, Category::Insult);
+    }
+}
+
+#[test]
+fn aimed_insults_block_and_confessions_pass() {
+    blocks("Salut connard, tu te souviens de moi ?", Category::Insult);
+    blocks("Thanks for nothing, asshole.", Category::Insult);
+    blocks("you stupid idiot", Category::Insult);
+    blocks("Ta mère est une pute.", Category::Insult);
+    passes("J'ai été un vrai connard avec toi, pardon.");
+    passes("I was such an asshole to you back then.");
+    passes("I'm sorry I called you an idiot last week.");
+    passes("Your work on the report was sloppy.");
+    passes("Ton travail était nul, mais toi tu vaux mieux que ça.");
+    passes("Tu es en retard, encore.");
+}
+
+#[test]
+fn threats_and_incitement_block_but_own_distress_passes() {
+    blocks("je vais te tuer", Category::Threat);
+    blocks("I will kill you", Category::Threat);
+    blocks("Je sais où tu habites.", Category::Threat);
+    blocks("go kill yourself", Category::SelfHarmIncitement);
+    blocks("Va te pendre.", Category::SelfHarmIncitement);
+    passes("I would never hurt you.");
+    passes("Je ne vais pas te tuer, promis, je t'apporte des croissants.");
+    passes("I'll shoot you an email tomorrow.");
+    passes("L'an dernier j'ai pensé à me tuer. Je vais mieux.");
+    passes("I wanted to kill myself after the divorce.");
+}
+
+#[test]
+fn slurs_and_sexual_harassment_block() {
+    blocks("sale bougnoule", Category::Slur);
+    blocks("suce ma bite", Category::SexualHarassment);
+    blocks("send nudes", Category::SexualHarassment);
+    passes("Je t'envoie mille baisers.");
+    passes("J'ai porté plainte pour viol l'année dernière.");
+    passes("I'm gay and I never told you.");
+}
+
+#[test]
+fn operator_lists_extend_and_override() {
+    let block = parse_word_list("# local\nbarnabé # a nickname\nthreat: je te retrouve\n\n");
+    assert_eq!(block, ["barnabé", "threat: je te retrouve"]);
+    let allow = vec!["pauvre con".to_owned()];
+    let c = Classifier::new(&block, &allow);
+    let run = |text| c.classify(&Input { subject: "", text, pseudonym: "" });
+    assert!(matches!(run("Salut B4RN4BÉ"), Verdict::Block { category: Category::Insult, .. }));
+    assert!(matches!(run("je te retrouve"), Verdict::Block { category: Category::Threat, .. }));
+    assert_eq!(run("Il a crié « pauvre con » au ministre."), Verdict::Allow);
+}
+
+#[test]
+fn verdict_carries_reason_and_match() {
+    let c = Classifier::builtin();
+    let v = c.classify(&Input { subject: "Bonjour", text: "t'es qu'un connard", pseudonym: "" });
+    let Verdict::Block { category, reason, matched } = v else { panic!("allowed") };
+    assert_eq!(category.to_string(), "insult");
+    assert!(reason.is_ascii() && !reason.contains(['\r', '\n']), "{reason}");
+    assert!(matched.contains("connard"), "{matched}");
+}
+
+#[test]
+fn pseudonym_is_held_to_name_rules() {
+    let c = Classifier::builtin();
+    let name = |pseudonym| c.classify(&Input { subject: "", text: "Bonjour.", pseudonym });
+    assert!(matches!(name("Le Connard"), Verdict::Block { .. }));
+    assert!(matches!(name("TaMereLaPute"), Verdict::Block { .. }));
+    assert_eq!(name("Un ami"), Verdict::Allow);
+    assert_eq!(name("Dick"), Verdict::Allow);
+}
+
+#[test]
+fn subject_counts() {
+    let c = Classifier::builtin();
+    let v = c.classify(&Input { subject: "go kill yourself", text: "", pseudonym: "" });
+    assert!(matches!(v, Verdict::Block { category: Category::SelfHarmIncitement, .. }));
+}

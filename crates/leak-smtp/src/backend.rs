@@ -1,0 +1,47 @@
+//! What the session asks the product about: accounts, limits, and what to do
+//! with a received message.
+
+use crate::reply::Reply;
+use async_trait::async_trait;
+use std::net::SocketAddr;
+
+/// What a backend knows about the session it is asked about.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Short random id shared by every log line of this session.
+    pub id: String,
+    pub peer: SocketAddr,
+    /// Whether the connection is encrypted.
+    pub tls: bool,
+    /// The authenticated account, if any.
+    pub account: Option<String>,
+    /// The peer is in `auth.trusted_networks`.
+    pub trusted: bool,
+}
+
+/// One transaction's envelope.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    pub mail_from: String,
+    pub recipients: Vec<String>,
+}
+
+/// The product side of a session. Replies returned here go to the client as
+/// they are, so their text must never reveal internals.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Checks credentials; `Some(account name)` when right. May be slow
+    /// (argon2): implementations run it off the async executor.
+    async fn authenticate(&self, username: &str, password: &str) -> Option<String>;
+
+    /// Called at MAIL FROM for an allowed sender (authenticated or trusted):
+    /// rate limits. `Err` is sent to the client.
+    async fn check_sender(&self, session: &SessionInfo, mail_from: &str) -> Result<(), Reply>;
+
+    /// Called at each RCPT TO: opt-out list, per-recipient limits.
+    async fn check_recipient(&self, session: &SessionInfo, recipient: &str) -> Result<(), Reply>;
+
+    /// The message is complete and well-formed (CRLF lines, dots un-stuffed).
+    /// Returns the final reply: `250` only once the message is durably stored.
+    async fn receive(&self, session: &SessionInfo, envelope: &Envelope, message: Vec<u8>) -> Reply;
+}

@@ -1,0 +1,190 @@
+//! MAIL FROM, RCPT TO and DATA: one transaction from envelope to stored message.
+
+use super::{printable, Next, Session};
+use crate::backend::Envelope;
+use crate::data::{DataError, DataReceiver, DataStatus};
+use crate::io::ReadFailure;
+use crate::reply::Reply;
+use smtp_proto::{MailFrom, RcptTo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+    pub(super) async fn mail(&mut self, from: MailFrom<String>) -> Next {
+        if self.helo.is_none() {
+            return self.refuse(Reply::bad_sequence("Send EHLO first"));
+        }
+        if self.envelope.is_some() {
+            return self.refuse(Reply::bad_sequence("Nested MAIL command"));
+        }
+        // Nobody relays through leak without an account or a trusted address.
+        if self.info.account.is_none() && !self.info.trusted {
+            return self.refuse(Reply::auth_required());
+        }
+        if !is_valid_address(&from.address, true) {
+            return self.refuse(Reply::new(553, [5, 1, 7], "Invalid sender address"));
+        }
+        if from.size > self.shared.settings.max_message_size {
+            return self.refuse(Reply::message_too_big());
+        }
+        if let Err(reply) = self
+            .shared
+            .backend
+            .check_sender(&self.info, &from.address)
+            .await
+        {
+            return self.refuse(reply);
+        }
+        self.envelope = Some(Envelope {
+            mail_from: from.address,
+            recipients: Vec::new(),
+        });
+        self.reply(Reply::new(250, [2, 1, 0], "Sender OK"))
+    }
+
+    pub(super) async fn rcpt(&mut self, to: RcptTo<String>) -> Next {
+        let Some(envelope) = &self.envelope else {
+            return self.refuse(Reply::bad_sequence("Send MAIL FROM first"));
+        };
+        if envelope.recipients.len() >= self.shared.settings.max_recipients {
+            return self.refuse(Reply::too_many_recipients());
+        }
+        if !is_valid_address(&to.address, false) {
+            return self.refuse(Reply::new(553, [5, 1, 3], "Invalid recipient address"));
+        }
+        if let Err(reply) = self
+            .shared
+            .backend
+            .check_recipient(&self.info, &to.address)
+            .await
+        {
+            return self.refuse(reply);
+        }
+        tracing::debug!(session = %self.info.id, recipient = %printable(&to.address), "recipient accepted");
+        if let Some(envelope) = &mut self.envelope {
+            envelope.recipients.push(to.address);
+        }
+        self.reply(Reply::new(250, [2, 1, 5], "Recipient OK"))
+    }
+
+    pub(super) async fn data(&mut self) -> Next {
+        let Some(envelope) = self.envelope.take() else {
+            return self.refuse(Reply::bad_sequence("Send MAIL FROM first"));
+        };
+        if envelope.recipients.is_empty() {
+            self.envelope = Some(envelope);
+            return self.refuse(Reply::new(554, [5, 5, 1], "No valid recipients"));
+        }
+        self.conn.queue(&Reply::new(
+            354,
+            [2, 0, 0],
+            "Start mail input; end with <CRLF>.<CRLF>",
+        ));
+        let message = match self.receive_data().await {
+            Ok(message) => message,
+            Err(DataEnd::Refused(reply)) => return self.refuse(reply),
+            Err(DataEnd::Fatal(reply)) => {
+                self.conn.queue(&reply);
+                return Next::Close;
+            }
+            Err(DataEnd::Gone) => return Next::Close,
+        };
+        let reply = self
+            .shared
+            .backend
+            .receive(&self.info, &envelope, message)
+            .await;
+        self.conn.queue(&reply);
+        Next::Continue
+    }
+
+    /// Reads the message up to `CRLF.CRLF` within `limits.data_timeout`.
+    async fn receive_data(&mut self) -> Result<Vec<u8>, DataEnd> {
+        let settings = &self.shared.settings;
+        let deadline = Instant::now() + settings.data_timeout;
+        let mut receiver = DataReceiver::new(settings.max_message_size);
+        loop {
+            let (used, status) = receiver.feed(self.conn.buffered());
+            self.conn.consume(used);
+            match status {
+                DataStatus::NeedMore => {}
+                DataStatus::Done(Ok(message)) => return Ok(message),
+                DataStatus::Done(Err(error)) => return Err(DataEnd::Refused(data_reply(error))),
+                DataStatus::Fatal(error) => {
+                    tracing::info!(session = %self.info.id, %error, "closing: malformed message data");
+                    return Err(DataEnd::Fatal(data_reply(error)));
+                }
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let wait = remaining.min(settings.command_timeout);
+            match self.conn.fill(wait).await {
+                Ok(()) => {}
+                Err(ReadFailure::Timeout) => {
+                    return Err(DataEnd::Fatal(Reply::new(
+                        421,
+                        [4, 4, 2],
+                        "Timeout during DATA, closing connection",
+                    )))
+                }
+                Err(_) => return Err(DataEnd::Gone),
+            }
+        }
+    }
+}
+
+/// How DATA ended when no message came out of it.
+enum DataEnd {
+    /// Refused, but the session can go on.
+    Refused(Reply),
+    /// Refused, and the session must end.
+    Fatal(Reply),
+    /// The client went away.
+    Gone,
+}
+
+fn data_reply(error: DataError) -> Reply {
+    match error {
+        DataError::TooBig => Reply::message_too_big(),
+        DataError::LineTooLong => Reply::new(500, [5, 5, 2], "Line too long (1000 octets at most)"),
+        DataError::BareLf | DataError::BareCr | DataError::Nul => Reply::new(
+            554,
+            [5, 5, 2],
+            format!("Message refused: {error}; lines must end with CRLF. Closing connection"),
+        ),
+    }
+}
+
+/// An envelope address as leak accepts it: `local@domain` without control
+/// characters or spaces; the null sender `<>` only for MAIL FROM.
+fn is_valid_address(address: &str, null_allowed: bool) -> bool {
+    if address.is_empty() {
+        return null_allowed;
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && address.len() <= 254
+        && !address.chars().any(|c| c.is_control() || c.is_whitespace())
+        && domain
+            .split('.')
+            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_address;
+
+    #[test]
+    fn addresses() {
+        assert!(is_valid_address("bob@example.test", false));
+        assert!(is_valid_address("", true));
+        assert!(!is_valid_address("", false));
+        assert!(!is_valid_address("bob", false));
+        assert!(!is_valid_address("bob@", false));
+        assert!(!is_valid_address("bo\0b@example.test", false));
+        assert!(!is_valid_address("bob@exa..mple", false));
+        assert!(is_valid_address("élodie@exemple.fr", false));
+    }
+}

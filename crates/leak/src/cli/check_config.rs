@@ -1,0 +1,66 @@
+//! `leak check-config`: every problem in the config and the files it names,
+//! each with its key path; `ok` when there is none.
+
+use crate::{CliResult, Failure};
+use leak_config::{Config, Problem};
+use std::path::Path;
+
+pub fn run(path: &Path) -> CliResult {
+    let problems = match load_text(path) {
+        Err(problem) => vec![problem],
+        Ok(text) => match leak_config::parse(&text) {
+            Err(problems) => problems,
+            Ok(mut config) => {
+                leak_config::resolve_paths(&mut config, path.parent().unwrap_or(Path::new(".")));
+                let mut problems = leak_config::validate(&config);
+                problems.extend(deep_checks(&config, &problems));
+                problems
+            }
+        },
+    };
+    if problems.is_empty() {
+        println!("ok");
+        return Ok(());
+    }
+    for problem in &problems {
+        println!("{problem}");
+    }
+    Err(Failure::refused(anyhow::anyhow!(
+        "{} problem(s) in {}",
+        problems.len(),
+        path.display()
+    )))
+}
+
+fn load_text(path: &Path) -> Result<String, Problem> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Problem::new("", format!("cannot read {}: {e}", path.display())))
+}
+
+/// Checks that need other crates: can the files be used, not only read?
+/// Files already reported unreadable are not reported twice.
+pub fn deep_checks(config: &Config, already: &[Problem]) -> Vec<Problem> {
+    let reported = |key: &str| already.iter().any(|p| p.key == key);
+    let mut problems = Vec::new();
+    if let Some(tls) = &config.tls {
+        if !reported("tls.cert") && !reported("tls.key") {
+            if let Err(error) = leak_smtp::TlsProvider::load(&tls.cert, &tls.key) {
+                problems.push(Problem::new("tls", error.to_string()));
+            }
+        }
+    }
+    for (index, key) in config.dkim.keys.iter().enumerate() {
+        let path = format!("dkim.key[{index}].private_key");
+        if reported(&path) || key.selector.is_empty() {
+            continue;
+        }
+        let spec = crate::serve::settings::dkim_key(key);
+        if let Err(error) = leak_dkim::Signer::load(&config.anonymizer.domain, &[spec]) {
+            problems.push(Problem::new(path, error.to_string()));
+        }
+    }
+    if let Err(error) = leak_accounts::Users::load(&config.auth.users_file) {
+        problems.push(Problem::new("auth.users_file", error.to_string()));
+    }
+    problems
+}

@@ -1,0 +1,101 @@
+//! `leak user add|remove|list`: accounts in `auth.users_file`.
+
+use crate::{CliResult, Failure};
+use clap::Subcommand;
+use leak_accounts::Users;
+use std::io::Read;
+use std::path::Path;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a submission account (prints a generated password unless --password-stdin).
+    Add {
+        name: String,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Where delivery-failure reports for this account go.
+        #[arg(long, value_name = "ADDR")]
+        notify: Option<String>,
+    },
+    /// Remove an account.
+    Remove { name: String },
+    /// List accounts.
+    List,
+}
+
+pub fn run(config: &Path, command: UserCommand) -> CliResult {
+    let config = super::parse_config(config)?;
+    let path = &config.auth.users_file;
+    let mut users = Users::load(path).map_err(Failure::environment)?;
+    match command {
+        UserCommand::Add {
+            name,
+            password_stdin,
+            notify,
+        } => {
+            if let Some(address) = &notify {
+                if !address.contains('@') || address.chars().any(char::is_whitespace) {
+                    return Err(Failure::refused(anyhow::anyhow!(
+                        "--notify `{address}` is not an e-mail address"
+                    )));
+                }
+            }
+            let (password, generated) = if password_stdin {
+                (read_password()?, false)
+            } else {
+                (generate_password(), true)
+            };
+            users
+                .add(&name, &password, notify)
+                .map_err(Failure::refused)?;
+            users.save(path).map_err(Failure::environment)?;
+            if generated {
+                println!("added {name}; password: {password}");
+            } else {
+                println!("added {name}");
+            }
+        }
+        UserCommand::Remove { name } => {
+            users.remove(&name).map_err(Failure::refused)?;
+            users.save(path).map_err(Failure::environment)?;
+            println!("removed {name}");
+        }
+        UserCommand::List => {
+            for (name, account) in &users.users {
+                match &account.notify {
+                    Some(notify) => println!("{name}\tnotify={notify}"),
+                    None => println!("{name}"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String, Failure> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(Failure::environment)?;
+    let password = input.lines().next().unwrap_or("").to_owned();
+    if password.is_empty() {
+        return Err(Failure::refused(anyhow::anyhow!(
+            "no password on standard input"
+        )));
+    }
+    Ok(password)
+}
+
+/// 20 characters from an unambiguous alphabet (~115 bits).
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..20)
+        .map(|_| ALPHABET[rand_index(ALPHABET.len())] as char)
+        .collect()
+}
+
+fn rand_index(len: usize) -> usize {
+    use rand::Rng;
+    rand::rngs::OsRng.gen_range(0..len)
+}

@@ -1,0 +1,248 @@
+//! `leak serve`: the daemon. Loads and checks the config, opens the store,
+//! starts the listeners, the delivery scheduler and the admin socket, tells
+//! systemd it is ready, then handles signals: SIGHUP reloads the users file
+//! and the TLS certificate, SIGTERM/SIGINT stop it gracefully.
+
+mod limits;
+mod pipeline;
+pub mod settings;
+
+use crate::{CliResult, Failure};
+use anyhow::Context;
+use leak_config::Config;
+use leak_store::Store;
+use pipeline::Pipeline;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// How long in-flight SMTP sessions may go on after a stop is requested.
+const SESSION_GRACE: Duration = Duration::from_secs(20);
+
+pub fn run(config_path: &Path) -> CliResult {
+    init_logging();
+    let config = load_checked(config_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::environment)?;
+    runtime.block_on(daemon(config_path, config))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The config with every check `check-config` does; all problems are printed.
+fn load_checked(path: &Path) -> Result<Config, Failure> {
+    let error = match leak_config::load(path) {
+        Ok(config) => {
+            let problems = crate::cli::check_config::deep_checks(&config, &[]);
+            if problems.is_empty() {
+                return Ok(config);
+            }
+            leak_config::ConfigError {
+                path: path.display().to_string(),
+                problems,
+            }
+        }
+        Err(error) => error,
+    };
+    for problem in &error.problems {
+        eprintln!("{problem}");
+    }
+    Err(Failure::refused(error))
+}
+
+async fn daemon(config_path: &Path, config: Config) -> CliResult {
+    let started = pipeline::unix_now();
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("cannot create {}", config.server.data_dir.display()))
+        .map_err(Failure::environment)?;
+    let store: Arc<dyn Store> = Arc::new(
+        leak_store::SledStore::open(&config.server.data_dir)
+            .with_context(|| {
+                format!(
+                    "cannot open the store in {}",
+                    config.server.data_dir.display()
+                )
+            })
+            .map_err(Failure::environment)?,
+    );
+    for damaged in store.damaged() {
+        tracing::warn!(key = %damaged.key, reason = %damaged.reason, "damaged queue record skipped");
+    }
+    let signer = Arc::new(settings::dkim_signer(&config).map_err(Failure::refused)?);
+    let tls = match &config.tls {
+        Some(tls) => Some(Arc::new(
+            leak_smtp::TlsProvider::load(&tls.cert, &tls.key).map_err(Failure::refused)?,
+        )),
+        None => None,
+    };
+    let scheduler = leak_delivery::Scheduler::new(
+        settings::delivery_settings(&config),
+        store.clone(),
+        signer.clone(),
+    )
+    .map_err(Failure::environment)?;
+    let pipeline = Arc::new(Pipeline {
+        users: RwLock::new(Arc::new(
+            leak_accounts::Users::load(&config.auth.users_file).map_err(Failure::refused)?,
+        )),
+        store: store.clone(),
+        limits: limits::Limits::new(
+            store.clone(),
+            config.limits.messages_per_hour,
+            config.limits.per_recipient_per_day,
+        ),
+        anonymizer: settings::anonymizer_options(&config),
+        classifier: if config.moderation.enabled {
+            Some(settings::classifier(&config).map_err(Failure::refused)?)
+        } else {
+            None
+        },
+        moderation_action: config.moderation.action,
+        signer,
+        scheduler: scheduler.waker(),
+    });
+    let server = leak_smtp::Server::new(
+        settings::smtp_settings(&config),
+        pipeline.clone(),
+        tls.clone(),
+    );
+    let (stop, shutdown) = watch::channel(false);
+
+    let mut listener_names = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in &config.listeners {
+        let socket = TcpListener::bind(&listener.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", listener.bind))
+            .map_err(Failure::environment)?;
+        let address = socket.local_addr().map_err(Failure::environment)?;
+        let mode = settings::listener_mode(listener.tls);
+        tracing::info!(tls = ?listener.tls, "listening on {address}");
+        listener_names.push(format!("{address} ({})", tls_name(listener.tls)));
+        let (server, shutdown) = (server.clone(), shutdown.clone());
+        tasks.spawn(async move { server.serve(socket, mode, shutdown).await });
+    }
+
+    let admin = leak_admin::AdminServer::bind(&config.server.admin_socket)
+        .with_context(|| {
+            format!(
+                "cannot create admin socket {}",
+                config.server.admin_socket.display()
+            )
+        })
+        .map_err(Failure::environment)?;
+    tracing::info!("admin socket at {}", config.server.admin_socket.display());
+    let status_server = server.clone();
+    let context = leak_admin::AdminContext {
+        store: store.clone(),
+        wake_scheduler: scheduler.waker(),
+        status: Arc::new(move || leak_admin::StatusInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started,
+            listeners: listener_names.clone(),
+            sessions_open: status_server.open_sessions(),
+        }),
+    };
+    tasks.spawn(admin.run(context, shutdown.clone()));
+    let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
+    tokio::spawn(prune_counters(pipeline.clone(), shutdown.clone()));
+
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!("leak {} ready", env!("CARGO_PKG_VERSION"));
+
+    wait_for_stop(config_path, &pipeline, tls.as_deref()).await;
+
+    tracing::info!("stopping: no new connections, finishing sessions");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop.send(true);
+    if !server.drain(SESSION_GRACE).await {
+        tracing::warn!("some sessions did not finish in time and were aborted");
+    }
+    tasks.abort_all();
+    let _ = delivery.await;
+    store.flush().await.map_err(Failure::environment)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
+async fn wait_for_stop(
+    config_path: &Path,
+    pipeline: &Pipeline,
+    tls: Option<&leak_smtp::TlsProvider>,
+) {
+    let (Ok(mut hangup), Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => reload(config_path, pipeline, tls),
+            _ = terminate.recv() => return,
+            _ = interrupt.recv() => return,
+        }
+    }
+}
+
+/// SIGHUP: re-read the users file and the TLS certificate named by the
+/// config. A file that fails to load leaves the old one in use.
+fn reload(config_path: &Path, pipeline: &Pipeline, tls: Option<&leak_smtp::TlsProvider>) {
+    let config = match crate::cli::parse_config(config_path) {
+        Ok(config) => config,
+        Err(failure) => {
+            tracing::error!(error = %format!("{:#}", failure.error), "reload: config unreadable, keeping everything as it was");
+            return;
+        }
+    };
+    match leak_accounts::Users::load(&config.auth.users_file) {
+        Ok(users) => {
+            let count = users.users.len();
+            pipeline.replace_users(users);
+            tracing::info!(accounts = count, "reload: users file loaded");
+        }
+        Err(error) => tracing::error!(%error, "reload: keeping the previous users file"),
+    }
+    if let (Some(provider), Some(files)) = (tls, &config.tls) {
+        match provider.reload(&files.cert, &files.key) {
+            Ok(()) => tracing::info!("reload: TLS certificate loaded"),
+            Err(error) => tracing::error!(%error, "reload: keeping the previous TLS certificate"),
+        }
+    }
+}
+
+/// Drops stale rate counters once an hour.
+async fn prune_counters(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = pipeline.limits.prune(pipeline::unix_now()).await {
+            tracing::warn!(%error, "pruning rate counters failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+fn tls_name(tls: leak_config::ListenerTls) -> &'static str {
+    match tls {
+        leak_config::ListenerTls::Starttls => "starttls",
+        leak_config::ListenerTls::Implicit => "implicit",
+        leak_config::ListenerTls::None => "none",
+    }
+}

@@ -1,0 +1,116 @@
+//! Maps the config file onto each crate's own settings, in one place.
+
+use leak_config::{Config, DeliveryTls, DkimAlgorithm, DkimKeyConfig, ListenerTls};
+use std::time::Duration;
+
+/// One `[[dkim.key]]` as leak-dkim describes a key.
+pub fn dkim_key(key: &DkimKeyConfig) -> leak_dkim::KeySpec {
+    leak_dkim::KeySpec {
+        selector: key.selector.clone(),
+        algorithm: match key.algorithm {
+            DkimAlgorithm::Ed25519 => leak_dkim::Algorithm::Ed25519,
+            DkimAlgorithm::Rsa => leak_dkim::Algorithm::Rsa,
+        },
+        private_key: key.private_key.clone(),
+    }
+}
+
+/// The signer holding every configured key.
+pub fn dkim_signer(config: &Config) -> Result<leak_dkim::Signer, leak_dkim::DkimError> {
+    let keys: Vec<_> = config.dkim.keys.iter().map(dkim_key).collect();
+    leak_dkim::Signer::load(&config.anonymizer.domain, &keys)
+}
+
+/// `[anonymizer]` and `server.hostname` as the anonymizer's options. An
+/// absent `notice` means leak's default; `""` means none.
+pub fn anonymizer_options(config: &Config) -> leak_anonymizer::Options {
+    let anonymizer = &config.anonymizer;
+    let notice = match &anonymizer.notice {
+        None => Some(leak_anonymizer::DEFAULT_NOTICE.to_owned()),
+        Some(text) if text.trim().is_empty() => None,
+        Some(text) => Some(text.clone()),
+    };
+    leak_anonymizer::Options {
+        domain: anonymizer.domain.clone(),
+        hostname: config.server.hostname.clone(),
+        default_category: anonymizer.default_category.clone(),
+        categories: anonymizer.categories.clone(),
+        allow_custom_pseudonyms: anonymizer.allow_custom_pseudonyms,
+        notice,
+        optout_address: anonymizer.optout_address.clone(),
+    }
+}
+
+/// The classifier with the operator's word lists.
+pub fn classifier(config: &Config) -> anyhow::Result<leak_moderation::Classifier> {
+    let read = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Vec<String>> {
+        match path {
+            None => Ok(Vec::new()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                Ok(leak_moderation::parse_word_list(&text))
+            }
+        }
+    };
+    let block = read(&config.moderation.block_words_file)?;
+    let allow = read(&config.moderation.allow_words_file)?;
+    Ok(leak_moderation::Classifier::new(&block, &allow))
+}
+
+/// `[limits]`, `[auth]` and `server.hostname` as the SMTP server's settings.
+pub fn smtp_settings(config: &Config) -> leak_smtp::Settings {
+    leak_smtp::Settings {
+        hostname: config.server.hostname.clone(),
+        max_message_size: config.limits.max_message_size.bytes() as usize,
+        max_recipients: config.limits.max_recipients,
+        command_timeout: config.limits.command_timeout,
+        data_timeout: config.limits.data_timeout,
+        max_auth_failures: config.auth.max_auth_failures,
+        trusted_networks: config
+            .auth
+            .trusted_networks
+            .iter()
+            .filter_map(|n| leak_config::parse_network(n))
+            .collect(),
+        max_connections: config.limits.max_connections,
+        auth_failure_delay: Duration::from_secs(1),
+    }
+}
+
+pub fn listener_mode(tls: ListenerTls) -> leak_smtp::ListenerMode {
+    match tls {
+        ListenerTls::Starttls => leak_smtp::ListenerMode::StartTls,
+        ListenerTls::Implicit => leak_smtp::ListenerMode::Implicit,
+        ListenerTls::None => leak_smtp::ListenerMode::Plain,
+    }
+}
+
+/// `[delivery]`, `[dns]` and the names delivery uses.
+pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
+    let delivery = &config.delivery;
+    leak_delivery::DeliverySettings {
+        hostname: config.server.hostname.clone(),
+        mx_port: delivery.mx_port,
+        retry_intervals: delivery.retry_intervals.clone(),
+        queue_lifetime: delivery.queue_lifetime,
+        tls: match delivery.tls {
+            DeliveryTls::Opportunistic => leak_delivery::TlsMode::Opportunistic,
+            DeliveryTls::Required => leak_delivery::TlsMode::Required,
+        },
+        random_delay: delivery.random_delay,
+        max_concurrent: delivery.max_concurrent,
+        max_per_domain: delivery.max_per_domain,
+        nameservers: config
+            .dns
+            .nameservers
+            .iter()
+            .filter_map(|n| leak_config::parse_nameserver(n))
+            .collect(),
+        return_domain: config.anonymizer.domain.clone(),
+        connect_timeout: delivery.timeout.min(Duration::from_secs(30)),
+        command_timeout: delivery.timeout,
+        data_timeout: delivery.timeout.max(Duration::from_secs(600)),
+        ..leak_delivery::DeliverySettings::default()
+    }
+}

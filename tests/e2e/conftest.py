@@ -1,0 +1,225 @@
+"""Fixtures that run the real `leak` binary with a config in a temporary
+folder, the way an operator would, and talk to it as mail clients do."""
+
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+LEAK = os.environ.get("LEAK_BIN", str(ROOT / "target" / "debug" / "leak"))
+PASSWORD = "correct horse battery staple"
+TRUSTED_IP = "127.0.0.2"
+DOMAIN = "anon.test"
+
+
+def leak(*args, config=None, input=None, check=False):
+    """Runs the leak CLI and returns the CompletedProcess."""
+    command = [LEAK, *args]
+    if config is not None:
+        command += ["--config", str(config)]
+    return subprocess.run(command, input=input, capture_output=True, text=True, timeout=120, check=check)
+
+
+@pytest.fixture(scope="session")
+def tls_files():
+    """A self-signed ECDSA certificate for mail.anon.test."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="leak-tls-"))
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", "/CN=mail.anon.test", "-addext", "subjectAltName=DNS:mail.anon.test"],
+        check=True, capture_output=True)
+    yield cert, key
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dkim_keys():
+    """One Ed25519 and one RSA key made with `leak dkim generate`, and the
+    DNS records it printed."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="leak-dkim-"))
+    records = {}
+    for selector, algorithm in (("leak-ed", "ed25519"), ("leak-rsa", "rsa")):
+        out = folder / f"{selector}.pem"
+        result = leak("dkim", "generate", "--selector", selector, "--algorithm", algorithm,
+                      "--out", str(out), "--domain", DOMAIN, check=True)
+        records[selector] = (out, result.stdout.strip())
+    yield records
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class BlackHoleDns:
+    """A UDP socket that never answers: DNS lookups time out, so queued mail
+    stays deferred and in the queue, where tests can look at it."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """`leak serve` on three listeners (starttls, implicit, none) bound to
+    port 0, with a users file holding `alice`."""
+
+    def __init__(self, folder, tls_files, dkim_keys, nameserver, **settings):
+        self.folder = pathlib.Path(folder)
+        self.config = self.folder / "leak.toml"
+        self.settings = settings
+        self.process = None
+        self.log = []
+        self.ports = {}
+        cert, key = tls_files
+        limits = {"max_recipients": 5, "max_message_size": "64KB", "messages_per_hour": 1000,
+                  "per_recipient_per_day": 1000, "max_connections": 64,
+                  "command_timeout": "30s", "data_timeout": "60s"}
+        limits.update(settings.pop("limits", {}))
+        extra = settings.pop("extra", "")
+        limit_lines = "\n".join(f"{k} = {value_toml(v)}" for k, v in limits.items())
+        dkim = "\n".join(
+            f'[[dkim.key]]\nselector = "{s}"\nalgorithm = "{"rsa" if "rsa" in s else "ed25519"}"\n'
+            f'private_key = "{path}"\n'
+            for s, (path, _) in dkim_keys.items())
+        self.config.write_text(f"""
+[server]
+hostname = "mail.anon.test"
+data_dir = "data"
+admin_socket = "admin.sock"
+
+[[listener]]
+bind = "127.0.0.1:0"
+tls = "starttls"
+
+[[listener]]
+bind = "127.0.0.1:0"
+tls = "implicit"
+
+[[listener]]
+bind = "127.0.0.1:0"
+tls = "none"
+
+[tls]
+cert = "{cert}"
+key = "{key}"
+
+[auth]
+users_file = "users.toml"
+trusted_networks = ["{TRUSTED_IP}/32"]
+max_auth_failures = {settings.pop("max_auth_failures", 3)}
+
+[limits]
+{limit_lines}
+
+[anonymizer]
+domain = "{DOMAIN}"
+default_category = "someone"
+
+[moderation]
+enabled = true
+action = "{settings.pop("moderation_action", "reject")}"
+
+{dkim}
+
+[delivery]
+mx_port = {settings.pop("mx_port", 25)}
+retry_intervals = ["1h"]
+
+[dns]
+nameservers = ["{nameserver}"]
+{extra}
+""")
+        leak("user", "add", "alice", "--password-stdin", "--notify", "alice.real@example.org",
+             config=self.config, input=PASSWORD + "\n", check=True)
+
+    def start(self, timeout=60):
+        self.log = []
+        env = dict(os.environ, RUST_LOG="info")
+        self.process = subprocess.Popen([LEAK, "serve", "--config", str(self.config)],
+                                        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        text=True, env=env)
+        ready = threading.Event()
+        listening = []
+
+        def pump(stream):
+            for line in stream:
+                self.log.append(line)
+                found = re.search(r"listening on (127\.0\.0\.1:\d+)", line)
+                if found:
+                    listening.append(found.group(1))
+                if " ready" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, args=(self.process.stderr,), daemon=True).start()
+        if not ready.wait(timeout) or self.process.poll() is not None or len(listening) != 3:
+            raise RuntimeError("leak did not start:\n" + "".join(self.log))
+        for name, address in zip(("starttls", "implicit", "none"), listening):
+            self.ports[name] = int(address.rsplit(":", 1)[1])
+        return self
+
+    def stop(self, timeout=60):
+        """SIGTERM, and the exit status."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout)
+        return self.process.returncode
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+
+    def cli(self, *args, input=None):
+        return leak(*args, config=self.config, input=input)
+
+    def queue_ids(self):
+        import json
+        result = self.cli("queue", "list", "--json")
+        assert result.returncode == 0, result.stderr
+        return {m["id"] for m in json.loads(result.stdout)}
+
+
+def value_toml(value):
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+@pytest.fixture
+def make_daemon(tls_files, dkim_keys):
+    """Factory: make_daemon(**settings) returns a started Daemon."""
+    made = []
+    holes = []
+
+    def make(start=True, nameserver=None, **settings):
+        if nameserver is None:
+            hole = BlackHoleDns()
+            holes.append(hole)
+            nameserver = hole.address
+        folder = tempfile.mkdtemp(prefix="leak-e2e-")
+        daemon = Daemon(folder, tls_files, dkim_keys, nameserver, **settings)
+        made.append(daemon)
+        return daemon.start() if start else daemon
+
+    yield make
+    for daemon in made:
+        daemon.kill()
+        shutil.rmtree(daemon.folder, ignore_errors=True)
+    for hole in holes:
+        hole.close()
+
+
+@pytest.fixture
+def daemon(make_daemon):
+    return make_daemon()
