@@ -23,8 +23,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answers on the socket (exit 2).
-    #[error("the daemon is not running (cannot connect to {}: {source})", path.display())]
-    NotRunning { path: PathBuf, source: io::Error },
+    #[error("the daemon is not running (cannot connect to {}: {cause})", path.display())]
+    NotRunning { path: PathBuf, cause: io::Error },
     /// The connection broke or the daemon answered nonsense (exit 2).
     #[error("admin socket {}: {reason}", path.display())]
     Protocol { path: PathBuf, reason: String },
@@ -69,9 +69,9 @@ impl AdminClient {
     pub async fn connect(path: &Path) -> Result<AdminClient, ClientError> {
         let stream = UnixStream::connect(path)
             .await
-            .map_err(|source| ClientError::NotRunning {
+            .map_err(|cause| ClientError::NotRunning {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         let (read, writer) = stream.into_split();
         Ok(AdminClient {

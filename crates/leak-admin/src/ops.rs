@@ -36,7 +36,9 @@ pub(crate) fn now() -> UnixTime {
 pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
     let store = &ctx.store;
     let result = match request {
-        Request::QueueList => list(store).await.map(|messages| Response::Messages { messages }),
+        Request::QueueList => list(store)
+            .await
+            .map(|messages| Response::Messages { messages }),
         Request::QueueShow { id } => show(store.as_ref(), &id),
         Request::QueueRetry { target } => retry(store, target).await,
         Request::QueueHold { id } => hold(store.as_ref(), &id).await,
@@ -75,7 +77,10 @@ fn store_error(error: StoreError) -> (ErrorKind, String) {
 }
 
 fn not_found(id: &str) -> (ErrorKind, String) {
-    (ErrorKind::NotFound, format!("no message with id {id:?} in the queue"))
+    (
+        ErrorKind::NotFound,
+        format!("no message with id {id:?} in the queue"),
+    )
 }
 
 /// Lists on a blocking thread: reading 10,000 envelopes is real work.
@@ -103,13 +108,20 @@ fn needs_retry(message: &QueuedMessage, now: UnixTime) -> bool {
 }
 
 /// Makes every queued or deferred recipient of one message due at `now`.
-async fn retry_message(store: &dyn Store, id: &str, now: UnixTime) -> Result<QueuedMessage, StoreError> {
+async fn retry_message(
+    store: &dyn Store,
+    id: &str,
+    now: UnixTime,
+) -> Result<QueuedMessage, StoreError> {
     store
         .modify(
             id,
             Box::new(move |message| {
                 for r in &mut message.recipients {
-                    if matches!(r.status, RecipientStatus::Queued | RecipientStatus::Deferred) {
+                    if matches!(
+                        r.status,
+                        RecipientStatus::Queued | RecipientStatus::Deferred
+                    ) {
                         r.next_attempt = Some(r.next_attempt.map_or(now, |due| due.min(now)));
                     }
                 }
@@ -140,14 +152,22 @@ async fn retry(store: &Arc<dyn Store>, target: Target) -> OpResult {
             Ok(message) => {
                 messages += 1;
                 held += usize::from(message.held);
-                recipients += message.recipients.iter().filter(|r| !r.status.is_final()).count();
+                recipients += message
+                    .recipients
+                    .iter()
+                    .filter(|r| !r.status.is_final())
+                    .count();
             }
             // With --all, a message delivered or deleted meanwhile is simply gone.
             Err(StoreError::NotFound(id)) if !single => tracing::debug!(%id, "retry: message gone"),
             Err(e) => return Err(store_error(e)),
         }
     }
-    Ok(Response::Retried { messages, recipients, held })
+    Ok(Response::Retried {
+        messages,
+        recipients,
+        held,
+    })
 }
 
 async fn hold(store: &dyn Store, id: &str) -> OpResult {
@@ -167,7 +187,10 @@ async fn hold(store: &dyn Store, id: &str) -> OpResult {
         .await
         .map_err(store_error)?;
     tracing::info!(%id, "queue: message held by operator");
-    Ok(Response::Held { id: id.to_string(), changed: changed.load(Ordering::Relaxed) })
+    Ok(Response::Held {
+        id: id.to_string(),
+        changed: changed.load(Ordering::Relaxed),
+    })
 }
 
 async fn release(store: &dyn Store, id: &str) -> OpResult {
@@ -185,13 +208,19 @@ async fn release(store: &dyn Store, id: &str) -> OpResult {
         .await
         .map_err(store_error)?;
     tracing::info!(%id, "queue: message released by operator");
-    Ok(Response::Released { id: id.to_string(), changed: changed.load(Ordering::Relaxed) })
+    Ok(Response::Released {
+        id: id.to_string(),
+        changed: changed.load(Ordering::Relaxed),
+    })
 }
 
 async fn delete(store: &Arc<dyn Store>, target: Target) -> OpResult {
     let (ids, single) = match target {
         Target::One(id) => (vec![id], true),
-        Target::All => (list(store).await?.into_iter().map(|m| m.id).collect(), false),
+        Target::All => (
+            list(store).await?.into_iter().map(|m| m.id).collect(),
+            false,
+        ),
     };
     let outcomes = for_each_bulk(store, ids, |store, id| async move {
         store.remove(&id).await.map(|()| id)
@@ -204,7 +233,9 @@ async fn delete(store: &Arc<dyn Store>, target: Target) -> OpResult {
                 messages += 1;
                 tracing::info!(%id, "queue: message deleted by operator");
             }
-            Err(StoreError::NotFound(id)) if !single => tracing::debug!(%id, "delete: message gone"),
+            Err(StoreError::NotFound(id)) if !single => {
+                tracing::debug!(%id, "delete: message gone")
+            }
             Err(e) => return Err(store_error(e)),
         }
     }
@@ -213,7 +244,11 @@ async fn delete(store: &Arc<dyn Store>, target: Target) -> OpResult {
 
 /// Runs `op` on every id with at most [`BULK_IN_FLIGHT`] running at once,
 /// so concurrent store mutations share fsyncs. Outcomes come back unordered.
-async fn for_each_bulk<T, F, Fut>(store: &Arc<dyn Store>, ids: Vec<String>, op: F) -> Vec<Result<T, StoreError>>
+async fn for_each_bulk<T, F, Fut>(
+    store: &Arc<dyn Store>,
+    ids: Vec<String>,
+    op: F,
+) -> Vec<Result<T, StoreError>>
 where
     T: Send + 'static,
     F: Fn(Arc<dyn Store>, String) -> Fut,
@@ -235,13 +270,18 @@ where
     outcomes
 }
 
-fn flatten<T>(joined: Result<Result<T, StoreError>, tokio::task::JoinError>) -> Result<T, StoreError> {
+fn flatten<T>(
+    joined: Result<Result<T, StoreError>, tokio::task::JoinError>,
+) -> Result<T, StoreError> {
     joined.unwrap_or_else(|e| Err(StoreError::Database(format!("store task failed: {e}"))))
 }
 
 async fn optout_add(store: &dyn Store, address: &str) -> OpResult {
-    let normalized = optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
-    let (hash, changed) = optout::add(store, &normalized, now()).await.map_err(store_error)?;
+    let normalized =
+        optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
+    let (hash, changed) = optout::add(store, &normalized, now())
+        .await
+        .map_err(store_error)?;
     if changed {
         tracing::info!(%hash, "opt-out: address added");
     }
@@ -249,8 +289,12 @@ async fn optout_add(store: &dyn Store, address: &str) -> OpResult {
 }
 
 async fn optout_remove(store: &dyn Store, address: &str) -> OpResult {
-    let normalized = optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
-    match optout::remove(store, &normalized).await.map_err(store_error)? {
+    let normalized =
+        optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
+    match optout::remove(store, &normalized)
+        .await
+        .map_err(store_error)?
+    {
         Some(hash) => {
             tracing::info!(%hash, "opt-out: address removed");
             Ok(Response::OptoutRemoved { hash })

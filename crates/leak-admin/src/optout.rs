@@ -75,9 +75,7 @@ pub async fn add(
     if store.kv_get(TREE, &key)?.is_some() {
         return Ok((hex::encode(key), false));
     }
-    store
-        .kv_put(TREE, &key, now.to_be_bytes().to_vec())
-        .await?;
+    store.kv_put(TREE, &key, now.to_be_bytes().to_vec()).await?;
     Ok((hex::encode(key), true))
 }
 

@@ -211,9 +211,17 @@ mod tests {
         let line = to_line(&Request::QueueRetry {
             target: Target::One("ab".into()),
         });
-        assert_eq!(line, b"{\"op\":\"queue_retry\",\"target\":{\"one\":\"ab\"}}\n");
+        assert_eq!(
+            line,
+            b"{\"op\":\"queue_retry\",\"target\":{\"one\":\"ab\"}}\n"
+        );
         let all: Request = serde_json::from_str(r#"{"op":"queue_delete","target":"all"}"#).unwrap();
-        assert_eq!(all, Request::QueueDelete { target: Target::All });
+        assert_eq!(
+            all,
+            Request::QueueDelete {
+                target: Target::All
+            }
+        );
     }
 
     #[test]

@@ -146,7 +146,10 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
     if StdUnixStream::connect(path).is_ok() {
         return Err(io::Error::new(
             IoErrorKind::AddrInUse,
-            format!("{} is in use: is another leak daemon running?", path.display()),
+            format!(
+                "{} is in use: is another leak daemon running?",
+                path.display()
+            ),
         ));
     }
     fs::remove_file(path)
@@ -154,7 +157,11 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 
 /// Answers requests on one connection until the client hangs up, sends
 /// something unreadable, or the daemon shuts down between requests.
-async fn serve_connection(stream: UnixStream, ctx: &AdminContext, mut shutdown: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: UnixStream,
+    ctx: &AdminContext,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
@@ -168,9 +175,10 @@ async fn serve_connection(stream: UnixStream, ctx: &AdminContext, mut shutdown: 
                 Ok(request) => (ops::handle(ctx, request).await, true),
                 Err(err) => (bad_request(format!("unreadable request: {err}")), true),
             },
-            Err(LineError::TooLong(limit)) => {
-                (bad_request(format!("request longer than {limit} bytes")), false)
-            }
+            Err(LineError::TooLong(limit)) => (
+                bad_request(format!("request longer than {limit} bytes")),
+                false,
+            ),
             Err(LineError::Io(err)) => {
                 tracing::debug!("admin connection read failed: {err:#}");
                 return;

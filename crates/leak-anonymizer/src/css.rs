@@ -8,9 +8,12 @@ use crate::resources::Resources;
 /// Removes comments and `@import` rules, and rewrites every `url(…)`: `cid:`
 /// references to their new Content-ID, inline `data:` images kept (cleaned),
 /// anything else replaced by `none`. Quoted strings that hold a URL (as in
-/// `image-set("https://…" 1x)`) are emptied.
+/// `image-set("https://…" 1x)`) are emptied. Backslashes are removed first:
+/// CSS escapes could spell `url(` in a way no plain search finds
+/// (`\75 rl(`), and mail has no legitimate need for them.
 pub(crate) fn scrub_css(css: &str, resources: &Resources) -> String {
-    let without_comments = strip_comments(css);
+    let unescaped = css.replace('\\', "");
+    let without_comments = strip_comments(&unescaped);
     let without_imports = strip_imports(&without_comments);
     let rewritten = rewrite_urls(&without_imports, resources);
     empty_url_strings(&rewritten)
@@ -221,6 +224,10 @@ mod tests {
         assert!(out.contains("url(\"cid:new1@anon.example\")"), "{out}");
         assert!(out.contains("font-family: \"Track\""), "{out}");
         assert!(out.contains("background: none no-repeat"), "{out}");
+        let escaped = scrub_css("a { background: \\75 rl(https://t.example/x) }", &resources);
+        assert!(!escaped.contains("url("), "{escaped}");
+        let split = scrub_css("a { background: u\\rl(https://t.example/x) }", &resources);
+        assert_eq!(split, "a { background: none }");
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Envelope {
         let (name, address) = identity.replacement();
         let date = message
             .date()
+            .filter(|date| date.is_valid())
             .map(|date| date.to_timestamp())
             .unwrap_or(ctx.now_unix as i64);
         Envelope {

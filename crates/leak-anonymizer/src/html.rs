@@ -212,7 +212,9 @@ impl Scrubber<'_> {
                 let after = &after[consumed..];
                 self.start_tag(tag, after)
             } else {
-                let end = rest[1..].find('<').map_or(rest.len(), |i| i + 1);
+                // A `<` that opens no tag is text; skip it (one byte) first.
+                let skip = usize::from(rest.starts_with('<'));
+                let end = rest[skip..].find('<').map_or(rest.len(), |i| i + skip);
                 self.text_node(&rest[..end]);
                 &rest[end..]
             };
@@ -568,6 +570,62 @@ mod tests {
              <div>On Mon, 23 Nov 2026 at 14:02, Bob wrote:</div>",
         );
         assert_eq!(out.html, "<p>Text</p><p>after</p><div></div>");
+    }
+
+    #[test]
+    fn stray_brackets_and_non_ascii_text() {
+        let out = scrub("été < 3 <> <é> 1<2 </ x>");
+        assert_eq!(out.html, "été &lt; 3 &lt;&gt; &lt;é&gt; 1&lt;2 &lt;/ x&gt;");
+    }
+
+    /// Every `url(` in CSS written by the scrubber points inside the message.
+    fn css_is_inert(css: &str) -> bool {
+        css.to_ascii_lowercase()
+            .match_indices("url(")
+            .all(|(i, _)| css[i + 4..].starts_with("\"cid:") || css[i + 4..].starts_with("\"data:"))
+    }
+
+    /// Re-reads the scrubber's output: no comment, no script, no attribute
+    /// outside the allow-list, no resource outside the message.
+    fn assert_inert(html: &str) {
+        let mut rest = html;
+        while let Some(pos) = rest.find('<') {
+            rest = &rest[pos..];
+            assert!(!rest.starts_with("<!"), "{html}");
+            if let Some(after) = tag_start(rest, "<") {
+                let (tag, consumed) = read_start_tag(after);
+                assert!(!DROPPED_WITH_CONTENT.contains(&tag.name.as_str()), "{html}");
+                assert!(!DROPPED_TAG_ONLY.contains(&tag.name.as_str()), "{html}");
+                for (name, value) in &tag.attributes {
+                    match name.as_str() {
+                        "src" | "background" => assert!(
+                            value.starts_with("cid:") || value.starts_with("data:image/"),
+                            "{html}"
+                        ),
+                        "href" => assert!(["http://", "https://", "mailto:", "#", "cid:"]
+                            .iter()
+                            .any(|p| value.to_ascii_lowercase().starts_with(p))),
+                        "style" => assert!(css_is_inert(value), "{html}"),
+                        other => assert!(ALLOWED_ATTRIBUTES.contains(&other), "{other} in {html}"),
+                    }
+                }
+                rest = &after[consumed..];
+                if tag.name == "style" {
+                    let (css, after) = split_raw_text(rest, "style");
+                    assert!(css_is_inert(css), "{html}");
+                    rest = after;
+                }
+            } else {
+                rest = &rest[1..];
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_yields_inert_html(input in "(<|>|/|=|\"|'|!|-| |<img |<a |<td |<style>|</style>| src=| href=| style=| background=| onload=|url\\(|\\\\|https://x|//x|cid:logo@corp|data:image/png;base64,|&#?[a-z0-9]{0,4};?|\\PC){0,60}") {
+            assert_inert(&scrub(&input).html);
+        }
     }
 
     #[test]

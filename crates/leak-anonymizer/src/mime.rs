@@ -74,6 +74,9 @@ pub(crate) struct Rebuilder<'m, 'x> {
     notice: Option<&'m str>,
     footer_text: Option<u32>,
     footer_html: Option<u32>,
+    /// Whether the notice made it into some part (a footer target can be
+    /// dropped, e.g. a vCard the parser took for a body).
+    footer_applied: bool,
     depth: usize,
     text: String,
 }
@@ -119,6 +122,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 .iter()
                 .rfind(|id| is_body(id, true))
                 .copied(),
+            footer_applied: false,
             depth,
             text: String::new(),
         }
@@ -131,9 +135,8 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             return Err(AnonymizeError::Unparseable);
         }
         let root = self.part(0)?;
-        let has_footer = self.footer_text.is_some() || self.footer_html.is_some();
         let root = match (root, self.notice) {
-            (Some(root), Some(notice)) if !has_footer => multipart(
+            (Some(root), Some(notice)) if !self.footer_applied => multipart(
                 "mixed",
                 vec![text_part("plain", text::append_notice("", notice)), root],
             ),
@@ -214,7 +217,10 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             self.push_text(&scrubbed);
         }
         let with_notice = match self.notice {
-            Some(notice) if self.footer_text == Some(id) => text::append_notice(&scrubbed, notice),
+            Some(notice) if self.footer_text == Some(id) && subtype == "plain" => {
+                self.footer_applied = true;
+                text::append_notice(&scrubbed, notice)
+            }
             _ => scrubbed,
         };
         Some(text_part(subtype, with_notice))
@@ -226,6 +232,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         self.push_text(&output.text);
         let with_notice = match self.notice {
             Some(notice) if self.footer_html == Some(id) => {
+                self.footer_applied = true;
                 html::append_notice(&output.html, notice)
             }
             _ => output.html,

@@ -268,3 +268,37 @@ fn identifiers_are_fresh_every_time() {
     };
     assert_ne!(id(&a.message), id(&b.message));
 }
+
+#[test]
+fn long_and_odd_headers_stay_within_limits() {
+    let subject = format!("{}fin é", "word ".repeat(400));
+    let to: Vec<String> = (0..60)
+        .map(|i| format!("\"Person {i}\" <p{i}@x.example>"))
+        .collect();
+    let out = run(&format!(
+        "From: jean@corp.example\nTo: {}\nSubject: {subject}\n\nBody\n",
+        to.join(",\n ")
+    ));
+    let head = header_block(&out.message);
+    assert!(head.lines().all(|line| line.len() <= 998), "{head}");
+    let message = check_structure(&out.message);
+    assert_eq!(message.subject(), Some(subject.as_str()));
+    assert_eq!(message.to().unwrap().iter().count(), 60);
+}
+
+#[test]
+fn notice_survives_a_dropped_body_part() {
+    // The parser takes an inline vCard for a text body; leak drops it, and
+    // the notice must still be there.
+    let out = run("From: jean@corp.example\nContent-Type: text/vcard\n\nBEGIN:VCARD\nFN:Jean Dupont\nTEL:+33612345678\nEND:VCARD\n");
+    let raw = String::from_utf8_lossy(&out.message).to_string();
+    assert!(
+        !raw.contains("33612345678") && !raw.contains("VCARD"),
+        "{raw}"
+    );
+    let message = check_structure(&out.message);
+    assert!(
+        message.body_text(0).unwrap().contains("sent anonymously"),
+        "{raw}"
+    );
+}

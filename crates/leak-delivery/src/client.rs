@@ -143,7 +143,10 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     tx: &Transaction<'_>,
 ) -> Result<Vec<RecipientResult>, String> {
     let io = |e: mail_send::Error| error_text(e);
-    let mail = client.cmd(format!("MAIL FROM:<{}>\r\n", tx.from)).await.map_err(io)?;
+    let mail = client
+        .cmd(format!("MAIL FROM:<{}>\r\n", tx.from))
+        .await
+        .map_err(io)?;
     match mail.code / 100 {
         2 => {}
         5 => return Ok(all(tx.recipients, Outcome::Failed, &reply_text(&mail))),
@@ -152,7 +155,10 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     let mut results = Vec::with_capacity(tx.recipients.len());
     let mut accepted = Vec::new();
     for (i, rcpt) in tx.recipients.iter().enumerate() {
-        let reply = client.cmd(format!("RCPT TO:<{rcpt}>\r\n")).await.map_err(io)?;
+        let reply = client
+            .cmd(format!("RCPT TO:<{rcpt}>\r\n"))
+            .await
+            .map_err(io)?;
         if reply.code / 100 == 2 {
             accepted.push(i);
         }
@@ -176,8 +182,14 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         match sent {
             Ok(Ok(reply)) => (outcome_of(reply.code), reply_text(&reply)),
             // The body may or may not have arrived: defer (at worst a duplicate).
-            Ok(Err(e)) => (Outcome::Deferred, format!("451 4.4.2 after DATA: {}", error_text(e))),
-            Err(_) => (Outcome::Deferred, "451 4.4.2 timeout after DATA".to_string()),
+            Ok(Err(e)) => (
+                Outcome::Deferred,
+                format!("451 4.4.2 after DATA: {}", error_text(e)),
+            ),
+            Err(_) => (
+                Outcome::Deferred,
+                "451 4.4.2 timeout after DATA".to_string(),
+            ),
         }
     } else {
         let outcome = match outcome_of(data.code) {

@@ -93,7 +93,9 @@ impl MxResolver {
                 Negative::NxDomain => {
                     return Err(DnsFailure::NoSuchDomain(domain.into(), "no such domain"))
                 }
-                Negative::Other => return Err(DnsFailure::Temporary(domain.into(), err.to_string())),
+                Negative::Other => {
+                    return Err(DnsFailure::Temporary(domain.into(), err.to_string()))
+                }
             },
         };
         if hosts.is_empty() {
@@ -135,7 +137,10 @@ impl MxResolver {
 }
 
 /// MX answers to host names: null MX check, preference order, equal ones shuffled.
-fn mx_hosts(domain: &str, answers: &[hickory_resolver::proto::rr::Record]) -> Result<Vec<String>, DnsFailure> {
+fn mx_hosts(
+    domain: &str,
+    answers: &[hickory_resolver::proto::rr::Record],
+) -> Result<Vec<String>, DnsFailure> {
     let mut mxs: Vec<(u16, String)> = Vec::new();
     for record in answers {
         if let RData::MX(mx) = &record.data {
@@ -197,6 +202,10 @@ mod tests {
             assert_eq!(&order[2..], ["c", "d"]);
             seen_first.insert(order[0].clone());
         }
-        assert_eq!(seen_first.len(), 2, "both equal-preference hosts come first sometimes");
+        assert_eq!(
+            seen_first.len(),
+            2,
+            "both equal-preference hosts come first sometimes"
+        );
     }
 }

@@ -116,7 +116,10 @@ impl DeliverySettings {
     /// The wait after the `attempts`-th attempt (1-based); the last interval repeats.
     pub fn retry_delay(&self, attempts: u32) -> Duration {
         let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len().saturating_sub(1));
-        self.retry_intervals.get(i).copied().unwrap_or(Duration::from_secs(300))
+        self.retry_intervals
+            .get(i)
+            .copied()
+            .unwrap_or(Duration::from_secs(300))
     }
 }
 

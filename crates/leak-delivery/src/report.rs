@@ -45,7 +45,7 @@ pub(crate) fn build(
         Some(n) if !original.is_report && !failed.is_empty() => n.clone(),
         _ => return Ok(None),
     };
-    let id = hex::encode(rand::random::<[u8; 8]>());
+    let id = leak_store::new_message_id();
     let text = human_text(failed);
     let dsn = delivery_status(ctx.hostname, original.created, failed);
     let headers = header_section(original_body);
@@ -53,9 +53,15 @@ pub(crate) fn build(
         ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
         vec![
             MimePart::new("text/plain", text),
-            MimePart::raw(format!("Content-Type: message/delivery-status\r\n\r\n{dsn}")),
+            MimePart::raw(format!(
+                "Content-Type: message/delivery-status\r\n\r\n{dsn}"
+            )),
             MimePart::raw(
-                [b"Content-Type: text/rfc822-headers\r\n\r\n".as_slice(), headers].concat(),
+                [
+                    b"Content-Type: text/rfc822-headers\r\n\r\n".as_slice(),
+                    headers,
+                ]
+                .concat(),
             ),
         ],
     );
@@ -104,7 +110,10 @@ fn human_text(failed: &[FailedRecipient]) -> String {
         } else {
             "the receiving server refused it"
         };
-        text.push_str(&format!("<{}>: {why}.\r\n    {}\r\n\r\n", f.address, f.reply));
+        text.push_str(&format!(
+            "<{}>: {why}.\r\n    {}\r\n\r\n",
+            f.address, f.reply
+        ));
     }
     text.push_str("The headers of the message as it was sent are attached.\r\n");
     text
@@ -137,7 +146,9 @@ fn status_code(f: &FailedRecipient) -> String {
     let basic = words.next().unwrap_or("");
     if let Some(esc) = words.next() {
         let parts: Vec<&str> = esc.split('.').collect();
-        let numeric = parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let numeric = parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if parts.len() == 3 && numeric && matches!(parts[0], "4" | "5") {
             return esc.to_string();
         }
@@ -175,7 +186,10 @@ mod tests {
 
     #[test]
     fn status_codes() {
-        assert_eq!(status_code(&failed("550 5.1.1 no such user", false)), "5.1.1");
+        assert_eq!(
+            status_code(&failed("550 5.1.1 no such user", false)),
+            "5.1.1"
+        );
         assert_eq!(status_code(&failed("554 go away", false)), "5.0.0");
         assert_eq!(status_code(&failed("451 4.3.0 later", true)), "4.4.7");
         assert_eq!(status_code(&failed("550 5.1.10 null MX", false)), "5.1.10");
@@ -183,6 +197,9 @@ mod tests {
 
     #[test]
     fn header_section_stops_at_blank_line() {
-        assert_eq!(header_section(b"A: 1\r\nB: 2\r\n\r\nbody\r\n"), b"A: 1\r\nB: 2\r\n");
+        assert_eq!(
+            header_section(b"A: 1\r\nB: 2\r\n\r\nbody\r\n"),
+            b"A: 1\r\nB: 2\r\n"
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::dns::MxResolver;
 use crate::report::{self, FailedRecipient, ReportContext};
 use crate::{tls, DeliveryError, DeliverySettings};
 use leak_dkim::Signer;
-use leak_store::{Attempt, QueuedMessage, RecipientStatus, Store, StoreError};
+use leak_store::{Attempt, MessageChange, QueuedMessage, RecipientStatus, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -162,7 +162,9 @@ impl Scheduler {
                 remove_finished(&*self.inner.store, &msg.id).await;
                 continue;
             }
-            let expires = msg.created.saturating_add(settings.queue_lifetime.as_secs());
+            let expires = msg
+                .created
+                .saturating_add(settings.queue_lifetime.as_secs());
             let first_due = msg.created + random_offset(&msg.id, settings.random_delay);
             let mut expired = Vec::new();
             let mut due: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -200,7 +202,9 @@ impl Scheduler {
                 let handle = running.tasks.spawn(async move {
                     inner.attempt(key.0, key.1, rcpts).await;
                 });
-                running.keys.insert(handle.id(), (msg.id.clone(), domain.clone()));
+                running
+                    .keys
+                    .insert(handle.id(), (msg.id.clone(), domain.clone()));
                 *running.per_domain.entry(domain).or_default() += 1;
             }
         }
@@ -380,7 +384,10 @@ impl Inner {
                 if r.status.is_final() || !rcpts.contains(&r.address) {
                     continue;
                 }
-                let last = r.last_error.clone().unwrap_or_else(|| "no attempt made".into());
+                let last = r
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "no attempt made".into());
                 r.status = RecipientStatus::Failed;
                 r.next_attempt = None;
                 r.last_error = Some(format!("expired: {last}"));
@@ -407,7 +414,7 @@ impl Inner {
     async fn after_change(
         &self,
         id: &str,
-        change: Box<dyn FnOnce(&mut QueuedMessage) + Send>,
+        change: MessageChange,
         failed: Arc<Mutex<Vec<FailedRecipient>>>,
         now: u64,
     ) {
@@ -446,11 +453,15 @@ impl Inner {
                         tracing::info!(queue_id = %msg.id, %report_id, "failure report queued");
                         self.waker.notify_one();
                     }
-                    Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "cannot queue failure report"),
+                    Err(e) => {
+                        tracing::error!(queue_id = %msg.id, error = %e, "cannot queue failure report")
+                    }
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(queue_id = %msg.id, error = %e, "cannot build failure report"),
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, error = %e, "cannot build failure report")
+            }
         }
     }
 }
@@ -507,9 +518,9 @@ fn random_offset(id: &str, max: Duration) -> u64 {
         return 0;
     }
     // FNV-1a: the id is already random; this only folds it into a number.
-    let hash = id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     hash % (max + 1)
 }
 

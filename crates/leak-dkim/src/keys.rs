@@ -41,7 +41,10 @@ pub(crate) fn load_key(path: &Path, algorithm: Algorithm) -> Result<LoadedKey, D
             PrivateKeyDer::Pkcs8(der) => Ed25519Key::from_pkcs8_der(der.secret_pkcs8_der())
                 .map(LoadedKey::Ed25519)
                 .map_err(|e| bad(path, format!("not an Ed25519 PKCS#8 key ({e})"))),
-            _ => Err(bad(path, "an Ed25519 key must be PKCS#8 (BEGIN PRIVATE KEY)")),
+            _ => Err(bad(
+                path,
+                "an Ed25519 key must be PKCS#8 (BEGIN PRIVATE KEY)",
+            )),
         },
         Algorithm::Rsa => RsaKey::<Sha256>::from_key_der(der)
             .map(LoadedKey::Rsa)
@@ -65,8 +68,8 @@ pub fn generate_key(algorithm: Algorithm, bits: usize, out: &Path) -> Result<(),
                     RSA_BITS.end()
                 )));
             }
-            let pair = DkimKeyPair::generate_rsa(bits)
-                .map_err(|e| DkimError::Generate(e.to_string()))?;
+            let pair =
+                DkimKeyPair::generate_rsa(bits).map_err(|e| DkimError::Generate(e.to_string()))?;
             der::rsa_pkcs8_from_pkcs1(pair.private_key())
         }
     };

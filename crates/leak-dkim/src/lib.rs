@@ -138,7 +138,9 @@ impl Signer {
                 LoadedKey::Ed25519(key) => {
                     KeySigner::Ed25519(Mutex::new(build(key, domain, &spec.selector)))
                 }
-                LoadedKey::Rsa(key) => KeySigner::Rsa(Mutex::new(build(key, domain, &spec.selector))),
+                LoadedKey::Rsa(key) => {
+                    KeySigner::Rsa(Mutex::new(build(key, domain, &spec.selector)))
+                }
             };
             loaded.push((spec.selector.clone(), signer));
         }

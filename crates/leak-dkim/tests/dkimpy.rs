@@ -93,8 +93,12 @@ fn both_signatures_verify_with_dkimpy() {
         .iter()
         .map(|k| dns_record(&k.selector, DOMAIN, &k.private_key, k.algorithm).unwrap())
         .collect();
-    assert!(records[0].starts_with("leak-ed._domainkey.anon.example IN TXT \"v=DKIM1; k=ed25519; p="));
-    assert!(records[1].starts_with("leak-rsa._domainkey.anon.example IN TXT \"v=DKIM1; k=rsa; p=MIIB"));
+    assert!(
+        records[0].starts_with("leak-ed._domainkey.anon.example IN TXT \"v=DKIM1; k=ed25519; p=")
+    );
+    assert!(
+        records[1].starts_with("leak-rsa._domainkey.anon.example IN TXT \"v=DKIM1; k=rsa; p=MIIB")
+    );
 
     let signer = Signer::load(DOMAIN, &specs).unwrap();
     let headers = signer.sign(MESSAGE).unwrap();
@@ -105,16 +109,30 @@ fn both_signatures_verify_with_dkimpy() {
     assert!(text.contains("d=anon.example") && text.contains("c=relaxed/relaxed"));
     // From over-signed: listed twice although the message has one.
     let unfolded = text.replace("\r\n\t", "");
-    let h = unfolded.split("h=").nth(1).unwrap().split(';').next().unwrap();
+    let h = unfolded
+        .split("h=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
     assert_eq!(h.matches("From").count(), 2, "h={h}");
-    assert!(!h.contains("Cc") && !h.contains("List-Unsubscribe"), "h={h}");
+    assert!(
+        !h.contains("Cc") && !h.contains("List-Unsubscribe"),
+        "h={h}"
+    );
 
     let mut signed = headers.clone();
     signed.extend_from_slice(MESSAGE);
-    assert_eq!(verify_with_dkimpy(dir.path(), &signed, &records), ["ok", "ok"]);
+    assert_eq!(
+        verify_with_dkimpy(dir.path(), &signed, &records),
+        ["ok", "ok"]
+    );
 
     // The verifier is not a rubber stamp: a changed subject breaks both.
-    let tampered = String::from_utf8(signed).unwrap().replace("folded", "forged");
+    let tampered = String::from_utf8(signed)
+        .unwrap()
+        .replace("folded", "forged");
     assert_eq!(
         verify_with_dkimpy(dir.path(), tampered.as_bytes(), &records),
         ["fail", "fail"]
@@ -167,11 +185,26 @@ fn loads_keys_written_by_openssl() {
     let ed = dir.path().join("ossl-ed.pem");
     let rsa = dir.path().join("ossl-rsa.pem");
     let gen = |args: &[&str]| {
-        let st = Command::new("openssl").args(args).status().expect("openssl");
+        let st = Command::new("openssl")
+            .args(args)
+            .status()
+            .expect("openssl");
         assert!(st.success());
     };
-    gen(&["genpkey", "-algorithm", "ed25519", "-out", ed.to_str().unwrap()]);
-    gen(&["genrsa", "-traditional", "-out", rsa.to_str().unwrap(), "1024"]);
+    gen(&[
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        ed.to_str().unwrap(),
+    ]);
+    gen(&[
+        "genrsa",
+        "-traditional",
+        "-out",
+        rsa.to_str().unwrap(),
+        "1024",
+    ]);
     let specs = [
         KeySpec {
             selector: "e".into(),
@@ -191,5 +224,8 @@ fn loads_keys_written_by_openssl() {
         .collect();
     let mut signed = signer.sign(MESSAGE).unwrap();
     signed.extend_from_slice(MESSAGE);
-    assert_eq!(verify_with_dkimpy(dir.path(), &signed, &records), ["ok", "ok"]);
+    assert_eq!(
+        verify_with_dkimpy(dir.path(), &signed, &records),
+        ["ok", "ok"]
+    );
 }

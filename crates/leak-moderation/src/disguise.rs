@@ -28,7 +28,7 @@ fn linked(t: &Tokens, i: usize) -> bool {
 
 /// Replaces disguised spans in `t` by merged tokens.
 pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
-    if t.toks.len() < 2 {
+    if t.toks.len() < 2 || !(1..t.toks.len()).any(|i| linked(t, i)) {
         return;
     }
     let mut out: Vec<Token> = Vec::with_capacity(t.toks.len());
@@ -52,7 +52,11 @@ pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
                     let start = t.buf.len() as u32;
                     t.buf.extend_from_slice(&scratch);
                     let flags = (t.toks[k].flags & !GLUED) | elongated(&scratch);
-                    out.push(Token { start, end: t.buf.len() as u32, flags });
+                    out.push(Token {
+                        start,
+                        end: t.buf.len() as u32,
+                        flags,
+                    });
                     k = stop;
                 }
                 None => {
@@ -68,7 +72,13 @@ pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
 
 /// The end of the longest span starting at `k` that spells a word, leaving
 /// that word in `scratch`.
-fn best_span(t: &Tokens, lex: &Lexicon, k: usize, end: usize, scratch: &mut Vec<u8>) -> Option<usize> {
+fn best_span(
+    t: &Tokens,
+    lex: &Lexicon,
+    k: usize,
+    end: usize,
+    scratch: &mut Vec<u8>,
+) -> Option<usize> {
     let last = end.min(k + MAX_SPAN);
     for stop in (k + 2..=last).rev() {
         scratch.clear();
@@ -81,7 +91,9 @@ fn best_span(t: &Tokens, lex: &Lexicon, k: usize, end: usize, scratch: &mut Vec<
                 all_single = false;
             }
         }
-        if scratch.len() < 3 {
+        // Two letters are a word only inside a long spaced run ("n i q u e
+        // t a m e r e"), never in ordinary text ("il y a").
+        if scratch.len() < 3 && !(all_single && end - k >= 4 && scratch.len() == 2) {
             continue;
         }
         let id = lex.lookup(scratch, elongated(scratch));

@@ -82,7 +82,10 @@ impl Lexicon {
             lex.load(text, false);
         }
         for (category, phrase) in block {
-            let action = Action::Block { category: *category, severity: 3 };
+            let action = Action::Block {
+                category: *category,
+                severity: 3,
+            };
             lex.add_phrase(phrase, action, true);
         }
         for phrase in allow {
@@ -101,7 +104,9 @@ impl Lexicon {
                 continue;
             }
             if let Some(head) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = self.section(head).unwrap_or_else(|e| panic!("lexicon line {}: {e}", n + 1));
+                section = self
+                    .section(head)
+                    .unwrap_or_else(|e| panic!("lexicon line {}: {e}", n + 1));
                 continue;
             }
             match section {
@@ -114,7 +119,8 @@ impl Lexicon {
                 }
                 Section::Rule(action, scope) if !classes_pass => {
                     let rules = self.compile(line, action, scope);
-                    let rules = rules.unwrap_or_else(|e| panic!("lexicon line {}: {e}: {line}", n + 1));
+                    let rules =
+                        rules.unwrap_or_else(|e| panic!("lexicon line {}: {e}: {line}", n + 1));
                     self.rules.extend(rules);
                 }
                 Section::None => panic!("lexicon line {}: text outside a section", n + 1),
@@ -134,7 +140,11 @@ impl Lexicon {
             [kind @ ("rule" | "name"), cat, sev] => {
                 let category = Category::from_key(cat).ok_or(format!("unknown category {cat}"))?;
                 let severity = sev.parse().map_err(|_| format!("bad severity {sev}"))?;
-                let scope = if *kind == "rule" { Scope::All } else { Scope::Pseudonym };
+                let scope = if *kind == "rule" {
+                    Scope::All
+                } else {
+                    Scope::Pseudonym
+                };
                 Ok(Section::Rule(Action::Block { category, severity }, scope))
             }
             _ => Err(format!("unknown section [{head}]")),
@@ -197,12 +207,17 @@ impl Lexicon {
                             None => {
                                 let id = self.intern_text(alt);
                                 let block = matches!(action, Action::Block { .. });
-                                self.content[id as usize] |= block && self.words[id as usize].len() >= 4;
+                                self.content[id as usize] |=
+                                    block && self.words[id as usize].len() >= 4;
                                 words.push(id);
                             }
                         }
                     }
-                    Step::Match { words: words.into(), classes, rep }
+                    Step::Match {
+                        words: words.into(),
+                        classes,
+                        rep,
+                    }
                 }
             });
         }
@@ -214,10 +229,17 @@ impl Lexicon {
             if let Step::Match { rep, .. } = &mut steps[first] {
                 match rep {
                     Rep::One => {
-                        rules.push(Rule { steps: steps.into(), action, scope, source: line.into() });
+                        rules.push(Rule {
+                            steps: steps.into(),
+                            action,
+                            scope,
+                            source: line.into(),
+                        });
                         continue;
                     }
-                    Rep::Star => return Err("a pattern cannot start with a repeated element".into()),
+                    Rep::Star => {
+                        return Err("a pattern cannot start with a repeated element".into())
+                    }
                     Rep::Opt => *rep = Rep::One,
                 }
             }
@@ -239,9 +261,18 @@ impl Lexicon {
         for i in 0..t.toks.len() {
             let id = self.intern(t.text(i));
             self.content[id as usize] |= content;
-            steps.push(Step::Match { words: Box::new([id]), classes: 0, rep: Rep::One });
+            steps.push(Step::Match {
+                words: Box::new([id]),
+                classes: 0,
+                rep: Rep::One,
+            });
         }
-        self.rules.push(Rule { steps: steps.into(), action, scope: Scope::All, source: phrase.into() });
+        self.rules.push(Rule {
+            steps: steps.into(),
+            action,
+            scope: Scope::All,
+            source: phrase.into(),
+        });
     }
 
     fn finish(&mut self) {
@@ -269,7 +300,10 @@ impl Lexicon {
     pub fn lookup(&self, w: &[u8], flags: u8) -> u32 {
         if flags & LEET_ONE != 0 {
             for letter in [b'i', b'l'] {
-                let v: Vec<u8> = w.iter().map(|&b| if b == b'1' { letter } else { b }).collect();
+                let v: Vec<u8> = w
+                    .iter()
+                    .map(|&b| if b == b'1' { letter } else { b })
+                    .collect();
                 let id = self.lookup(&v, (flags & !LEET_ONE) | elongated(&v));
                 if id != UNKNOWN {
                     return id;
@@ -301,7 +335,10 @@ impl Lexicon {
         let candidates = self.by_len.get(w.len()).map_or(&[][..], |v| &v[..]);
         for &id in candidates {
             let cand = &self.words[id as usize];
-            if w.iter().zip(cand.iter()).all(|(&a, &b)| a == b'*' || a == b) {
+            if w.iter()
+                .zip(cand.iter())
+                .all(|(&a, &b)| a == b'*' || a == b)
+            {
                 return id;
             }
         }
@@ -320,7 +357,10 @@ impl Lexicon {
 
     /// The bit mask of a class by name (0 if the lexicon has none).
     pub fn class_mask(&self, name: &str) -> u64 {
-        self.class_names.iter().position(|c| c == name).map_or(0, |i| 1 << i)
+        self.class_names
+            .iter()
+            .position(|c| c == name)
+            .map_or(0, |i| 1 << i)
     }
 
     /// Number of words interned (used to size per-word rule indexes).

@@ -146,9 +146,10 @@ impl Classifier {
         let block: Vec<(Category, String)> = extra_block
             .iter()
             .map(|entry| match entry.split_once(':') {
-                Some((key, rest)) if Category::from_key(key.trim()).is_some() => {
-                    (Category::from_key(key.trim()).unwrap_or(Category::Insult), rest.trim().to_owned())
-                }
+                Some((key, rest)) if Category::from_key(key.trim()).is_some() => (
+                    Category::from_key(key.trim()).unwrap_or(Category::Insult),
+                    rest.trim().to_owned(),
+                ),
                 _ => (Category::Insult, entry.trim().to_owned()),
             })
             .collect();
@@ -202,8 +203,9 @@ impl Classifier {
             text.flags.push(tok.flags);
         }
         let hit = matcher::scan(&self.lex, &self.index, &mut text, scope)?;
-        let words: Vec<String> =
-            (hit.start..hit.end).map(|i| String::from_utf8_lossy(tokens.text(i)).into_owned()).collect();
+        let words: Vec<String> = (hit.start..hit.end)
+            .map(|i| String::from_utf8_lossy(tokens.text(i)).into_owned())
+            .collect();
         Some((hit, words.join(" ")))
     }
 }
@@ -215,7 +217,10 @@ pub fn parse_word_list(text: &str) -> Vec<String> {
     text.lines()
         .map(|line| {
             let line = line.trim();
-            let cut = line.find(" #").or_else(|| line.find("\t#")).unwrap_or(line.len());
+            let cut = line
+                .find(" #")
+                .or_else(|| line.find("\t#"))
+                .unwrap_or(line.len());
             line[..cut].trim()
         })
         .filter(|line| !line.is_empty() && !line.starts_with('#'))

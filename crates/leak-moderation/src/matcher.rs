@@ -26,7 +26,11 @@ const MAX_STAR: usize = 4;
 #[derive(Clone, Debug)]
 pub(crate) enum Step {
     /// A token whose word id is listed or whose classes intersect.
-    Match { words: Box<[u32]>, classes: u64, rep: Rep },
+    Match {
+        words: Box<[u32]>,
+        classes: u64,
+        rep: Rep,
+    },
     /// Skip up to N tokens (never a negation).
     Gap(u8),
     /// Zero-width: a sentence starts here.
@@ -63,6 +67,9 @@ pub(crate) struct Rule {
 pub(crate) struct Index {
     by_word: Vec<Vec<u32>>,
     by_class: Vec<Vec<u32>>,
+    /// Per rule, the class masks of its class-only mandatory elements: a
+    /// sentence must hold each of them for the rule to be tried there.
+    needs: Vec<Box<[u64]>>,
     neg: u64,
 }
 
@@ -75,7 +82,9 @@ impl Index {
                 Step::Match { words, classes, .. } => Some((words, *classes)),
                 _ => None,
             });
-            let Some((words, classes)) = first else { continue };
+            let Some((words, classes)) = first else {
+                continue;
+            };
             for &w in words.iter() {
                 by_word[w as usize].push(r as u32);
             }
@@ -85,8 +94,48 @@ impl Index {
                 }
             }
         }
-        Index { by_word, by_class, neg: lex.class_mask("neg") }
+        let needs = lex
+            .rules
+            .iter()
+            .map(|rule| {
+                let needs = rule.steps.iter().filter_map(|s| match s {
+                    Step::Match {
+                        words,
+                        classes,
+                        rep: Rep::One,
+                    } if words.is_empty() => Some(*classes),
+                    _ => None,
+                });
+                needs.collect()
+            })
+            .collect();
+        Index {
+            by_word,
+            by_class,
+            needs,
+            neg: lex.class_mask("neg"),
+        }
     }
+}
+
+/// Whether every mandatory element of `rule` is satisfied by some token of
+/// the text (`classes`: union of token classes, `present`: word-id bitset).
+/// Most rules need an insult or violent word, so on ordinary text this
+/// removes nearly all of them before any matching.
+fn possible(rule: &Rule, classes: u64, present: &[u64]) -> bool {
+    let has = |w: u32| {
+        present
+            .get(w as usize / 64)
+            .is_some_and(|b| b & (1 << (w % 64)) != 0)
+    };
+    rule.steps.iter().all(|s| match s {
+        Step::Match {
+            words,
+            classes: c,
+            rep: Rep::One,
+        } => c & classes != 0 || words.iter().any(|&w| has(w)),
+        _ => true,
+    })
 }
 
 /// The text as the engine sees it: word ids, class bits, flags, and the
@@ -132,13 +181,16 @@ impl Ctx<'_> {
 
     /// Tries `steps[si..]` from token `ti`; returns the end of the match.
     fn run(&self, steps: &[Step], si: usize, ti: usize) -> Option<usize> {
-        let Some(step) = steps.get(si) else { return Some(ti) };
+        let Some(step) = steps.get(si) else {
+            return Some(ti);
+        };
         let flags = |i: usize| self.text.flags.get(i).copied().unwrap_or(SENT);
         match step {
-            Step::Start => (ti == 0 || flags(ti) & SENT != 0).then(|| self.run(steps, si + 1, ti))?,
-            Step::End => {
-                (ti == 0 || flags(ti) & (SENT | CLAUSE) != 0).then(|| self.run(steps, si + 1, ti))?
+            Step::Start => {
+                (ti == 0 || flags(ti) & SENT != 0).then(|| self.run(steps, si + 1, ti))?
             }
+            Step::End => (ti == 0 || flags(ti) & (SENT | CLAUSE) != 0)
+                .then(|| self.run(steps, si + 1, ti))?,
             Step::Gap(n) => {
                 for skip in 0..=*n as usize {
                     if skip > 0 {
@@ -153,7 +205,11 @@ impl Ctx<'_> {
                 }
                 None
             }
-            Step::Match { words, classes, rep } => {
+            Step::Match {
+                words,
+                classes,
+                rep,
+            } => {
                 let max = match rep {
                     Rep::One => 1,
                     Rep::Opt => 1,
@@ -164,7 +220,9 @@ impl Ctx<'_> {
                     n += 1;
                 }
                 let min = usize::from(*rep == Rep::One);
-                (min..=n).rev().find_map(|k| self.run(steps, si + 1, ti + k))
+                (min..=n)
+                    .rev()
+                    .find_map(|k| self.run(steps, si + 1, ti + k))
             }
         }
     }
@@ -172,53 +230,123 @@ impl Ctx<'_> {
 
 /// Runs allow rules (marking neutral tokens) then block rules; returns the
 /// most severe block match, the earliest on a tie.
-pub(crate) fn scan(lex: &Lexicon, index: &Index, text: &mut Annotated, scope: Scope) -> Option<Hit> {
-    let applies = |r: &Rule| r.scope == Scope::All || r.scope == scope;
-    for pass_allow in [true, false] {
-        let mut best: Option<Hit> = None;
-        let mut candidates: Vec<u32> = Vec::new();
-        for ti in 0..text.ids.len() {
-            if text.neutral[ti] {
+pub(crate) fn scan(
+    lex: &Lexicon,
+    index: &Index,
+    text: &mut Annotated,
+    scope: Scope,
+) -> Option<Hit> {
+    let active = active_rules(lex, text, scope);
+    let sentence = sentence_classes(text);
+    pass(lex, index, text, &sentence, |r| {
+        active[r as usize] && is_allow(lex, r)
+    });
+    pass(lex, index, text, &sentence, |r| {
+        active[r as usize] && !is_allow(lex, r)
+    })
+}
+
+fn is_allow(lex: &Lexicon, r: u32) -> bool {
+    matches!(lex.rules[r as usize].action, Action::Allow)
+}
+
+/// Rules that apply to `scope` and whose every mandatory element some token
+/// of the text satisfies.
+fn active_rules(lex: &Lexicon, text: &Annotated, scope: Scope) -> Vec<bool> {
+    let union = text.classes.iter().fold(0, |a, c| a | c);
+    let mut present = vec![0u64; lex.word_count() / 64 + 1];
+    for &id in text.ids.iter().filter(|&&id| id != crate::lexicon::UNKNOWN) {
+        present[id as usize / 64] |= 1 << (id % 64);
+    }
+    lex.rules
+        .iter()
+        .map(|r| (r.scope == Scope::All || r.scope == scope) && possible(r, union, &present))
+        .collect()
+}
+
+/// For each token, the union of classes of the sentence it is in.
+fn sentence_classes(text: &Annotated) -> Vec<u64> {
+    let mut sentence = vec![0u64; text.ids.len()];
+    let mut start = 0;
+    for end in 1..=text.ids.len() {
+        if end == text.ids.len() || text.flags[end] & SENT != 0 {
+            let union = text.classes[start..end].iter().fold(0, |a, c| a | c);
+            sentence[start..end].iter_mut().for_each(|u| *u = union);
+            start = end;
+        }
+    }
+    sentence
+}
+
+/// One pass over the tokens with the rules `wanted` selects: allow matches
+/// mark their tokens neutral, block matches compete for the verdict.
+fn pass(
+    lex: &Lexicon,
+    index: &Index,
+    text: &mut Annotated,
+    sentence: &[u64],
+    wanted: impl Fn(u32) -> bool,
+) -> Option<Hit> {
+    // The class index restricted to this pass's live rules.
+    let by_class: Vec<Vec<u32>> = index
+        .by_class
+        .iter()
+        .map(|l| l.iter().copied().filter(|&r| wanted(r)).collect())
+        .collect();
+    let mut best: Option<Hit> = None;
+    let mut candidates: Vec<u32> = Vec::new();
+    for (ti, &sentence) in sentence.iter().enumerate() {
+        if text.neutral[ti] {
+            continue;
+        }
+        let by_word = index
+            .by_word
+            .get(text.ids[ti] as usize)
+            .map_or(&[][..], |v| &v[..]);
+        let mut bits = text.classes[ti];
+        candidates.clear();
+        candidates.extend(by_word.iter().copied().filter(|&r| wanted(r)));
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            candidates.extend_from_slice(&by_class[bit]);
+        }
+        for &r in &candidates {
+            if index.needs[r as usize].iter().any(|n| n & sentence == 0) {
                 continue;
             }
-            let id = text.ids[ti];
-            let by_word = index.by_word.get(id as usize).map_or(&[][..], |v| &v[..]);
-            let mut bits = text.classes[ti];
-            candidates.clear();
-            candidates.extend_from_slice(by_word);
-            while bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                candidates.extend_from_slice(&index.by_class[bit]);
-            }
-            for &r in &candidates {
-                let rule = &lex.rules[r as usize];
-                let is_allow = matches!(rule.action, Action::Allow);
-                if is_allow != pass_allow || !applies(rule) {
-                    continue;
-                }
-                let Some((start, end)) = match_rule(rule, text, index.neg, ti) else { continue };
-                match rule.action {
-                    Action::Allow => text.neutral[start..end].iter_mut().for_each(|n| *n = true),
-                    Action::Block { category, severity } => {
-                        if best.is_none_or(|b| severity > b.severity) {
-                            best = Some(Hit { rule: r as usize, start, end, category, severity });
-                        }
+            let rule = &lex.rules[r as usize];
+            let Some((start, end)) = match_rule(rule, text, index.neg, ti) else {
+                continue;
+            };
+            match rule.action {
+                Action::Allow => text.neutral[start..end].iter_mut().for_each(|n| *n = true),
+                Action::Block { category, severity } => {
+                    if best.is_none_or(|b| severity > b.severity) {
+                        let rule = r as usize;
+                        best = Some(Hit {
+                            rule,
+                            start,
+                            end,
+                            category,
+                            severity,
+                        });
                     }
                 }
             }
         }
-        if !pass_allow {
-            return best;
-        }
     }
-    None
+    best
 }
 
 /// Tries a rule whose first matching element sits on token `ti`: any
 /// leading zero-width steps are checked at `ti` too.
 fn match_rule(rule: &Rule, text: &Annotated, neg: u64, ti: usize) -> Option<(usize, usize)> {
-    let ctx = Ctx { text, neg, start: ti };
+    let ctx = Ctx {
+        text,
+        neg,
+        start: ti,
+    };
     let end = ctx.run(&rule.steps, 0, ti)?;
     (end > ti).then_some((ti, end))
 }

@@ -67,10 +67,25 @@ enum Class {
     Foreign,
 }
 
+/// [`classify_ascii`] precomputed for every ASCII byte.
+const ASCII: [Class; 128] = {
+    let mut table = [Class::Ignore; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = classify_ascii(b as u8);
+        b += 1;
+    }
+    table
+};
+
 fn ascii_class(b: u8) -> Class {
+    ASCII[(b & 0x7f) as usize]
+}
+
+const fn classify_ascii(b: u8) -> Class {
     match b {
         b'a'..=b'z' => Class::Letter(b),
-        b'A'..=b'Z' => Class::Letter(b.to_ascii_lowercase()),
+        b'A'..=b'Z' => Class::Letter(b + 32),
         b'0'..=b'9' | b'@' | b'$' => Class::Leet(b),
         b'*' | b'#' => Class::Mask,
         b'!' => Class::Bang,
@@ -110,7 +125,9 @@ fn fold_non_ascii(c: char, emit: &mut impl FnMut(Class)) {
     match c {
         '\u{2019}' | '\u{2018}' | '\u{02bc}' | '\u{00b4}' | '\u{2032}' => return emit(Class::Sep),
         '\u{2026}' | '\u{3002}' | '\u{00a1}' | '\u{00bf}' => return emit(Class::Stop),
-        '\u{00a0}' | '\u{202f}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => return emit(Class::Space),
+        '\u{00a0}' | '\u{202f}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => {
+            return emit(Class::Space)
+        }
         '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{00ad}' => {
             return emit(Class::Ignore)
         }
@@ -197,10 +214,15 @@ impl Builder {
     /// Ends the open token: resolves leetspeak, strips trailing masks and
     /// bangs, and records the flags.
     fn close(&mut self) {
-        let Some(start) = self.open.take() else { return };
+        let Some(start) = self.open.take() else {
+            return;
+        };
         let buf = &mut self.out.buf;
         let mut bang = false;
-        while let Some(&last) = buf.last().filter(|_| buf.len() > start) {
+        while let Some(&last) = buf
+            .last()
+            .filter(|&&b| buf.len() > start && (b == b'!' || b == b'*'))
+        {
             match last {
                 b'!' => bang = true,
                 b'*' => {}
@@ -209,9 +231,10 @@ impl Builder {
             buf.pop();
         }
         let word = &mut buf[start..];
-        let has_letter = word.iter().any(|b| b.is_ascii_lowercase());
         let mut flags = 0;
-        if has_letter {
+        if let Some(plain) = plain_flags(word) {
+            flags = plain;
+        } else if word.iter().any(u8::is_ascii_lowercase) {
             flags = leet(word);
         } else if !word.iter().all(u8::is_ascii_digit) {
             buf.truncate(start);
@@ -219,7 +242,11 @@ impl Builder {
         let end = buf.len();
         if end > start {
             flags |= self.gap_flags();
-            self.out.toks.push(Token { start: start as u32, end: end as u32, flags });
+            self.out.toks.push(Token {
+                start: start as u32,
+                end: end as u32,
+                flags,
+            });
             self.pending = 0;
             self.spaced = false;
             self.separated = false;
@@ -241,6 +268,23 @@ impl Builder {
             0
         }
     }
+}
+
+/// For a word of plain letters only (the common case, checked in one
+/// pass): its flags, [`ELONGATED`] if one letter repeats three times.
+fn plain_flags(word: &[u8]) -> Option<u8> {
+    let (mut prev, mut run, mut flags) = (0u8, 0u8, 0u8);
+    for &b in word {
+        if !b.is_ascii_lowercase() {
+            return None;
+        }
+        run = if b == prev { run + 1 } else { 1 };
+        prev = b;
+        if run >= 3 {
+            flags = ELONGATED;
+        }
+    }
+    Some(flags)
 }
 
 /// Rewrites leetspeak in a token that holds a letter; returns token flags.
@@ -268,7 +312,11 @@ fn leet(word: &mut [u8]) -> u8 {
             }
             other => other,
         };
-        run = if run.0 == *b { (*b, run.1 + 1) } else { (*b, 1) };
+        run = if run.0 == *b {
+            (*b, run.1 + 1)
+        } else {
+            (*b, 1)
+        };
         if run.1 >= 3 && b.is_ascii_lowercase() {
             flags |= ELONGATED;
         }
@@ -290,7 +338,17 @@ pub(crate) fn tokenize_name(text: &str) -> Tokens {
 
 fn tokenize_with(text: &str, out: Tokens, split_case: bool) -> Tokens {
     let first = out.toks.len();
-    let mut b = Builder { out, open: None, pending: 0, spaced: false, separated: false, newlines: 0 };
+    let mut out = out;
+    out.buf.reserve(text.len());
+    out.toks.reserve(text.len() / 5);
+    let mut b = Builder {
+        out,
+        open: None,
+        pending: 0,
+        spaced: false,
+        separated: false,
+        newlines: 0,
+    };
     if split_case {
         let mut prev_lower = false;
         for c in text.chars() {
@@ -304,14 +362,24 @@ fn tokenize_with(text: &str, out: Tokens, split_case: bool) -> Tokens {
                 fold_non_ascii(c, &mut |class| b.push(class));
             }
         }
-    } else if text.is_ascii() {
-        text.bytes().for_each(|byte| b.push(ascii_class(byte)));
     } else {
-        for c in text.chars() {
-            if c.is_ascii() {
-                b.push(ascii_class(c as u8));
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let byte = bytes[i];
+            if byte < 0x80 {
+                // Fast path: a letter continuing a word is by far the most
+                // common case.
+                if byte.is_ascii_alphabetic() && b.open.is_some() {
+                    b.out.buf.push(byte | 0x20);
+                } else {
+                    b.push(ascii_class(byte));
+                }
+                i += 1;
             } else {
+                let c = text[i..].chars().next().unwrap_or(' ');
                 fold_non_ascii(c, &mut |class| b.push(class));
+                i += c.len_utf8();
             }
         }
     }
@@ -334,7 +402,9 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         let t = tokenize(text);
-        (0..t.toks.len()).map(|i| String::from_utf8_lossy(t.text(i)).into_owned()).collect()
+        (0..t.toks.len())
+            .map(|i| String::from_utf8_lossy(t.text(i)).into_owned())
+            .collect()
     }
 
     #[test]
@@ -348,7 +418,10 @@ mod tests {
 
     #[test]
     fn resolves_leetspeak_only_inside_words() {
-        assert_eq!(words("c0nn4rd @sshole b!tch a$$"), ["connard", "asshole", "bitch", "ass"]);
+        assert_eq!(
+            words("c0nn4rd @sshole b!tch a$$"),
+            ["connard", "asshole", "bitch", "ass"]
+        );
         assert_eq!(words("1d10t 2024"), ["1d1ot", "2024"]);
         assert_eq!(words("connard!!! *hug*"), ["connard", "hug"]);
         assert_eq!(words("f*ck enc*lé"), ["f*ck", "enc*le"]);

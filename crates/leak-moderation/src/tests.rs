@@ -4,7 +4,11 @@
 use super::*;
 
 fn verdict(text: &str) -> Option<Category> {
-    match Classifier::builtin().classify(&Input { subject: "", text, pseudonym: "" }) {
+    match Classifier::builtin().classify(&Input {
+        subject: "",
+        text,
+        pseudonym: "",
+    }) {
         Verdict::Allow => None,
         Verdict::Block { category, .. } => Some(category),
     }
@@ -35,9 +39,26 @@ fn classifier_is_send_and_sync() {
 #[test]
 fn scunthorpe_words_pass() {
     for w in [
-        "concours", "conseil", "réputation", "computer", "Scunthorpe", "assassin", "bassesse",
-        "cocktail", "analyse", "therapist", "Dickens", "cumulative", "pénis", "cancer du sein",
-        "anal fissure", "Sussex", "grape", "shitake", "constitution", "passionnant",
+        "concours",
+        "conseil",
+        "réputation",
+        "computer",
+        "Scunthorpe",
+        "assassin",
+        "bassesse",
+        "cocktail",
+        "analyse",
+        "therapist",
+        "Dickens",
+        "cumulative",
+        "pénis",
+        "cancer du sein",
+        "anal fissure",
+        "Sussex",
+        "grape",
+        "shitake",
+        "constitution",
+        "passionnant",
     ] {
         passes(&format!("Tu as lu ça ? {w}. You should see it: {w}."));
     }
@@ -109,26 +130,64 @@ fn operator_lists_extend_and_override() {
     assert_eq!(block, ["barnabé", "threat: je te retrouve"]);
     let allow = vec!["pauvre con".to_owned()];
     let c = Classifier::new(&block, &allow);
-    let run = |text| c.classify(&Input { subject: "", text, pseudonym: "" });
-    assert!(matches!(run("Salut B4RN4BÉ"), Verdict::Block { category: Category::Insult, .. }));
-    assert!(matches!(run("je te retrouve"), Verdict::Block { category: Category::Threat, .. }));
+    let run = |text| {
+        c.classify(&Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        })
+    };
+    assert!(matches!(
+        run("Salut B4RN4BÉ"),
+        Verdict::Block {
+            category: Category::Insult,
+            ..
+        }
+    ));
+    assert!(matches!(
+        run("je te retrouve"),
+        Verdict::Block {
+            category: Category::Threat,
+            ..
+        }
+    ));
     assert_eq!(run("Il a crié « pauvre con » au ministre."), Verdict::Allow);
 }
 
 #[test]
 fn verdict_carries_reason_and_match() {
     let c = Classifier::builtin();
-    let v = c.classify(&Input { subject: "Bonjour", text: "t'es qu'un connard", pseudonym: "" });
-    let Verdict::Block { category, reason, matched } = v else { panic!("allowed") };
+    let v = c.classify(&Input {
+        subject: "Bonjour",
+        text: "t'es qu'un connard",
+        pseudonym: "",
+    });
+    let Verdict::Block {
+        category,
+        reason,
+        matched,
+    } = v
+    else {
+        panic!("allowed")
+    };
     assert_eq!(category.to_string(), "insult");
-    assert!(reason.is_ascii() && !reason.contains(['\r', '\n']), "{reason}");
+    assert!(
+        reason.is_ascii() && !reason.contains(['\r', '\n']),
+        "{reason}"
+    );
     assert!(matched.contains("connard"), "{matched}");
 }
 
 #[test]
 fn pseudonym_is_held_to_name_rules() {
     let c = Classifier::builtin();
-    let name = |pseudonym| c.classify(&Input { subject: "", text: "Bonjour.", pseudonym });
+    let name = |pseudonym| {
+        c.classify(&Input {
+            subject: "",
+            text: "Bonjour.",
+            pseudonym,
+        })
+    };
     assert!(matches!(name("Le Connard"), Verdict::Block { .. }));
     assert!(matches!(name("TaMereLaPute"), Verdict::Block { .. }));
     assert_eq!(name("Un ami"), Verdict::Allow);
@@ -138,6 +197,16 @@ fn pseudonym_is_held_to_name_rules() {
 #[test]
 fn subject_counts() {
     let c = Classifier::builtin();
-    let v = c.classify(&Input { subject: "go kill yourself", text: "", pseudonym: "" });
-    assert!(matches!(v, Verdict::Block { category: Category::SelfHarmIncitement, .. }));
+    let v = c.classify(&Input {
+        subject: "go kill yourself",
+        text: "",
+        pseudonym: "",
+    });
+    assert!(matches!(
+        v,
+        Verdict::Block {
+            category: Category::SelfHarmIncitement,
+            ..
+        }
+    ));
 }

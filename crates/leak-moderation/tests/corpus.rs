@@ -34,12 +34,19 @@ impl Score {
 }
 
 fn score(c: &Classifier, corpus: &str, scores: &mut BTreeMap<String, Score>) {
-    for line in corpus.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in corpus
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let mut cols = line.splitn(3, '\t');
         let (Some(lang), Some(label), Some(text)) = (cols.next(), cols.next(), cols.next()) else {
             panic!("bad corpus line: {line:?}");
         };
-        let verdict = c.classify(&Input { subject: "", text, pseudonym: "" });
+        let verdict = c.classify(&Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        });
         let blocked = matches!(verdict, Verdict::Block { .. });
         let s = scores.entry(lang.to_owned()).or_default();
         match label {
@@ -54,7 +61,8 @@ fn score(c: &Classifier, corpus: &str, scores: &mut BTreeMap<String, Score>) {
                 s.benign += 1;
                 s.blocked += usize::from(blocked);
                 if let Verdict::Block { matched, .. } = verdict {
-                    s.misses.push(format!("false positive: {text}  <- {matched}"));
+                    s.misses
+                        .push(format!("false positive: {text}  <- {matched}"));
                 }
             }
             other => panic!("bad label {other:?}"),
@@ -89,8 +97,19 @@ fn corpus_accuracy_per_language() {
     report("held-out", &held);
     for lang in ["en", "fr"] {
         let s = &all[lang];
-        assert!(s.abusive >= 150 && s.benign >= 150, "{lang}: corpus too small: {s:?}");
-        assert!(s.recall() >= 0.95, "{lang}: recall {:.3} < 0.95", s.recall());
-        assert!(s.false_positive_rate() <= 0.02, "{lang}: FP {:.3} > 0.02", s.false_positive_rate());
+        assert!(
+            s.abusive >= 150 && s.benign >= 150,
+            "{lang}: corpus too small: {s:?}"
+        );
+        assert!(
+            s.recall() >= 0.95,
+            "{lang}: recall {:.3} < 0.95",
+            s.recall()
+        );
+        assert!(
+            s.false_positive_rate() <= 0.02,
+            "{lang}: FP {:.3} > 0.02",
+            s.false_positive_rate()
+        );
     }
 }

@@ -15,7 +15,9 @@ const ERROR_WIDTH: usize = 60;
 /// A borderless table with upper-case headers and two spaces between columns.
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_style(presets::NOTHING).set_header(header.to_vec());
+    table
+        .load_style(presets::NOTHING)
+        .set_header(header.to_vec());
     for column in table.column_iter_mut() {
         column.set_padding((0, 2));
     }
@@ -27,9 +29,20 @@ pub fn list_table(messages: &[QueuedMessage], now: UnixTime) -> String {
     if messages.is_empty() {
         return "the queue is empty\n".to_string();
     }
-    let mut table = table(&["ID", "AGE", "SIZE", "RECIPIENTS", "NEXT ATTEMPT", "LAST ERROR"]);
+    let mut table = table(&[
+        "ID",
+        "AGE",
+        "SIZE",
+        "RECIPIENTS",
+        "NEXT ATTEMPT",
+        "LAST ERROR",
+    ]);
     for m in messages {
-        let id = if m.held { format!("{} (held)", m.id) } else { m.id.clone() };
+        let id = if m.held {
+            format!("{} (held)", m.id)
+        } else {
+            m.id.clone()
+        };
         table.add_row(vec![
             Cell::new(id),
             Cell::new(compact_duration(now.saturating_sub(m.created))),
@@ -65,8 +78,14 @@ fn plural(n: usize) -> &'static str {
 fn domains_and_states(recipients: &[Recipient]) -> String {
     let mut groups: Vec<(&str, RecipientStatus, usize)> = Vec::new();
     for r in recipients {
-        let domain = r.address.rsplit_once('@').map_or(r.address.as_str(), |(_, d)| d);
-        match groups.iter_mut().find(|(d, s, _)| *d == domain && *s == r.status) {
+        let domain = r
+            .address
+            .rsplit_once('@')
+            .map_or(r.address.as_str(), |(_, d)| d);
+        match groups
+            .iter_mut()
+            .find(|(d, s, _)| *d == domain && *s == r.status)
+        {
             Some(group) => group.2 += 1,
             None => groups.push((domain, r.status, 1)),
         }
@@ -142,7 +161,13 @@ pub fn show_text(m: &QueuedMessage, now: UnixTime) -> String {
     for (key, value) in fields {
         let _ = writeln!(out, "{:<13}{value}", format!("{key}:"));
     }
-    let mut recipients = table(&["RECIPIENT", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"]);
+    let mut recipients = table(&[
+        "RECIPIENT",
+        "STATE",
+        "ATTEMPTS",
+        "NEXT ATTEMPT",
+        "LAST ERROR",
+    ]);
     for r in &m.recipients {
         recipients.add_row(vec![
             Cell::new(&r.address),

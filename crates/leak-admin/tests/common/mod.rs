@@ -43,7 +43,14 @@ impl Harness {
         };
         let (shutdown, receiver) = watch::channel(false);
         let server = tokio::spawn(server.run(ctx, receiver));
-        Harness { dir, socket, store, wake, shutdown, server }
+        Harness {
+            dir,
+            socket,
+            store,
+            wake,
+            shutdown,
+            server,
+        }
     }
 
     pub async fn client(&self) -> AdminClient {
@@ -69,7 +76,10 @@ impl Harness {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A message with one deferred recipient due in an hour, one delivered and one queued.
@@ -112,5 +122,8 @@ pub fn message(id: &str, created: u64) -> QueuedMessage {
 }
 
 pub async fn enqueue(store: &dyn Store, id: &str, created: u64) {
-    store.enqueue(message(id, created), vec![b'x'; 1834]).await.unwrap();
+    store
+        .enqueue(message(id, created), vec![b'x'; 1834])
+        .await
+        .unwrap();
 }

@@ -34,7 +34,12 @@ impl Zone {
     }
 
     pub fn null_mx(&mut self, domain: &str) -> &mut Self {
-        self.add(domain, RecordType::MX, RData::MX(MX::new(0, Name::root())), 300)
+        self.add(
+            domain,
+            RecordType::MX,
+            RData::MX(MX::new(0, Name::root())),
+            300,
+        )
     }
 
     pub fn a(&mut self, host: &str, ip: Ipv4Addr, ttl: u32) -> &mut Self {
@@ -48,7 +53,10 @@ impl Zone {
 
     fn add(&mut self, name: &str, ty: RecordType, rdata: RData, ttl: u32) -> &mut Self {
         let record = Record::from_rdata(Name::from_str(&fqdn(name)).unwrap(), ttl, rdata);
-        self.records.entry((fqdn(name), ty)).or_default().push(record);
+        self.records
+            .entry((fqdn(name), ty))
+            .or_default()
+            .push(record);
         self
     }
 }
@@ -90,7 +98,7 @@ impl RequestHandler for Handler {
         } else {
             Vec::new()
         };
-        let msg = builder.build(meta.clone(), answers.iter(), [], soa, []);
+        let msg = builder.build(meta, answers.iter(), [], soa, []);
         match response.send_response(msg).await {
             Ok(info) => info,
             Err(_) => ResponseInfo::from(Header {

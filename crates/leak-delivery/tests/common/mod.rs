@@ -8,7 +8,9 @@ pub mod smtp;
 use async_trait::async_trait;
 use leak_delivery::{DeliverySettings, Scheduler};
 use leak_dkim::{generate_key, Algorithm, KeySpec, Signer};
-use leak_store::{DamagedRecord, QueuedMessage, Recipient, Result, Store, StoreError};
+use leak_store::{
+    DamagedRecord, MessageChange, QueuedMessage, Recipient, Result, Store, StoreError,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -27,22 +29,25 @@ pub struct MemStore {
 #[async_trait]
 impl Store for MemStore {
     async fn enqueue(&self, message: QueuedMessage, body: Vec<u8>) -> Result<()> {
-        self.messages.lock().unwrap().insert(message.id.clone(), (message, body));
+        self.messages
+            .lock()
+            .unwrap()
+            .insert(message.id.clone(), (message, body));
         Ok(())
     }
     async fn update(&self, message: &QueuedMessage) -> Result<()> {
         let mut map = self.messages.lock().unwrap();
-        let entry = map.get_mut(&message.id).ok_or_else(|| StoreError::NotFound(message.id.clone()))?;
+        let entry = map
+            .get_mut(&message.id)
+            .ok_or_else(|| StoreError::NotFound(message.id.clone()))?;
         entry.0 = message.clone();
         Ok(())
     }
-    async fn modify(
-        &self,
-        id: &str,
-        change: Box<dyn FnOnce(&mut QueuedMessage) + Send>,
-    ) -> Result<QueuedMessage> {
+    async fn modify(&self, id: &str, change: MessageChange) -> Result<QueuedMessage> {
         let mut map = self.messages.lock().unwrap();
-        let entry = map.get_mut(id).ok_or_else(|| StoreError::NotFound(id.into()))?;
+        let entry = map
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.into()))?;
         change(&mut entry.0);
         Ok(entry.0.clone())
     }
@@ -56,13 +61,21 @@ impl Store for MemStore {
         Ok(self.messages.lock().unwrap().get(id).map(|e| e.0.clone()))
     }
     fn list(&self) -> Result<Vec<QueuedMessage>> {
-        let mut all: Vec<_> = self.messages.lock().unwrap().values().map(|e| e.0.clone()).collect();
+        let mut all: Vec<_> = self
+            .messages
+            .lock()
+            .unwrap()
+            .values()
+            .map(|e| e.0.clone())
+            .collect();
         all.sort_by_key(|m| m.created);
         Ok(all)
     }
     fn body(&self, id: &str) -> Result<Vec<u8>> {
         let map = self.messages.lock().unwrap();
-        map.get(id).map(|e| e.1.clone()).ok_or_else(|| StoreError::NotFound(id.into()))
+        map.get(id)
+            .map(|e| e.1.clone())
+            .ok_or_else(|| StoreError::NotFound(id.into()))
     }
     fn damaged(&self) -> Vec<DamagedRecord> {
         Vec::new()
@@ -88,7 +101,10 @@ impl Store for MemStore {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Settings for tests: our DNS server, the receivers' port, quick timeouts.
@@ -169,7 +185,10 @@ pub fn message(
 fn rand_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
     (t << 20) ^ NEXT.fetch_add(1, Ordering::SeqCst)
 }
 
@@ -185,10 +204,21 @@ pub fn run(settings: DeliverySettings, store: Arc<MemStore>, signer: Arc<Signer>
     let waker = scheduler.waker();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let handle = tokio::spawn(scheduler.run(rx));
-    Running { waker, stop, handle }
+    Running {
+        waker,
+        stop,
+        handle,
+    }
 }
 
 impl Running {
+    /// Stops it the hard way, like `kill -9`: every task is dropped at its
+    /// current await point; only what the store already holds survives.
+    pub async fn kill(self) {
+        self.handle.abort();
+        let _ = self.handle.await;
+    }
+
     pub async fn stop(self) {
         self.stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(10), self.handle)

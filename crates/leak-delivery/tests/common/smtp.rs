@@ -89,7 +89,8 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
     let (rec, max) = (received.clone(), max_sessions.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let (rec, max, open, behavior) = (rec.clone(), max.clone(), open.clone(), behavior.clone());
+            let (rec, max, open, behavior) =
+                (rec.clone(), max.clone(), open.clone(), behavior.clone());
             tokio::spawn(async move {
                 let now = open.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(now, Ordering::SeqCst);
@@ -108,18 +109,26 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
 async fn session(stream: TcpStream, behavior: Behavior, rec: Arc<Mutex<Vec<Received>>>) {
     let mut stream = BufReader::new(stream);
     let greeting = format!("{}\r\n", behavior.greeting);
-    if stream.get_mut().write_all(greeting.as_bytes()).await.is_err() || !greeting.starts_with('2') {
+    if stream
+        .get_mut()
+        .write_all(greeting.as_bytes())
+        .await
+        .is_err()
+        || !greeting.starts_with('2')
+    {
         return;
     }
-    match converse(&mut stream, &behavior, &rec, false).await {
-        Some(Upgrade) => {
-            let Some(acceptor) = behavior.starttls.clone() else { return };
-            let Ok(tls) = acceptor.accept(stream.into_inner()).await else { return };
-            let mut tls = BufReader::new(tls);
-            converse(&mut tls, &behavior, &rec, true).await;
-        }
-        None => {}
+    if converse(&mut stream, &behavior, &rec, false).await.is_none() {
+        return;
     }
+    let Some(acceptor) = behavior.starttls.clone() else {
+        return;
+    };
+    let Ok(tls) = acceptor.accept(stream.into_inner()).await else {
+        return;
+    };
+    let mut tls = BufReader::new(tls);
+    converse(&mut tls, &behavior, &rec, true).await;
 }
 
 struct Upgrade;
@@ -147,10 +156,18 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         let upper = text.to_ascii_uppercase();
         let reply = if upper.starts_with("EHLO ") {
             cur.ehlo = text[5..].to_string();
-            let tls_line = if behavior.starttls.is_some() && !tls { "250-STARTTLS\r\n" } else { "" };
+            let tls_line = if behavior.starttls.is_some() && !tls {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
             format!("250-sink\r\n{tls_line}250 8BITMIME")
         } else if upper == "STARTTLS" && behavior.starttls.is_some() && !tls {
-            stream.get_mut().write_all(b"220 2.0.0 go ahead\r\n").await.ok()?;
+            stream
+                .get_mut()
+                .write_all(b"220 2.0.0 go ahead\r\n")
+                .await
+                .ok()?;
             return Some(Upgrade);
         } else if upper.starts_with("MAIL FROM:") {
             cur.mail_from = text[10..].to_string();
@@ -172,19 +189,29 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             }
             behavior.data_reply.clone()
         } else if upper == "QUIT" {
-            stream.get_mut().write_all(b"221 2.0.0 bye\r\n").await.ok()?;
+            stream
+                .get_mut()
+                .write_all(b"221 2.0.0 bye\r\n")
+                .await
+                .ok()?;
             return None;
         } else if upper == "RSET" || upper == "NOOP" {
             "250 2.0.0 ok".into()
         } else {
             "500 5.5.1 unknown command".into()
         };
-        stream.get_mut().write_all(format!("{reply}\r\n").as_bytes()).await.ok()?;
+        stream
+            .get_mut()
+            .write_all(format!("{reply}\r\n").as_bytes())
+            .await
+            .ok()?;
     }
 }
 
 /// Reads DATA up to the lone dot and undoes dot-stuffing.
-async fn read_data<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut BufReader<S>) -> Option<Vec<u8>> {
+async fn read_data<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+) -> Option<Vec<u8>> {
     let mut data = Vec::new();
     loop {
         let mut line = Vec::new();
@@ -204,7 +231,14 @@ pub fn self_signed_acceptor(dir: &std::path::Path) -> TlsAcceptor {
     let key = dir.join("tls-key.pem");
     let cert = dir.join("tls-cert.pem");
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=mx.test", "-keyout"])
         .arg(&key)
         .arg("-out")

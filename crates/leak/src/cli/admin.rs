@@ -1,9 +1,16 @@
 //! `leak queue`, `leak optout` and `leak status`: talk to the running daemon
-//! over `server.admin_socket`.
+//! over `server.admin_socket` with `leak_admin::AdminClient`, and print what
+//! it answers with `leak_admin::render` (tables for people, CONTRACT.md JSON
+//! for scripts). A daemon that cannot be reached is exit 2; an unknown id or
+//! a bad address is exit 1.
 
-use crate::CliResult;
+use crate::{CliResult, Failure};
 use clap::Subcommand;
-use std::path::Path;
+use leak_admin::{render, AdminClient, ClientError, Target};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Subcommand)]
 pub enum QueueCommand {
@@ -49,22 +56,162 @@ pub enum OptoutCommand {
 }
 
 pub fn queue(config: &Path, command: QueueCommand) -> CliResult {
-    let _ = (config, command);
-    Err(crate::Failure::environment(anyhow::anyhow!(
-        "queue: not wired yet"
-    )))
+    with_client(config, |mut client| async move {
+        match command {
+            QueueCommand::List { json } => {
+                let messages = client.list().await.map_err(failure)?;
+                if json {
+                    print_json(&render::list_json(&messages))
+                } else {
+                    print(&render::list_table(&messages, now()))
+                }
+            }
+            QueueCommand::Show { id, json } => {
+                let message = client.show(&id).await.map_err(failure)?;
+                if json {
+                    print_json(&render::show_json(&message))
+                } else {
+                    print(&render::show_text(&message, now()))
+                }
+            }
+            QueueCommand::Retry { id, all } => {
+                let retried = client.retry(target(id, all)).await.map_err(failure)?;
+                let mut line = format!(
+                    "{} message{}, {} recipient{} due now",
+                    retried.messages,
+                    plural(retried.messages),
+                    retried.recipients,
+                    plural(retried.recipients),
+                );
+                if retried.held > 0 {
+                    line.push_str(&format!(
+                        " ({} held: `leak queue release ID` to deliver)",
+                        retried.held
+                    ));
+                }
+                print(&format!("{line}\n"))
+            }
+            QueueCommand::Hold { id } => {
+                let changed = client.hold(&id).await.map_err(failure)?;
+                let verb = if changed { "held" } else { "was already held" };
+                print(&format!("message {id} {verb}\n"))
+            }
+            QueueCommand::Release { id } => {
+                let changed = client.release(&id).await.map_err(failure)?;
+                let verb = if changed { "released" } else { "was not held" };
+                print(&format!("message {id} {verb}\n"))
+            }
+            QueueCommand::Delete { id, all } => {
+                let one = id.clone();
+                let deleted = client.delete(target(id, all)).await.map_err(failure)?;
+                match one {
+                    Some(id) => print(&format!("message {id} deleted\n")),
+                    None => print(&format!("{deleted} message{} deleted\n", plural(deleted))),
+                }
+            }
+        }
+    })
 }
 
 pub fn optout(config: &Path, command: OptoutCommand) -> CliResult {
-    let _ = (config, command);
-    Err(crate::Failure::environment(anyhow::anyhow!(
-        "optout: not wired yet"
-    )))
+    with_client(config, |mut client| async move {
+        match command {
+            OptoutCommand::Add { address } => {
+                let (hash, added) = client.optout_add(&address).await.map_err(failure)?;
+                if !added {
+                    eprintln!("leak: {address} was already on the opt-out list");
+                }
+                print(&format!("{hash}\n"))
+            }
+            OptoutCommand::Remove { address } => {
+                let hash = client.optout_remove(&address).await.map_err(failure)?;
+                print(&format!("removed {hash}\n"))
+            }
+            OptoutCommand::List => {
+                let entries = client.optout_list().await.map_err(failure)?;
+                if entries.is_empty() {
+                    eprintln!("leak: the opt-out list is empty");
+                }
+                print(&render::optout_lines(&entries))
+            }
+        }
+    })
 }
 
 pub fn status(config: &Path, json: bool) -> CliResult {
-    let _ = (config, json);
-    Err(crate::Failure::environment(anyhow::anyhow!(
-        "status: not wired yet"
-    )))
+    with_client(config, |mut client| async move {
+        let report = client.status().await.map_err(failure)?;
+        if json {
+            print_json(&render::status_json(&report))
+        } else {
+            print(&render::status_text(&report))
+        }
+    })
+}
+
+/// Reads `server.admin_socket` from the config, connects, and runs `work`
+/// on a small single-threaded runtime.
+fn with_client<F, Fut>(config: &Path, work: F) -> CliResult
+where
+    F: FnOnce(AdminClient) -> Fut,
+    Fut: Future<Output = CliResult>,
+{
+    let socket: PathBuf = super::parse_config(config)?.server.admin_socket;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::environment(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let client = AdminClient::connect(&socket).await.map_err(failure)?;
+        work(client).await
+    })
+}
+
+/// Exit 1 when the operator's input was refused, exit 2 when the daemon
+/// could not be reached or failed.
+fn failure(error: ClientError) -> Failure {
+    if error.is_refusal() {
+        Failure::refused(error)
+    } else {
+        Failure::environment(error)
+    }
+}
+
+fn target(id: Option<String>, all: bool) -> Target {
+    match id {
+        Some(id) if !all => Target::One(id),
+        _ => Target::All,
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Writes to stdout; a closed pipe (`leak queue list | head`) is not an error.
+fn print(text: &str) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::environment(
+            anyhow::anyhow!("cannot write to standard output: {e}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> CliResult {
+    let mut text = serde_json::to_string(value)
+        .map_err(|e| Failure::environment(anyhow::anyhow!("cannot encode JSON: {e}")))?;
+    text.push('\n');
+    print(&text)
 }

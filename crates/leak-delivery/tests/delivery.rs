@@ -1,0 +1,627 @@
+//! The scheduler end to end: a real DNS server and real SMTP receivers on
+//! 127.0.0.x, the in-memory store, and mail that must arrive (or bounce) right.
+
+mod common;
+
+use common::dns::{DnsServer, Zone};
+use common::smtp::{bind_same_port, start, Behavior, Sink};
+use common::{message, now, run, settings, signer, wait_for, MemStore};
+use leak_delivery::TlsMode;
+use leak_store::{RecipientStatus, Store};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+/// Listeners on 127.0.0.<each of `lasts`>, all on one port.
+async fn listeners(lasts: &[u8]) -> (u16, Vec<tokio::net::TcpListener>) {
+    let ips: Vec<IpAddr> = lasts.iter().map(|l| IpAddr::V4(ip(*l))).collect();
+    let ls = bind_same_port(&ips).await;
+    (ls[0].local_addr().unwrap().port(), ls)
+}
+
+fn script(f: impl Fn(&str) -> String + Send + Sync + 'static) -> common::smtp::RcptScript {
+    Arc::new(f)
+}
+
+fn reports(sink: &Sink) -> Vec<String> {
+    sink.received()
+        .into_iter()
+        .filter(|r| r.mail_from == "<>")
+        .map(|r| String::from_utf8(r.data).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_preference_fallback_and_one_transaction_per_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2, 3, 6]).await;
+    let busy = start(
+        ls.pop().unwrap(),
+        Behavior {
+            greeting: "421 4.3.2 busy".into(),
+            ..Default::default()
+        },
+    );
+    let backup = start(ls.pop().unwrap(), Behavior::default());
+    let best = start(ls.pop().unwrap(), Behavior::default());
+    let mut zone = Zone::default();
+    zone.mx("pref.test", 20, "mx2.pref.test", 300)
+        .mx("pref.test", 10, "mx1.pref.test", 300)
+        .a("mx1.pref.test", ip(2), 300)
+        .a("mx2.pref.test", ip(3), 300)
+        // Nothing listens on .5; .6 refuses with 421: both skipped for .3.
+        .mx("fallback.test", 10, "dead.fallback.test", 300)
+        .mx("fallback.test", 15, "busy.fallback.test", 300)
+        .mx("fallback.test", 20, "mx2.pref.test", 300)
+        .a("dead.fallback.test", ip(5), 300)
+        .a("busy.fallback.test", ip(6), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let text = "Hello\r\n.a line starting with a dot\r\n..two dots\r\n.\r\nend\r\n";
+    let (m1, body1) = message(&signer, &["a@pref.test", "b@PREF.test"], None, text);
+    let (m2, _) = message(&signer, &["c@fallback.test"], None, "x\r\n");
+    store.enqueue(m1.clone(), body1.clone()).await.unwrap();
+    store
+        .enqueue(m2, b"Subject: x\r\n\r\nbody\r\n".to_vec())
+        .await
+        .unwrap();
+
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "queue empty", || store.list().unwrap().is_empty()).await;
+    running.stop().await;
+
+    let got = best.received();
+    assert_eq!(got.len(), 1, "both pref.test recipients in one transaction");
+    assert_eq!(got[0].rcpts, ["a@pref.test", "b@PREF.test"]);
+    assert_eq!(got[0].ehlo, "mail.anon.test");
+    assert_eq!(got[0].mail_from, "<bounces@anon.test>");
+    assert_eq!(
+        got[0].data, body1,
+        "dot-stuffing undone gives the stored bytes"
+    );
+    let got = backup.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpts, ["c@fallback.test"]);
+    assert!(busy.received().is_empty());
+    assert_eq!(store.removed.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_mx_null_mx_and_dns_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[4]).await;
+    let sink = start(ls.pop().unwrap(), Behavior::default());
+    let mut zone = Zone::default();
+    zone.a("implicit.test", ip(4), 300)
+        .null_mx("nullmx.test")
+        .servfail("servfail.test");
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (ok, body) = message(&signer, &["bob@implicit.test"], None, "hi\r\n");
+    let (null, null_body) = message(
+        &signer,
+        &["carol@nullmx.test"],
+        Some("owner@implicit.test"),
+        "SECRET BODY\r\n",
+    );
+    let (nx, nx_body) = message(&signer, &["dan@nope.test"], None, "hi\r\n");
+    let (sf, sf_body) = message(&signer, &["erin@servfail.test"], None, "hi\r\n");
+    for (m, b) in [
+        (&ok, body),
+        (&null, null_body),
+        (&nx, nx_body),
+        (&sf, sf_body),
+    ] {
+        store.enqueue(m.clone(), b).await.unwrap();
+    }
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "report delivered", || reports(&sink).len() == 1).await;
+    wait_for(10, "servfail deferred", || {
+        let m = store.get(&sf.id).unwrap().unwrap();
+        m.recipients[0].status == RecipientStatus::Deferred
+    })
+    .await;
+    running.stop().await;
+
+    // Implicit MX: delivered to the domain's own address.
+    assert!(sink
+        .received()
+        .iter()
+        .any(|r| r.rcpts == ["bob@implicit.test"]));
+    // Null MX and NXDOMAIN failed at once, without any connection.
+    let removed = store.removed.lock().unwrap().clone();
+    assert!(removed.contains(&null.id) && removed.contains(&nx.id) && removed.contains(&ok.id));
+    let report = &reports(&sink)[0];
+    assert!(
+        report.contains("Final-Recipient: rfc822; carol@nullmx.test"),
+        "{report}"
+    );
+    assert!(report.contains("Status: 5.1.10"), "{report}");
+    assert!(
+        !report.contains("SECRET BODY"),
+        "reports carry headers only"
+    );
+    // SERVFAIL is temporary: still queued, deferred, with the DNS error.
+    let sf = store.get(&sf.id).unwrap().unwrap();
+    assert_eq!(sf.recipients[0].status, RecipientStatus::Deferred);
+    let err = sf.recipients[0].last_error.clone().unwrap();
+    assert!(err.starts_with("451 4.4.3"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_failure_then_success_on_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let sink = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt: script(move |_| {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    "451 4.3.0 try later".into()
+                } else {
+                    "250 2.1.5 ok".into()
+                }
+            }),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("retry.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (m, body) = message(
+        &signer,
+        &["bob@retry.test"],
+        Some("owner@retry.test"),
+        "hi\r\n",
+    );
+    store.enqueue(m.clone(), body).await.unwrap();
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(10, "first attempt deferred", || {
+        store
+            .get(&m.id)
+            .unwrap()
+            .is_some_and(|m| m.recipients[0].status == RecipientStatus::Deferred)
+    })
+    .await;
+    let deferred = store.get(&m.id).unwrap().unwrap();
+    assert_eq!(deferred.recipients[0].attempts, 1);
+    assert_eq!(
+        deferred.recipients[0].last_error.as_deref(),
+        Some("451 4.3.0 try later")
+    );
+    assert_eq!(deferred.history.len(), 1);
+    assert!(deferred.recipients[0].next_attempt.unwrap() > deferred.history[0].at);
+    wait_for(10, "delivered on retry", || {
+        store.get(&m.id).unwrap().is_none()
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(sink.received().len(), 1);
+    assert!(reports(&sink).is_empty(), "no report for a deferral");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_failure_sends_one_signed_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, records) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt: script(|a| {
+                if a.starts_with("bad") {
+                    "550 5.1.1 no such user".into()
+                } else {
+                    "250 2.1.5 ok".into()
+                }
+            }),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.mx("bounce.test", 10, "mx.bounce.test", 300)
+        .a("mx.bounce.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (with_notify, b1) = message(
+        &signer,
+        &["good@bounce.test", "bad@bounce.test"],
+        Some("owner@bounce.test"),
+        "PRIVATE TEXT\r\n",
+    );
+    let (no_notify, b2) = message(&signer, &["bad2@bounce.test"], None, "x\r\n");
+    let (mut a_report, b3) = message(
+        &signer,
+        &["bad3@bounce.test"],
+        Some("owner@bounce.test"),
+        "x\r\n",
+    );
+    a_report.is_report = true;
+    store.enqueue(with_notify.clone(), b1).await.unwrap();
+    store.enqueue(no_notify.clone(), b2).await.unwrap();
+    store.enqueue(a_report.clone(), b3).await.unwrap();
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "queue empty", || store.list().unwrap().is_empty()).await;
+    // Let any (wrong) extra report show up before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.stop().await;
+
+    let good: Vec<_> = sink
+        .received()
+        .into_iter()
+        .filter(|r| r.rcpts == ["good@bounce.test"])
+        .collect();
+    assert_eq!(good.len(), 1, "the good recipient got the message");
+    let reports = reports(&sink);
+    assert_eq!(
+        reports.len(),
+        1,
+        "one report: none without notify, none for reports"
+    );
+    let report = &reports[0];
+    let received = sink
+        .received()
+        .into_iter()
+        .find(|r| r.mail_from == "<>")
+        .unwrap();
+    assert_eq!(received.rcpts, ["owner@bounce.test"]);
+    for needle in [
+        "From: \"Mail Delivery System\" <mailer-daemon@anon.test>",
+        "multipart/report",
+        "report-type=\"delivery-status\"",
+        "Content-Type: message/delivery-status",
+        "Reporting-MTA: dns; mail.anon.test",
+        "Final-Recipient: rfc822; bad@bounce.test",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Remote-MTA: dns; mx.bounce.test",
+        "Diagnostic-Code: smtp; 550 5.1.1 no such user",
+        "Content-Type: text/rfc822-headers",
+        &format!("Message-ID: <{}@anon.test>", with_notify.id),
+    ] {
+        assert!(report.contains(needle), "missing {needle:?} in\n{report}");
+    }
+    assert!(
+        !report.contains("good@bounce.test\r\nAction"),
+        "only failed recipients"
+    );
+    assert!(!report.contains("PRIVATE TEXT"));
+    assert_eq!(
+        dkimpy(dir.path(), report.as_bytes(), &records),
+        ["ok", "ok"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_fails_with_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2, 3]).await;
+    let owner = start(ls.pop().unwrap(), Behavior::default());
+    let slow = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt: script(|_| "452 4.2.2 mailbox full".into()),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("slow.test", ip(2), 300).a("owner.test", ip(3), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (m, body) = message(&signer, &["bob@slow.test"], Some("me@owner.test"), "hi\r\n");
+    // Queued long ago: expires before any attempt.
+    let (mut old, old_body) = message(&signer, &["carl@slow.test"], Some("me@owner.test"), "x\r\n");
+    old.created = now() - 7200;
+    store.enqueue(m.clone(), body).await.unwrap();
+    store.enqueue(old.clone(), old_body).await.unwrap();
+    let mut s = settings(dns.addr, port);
+    s.queue_lifetime = Duration::from_secs(3);
+    let running = run(s, store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "two expiry reports", || reports(&owner).len() == 2).await;
+    wait_for(5, "queue empty", || store.list().unwrap().is_empty()).await;
+    running.stop().await;
+
+    let reports = reports(&owner);
+    let live = reports
+        .iter()
+        .find(|r| r.contains("bob@slow.test"))
+        .unwrap();
+    assert!(
+        live.contains("Status: 4.4.7") && live.contains("452 4.2.2 mailbox full"),
+        "{live}"
+    );
+    let never = reports
+        .iter()
+        .find(|r| r.contains("carl@slow.test"))
+        .unwrap();
+    assert!(
+        never.contains("Status: 4.4.7") && never.contains("no attempt made"),
+        "{never}"
+    );
+    // The live one was retried until the lifetime ran out; the old one never tried.
+    assert!(slow.max_sessions.load(Ordering::SeqCst) >= 1);
+    assert!(slow.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_opportunistic_and_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2, 3]).await;
+    let plain = start(ls.pop().unwrap(), Behavior::default());
+    let tls = start(
+        ls.pop().unwrap(),
+        Behavior {
+            starttls: Some(common::smtp::self_signed_acceptor(dir.path())),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("tls.test", ip(2), 300).a("plain.test", ip(3), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (a, ab) = message(&signer, &["a@tls.test"], None, "hi\r\n");
+    let (b, bb) = message(&signer, &["b@plain.test"], None, "hi\r\n");
+    store.enqueue(a.clone(), ab.clone()).await.unwrap();
+    store.enqueue(b.clone(), bb).await.unwrap();
+    let mut s = settings(dns.addr, port);
+    s.tls = TlsMode::Required;
+    let running = run(s, store.clone(), signer.clone());
+    running.waker.notify_one();
+    wait_for(10, "tls delivered, plain deferred", || {
+        store.get(&a.id).unwrap().is_none()
+            && store.get(&b.id).unwrap().is_some_and(|m| {
+                m.recipients[0].attempts >= 1 && m.recipients[0].status == RecipientStatus::Deferred
+            })
+    })
+    .await;
+    running.stop().await;
+    let got = tls.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].tls, "sent after STARTTLS");
+    assert_eq!(got[0].data, ab);
+    assert!(
+        plain.received().is_empty(),
+        "required TLS never sends in cleartext"
+    );
+    let err = store.get(&b.id).unwrap().unwrap().recipients[0]
+        .last_error
+        .clone()
+        .unwrap();
+    assert!(err.contains("TLS required"), "{err}");
+
+    // Opportunistic: the plain receiver gets it in cleartext.
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(10, "plain delivered", || {
+        store.get(&b.id).unwrap().is_none()
+    })
+    .await;
+    running.stop().await;
+    assert!(!plain.received()[0].tls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_mail_verifies_with_dkimpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, records) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(ls.pop().unwrap(), Behavior::default());
+    let mut zone = Zone::default();
+    zone.a("dkim.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (m, body) = message(
+        &signer,
+        &["v@dkim.test"],
+        None,
+        "Body\r\n.dot line\r\n  spaced  \r\n",
+    );
+    store.enqueue(m.clone(), body).await.unwrap();
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(10, "delivered", || store.get(&m.id).unwrap().is_none()).await;
+    running.stop().await;
+    let data = sink.received()[0].data.clone();
+    assert_eq!(dkimpy(dir.path(), &data, &records), ["ok", "ok"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_hold_and_delete_during_attempt_stick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let _sink = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt: script(|_| "451 4.3.0 later".into()),
+            rcpt_delay: Duration::from_millis(800),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("op.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (held, hb) = message(&signer, &["h@op.test"], None, "x\r\n");
+    let (gone, gb) = message(&signer, &["g@op.test"], None, "x\r\n");
+    store.enqueue(held.clone(), hb).await.unwrap();
+    store.enqueue(gone.clone(), gb).await.unwrap();
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(10, "attempts started", || {
+        [&held.id, &gone.id].iter().all(|id| {
+            store
+                .get(id)
+                .unwrap()
+                .is_some_and(|m| m.recipients[0].attempts == 1)
+        })
+    })
+    .await;
+    store
+        .modify(&held.id, Box::new(|m| m.held = true))
+        .await
+        .unwrap();
+    store.remove(&gone.id).await.unwrap();
+    wait_for(10, "held attempt recorded", || {
+        store
+            .get(&held.id)
+            .unwrap()
+            .is_some_and(|m| !m.history.is_empty())
+    })
+    .await;
+    // Well past the 1 s retry interval: a held message is not attempted again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    running.stop().await;
+    let m = store.get(&held.id).unwrap().unwrap();
+    assert!(m.held, "the operator's hold survives the attempt's write");
+    assert_eq!(m.recipients[0].attempts, 1);
+    assert_eq!(m.recipients[0].status, RecipientStatus::Deferred);
+    assert!(
+        store.get(&gone.id).unwrap().is_none(),
+        "a deleted message stays deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_domain_concurrency_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt_delay: Duration::from_millis(150),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("busy.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    for i in 0..5 {
+        let (m, b) = message(&signer, &[&format!("u{i}@busy.test")], None, "x\r\n");
+        store.enqueue(m, b).await.unwrap();
+    }
+    let mut s = settings(dns.addr, port);
+    s.max_per_domain = 2;
+    let running = run(s, store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "all delivered", || store.list().unwrap().is_empty()).await;
+    running.stop().await;
+    assert_eq!(sink.received().len(), 5);
+    let max = sink.max_sessions.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&max),
+        "at most 2 sessions to one domain, saw {max}"
+    );
+}
+
+/// Runs dkimpy over `message`, one `ok`/`fail` per signature.
+fn dkimpy(dir: &std::path::Path, message: &[u8], records: &[String]) -> Vec<String> {
+    const VERIFY_PY: &str = r#"
+import sys, re, dkim
+records = {}
+for line in open(sys.argv[2]):
+    m = re.match(r'^(\S+) IN TXT "(.*)"$', line.strip())
+    records[m.group(1).lower()] = m.group(2).encode()
+def dnsfunc(name, timeout=5):
+    if isinstance(name, bytes):
+        name = name.decode()
+    return records.get(name.rstrip('.').lower())
+msg = open(sys.argv[1], 'rb').read()
+d = dkim.DKIM(msg)
+count = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
+for i in range(count):
+    print('ok' if d.verify(idx=i, dnsfunc=dnsfunc) else 'fail')
+"#;
+    let msg_path = dir.join("received.eml");
+    let zone_path = dir.join("zone.txt");
+    std::fs::write(&msg_path, message).unwrap();
+    std::fs::write(&zone_path, records.join("\n") + "\n").unwrap();
+    let python = std::env::var("LEAK_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+    let out = std::process::Command::new(python)
+        .args(["-c", VERIFY_PY])
+        .arg(&msg_path)
+        .arg(&zone_path)
+        .output()
+        .expect("python3 with dkimpy (apt-get install python3-dkim)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_delivery_loses_nothing_and_duplicates_at_most_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt_delay: Duration::from_millis(100),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("crash.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let (m, b) = message(&signer, &[&format!("u{i}@crash.test")], None, "x\r\n");
+        ids.push(m.id.clone());
+        store.enqueue(m, b).await.unwrap();
+    }
+    let mut s = settings(dns.addr, port);
+    s.max_concurrent = 3;
+    s.max_per_domain = 3;
+    let running = run(s.clone(), store.clone(), signer.clone());
+    running.waker.notify_one();
+    wait_for(20, "some delivered", || sink.received().len() >= 4).await;
+    running.kill().await;
+    let left = store.list().unwrap().len();
+    assert!(left > 0, "killed before the end");
+
+    let running = run(s, store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(30, "queue empty after restart", || store.list().unwrap().is_empty()).await;
+    running.stop().await;
+    let received = sink.received();
+    let mut duplicates = 0;
+    for id in &ids {
+        let subject = format!("Subject: test {id}\r\n");
+        let copies = received
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.data).contains(&subject))
+            .count();
+        assert!((1..=2).contains(&copies), "{id}: {copies} copies");
+        duplicates += copies - 1;
+    }
+    assert!(duplicates <= 3, "only in-flight messages may repeat, got {duplicates}");
+}
