@@ -25,7 +25,7 @@ const IN_FLIGHT: usize = 256;
 
 fn message(i: usize, now: u64) -> QueuedMessage {
     let mut bob = Recipient::new(format!("bob{i}@example.test"), now + 600);
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         bob.status = RecipientStatus::Deferred;
         bob.attempts = 2;
         bob.last_error = Some("451 4.3.0 try later".into());
@@ -37,7 +37,7 @@ fn message(i: usize, now: u64) -> QueuedMessage {
         account: "alice".into(),
         notify: None,
         return_path: "bounce@anon.example".into(),
-        held: i % 50 == 0,
+        held: i.is_multiple_of(50),
         hold_reason: None,
         is_report: false,
         recipients: vec![bob, Recipient::new(format!("carol{i}@example.org"), now)],

@@ -610,7 +610,10 @@ async fn killed_mid_delivery_loses_nothing_and_duplicates_at_most_in_flight() {
 
     let running = run(s, store.clone(), signer);
     running.waker.notify_one();
-    wait_for(30, "queue empty after restart", || store.list().unwrap().is_empty()).await;
+    wait_for(30, "queue empty after restart", || {
+        store.list().unwrap().is_empty()
+    })
+    .await;
     running.stop().await;
     let received = sink.received();
     let mut duplicates = 0;
@@ -623,5 +626,8 @@ async fn killed_mid_delivery_loses_nothing_and_duplicates_at_most_in_flight() {
         assert!((1..=2).contains(&copies), "{id}: {copies} copies");
         duplicates += copies - 1;
     }
-    assert!(duplicates <= 3, "only in-flight messages may repeat, got {duplicates}");
+    assert!(
+        duplicates <= 3,
+        "only in-flight messages may repeat, got {duplicates}"
+    );
 }

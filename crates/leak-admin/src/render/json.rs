@@ -5,7 +5,6 @@
 
 use leak_store::{Attempt, QueuedMessage, Recipient};
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::rfc3339;
 use crate::protocol::StatusReport;
@@ -104,23 +103,51 @@ fn attempt_json(attempt: &Attempt) -> AttemptJson<'_> {
 }
 
 /// `leak status --json`.
-pub fn status_json(report: &StatusReport) -> Value {
+#[derive(Debug, Serialize)]
+pub struct StatusJson<'a> {
+    pub version: &'a str,
+    pub started: String,
+    pub uptime_seconds: u64,
+    pub listeners: &'a [String],
+    pub sessions_open: usize,
+    pub queue: QueueJson,
+}
+
+/// Queue counts inside [`StatusJson`]: messages, and recipients by state.
+#[derive(Debug, Serialize)]
+pub struct QueueJson {
+    pub messages: usize,
+    pub held: usize,
+    pub recipients: RecipientCountsJson,
+}
+
+/// Recipients by CONTRACT.md state.
+#[derive(Debug, Serialize)]
+pub struct RecipientCountsJson {
+    pub queued: usize,
+    pub deferred: usize,
+    pub delivered: usize,
+    pub failed: usize,
+}
+
+/// `leak status --json`.
+pub fn status_json(report: &StatusReport) -> StatusJson<'_> {
     let q = &report.queue;
-    json!({
-        "version": report.version,
-        "started": rfc3339(report.started),
-        "uptime_seconds": report.now.saturating_sub(report.started),
-        "listeners": report.listeners,
-        "sessions_open": report.sessions_open,
-        "queue": {
-            "messages": q.messages,
-            "held": q.held,
-            "recipients": {
-                "queued": q.queued,
-                "deferred": q.deferred,
-                "delivered": q.delivered,
-                "failed": q.failed,
+    StatusJson {
+        version: &report.version,
+        started: rfc3339(report.started),
+        uptime_seconds: report.now.saturating_sub(report.started),
+        listeners: &report.listeners,
+        sessions_open: report.sessions_open,
+        queue: QueueJson {
+            messages: q.messages,
+            held: q.held,
+            recipients: RecipientCountsJson {
+                queued: q.queued,
+                deferred: q.deferred,
+                delivered: q.delivered,
+                failed: q.failed,
             },
         },
-    })
+    }
 }

@@ -6,7 +6,8 @@ mod json;
 mod text;
 
 pub use json::{
-    list_json, show_json, status_json, AttemptJson, MessageJson, RecipientJson, ShowJson,
+    list_json, show_json, status_json, AttemptJson, MessageJson, QueueJson, RecipientCountsJson,
+    RecipientJson, ShowJson, StatusJson,
 };
 pub use text::{list_table, optout_lines, show_text, status_text};
 

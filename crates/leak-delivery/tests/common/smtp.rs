@@ -118,7 +118,10 @@ async fn session(stream: TcpStream, behavior: Behavior, rec: Arc<Mutex<Vec<Recei
     {
         return;
     }
-    if converse(&mut stream, &behavior, &rec, false).await.is_none() {
+    if converse(&mut stream, &behavior, &rec, false)
+        .await
+        .is_none()
+    {
         return;
     }
     let Some(acceptor) = behavior.starttls.clone() else {

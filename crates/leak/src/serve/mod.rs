@@ -64,6 +64,8 @@ fn load_checked(path: &Path) -> Result<Config, Failure> {
 
 async fn daemon(config_path: &Path, config: Config) -> CliResult {
     let started = pipeline::unix_now();
+    // Installed first, so a signal that arrives right after "ready" is handled.
+    let signals = Signals::install().map_err(Failure::environment)?;
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("cannot create {}", config.server.data_dir.display()))
         .map_err(Failure::environment)?;
@@ -162,7 +164,9 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("leak {} ready", env!("CARGO_PKG_VERSION"));
 
-    wait_for_stop(config_path, &pipeline, tls.as_deref()).await;
+    signals
+        .wait_for_stop(config_path, &pipeline, tls.as_deref())
+        .await;
 
     tracing::info!("stopping: no new connections, finishing sessions");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -177,25 +181,35 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     Ok(())
 }
 
-/// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
-async fn wait_for_stop(
-    config_path: &Path,
-    pipeline: &Pipeline,
-    tls: Option<&leak_smtp::TlsProvider>,
-) {
-    let (Ok(mut hangup), Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = hangup.recv() => reload(config_path, pipeline, tls),
-            _ = terminate.recv() => return,
-            _ = interrupt.recv() => return,
+/// The signals the daemon acts on.
+struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
+    async fn wait_for_stop(
+        mut self,
+        config_path: &Path,
+        pipeline: &Pipeline,
+        tls: Option<&leak_smtp::TlsProvider>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = self.hangup.recv() => reload(config_path, pipeline, tls),
+                _ = self.terminate.recv() => return,
+                _ = self.interrupt.recv() => return,
+            }
         }
     }
 }
