@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from aiosmtpd.controller import Controller
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LEAK = os.environ.get("LEAK_BIN", str(ROOT / "target" / "debug" / "leak"))
@@ -223,3 +224,55 @@ def make_daemon(tls_files, dkim_keys):
 @pytest.fixture
 def daemon(make_daemon):
     return make_daemon()
+
+
+MX_IP = "127.0.0.3"
+
+
+class Sink:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 2.0.0 OK"
+
+
+def free_port(kind, address):
+    """A port the kernel just handed out on `address` (aiosmtpd and dnsmasq
+    cannot bind port 0 themselves and report it)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mx_and_dns():
+    handler = Sink()
+    port = free_port(socket.SOCK_STREAM, MX_IP)
+    controller = Controller(handler, hostname=MX_IP, port=port)
+    controller.start()
+    dns_port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
+    dnsmasq = subprocess.Popen(
+        [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+         f"--port={dns_port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+         "--no-hosts", "--pid-file=", "--mx-host=example.test,mx.example.test,10",
+         f"--host-record=mx.example.test,{MX_IP}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    assert dnsmasq.poll() is None, dnsmasq.stderr.read().decode()
+    yield handler, port, f"127.0.0.1:{dns_port}"
+    dnsmasq.terminate()
+    dnsmasq.wait(10)
+    controller.stop()
+
+
+def wait_for(predicate, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+

@@ -4,20 +4,13 @@ delivered to a real SMTP receiver (aiosmtpd) acting as the MX."""
 
 import email
 import email.policy
-import shutil
 import smtplib
-import socket
 import ssl
-import subprocess
-import time
 
 import dkim
-import pytest
-from aiosmtpd.controller import Controller
 
-from conftest import PASSWORD
+from conftest import PASSWORD, wait_for
 
-MX_IP = "127.0.0.3"
 
 SUBMITTED = """\
 From: "Alice Martin" <alice.martin@corp-canary.example>
@@ -42,53 +35,6 @@ Alice Martin, Canary Corp
 
 CANARIES = ["Alice Martin", "alice.martin", "corp-canary", "CANARY-MSGID", "Thunderbird-Canary",
             "Canary Corp", "203.0.113.77", "+0200", "secret-bcc", "laptop-canary"]
-
-
-class Sink:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 2.0.0 OK"
-
-
-def free_port(kind, address):
-    """A port the kernel just handed out on `address` (aiosmtpd and dnsmasq
-    cannot bind port 0 themselves and report it)."""
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def mx_and_dns():
-    handler = Sink()
-    port = free_port(socket.SOCK_STREAM, MX_IP)
-    controller = Controller(handler, hostname=MX_IP, port=port)
-    controller.start()
-    dns_port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
-    dnsmasq = subprocess.Popen(
-        [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-         f"--port={dns_port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-         "--no-hosts", "--pid-file=", "--mx-host=example.test,mx.example.test,10",
-         f"--host-record=mx.example.test,{MX_IP}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.3)
-    assert dnsmasq.poll() is None, dnsmasq.stderr.read().decode()
-    yield handler, port, f"127.0.0.1:{dns_port}"
-    dnsmasq.terminate()
-    dnsmasq.wait(10)
-    controller.stop()
-
-
-def wait_for(predicate, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_delivered_message_is_anonymous_and_dkim_signed(make_daemon, dkim_keys, mx_and_dns):
