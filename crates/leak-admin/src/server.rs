@@ -96,7 +96,8 @@ impl AdminServer {
                 return;
             }
         };
-        tracing::info!(path = %self.path.display(), "admin socket listening");
+        // Removes the socket file however `run` ends, even when its task is aborted.
+        let socket_file = SocketFile(self.path.clone());
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         while !*shutdown.borrow() {
@@ -120,13 +121,23 @@ impl AdminServer {
             while connections.try_join_next().is_some() {}
         }
         drop(listener);
-        let _ = fs::remove_file(&self.path);
+        drop(socket_file);
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while connections.join_next().await.is_some() {}
         });
         if drained.await.is_err() {
             tracing::warn!("admin requests still running at shutdown were abandoned");
         }
+    }
+}
+
+/// The bound socket's path; dropping it removes the file, so clients get
+/// "not running" instead of a refused connection on a dead socket.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
 

@@ -88,6 +88,7 @@ async fn queue_list_table_is_aligned_with_one_row_per_message() {
     let mut m = common::message("0123456789abcdef", T0);
     m.recipients[0].next_attempt = Some(T0 + 600);
     m.recipients[2].next_attempt = Some(T0 + 900);
+    m.recipients[2].address = "dave@Example.ORG".into();
     h.store.enqueue(m, vec![b'x'; 1834]).await.unwrap();
     enqueue(h.store.as_ref(), "fedcba9876543210", T0 + 100).await;
     let mut client = h.client().await;

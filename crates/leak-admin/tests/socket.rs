@@ -116,6 +116,19 @@ async fn shutdown_closes_idle_connections_and_removes_the_socket() {
 }
 
 #[tokio::test]
+async fn an_aborted_server_still_removes_its_socket() {
+    let h = Harness::start().await;
+    h.client().await.list().await.unwrap();
+    let server = h.server; // `h.dir`, the tempdir, lives on until the end
+    server.abort();
+    assert!(server.await.unwrap_err().is_cancelled());
+    assert!(
+        !h.socket.exists(),
+        "the socket file goes with the server task"
+    );
+}
+
+#[tokio::test]
 async fn optout_add_list_remove_and_check() {
     let h = Harness::start().await;
     let mut client = h.client().await;

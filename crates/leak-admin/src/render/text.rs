@@ -75,13 +75,15 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// One line per (domain, state), in recipient order: `example.org: 2 deferred`.
+/// Domains are compared and shown lowercased, as DNS treats them.
 fn domains_and_states(recipients: &[Recipient]) -> String {
-    let mut groups: Vec<(&str, RecipientStatus, usize)> = Vec::new();
+    let mut groups: Vec<(String, RecipientStatus, usize)> = Vec::new();
     for r in recipients {
         let domain = r
             .address
             .rsplit_once('@')
-            .map_or(r.address.as_str(), |(_, d)| d);
+            .map_or(r.address.as_str(), |(_, d)| d)
+            .to_lowercase();
         match groups
             .iter_mut()
             .find(|(d, s, _)| *d == domain && *s == r.status)

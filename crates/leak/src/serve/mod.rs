@@ -157,7 +157,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             sessions_open: status_server.open_sessions(),
         }),
     };
-    tasks.spawn(admin.run(context, shutdown.clone()));
+    let admin_task = tokio::spawn(admin.run(context, shutdown.clone()));
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
     tokio::spawn(prune_counters(pipeline.clone(), shutdown.clone()));
 
@@ -175,6 +175,13 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         tracing::warn!("some sessions did not finish in time and were aborted");
     }
     tasks.abort_all();
+    // The admin socket finishes the requests it is answering, then closes.
+    if tokio::time::timeout(Duration::from_secs(5), admin_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("admin socket did not close in time");
+    }
     let _ = delivery.await;
     store.flush().await.map_err(Failure::environment)?;
     tracing::info!("stopped");
