@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of leak on a fresh machine: installs what the tests need
-# when missing (Debian packages, Python packages), then lints, builds, runs
-# the Rust tests, the end-to-end tests against the real binary, and the
-# systemd unit check.
+# when missing (Debian packages, Python packages, cargo-fuzz), then lints,
+# builds, runs the Rust tests, the end-to-end tests against the real binary,
+# the systemd unit check and a short fuzz smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,8 +35,9 @@ log "end-to-end tests against the real binary"
 cargo build -p leak
 LEAK_BIN="$PWD/target/debug/leak" python3 -m pytest -q tests/e2e
 
-if [ -x tests/systemd_verify.sh ]; then
-    log "systemd unit"
-    tests/systemd_verify.sh
-fi
+log "systemd unit"
+tests/systemd_verify.sh
+log "fuzz smoke run (a few seconds per target, fixed seed)"
+tests/fuzz_smoke.sh
+
 log "all tests passed"

@@ -136,7 +136,7 @@ action = "{settings.pop("moderation_action", "reject")}"
 
 [delivery]
 mx_port = {settings.pop("mx_port", 25)}
-retry_intervals = ["1h"]
+retry_intervals = ["{settings.pop("retry", "1h")}"]
 
 [dns]
 nameservers = ["{nameserver}"]
@@ -232,8 +232,13 @@ MX_IP = "127.0.0.3"
 class Sink:
     def __init__(self):
         self.messages = []
+        # Seconds to wait before answering DATA: keeps deliveries in flight.
+        self.delay = 0.0
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+            await asyncio.sleep(self.delay)
         self.messages.append(envelope)
         return "250 2.0.0 OK"
 

@@ -92,3 +92,26 @@ def test_pipelined_transaction(daemon):
     client.send(CONFESSION.encode() + b".\r\nQUIT\r\n")
     assert client.reply()[0] == 250
     assert client.reply()[0] == 221
+
+
+def test_moderation_check_command_and_operator_word_lists(make_daemon, tmp_path):
+    block = tmp_path / "block.txt"
+    block.write_text("# operator list\nbroccoli\n")
+    allow = tmp_path / "allow.txt"
+    allow.write_text("connard\n")
+    daemon = make_daemon(start=False)
+    text = daemon.config.read_text().replace(
+        'action = "reject"', f'action = "reject"\nblock_words_file = "{block}"\nallow_words_file = "{allow}"')
+    daemon.config.write_text(text)
+    verdict = daemon.cli("moderation", "check", "-", input="You are a stupid idiot.")
+    assert verdict.returncode == 0 and verdict.stdout.startswith("block: insult"), verdict.stdout + verdict.stderr
+    assert daemon.cli("moderation", "check", "-", input="I cheated on my exam and I am sorry.").stdout.strip() == "allow"
+    assert daemon.cli("moderation", "check", "-", input="I will bring broccoli.").stdout.startswith("block:")
+    assert daemon.cli("moderation", "check", "-", input="Salut connard,").stdout.strip() == "allow"
+    message = tmp_path / "insult.eml"
+    message.write_text(INSULT)
+    assert daemon.cli("moderation", "check", str(message)).stdout.startswith("block: insult")
+    daemon.start()
+    with trusted_client(daemon) as client:
+        code, text = send(client, "From: x@anon.test\r\nSubject: menu\r\n\r\nI will bring broccoli tonight.\r\n")
+        assert code == 550, text
