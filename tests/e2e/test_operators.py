@@ -106,3 +106,62 @@ def test_sighup_reloads_accounts(daemon):
     assert wait_for(lambda: any("users file loaded" in line for line in daemon.log), 20)
     assert login("bob", "bob-password")
     assert login("alice", PASSWORD)
+
+
+def test_prometheus_metrics(make_daemon):
+    import re
+    import urllib.request
+    daemon = make_daemon(extra='[metrics]\nbind = "127.0.0.1:0"\n')
+    address = next(re.search(r"metrics endpoint at (http://\S+)", line).group(1)
+                   for line in daemon.log if "metrics endpoint at" in line)
+    submit(daemon, NOTE)
+    with smtplib.SMTP("127.0.0.1", daemon.ports["none"], timeout=30, source_address=(TRUSTED_IP, 0)) as client:
+        client.ehlo("ops.test")
+        client.mail("app@real.example")
+        client.rcpt("bob@example.test")
+        assert client.data(INSULT)[0] == 550
+    body = urllib.request.urlopen(address, timeout=10).read().decode()
+    assert "leak_messages_accepted_total 1" in body
+    assert 'leak_messages_refused_total{reason="moderation"} 1' in body
+    assert "leak_queue_messages 1" in body
+    assert 'leak_queue_recipients{state="queued"}' in body or 'leak_queue_recipients{state="deferred"} 1' in body
+    assert "leak_sessions_open" in body and 'leak_delivery_recipients_total{outcome="delivered"} 0' in body
+
+
+def make_cert(folder, name):
+    import subprocess
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def served_certificate(port):
+    import socket
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="mail.anon.test") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_tls_certificate_and_keeps_it_when_broken(make_daemon):
+    import re
+    daemon = make_daemon(start=False)
+    cert, key = make_cert(daemon.folder, "first.example")
+    text = re.sub(r'^cert = ".*"', f'cert = "{cert}"', daemon.config.read_text(), flags=re.M)
+    daemon.config.write_text(re.sub(r'^key = ".*"', f'key = "{key}"', text, flags=re.M))
+    daemon.start()
+    first = served_certificate(daemon.ports["implicit"])
+    assert first == ssl.PEM_cert_to_DER_cert(cert.read_text())
+    make_cert(daemon.folder, "second.example")
+    daemon.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: any("TLS certificate loaded" in line for line in daemon.log), 20)
+    second = served_certificate(daemon.ports["implicit"])
+    assert second != first and second == ssl.PEM_cert_to_DER_cert(cert.read_text())
+    cert.write_text("garbage")
+    daemon.process.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: any("keeping the previous TLS certificate" in line for line in daemon.log), 20)
+    assert served_certificate(daemon.ports["implicit"]) == second

@@ -12,6 +12,7 @@
 //! - `scheduler.rs`: [`Scheduler`] — picks due recipients, limits concurrency,
 //!   writes every state change to the store, expires old recipients.
 //! - `report.rs`: RFC 3464 failure reports to the account's notify address.
+//! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint.
 //!
 //! # Durability
 //!
@@ -24,12 +25,14 @@
 //! one: a crash between the remote `250` and the store write.
 
 mod client;
+mod counters;
 mod dns;
 mod report;
 mod scheduler;
 mod tls;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
+pub use counters::DeliveryCounters;
 pub use dns::{DnsFailure, MxResolver, MxTarget};
 pub use scheduler::Scheduler;
 

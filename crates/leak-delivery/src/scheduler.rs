@@ -7,7 +7,7 @@
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
 use crate::report::{self, FailedRecipient, ReportContext};
-use crate::{tls, DeliveryError, DeliverySettings};
+use crate::{tls, DeliveryCounters, DeliveryError, DeliverySettings};
 use leak_dkim::Signer;
 use leak_store::{Attempt, MessageChange, QueuedMessage, RecipientStatus, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +31,7 @@ struct Inner {
     resolver: MxResolver,
     smtp: SmtpConfig,
     waker: Arc<Notify>,
+    counters: Arc<DeliveryCounters>,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -92,6 +93,7 @@ impl Scheduler {
             resolver,
             smtp,
             waker: waker.clone(),
+            counters: Arc::default(),
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -103,6 +105,11 @@ impl Scheduler {
     /// (retry, release) so the scheduler rescans at once.
     pub fn waker(&self) -> Arc<Notify> {
         self.waker.clone()
+    }
+
+    /// Delivery outcome totals, for the metrics endpoint.
+    pub fn counters(&self) -> Arc<DeliveryCounters> {
+        self.inner.counters.clone()
     }
 
     /// Runs until `shutdown` becomes `true`; then lets running attempts finish
@@ -317,6 +324,7 @@ impl Inner {
     /// Writes an attempt's results, then reports failures and removes the
     /// message once every recipient is final.
     async fn record(&self, id: &str, result: DomainResult, now: u64) {
+        let counters = self.counters.clone();
         let failed = Arc::new(Mutex::new(Vec::new()));
         let collect = failed.clone();
         let settings = self.settings.clone();
@@ -360,6 +368,7 @@ impl Inner {
                         r.last_error = Some(res.reply.clone());
                     }
                 }
+                counters.count(res.outcome, report.expired);
                 if r.status == RecipientStatus::Failed {
                     lock(&collect).push(report);
                 }
@@ -377,6 +386,7 @@ impl Inner {
     /// Fails recipients whose queue lifetime has run out without an attempt
     /// deciding them.
     async fn expire(&self, id: &str, rcpts: Vec<String>, now: u64) {
+        let expired_count = rcpts.len();
         let failed = Arc::new(Mutex::new(Vec::new()));
         let collect = failed.clone();
         let change = Box::new(move |m: &mut QueuedMessage| {
@@ -406,6 +416,7 @@ impl Inner {
             }
         });
         tracing::info!(queue_id = %id, "recipients expired");
+        self.counters.count_expired(expired_count);
         self.after_change(id, change, failed, now).await;
     }
 

@@ -4,6 +4,7 @@
 //! and the TLS certificate, SIGTERM/SIGINT stop it gracefully.
 
 mod limits;
+mod metrics;
 mod pipeline;
 pub mod settings;
 
@@ -114,6 +115,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         moderation_action: config.moderation.action,
         signer,
         scheduler: scheduler.waker(),
+        metrics: Arc::default(),
     });
     let server = leak_smtp::Server::new(
         settings::smtp_settings(&config),
@@ -158,6 +160,16 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         }),
     };
     let admin_task = tokio::spawn(admin.run(context, shutdown.clone()));
+    if let Some(metrics) = &config.metrics {
+        let socket = TcpListener::bind(&metrics.bind)
+            .await
+            .with_context(|| format!("cannot serve metrics on {}", metrics.bind))
+            .map_err(Failure::environment)?;
+        let address = socket.local_addr().map_err(Failure::environment)?;
+        tracing::info!("metrics endpoint at http://{address}/metrics");
+        let render = metrics_renderer(&pipeline, &scheduler, &server);
+        tasks.spawn(metrics::serve(socket, render, shutdown.clone()));
+    }
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
     tokio::spawn(prune_counters(pipeline.clone(), shutdown.clone()));
 
@@ -245,6 +257,26 @@ fn reload(config_path: &Path, pipeline: &Pipeline, tls: Option<&leak_smtp::TlsPr
             Err(error) => tracing::error!(%error, "reload: keeping the previous TLS certificate"),
         }
     }
+}
+
+/// What a scrape reports: the pipeline's counters, delivery outcomes, the
+/// queue by state and open sessions.
+fn metrics_renderer(
+    pipeline: &Arc<Pipeline>,
+    scheduler: &leak_delivery::Scheduler,
+    server: &leak_smtp::Server,
+) -> metrics::Render {
+    let (pipeline, delivery, server) = (pipeline.clone(), scheduler.counters(), server.clone());
+    Arc::new(move || {
+        let queue = pipeline
+            .store
+            .list()
+            .map(|messages| leak_admin::QueueCounts::of(&messages))
+            .unwrap_or_default();
+        pipeline
+            .metrics
+            .render(queue, &delivery, server.open_sessions())
+    })
 }
 
 /// Drops stale rate counters once an hour.

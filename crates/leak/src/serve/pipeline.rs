@@ -3,6 +3,7 @@
 //! moderated, DKIM-signed and durably stored, and only then acknowledged.
 
 use super::limits::Limits;
+use super::metrics::{Metrics, Refusal};
 use leak_accounts::Users;
 use leak_config::ModerationAction;
 use leak_smtp::{Envelope, Reply, SessionInfo};
@@ -23,6 +24,7 @@ pub struct Pipeline {
     pub signer: Arc<leak_dkim::Signer>,
     /// Pokes the delivery scheduler when a message is queued.
     pub scheduler: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
@@ -63,7 +65,10 @@ impl Pipeline {
         })
         .await
         .map_err(|_| Reply::local_error())?
-        .map_err(|error| Reply::new(554, [5, 6, 0], format!("Message refused: {error}")))?;
+        .map_err(|error| {
+            self.metrics.refused(Refusal::InvalidMessage);
+            Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
+        })?;
 
         let hold_reason = self.moderate(&anonymized)?;
         let mut signed = self.signer.sign(&anonymized.message).map_err(|error| {
@@ -103,6 +108,7 @@ impl Pipeline {
         match self.moderation_action {
             ModerationAction::Reject => {
                 tracing::info!(%category, "message refused by moderation");
+                self.metrics.refused(Refusal::Moderation);
                 Err(Reply::new(
                     550,
                     [5, 7, 1],
@@ -137,11 +143,14 @@ impl leak_smtp::Backend for Pipeline {
         };
         match self.limits.account_allowed(account, unix_now()) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(Reply::new(
-                450,
-                [4, 7, 1],
-                "Hourly message limit reached for this account, try again later",
-            )),
+            Ok(false) => {
+                self.metrics.refused(Refusal::AccountLimit);
+                Err(Reply::new(
+                    450,
+                    [4, 7, 1],
+                    "Hourly message limit reached for this account, try again later",
+                ))
+            }
             Err(error) => {
                 tracing::error!(session = %session.id, %error, "rate counter unreadable");
                 Err(Reply::local_error())
@@ -158,16 +167,22 @@ impl leak_smtp::Backend for Pipeline {
                 ))
             });
         match checks {
-            Ok((true, _)) => Err(Reply::new(
-                550,
-                [5, 7, 1],
-                "This recipient has asked not to receive anonymous mail",
-            )),
-            Ok((false, false)) => Err(Reply::new(
-                450,
-                [4, 7, 1],
-                "This recipient has received too many anonymous messages today, try again later",
-            )),
+            Ok((true, _)) => {
+                self.metrics.refused(Refusal::OptOut);
+                Err(Reply::new(
+                    550,
+                    [5, 7, 1],
+                    "This recipient has asked not to receive anonymous mail",
+                ))
+            }
+            Ok((false, false)) => {
+                self.metrics.refused(Refusal::RecipientLimit);
+                Err(Reply::new(
+                    450,
+                    [4, 7, 1],
+                    "This recipient has received too many anonymous messages today, try again later",
+                ))
+            }
             Ok((false, true)) => Ok(()),
             Err(error) => {
                 tracing::error!(session = %session.id, %error, "recipient checks failed");
@@ -209,6 +224,7 @@ impl leak_smtp::Backend for Pipeline {
         let held = message.held;
         if let Err(error) = self.store.enqueue(message, prepared.body).await {
             tracing::error!(session = %session.id, %error, "cannot store message");
+            self.metrics.refused(Refusal::LocalError);
             return Reply::local_error();
         }
         if let Err(error) = self
@@ -221,6 +237,7 @@ impl leak_smtp::Backend for Pipeline {
         tracing::info!(session = %session.id, queue_id = %id, recipients = envelope.recipients.len(), held, "queued");
         tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?envelope.recipients, "queued for");
         self.scheduler.notify_one();
+        self.metrics.accepted();
         Reply::ok(format!("Queued as {id}"))
     }
 }
