@@ -120,6 +120,7 @@ key = "{key}"
 users_file = "users.toml"
 trusted_networks = ["{TRUSTED_IP}/32"]
 max_auth_failures = {settings.pop("max_auth_failures", 3)}
+failure_delay = "{settings.pop("failure_delay", "1s")}"
 
 [limits]
 {limit_lines}

@@ -154,3 +154,50 @@ def test_unknown_commands_and_vrfy(daemon):
     assert client.command("HELLO")[0] == 500
     assert client.command("DATA")[0] == 503
     assert client.command("QUIT")[0] == 221
+
+
+def test_nul_cr_and_invalid_utf8_in_commands_and_parameters(daemon):
+    client = trusted_session(daemon.ports["none"])
+    for line in (b"MAIL FROM:<a\x00b@real.example>\r\n",
+                 b"MAIL FROM:<a@real.example> ENVID=x\rRCPT TO:<evil@x.test>\r\n",
+                 b"MAIL FROM:<\xff\xfe@real.example>\r\n"):
+        client.send(line)
+        code, _ = client.reply()
+        assert 500 <= code < 600, line
+    assert client.command("MAIL FROM:<a@real.example>")[0] == 250
+    for line in (b"RCPT TO:<b\x00ob@example.test>\r\n", b"RCPT TO:<\xc3\x28@example.test>\r\n",
+                 b"RCPT TO:<bob@example.test> NOTIFY=NEVER\rDATA\r\n"):
+        client.send(line)
+        code, _ = client.reply()
+        assert 500 <= code < 600, line
+    # An xtext-encoded CR LF in a parameter stays a parameter value.
+    code, _ = client.command("RCPT TO:<bob@example.test> ORCPT=rfc822;bob+0D+0ARCPT+20TO:<evil@x.test>")
+    assert code in (250, 501, 504, 555)
+    assert client.command("DATA")[0] in (354, 503, 554)
+    client.close()
+    import json
+    for entry in json.loads(daemon.cli("queue", "list", "--json").stdout):
+        assert all(r["address"] == "bob@example.test" for r in entry["recipients"])
+
+
+def test_brute_force_across_connections_is_refused(make_daemon):
+    import base64
+    daemon = make_daemon(max_auth_failures=1, failure_delay="50ms")
+    bad = "AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode()
+    outcomes = []
+    for _ in range(12):
+        client = RawClient(daemon.ports["implicit"], source="127.0.0.1", timeout=30)
+        client.starttls()
+        assert client.reply()[0] == 220
+        assert client.command("EHLO x.test")[0] == 250
+        outcomes.append(client.command(bad)[0])
+        client.close()
+    assert outcomes[0] == 535
+    assert outcomes[-1] == 421, outcomes
+    # Even the right password is refused while the address is blocked.
+    client = RawClient(daemon.ports["implicit"], source="127.0.0.1")
+    client.starttls()
+    client.reply()
+    client.command("EHLO x.test")
+    good = "AUTH PLAIN " + base64.b64encode(b"\0alice\0" + PASSWORD.encode()).decode()
+    assert client.command(good)[0] == 421

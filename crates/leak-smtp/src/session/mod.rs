@@ -105,6 +105,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Next {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        // A CR or NUL inside a command could smuggle a second command or
+        // truncate an address further down the line, and invalid UTF-8 has
+        // no meaning even with SMTPUTF8: refuse the whole line.
+        if content.iter().any(|&b| b == b'\r' || b == 0) || std::str::from_utf8(content).is_err() {
+            return self.refuse(Reply::new(500, [5, 5, 2], "Invalid characters in command"));
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request,
             Err(error) => return self.refuse(parse_error_reply(error)),

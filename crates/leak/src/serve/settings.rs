@@ -74,7 +74,7 @@ pub fn smtp_settings(config: &Config) -> leak_smtp::Settings {
             .filter_map(|n| leak_config::parse_network(n))
             .collect(),
         max_connections: config.limits.max_connections,
-        auth_failure_delay: Duration::from_secs(1),
+        auth_failure_delay: config.auth.failure_delay,
     }
 }
 
