@@ -171,47 +171,44 @@ async fn retry(store: &Arc<dyn Store>, target: Target) -> OpResult {
 }
 
 async fn hold(store: &dyn Store, id: &str) -> OpResult {
+    let changed = set_held(store, id, true).await?;
+    tracing::info!(%id, "queue: message held by operator");
+    Ok(Response::Held {
+        id: id.to_string(),
+        changed,
+    })
+}
+
+async fn release(store: &dyn Store, id: &str) -> OpResult {
+    let changed = set_held(store, id, false).await?;
+    tracing::info!(%id, "queue: message released by operator");
+    Ok(Response::Released {
+        id: id.to_string(),
+        changed,
+    })
+}
+
+/// Holds or releases one message atomically (through `Store::modify`, so a
+/// delivery attempt finishing meanwhile keeps the operator's choice).
+/// Returns whether the flag changed.
+async fn set_held(store: &dyn Store, id: &str, held: bool) -> Result<bool, (ErrorKind, String)> {
     let changed = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&changed);
     store
         .modify(
             id,
             Box::new(move |message| {
-                if !message.held {
-                    message.held = true;
-                    message.hold_reason = Some(OPERATOR_HOLD_REASON.to_string());
+                // An already held message keeps its reason (moderation, say).
+                if message.held != held {
                     flag.store(true, Ordering::Relaxed);
+                    message.held = held;
+                    message.hold_reason = held.then(|| OPERATOR_HOLD_REASON.to_string());
                 }
             }),
         )
         .await
         .map_err(store_error)?;
-    tracing::info!(%id, "queue: message held by operator");
-    Ok(Response::Held {
-        id: id.to_string(),
-        changed: changed.load(Ordering::Relaxed),
-    })
-}
-
-async fn release(store: &dyn Store, id: &str) -> OpResult {
-    let changed = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&changed);
-    store
-        .modify(
-            id,
-            Box::new(move |message| {
-                flag.store(message.held, Ordering::Relaxed);
-                message.held = false;
-                message.hold_reason = None;
-            }),
-        )
-        .await
-        .map_err(store_error)?;
-    tracing::info!(%id, "queue: message released by operator");
-    Ok(Response::Released {
-        id: id.to_string(),
-        changed: changed.load(Ordering::Relaxed),
-    })
+    Ok(changed.load(Ordering::Relaxed))
 }
 
 async fn delete(store: &Arc<dyn Store>, target: Target) -> OpResult {
