@@ -9,9 +9,11 @@ use crate::dns::MxResolver;
 use crate::report::{self, FailedRecipient, ReportContext};
 use crate::{tls, DeliveryCounters, DeliveryError, DeliverySettings};
 use leak_dkim::Signer;
-use leak_store::{Attempt, MessageChange, QueuedMessage, RecipientStatus, Store, StoreError};
+use leak_store::{
+    Attempt, MessageChange, QueuedMessage, Recipient, RecipientStatus, Store, StoreError,
+};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Notify};
 use tokio::task::{Id, JoinSet};
@@ -164,9 +166,22 @@ impl Scheduler {
             if msg.held {
                 continue;
             }
+            // Reports left pending by a crash (or a failed enqueue), for
+            // recipients whose domain has no attempt running (a running one
+            // settles its own), and finished messages left by a crash
+            // between the last result and the removal.
+            let settled_elsewhere =
+                |r: &Recipient| running.contains(&msg.id, &domain_of(&r.address));
+            if msg
+                .recipients
+                .iter()
+                .any(|r| r.report_pending && !settled_elsewhere(r))
+                || (msg.is_finished() && !msg.recipients.iter().any(|r| r.report_pending))
+            {
+                let select = |r: &Recipient| !settled_elsewhere(r);
+                self.inner.settle(msg.clone(), select, now).await;
+            }
             if msg.is_finished() {
-                // Left over by a crash between the last result and the removal.
-                remove_finished(&*self.inner.store, &msg.id).await;
                 continue;
             }
             let expires = msg
@@ -325,11 +340,10 @@ impl Inner {
     /// message once every recipient is final.
     async fn record(&self, id: &str, result: DomainResult, now: u64) {
         let counters = self.counters.clone();
-        let failed = Arc::new(Mutex::new(Vec::new()));
-        let collect = failed.clone();
         let settings = self.settings.clone();
         let change = Box::new(move |m: &mut QueuedMessage| {
             let expires = m.created.saturating_add(settings.queue_lifetime.as_secs());
+            let wants_report = wants_report(m);
             for res in &result.results {
                 let Some(r) = m
                     .recipients
@@ -338,12 +352,7 @@ impl Inner {
                 else {
                     continue;
                 };
-                let mut report = FailedRecipient {
-                    address: r.address.clone(),
-                    reply: res.reply.clone(),
-                    mx: result.mx.clone(),
-                    expired: false,
-                };
+                let expired = matches!(res.outcome, Outcome::Deferred) && now >= expires;
                 match res.outcome {
                     Outcome::Delivered => {
                         r.status = RecipientStatus::Delivered;
@@ -355,11 +364,10 @@ impl Inner {
                         r.next_attempt = None;
                         r.last_error = Some(res.reply.clone());
                     }
-                    Outcome::Deferred if now >= expires => {
+                    Outcome::Deferred if expired => {
                         r.status = RecipientStatus::Failed;
                         r.next_attempt = None;
-                        r.last_error = Some(format!("expired: {}", res.reply));
-                        report.expired = true;
+                        r.last_error = Some(format!("{EXPIRED_PREFIX}{}", res.reply));
                     }
                     Outcome::Deferred => {
                         r.status = RecipientStatus::Deferred;
@@ -368,10 +376,8 @@ impl Inner {
                         r.last_error = Some(res.reply.clone());
                     }
                 }
-                counters.count(res.outcome, report.expired);
-                if r.status == RecipientStatus::Failed {
-                    lock(&collect).push(report);
-                }
+                counters.count(res.outcome, expired);
+                r.report_pending = wants_report && r.status == RecipientStatus::Failed;
                 m.history.push(Attempt {
                     at: now,
                     recipient: r.address.clone(),
@@ -380,16 +386,15 @@ impl Inner {
                 });
             }
         });
-        self.after_change(id, change, failed, now).await;
+        self.after_change(id, change, now).await;
     }
 
     /// Fails recipients whose queue lifetime has run out without an attempt
     /// deciding them.
     async fn expire(&self, id: &str, rcpts: Vec<String>, now: u64) {
-        let expired_count = rcpts.len();
-        let failed = Arc::new(Mutex::new(Vec::new()));
-        let collect = failed.clone();
+        self.counters.count_expired(rcpts.len());
         let change = Box::new(move |m: &mut QueuedMessage| {
+            let wants_report = wants_report(m);
             for r in m.recipients.iter_mut() {
                 if r.status.is_final() || !rcpts.contains(&r.address) {
                     continue;
@@ -400,13 +405,8 @@ impl Inner {
                     .unwrap_or_else(|| "no attempt made".into());
                 r.status = RecipientStatus::Failed;
                 r.next_attempt = None;
-                r.last_error = Some(format!("expired: {last}"));
-                lock(&collect).push(FailedRecipient {
-                    address: r.address.clone(),
-                    reply: last,
-                    mx: None,
-                    expired: true,
-                });
+                r.last_error = Some(format!("{EXPIRED_PREFIX}{last}"));
+                r.report_pending = wants_report;
                 m.history.push(Attempt {
                     at: now,
                     recipient: r.address.clone(),
@@ -416,19 +416,12 @@ impl Inner {
             }
         });
         tracing::info!(queue_id = %id, "recipients expired");
-        self.counters.count_expired(expired_count);
-        self.after_change(id, change, failed, now).await;
+        self.after_change(id, change, now).await;
     }
 
-    /// Applies `change` durably; then (only then) sends the report for what it
-    /// failed and removes the message if it is finished.
-    async fn after_change(
-        &self,
-        id: &str,
-        change: MessageChange,
-        failed: Arc<Mutex<Vec<FailedRecipient>>>,
-        now: u64,
-    ) {
+    /// Applies `change` durably; then (only then) queues the reports it made
+    /// pending and removes the message if it is finished.
+    async fn after_change(&self, id: &str, change: MessageChange, now: u64) {
         let msg = match self.store.modify(id, change).await {
             Ok(m) => m,
             Err(StoreError::NotFound(_)) => {
@@ -440,16 +433,45 @@ impl Inner {
                 return;
             }
         };
-        let failed = std::mem::take(&mut *lock(&failed));
-        if !failed.is_empty() {
-            self.report(&msg, &failed, now).await;
+        self.settle(msg, |_| true, now).await;
+    }
+
+    /// Queues the failure report for the pending recipients `select` picks,
+    /// clears their flag once the report is durable, and removes the message
+    /// when it is finished with no report left to send.
+    async fn settle(&self, msg: QueuedMessage, select: impl Fn(&Recipient) -> bool, now: u64) {
+        let pending: Vec<FailedRecipient> = msg
+            .recipients
+            .iter()
+            .filter(|r| r.report_pending && select(r))
+            .map(|r| failed_recipient(&msg, r))
+            .collect();
+        let mut msg = msg;
+        if !pending.is_empty() && self.report(&msg, &pending, now).await {
+            let reported: Vec<String> = pending.into_iter().map(|f| f.address).collect();
+            let change = Box::new(move |m: &mut QueuedMessage| {
+                for r in m.recipients.iter_mut() {
+                    if reported.contains(&r.address) {
+                        r.report_pending = false;
+                    }
+                }
+            });
+            match self.store.modify(&msg.id, change).await {
+                Ok(updated) => msg = updated,
+                Err(e) => {
+                    tracing::warn!(queue_id = %msg.id, error = %e, "report queued but not marked sent");
+                    return;
+                }
+            }
         }
-        if msg.is_finished() {
-            remove_finished(&*self.store, id).await;
+        if msg.is_finished() && !msg.recipients.iter().any(|r| r.report_pending) {
+            remove_finished(&*self.store, &msg.id).await;
         }
     }
 
-    async fn report(&self, msg: &QueuedMessage, failed: &[FailedRecipient], now: u64) {
+    /// Builds and queues one report; true once it is durably queued (or when
+    /// none is due after all).
+    async fn report(&self, msg: &QueuedMessage, failed: &[FailedRecipient], now: u64) -> bool {
         let body = self.store.body(&msg.id).unwrap_or_default();
         let ctx = ReportContext {
             hostname: &self.settings.hostname,
@@ -463,17 +485,49 @@ impl Inner {
                     Ok(()) => {
                         tracing::info!(queue_id = %msg.id, %report_id, "failure report queued");
                         self.waker.notify_one();
+                        true
                     }
                     Err(e) => {
-                        tracing::error!(queue_id = %msg.id, error = %e, "cannot queue failure report")
+                        tracing::error!(queue_id = %msg.id, error = %e, "cannot queue failure report");
+                        false
                     }
                 }
             }
-            Ok(None) => {}
+            Ok(None) => true,
             Err(e) => {
-                tracing::error!(queue_id = %msg.id, error = %e, "cannot build failure report")
+                tracing::error!(queue_id = %msg.id, error = %e, "cannot build failure report");
+                false
             }
         }
+    }
+}
+
+/// How a failure that came from the queue lifetime is recorded in `last_error`.
+const EXPIRED_PREFIX: &str = "expired: ";
+
+/// Whether failures of this message are reported (to its notify address).
+fn wants_report(message: &QueuedMessage) -> bool {
+    message.notify.is_some() && !message.is_report
+}
+
+/// What the report says about one failed recipient, from its stored state.
+fn failed_recipient(message: &QueuedMessage, recipient: &Recipient) -> FailedRecipient {
+    let last = recipient.last_error.clone().unwrap_or_default();
+    let (reply, expired) = match last.strip_prefix(EXPIRED_PREFIX) {
+        Some(reply) => (reply.to_owned(), true),
+        None => (last, false),
+    };
+    let mx = message
+        .history
+        .iter()
+        .rev()
+        .find(|attempt| attempt.recipient == recipient.address)
+        .and_then(|attempt| attempt.mx.clone());
+    FailedRecipient {
+        address: recipient.address.clone(),
+        reply,
+        mx,
+        expired,
     }
 }
 
@@ -495,10 +549,6 @@ fn deferred_all(rcpts: &[String], reply: &str) -> Vec<client::RecipientResult> {
             reply: reply.to_string(),
         })
         .collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn task_id(done: &Result<(Id, ()), tokio::task::JoinError>) -> Id {

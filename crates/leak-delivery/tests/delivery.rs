@@ -361,6 +361,43 @@ async fn expiry_fails_with_report() {
     assert!(slow.received().is_empty());
 }
 
+/// A crash after a recipient's failure was written but before its report was
+/// queued leaves `report_pending` set: the next scheduler run sends the report
+/// and only then removes the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_pending_at_a_crash_is_sent_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let owner = start(ls.pop().unwrap(), Behavior::default());
+    let mut zone = Zone::default();
+    zone.a("owner.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (mut m, body) = message(&signer, &["bob@gone.test"], Some("me@owner.test"), "hi\r\n");
+    let r = &mut m.recipients[0];
+    r.status = RecipientStatus::Failed;
+    r.attempts = 1;
+    r.next_attempt = None;
+    r.last_error = Some("550 5.1.1 no such user".into());
+    r.report_pending = true;
+    store.enqueue(m.clone(), body).await.unwrap();
+
+    let running = run(settings(dns.addr, port), store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "the pending report", || reports(&owner).len() == 1).await;
+    wait_for(5, "the original removed", || {
+        store.get(&m.id).unwrap().is_none()
+    })
+    .await;
+    running.stop().await;
+    let report = &reports(&owner)[0];
+    assert!(
+        report.contains("bob@gone.test") && report.contains("550 5.1.1 no such user"),
+        "{report}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_opportunistic_and_required() {
     let dir = tempfile::tempdir().unwrap();

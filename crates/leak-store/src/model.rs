@@ -53,6 +53,16 @@ pub struct Recipient {
     pub next_attempt: Option<UnixTime>,
     /// The last remote reply or local error, e.g. `451 4.3.0 try later`.
     pub last_error: Option<String>,
+    /// This recipient failed and its failure report is not queued yet. Set in
+    /// the same write that fails the recipient, cleared once the report is
+    /// durably queued, so a crash in between delays the report but never
+    /// loses it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub report_pending: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Recipient {
@@ -64,6 +74,7 @@ impl Recipient {
             attempts: 0,
             next_attempt: Some(due),
             last_error: None,
+            report_pending: false,
         }
     }
 }

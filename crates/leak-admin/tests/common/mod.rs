@@ -102,6 +102,7 @@ pub fn message(id: &str, created: u64) -> QueuedMessage {
                 attempts: 2,
                 next_attempt: Some(later),
                 last_error: Some("451 4.3.0 try later".into()),
+                report_pending: false,
             },
             Recipient {
                 address: "carol@example.org".into(),
@@ -109,6 +110,7 @@ pub fn message(id: &str, created: u64) -> QueuedMessage {
                 attempts: 1,
                 next_attempt: None,
                 last_error: None,
+                report_pending: false,
             },
             Recipient::new("dave@example.org", later),
         ],
