@@ -101,3 +101,17 @@ def test_swaks_submits_over_starttls(daemon):
 
 def test_sigterm_stops_cleanly(daemon):
     assert daemon.stop() == 0
+
+
+def test_info_logs_never_pair_the_account_with_a_recipient(daemon):
+    with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
+        client.starttls(context=tls_context())
+        client.login("alice", PASSWORD)
+        client.sendmail("alice.martin@real.example", ["bob@example.test"], MESSAGE)
+    daemon.stop()
+    log = "".join(daemon.log)
+    assert "account=alice" in log, "the account is logged with its session"
+    assert "bob@example.test" not in log, "recipient addresses stay out of info logs"
+    queued = [line for line in daemon.log if "queued" in line and "queue_id" in line]
+    assert queued and all("session=" not in line for line in queued)
+    assert "I have always admired your work" not in log, "bodies are never logged"

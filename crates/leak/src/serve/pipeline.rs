@@ -234,7 +234,10 @@ impl leak_smtp::Backend for Pipeline {
         {
             tracing::warn!(session = %session.id, %error, "rate counters not updated");
         }
-        tracing::info!(session = %session.id, queue_id = %id, recipients = envelope.recipients.len(), held, "queued");
+        // No session id here: the session's lines name the account and the
+        // delivery lines name the recipient domain under the queue id, so
+        // tying the two together stays at debug level.
+        tracing::info!(queue_id = %id, recipients = envelope.recipients.len(), held, "queued");
         tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?envelope.recipients, "queued for");
         self.scheduler.notify_one();
         self.metrics.accepted();
