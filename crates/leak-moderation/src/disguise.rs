@@ -10,7 +10,7 @@
 //! three letters or more, so `y o u` becomes `you` next to `f u c k`.
 
 use crate::lexicon::{Lexicon, UNKNOWN};
-use crate::normalize::{Token, Tokens, CLAUSE, ELONGATED, GLUED, SENT};
+use crate::normalize::{Token, Tokens, CLAUSE, ELONGATED, GLUED, QUOTE_END, SENT};
 
 /// Longest run span tried, in pieces.
 const MAX_SPAN: usize = 24;
@@ -51,7 +51,9 @@ pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
                 Some(stop) => {
                     let start = t.buf.len() as u32;
                     t.buf.extend_from_slice(&scratch);
-                    let flags = (t.toks[k].flags & !GLUED) | elongated(&scratch);
+                    let flags = (t.toks[k].flags & !GLUED)
+                        | (t.toks[stop - 1].flags & QUOTE_END)
+                        | elongated(&scratch);
                     out.push(Token {
                         start,
                         end: t.buf.len() as u32,
@@ -90,6 +92,10 @@ fn best_span(
             if j > k && t.toks[j].flags & GLUED == 0 && !(single(t, j) && single(t, j - 1)) {
                 all_single = false;
             }
+        }
+        // "sister's" is a possessive or "is", never a plural to rebuild.
+        if t.text(stop - 1) == b"s" && t.text(stop - 2).len() > 1 {
+            continue;
         }
         // Two letters are a word only inside a long spaced run ("n i q u e
         // t a m e r e"), never in ordinary text ("il y a").

@@ -59,14 +59,34 @@ pub(crate) struct Lexicon {
     /// Content word ids by length, for masked tokens such as `f*ck`.
     by_len: Vec<Vec<u32>>,
     class_names: Vec<String>,
+    shapes: Vec<Shape>,
     pub rules: Vec<Rule>,
 }
+
+/// A word class recognised by spelling rather than listed: an unlisted word
+/// ending in one of `suffixes` (and in none of `except`) belongs to it when
+/// it follows a word of one of the `after` classes, or another word of the
+/// shape, or starts a clause. This is how "you sweaty pig" or "Dear
+/// clueless idiot" are read without listing every adjective.
+struct Shape {
+    bit: u64,
+    suffixes: Vec<Box<[u8]>>,
+    except: Vec<Box<[u8]>>,
+    after_names: Vec<String>,
+    after: u64,
+    /// Bytes some suffix ends with: a quick test before comparing suffixes.
+    last: [bool; 256],
+}
+
+/// Letters a word must keep in front of a shape suffix (`ugly` is not `-ly`).
+const SHAPE_STEM: usize = 3;
 
 /// Where a section's lines go.
 #[derive(Clone, Copy)]
 enum Section {
     None,
     Class(usize, bool),
+    Shape(usize),
     Rule(Action, Scope),
 }
 
@@ -117,6 +137,15 @@ impl Lexicon {
                         self.content[id as usize] |= content;
                     }
                 }
+                Section::Shape(i) if classes_pass => {
+                    for w in line.split_whitespace() {
+                        let (list, w) = match w.strip_prefix('!') {
+                            Some(w) => (&mut self.shapes[i].except, w),
+                            None => (&mut self.shapes[i].suffixes, w),
+                        };
+                        list.push(w.as_bytes().into());
+                    }
+                }
                 Section::Rule(action, scope) if !classes_pass => {
                     let rules = self.compile(line, action, scope);
                     let rules =
@@ -135,6 +164,28 @@ impl Lexicon {
             ["class", name, rest @ ..] => {
                 let bit = self.class_bit(name, true)?;
                 Ok(Section::Class(bit, rest.contains(&"+content")))
+            }
+            ["shape", name, "after", after @ ..] => {
+                let bit = self.class_bit(name, true)?;
+                let i = match self.shapes.iter().position(|s| s.bit == 1 << bit) {
+                    Some(i) => i,
+                    None => {
+                        let after_names = after
+                            .iter()
+                            .map(|a| a.trim_start_matches('@').to_owned())
+                            .collect();
+                        self.shapes.push(Shape {
+                            bit: 1 << bit,
+                            suffixes: Vec::new(),
+                            except: Vec::new(),
+                            after_names,
+                            after: 0,
+                            last: [false; 256],
+                        });
+                        self.shapes.len() - 1
+                    }
+                };
+                Ok(Section::Shape(i))
             }
             ["allow"] => Ok(Section::Rule(Action::Allow, Scope::All)),
             [kind @ ("rule" | "name"), cat, sev] => {
@@ -276,6 +327,21 @@ impl Lexicon {
     }
 
     fn finish(&mut self) {
+        for i in 0..self.shapes.len() {
+            let names = std::mem::take(&mut self.shapes[i].after_names);
+            let after = names
+                .iter()
+                .map(|n| self.class_mask(n))
+                .fold(0, |a, m| a | m);
+            let shape = &mut self.shapes[i];
+            shape.after = after | shape.bit;
+            for suffix in &shape.suffixes {
+                if let Some(&b) = suffix.last() {
+                    shape.last[b as usize] = true;
+                }
+            }
+        }
+        self.add_plurals();
         for id in 0..self.words.len() {
             let w = &self.words[id];
             let key = collapse(w);
@@ -293,6 +359,52 @@ impl Lexicon {
                 self.by_len[w.len()].push(id as u32);
             }
         }
+    }
+
+    /// Lets the plural of a content word (`degeneres`, `blaireaux`) find the
+    /// singular's id, unless the plural is a word of its own.
+    fn add_plurals(&mut self) {
+        let mut aliases = Vec::new();
+        for (id, w) in self.words.iter().enumerate() {
+            if !self.content[id] || w.len() < 3 || matches!(w.last(), Some(b's' | b'x' | b'*')) {
+                continue;
+            }
+            let mut plural = w.to_vec();
+            plural.push(if w.ends_with(b"eau") || w.ends_with(b"eu") {
+                b'x'
+            } else {
+                b's'
+            });
+            aliases.push((plural, id as u32));
+        }
+        for (plural, id) in aliases {
+            self.ids.entry(plural.into()).or_insert(id);
+        }
+    }
+
+    /// The shape classes of an unlisted word, given the classes of the word
+    /// before it (`u64::MAX` at the start of a clause).
+    pub fn shape_classes(&self, w: &[u8], before: u64) -> u64 {
+        let ends = |s: &[u8]| {
+            w.len() >= s.len() && w.iter().rev().zip(s.iter().rev()).all(|(a, b)| a == b)
+        };
+        let mut classes = 0;
+        for shape in self.shapes.iter().filter(|s| s.after & before != 0) {
+            if !w.last().is_some_and(|&b| shape.last[b as usize]) {
+                continue;
+            }
+            let fits = |s: &[u8]| w.len() >= s.len() + SHAPE_STEM && ends(s);
+            if shape.suffixes.iter().any(|s| fits(s)) && !shape.except.iter().any(|e| ends(e)) {
+                classes |= shape.bit;
+            }
+        }
+        classes
+    }
+
+    /// The classes after which some shape class is tried (0 if none is
+    /// defined), so the caller skips the test for most words.
+    pub fn shape_after(&self) -> u64 {
+        self.shapes.iter().fold(0, |a, s| a | s.after)
     }
 
     /// The id of a normalised token, trying leetspeak `1` as `i` then `l`,

@@ -11,14 +11,15 @@
 //!
 //! - `normalize.rs` — characters to plain ASCII tokens: case, accents,
 //!   look-alike Unicode (`decancer`), invisible characters, leetspeak, masks
-//!   (`f*ck`), and the punctuation between tokens as flags.
+//!   (`f*ck`), and the punctuation between tokens as flags (including the
+//!   first and last word of a closed quotation).
 //! - `disguise.rs` — rebuilds words split by separators or spaces
 //!   (`s.a.l.o.p.e`, `f u c k`).
 //! - `lexicon.rs` — parses `lexicons/*.txt` (word classes and rules) and the
-//!   operator's lists; word look-up with leetspeak, wildcard and squeezed
-//!   repeats.
-//! - `matcher.rs` — the rule engine: allow rules neutralise, block rules
-//!   decide, the most severe match wins.
+//!   operator's lists; word look-up with leetspeak, wildcard, squeezed
+//!   repeats and plurals; shape classes (unlisted adjectives by suffix).
+//! - `matcher.rs` — the rule engine: reported quotations and allow rules
+//!   neutralise, block rules decide, the most severe match wins.
 //! - `lexicons/` — the curated French and English lists and rules; its
 //!   `README.md` documents the format and the policy choices.
 //!
@@ -41,7 +42,14 @@ use std::fmt;
 
 use lexicon::Lexicon;
 use matcher::{Annotated, Hit, Index, Scope};
-use normalize::Tokens;
+use normalize::{Tokens, SENT};
+
+thread_local! {
+    /// Token and annotation buffers reused between messages on one thread:
+    /// a 100 KB message needs a few hundred KB of them, and allocating and
+    /// freeing that much per message costs more than classifying it.
+    static SCRATCH: std::cell::Cell<(Tokens, Annotated)> = std::cell::Cell::default();
+}
 
 /// The embedded lexicons, in load order.
 const LEXICONS: [&str; 3] = [
@@ -167,9 +175,19 @@ impl Classifier {
     /// separate sentences; the pseudonym is also held to the stricter name
     /// rules (an insult word in a name blocks even if aimed at no one).
     pub fn classify(&self, input: &Input) -> Verdict {
-        let tokens = normalize::tokenize_into(input.text, normalize::tokenize(input.subject));
-        let body = self.scan(tokens, Scope::All);
-        let name = self.scan(normalize::tokenize_name(input.pseudonym), Scope::Pseudonym);
+        let (mut tokens, mut text) = SCRATCH.with(|s| s.take());
+        tokens.buf.clear();
+        tokens.toks.clear();
+        let tokens = normalize::tokenize_into(input.subject, tokens);
+        let mut tokens = normalize::tokenize_into(input.text, tokens);
+        let body = self.scan(&mut tokens, &mut text, Scope::All);
+        SCRATCH.with(|s| s.set((tokens, text)));
+        let mut name_tokens = normalize::tokenize_name(input.pseudonym);
+        let name = self.scan(
+            &mut name_tokens,
+            &mut Annotated::default(),
+            Scope::Pseudonym,
+        );
         let (hit, text, from_name) = match (body, name) {
             (Some(b), Some(n)) if n.0.severity > b.0.severity => (n.0, n.1, true),
             (Some(b), _) => (b.0, b.1, false),
@@ -187,22 +205,39 @@ impl Classifier {
 
     /// Merges disguises, annotates and scans; returns the hit and the
     /// matched words.
-    fn scan(&self, mut tokens: Tokens, scope: Scope) -> Option<(Hit, String)> {
-        disguise::merge(&mut tokens, &self.lex);
+    fn scan(
+        &self,
+        tokens: &mut Tokens,
+        text: &mut Annotated,
+        scope: Scope,
+    ) -> Option<(Hit, String)> {
+        disguise::merge(tokens, &self.lex);
         let n = tokens.toks.len();
-        let mut text = Annotated {
-            ids: Vec::with_capacity(n),
-            classes: Vec::with_capacity(n),
-            flags: Vec::with_capacity(n),
-            neutral: vec![false; n],
-        };
+        text.ids.clear();
+        text.classes.clear();
+        text.flags.clear();
+        text.neutral.clear();
+        text.neutral.resize(n, false);
+        text.quoted = false;
+        let after = self.lex.shape_after();
         for (i, tok) in tokens.toks.iter().enumerate() {
             let id = self.lex.lookup(tokens.text(i), tok.flags);
+            let mut classes = self.lex.classes(id);
+            if classes == 0 && after != 0 {
+                let before = match text.classes.last() {
+                    Some(&c) if tok.flags & SENT == 0 => c,
+                    _ => u64::MAX,
+                };
+                if before & after != 0 {
+                    classes = self.lex.shape_classes(tokens.text(i), before);
+                }
+            }
             text.ids.push(id);
-            text.classes.push(self.lex.classes(id));
+            text.classes.push(classes);
             text.flags.push(tok.flags);
+            text.quoted |= tok.flags & normalize::QUOTE_START != 0;
         }
-        let hit = matcher::scan(&self.lex, &self.index, &mut text, scope)?;
+        let hit = matcher::scan(&self.lex, &self.index, text, scope)?;
         let words: Vec<String> = (hit.start..hit.end)
             .map(|i| String::from_utf8_lossy(tokens.text(i)).into_owned())
             .collect();

@@ -8,7 +8,7 @@
 //! skips a negation (`not`, `jamais`…), so "I will never hurt you" passes.
 
 use crate::lexicon::Lexicon;
-use crate::normalize::{CLAUSE, SENT};
+use crate::normalize::{CLAUSE, QUOTE_END, QUOTE_START, SENT};
 use crate::Category;
 
 /// How many times a pattern element may repeat.
@@ -62,6 +62,9 @@ pub(crate) struct Rule {
     pub source: Box<str>,
 }
 
+/// How many mandatory class elements per rule the sentence pre-filter keeps.
+const NEEDS: usize = 3;
+
 /// Rules indexed by their first matching element, so each token only tries
 /// the rules that can start on it.
 pub(crate) struct Index {
@@ -69,7 +72,8 @@ pub(crate) struct Index {
     by_class: Vec<Vec<u32>>,
     /// Per rule, the class masks of its class-only mandatory elements: a
     /// sentence must hold each of them for the rule to be tried there.
-    needs: Vec<Box<[u64]>>,
+    /// (Up to [`NEEDS`] of them, inline, 0 for none: it is only a pre-filter.)
+    needs: Vec<[u64; NEEDS]>,
     neg: u64,
 }
 
@@ -106,7 +110,9 @@ impl Index {
                     } if words.is_empty() => Some(*classes),
                     _ => None,
                 });
-                needs.collect()
+                let mut inline = [0; NEEDS];
+                inline.iter_mut().zip(needs).for_each(|(slot, n)| *slot = n);
+                inline
             })
             .collect();
         Index {
@@ -140,11 +146,14 @@ fn possible(rule: &Rule, classes: u64, present: &[u64]) -> bool {
 
 /// The text as the engine sees it: word ids, class bits, flags, and the
 /// neutral marks left by allow rules.
+#[derive(Default)]
 pub(crate) struct Annotated {
     pub ids: Vec<u32>,
     pub classes: Vec<u64>,
     pub flags: Vec<u8>,
     pub neutral: Vec<bool>,
+    /// Whether some token opens a closed quotation.
+    pub quoted: bool,
 }
 
 /// A block rule that matched: rule index and token span.
@@ -236,6 +245,9 @@ pub(crate) fn scan(
     text: &mut Annotated,
     scope: Scope,
 ) -> Option<Hit> {
+    if text.quoted {
+        reported_quotes(text, lex.class_mask("report"), lex.class_mask("slur"));
+    }
     let active = active_rules(lex, text, scope);
     let sentence = sentence_classes(text);
     pass(lex, index, text, &sentence, |r| {
@@ -244,6 +256,52 @@ pub(crate) fn scan(
     pass(lex, index, text, &sentence, |r| {
         active[r as usize] && !is_allow(lex, r)
     })
+}
+
+/// How far before or after a quotation a reporting verb may stand.
+const REPORT_REACH: usize = 8;
+
+/// Neutralises quotations that report what someone else wrote or said:
+/// "Someone wrote 'kill yourself' under my post", "« sale pute », m'a-t-il
+/// dit". A reporting verb (class `report`) must stand within a few words
+/// before or after the quotation, in the same sentence; a bare quotation
+/// stays live, so quotation marks alone cannot hide an insult. Slurs
+/// (`keep`) are never neutralised.
+fn reported_quotes(text: &mut Annotated, report: u64, keep: u64) {
+    if report == 0 {
+        return;
+    }
+    let n = text.ids.len();
+    let mut i = 0;
+    while i < n {
+        if text.flags[i] & QUOTE_START == 0 {
+            i += 1;
+            continue;
+        }
+        let Some(end) = (i..n).find(|&j| text.flags[j] & QUOTE_END != 0) else {
+            return;
+        };
+        let mut before = false;
+        let opens_sentence = text.flags[i] & SENT != 0;
+        for k in (i.saturating_sub(REPORT_REACH)..i)
+            .rev()
+            .filter(|_| !opens_sentence)
+        {
+            before |= text.classes[k] & report != 0;
+            if text.flags[k] & SENT != 0 {
+                break;
+            }
+        }
+        let after = (end + 1..n.min(end + 1 + REPORT_REACH))
+            .take_while(|&k| text.flags[k] & SENT == 0)
+            .any(|k| text.classes[k] & report != 0);
+        if before || after {
+            for k in i..=end {
+                text.neutral[k] |= text.classes[k] & keep == 0;
+            }
+        }
+        i = end + 1;
+    }
 }
 
 fn is_allow(lex: &Lexicon, r: u32) -> bool {
@@ -312,7 +370,10 @@ fn pass(
             candidates.extend_from_slice(&by_class[bit]);
         }
         for &r in &candidates {
-            if index.needs[r as usize].iter().any(|n| n & sentence == 0) {
+            if index.needs[r as usize]
+                .iter()
+                .any(|&n| n != 0 && n & sentence == 0)
+            {
                 continue;
             }
             let rule = &lex.rules[r as usize];

@@ -10,7 +10,9 @@
 //! mask (`f*ck`) for the lexicon's wildcard look-up. Punctuation between
 //! tokens is remembered as flags: a sentence boundary, a clause pause, or
 //! "glued" (no whitespace, as in `s.a.l.o.p.e` or `t'es`), which the
-//! disguise merger uses to rebuild split words.
+//! disguise merger uses to rebuild split words. Quotation marks mark the
+//! first and last token of a closed quotation; an apostrophe counts as one
+//! only where it cannot be an elision (`'kill yourself'`, not `t'es`).
 
 /// A sentence boundary (`.`, `!`, `?`, `;`, a blank line) precedes the token.
 pub(crate) const SENT: u8 = 1;
@@ -24,6 +26,10 @@ pub(crate) const MASKED: u8 = 8;
 pub(crate) const ELONGATED: u8 = 16;
 /// The token holds a `1`, which leetspeak uses for both `i` and `l`.
 pub(crate) const LEET_ONE: u8 = 32;
+/// The token is the first inside a closed quotation (`"…"`, `« … »`, `'…'`).
+pub(crate) const QUOTE_START: u8 = 64;
+/// The token is the last inside a closed quotation.
+pub(crate) const QUOTE_END: u8 = 128;
 
 /// One word: a byte range of [`Tokens::buf`] plus flags.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +71,16 @@ enum Class {
     Ignore,
     /// A letter of another script, kept so the word stays one token.
     Foreign,
+    /// A quotation mark that opens, closes, or toggles (`"`) a quotation.
+    Quote(Quote),
+}
+
+/// What a quotation mark does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    Open,
+    Close,
+    Toggle,
 }
 
 /// [`classify_ascii`] precomputed for every ASCII byte.
@@ -124,6 +140,10 @@ fn fold_non_ascii(c: char, emit: &mut impl FnMut(Class)) {
     }
     match c {
         '\u{2019}' | '\u{2018}' | '\u{02bc}' | '\u{00b4}' | '\u{2032}' => return emit(Class::Sep),
+        '\u{201c}' | '\u{201e}' | '\u{00ab}' | '\u{2039}' => {
+            return emit(Class::Quote(Quote::Open))
+        }
+        '\u{201d}' | '\u{00bb}' | '\u{203a}' => return emit(Class::Quote(Quote::Close)),
         '\u{2026}' | '\u{3002}' | '\u{00a1}' | '\u{00bf}' => return emit(Class::Stop),
         '\u{00a0}' | '\u{202f}' | '\u{2000}'..='\u{200a}' | '\u{3000}' => {
             return emit(Class::Space)
@@ -160,6 +180,9 @@ struct Builder {
     /// Whether any separator at all was seen since the last token.
     separated: bool,
     newlines: u8,
+    /// The open quotation, if any: index of its first token, and whether
+    /// it opened with an apostrophe-like mark (only such a mark closes it).
+    quote: Option<(usize, bool)>,
 }
 
 impl Builder {
@@ -176,6 +199,7 @@ impl Builder {
                 None => self.pause(SENT),
             },
             Class::Ignore => {}
+            Class::Quote(q) => self.close_then(|b| b.quote_mark(q, false)),
             Class::Sep => self.close_then(|_| {}),
             Class::Comma => self.close_then(|b| b.pause(CLAUSE)),
             Class::Stop => self.close_then(|b| b.pause(SENT)),
@@ -188,8 +212,43 @@ impl Builder {
                 b.newlines = b.newlines.saturating_add(1);
                 if b.newlines >= 2 {
                     b.pending = SENT;
+                    b.quote = None;
                 }
             }),
+        }
+    }
+
+    /// Opens or closes a quotation. A closed one marks its first and last
+    /// tokens; one never closed (or cut by a blank line) marks nothing, so a
+    /// stray mark cannot hide the rest of a message.
+    fn quote_mark(&mut self, q: Quote, single: bool) {
+        match (self.quote, q) {
+            (None, Quote::Open | Quote::Toggle) => {
+                self.quote = Some((self.out.toks.len(), single));
+            }
+            (Some((first, s)), Quote::Close | Quote::Toggle) if s == single => {
+                self.quote = None;
+                let last = self.out.toks.len();
+                if last > first {
+                    self.out.toks[first].flags |= QUOTE_START;
+                    self.out.toks[last - 1].flags |= QUOTE_END;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An apostrophe-like mark: a quotation mark when it opens before a
+    /// letter with no word open, or closes a word inside a single-quoted
+    /// quotation before a non-letter; an apostrophe (`t'es`) otherwise.
+    fn apostrophe(&mut self, next: Option<char>) {
+        let letter_next = next.is_some_and(char::is_alphanumeric);
+        if self.open.is_none() && letter_next && self.quote.is_none() {
+            self.close_then(|b| b.quote_mark(Quote::Open, true));
+        } else if self.open.is_some() && !letter_next && matches!(self.quote, Some((_, true))) {
+            self.close_then(|b| b.quote_mark(Quote::Close, true));
+        } else {
+            self.push(Class::Sep);
         }
     }
 
@@ -348,6 +407,7 @@ fn tokenize_with(text: &str, out: Tokens, split_case: bool) -> Tokens {
         spaced: false,
         separated: false,
         newlines: 0,
+        quote: None,
     };
     if split_case {
         let mut prev_lower = false;
@@ -372,13 +432,21 @@ fn tokenize_with(text: &str, out: Tokens, split_case: bool) -> Tokens {
                 // common case.
                 if byte.is_ascii_alphabetic() && b.open.is_some() {
                     b.out.buf.push(byte | 0x20);
+                } else if byte == b'\'' {
+                    b.apostrophe(text[i + 1..].chars().next());
+                } else if byte == b'"' {
+                    b.push(Class::Quote(Quote::Toggle));
                 } else {
                     b.push(ascii_class(byte));
                 }
                 i += 1;
             } else {
                 let c = text[i..].chars().next().unwrap_or(' ');
-                fold_non_ascii(c, &mut |class| b.push(class));
+                if matches!(c, '\u{2018}' | '\u{2019}') {
+                    b.apostrophe(text[i + c.len_utf8()..].chars().next());
+                } else {
+                    fold_non_ascii(c, &mut |class| b.push(class));
+                }
                 i += c.len_utf8();
             }
         }

@@ -210,3 +210,59 @@ fn subject_counts() {
         }
     ));
 }
+
+#[test]
+fn reported_quotations_pass_but_bare_ones_block() {
+    passes("Someone wrote 'kill yourself' under my post.");
+    passes("« Sale pute », voilà ce qu'il m'a crié dans la rue.");
+    passes("\"You're a worthless bitch,\" he said.");
+    blocks("\"You're a worthless bitch.\"", Category::Insult);
+    blocks(
+        "'kill yourself' and I mean it",
+        Category::SelfHarmIncitement,
+    );
+    // a slur is never neutralised, quoted or not
+    blocks("He wrote \"dirty faggot\" on my door.", Category::Slur);
+}
+
+#[test]
+fn unlisted_adjectives_are_read_by_shape() {
+    blocks("you sweaty pig", Category::Insult);
+    blocks("Dear clueless idiot, read the manual.", Category::Insult);
+    blocks("Hideous troll, go away.", Category::Insult);
+    passes("Holy cow, you did it!");
+    passes("you really fool yourself sometimes");
+    passes("I hope you forgive idiots like me.");
+}
+
+#[test]
+fn plurals_contractions_and_body_threats() {
+    blocks("Bande de dégénérés", Category::Insult);
+    blocks("t es 1 p u t e", Category::Insult);
+    blocks("Your mum's a whore", Category::Insult);
+    passes("Your mum's a wonderful cook.");
+    blocks("I'm going to rip your head off", Category::Threat);
+    blocks("Je vais te casser les dents.", Category::Threat);
+    passes("Ne te casse pas la tête pour le cadeau.");
+    blocks(
+        "why don't you just kill yourself",
+        Category::SelfHarmIncitement,
+    );
+    passes("I would never let you hurt yourself.");
+}
+
+#[test]
+fn scratch_buffers_do_not_leak_between_messages() {
+    let c = Classifier::builtin();
+    let long = "You are a wonderful friend and ".repeat(2000);
+    let check = |text: &str| {
+        c.classify(&Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        })
+    };
+    assert_eq!(check(&long), Verdict::Allow);
+    assert!(matches!(check("kys"), Verdict::Block { .. }));
+    assert_eq!(check("thanks"), Verdict::Allow);
+}
