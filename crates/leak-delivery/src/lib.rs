@@ -11,6 +11,8 @@
 //! - `tls.rs`: the STARTTLS client configuration.
 //! - `scheduler.rs`: [`Scheduler`] — picks due recipients, limits concurrency,
 //!   writes every state change to the store, expires old recipients.
+//! - `agenda.rs`: the scheduler's in-memory plan of when each message is due
+//!   and which wait for a connection slot.
 //! - `report.rs`: RFC 3464 failure reports to the account's notify address.
 //! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint.
 //!
@@ -24,6 +26,7 @@
 //! during an attempt stays held. The only duplicate possible is the unavoidable
 //! one: a crash between the remote `250` and the store write.
 
+mod agenda;
 mod client;
 mod counters;
 mod dns;
@@ -34,7 +37,7 @@ mod tls;
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{DnsFailure, MxResolver, MxTarget};
-pub use scheduler::Scheduler;
+pub use scheduler::{QueueHint, Scheduler};
 
 use std::net::SocketAddr;
 use std::time::Duration;

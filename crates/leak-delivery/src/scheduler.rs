@@ -1,9 +1,13 @@
-//! The scheduler: one loop that scans the store for due recipients and spawns
-//! one task per (message, recipient domain), within a global and a per-domain
-//! limit. Each task records its attempt in the store, resolves, delivers, and
-//! records the results; the loop sleeps until the next due time, a poke on the
-//! waker (new mail, `queue retry`), a finished task, or shutdown.
+//! The scheduler: one loop that plans when each message is due (the
+//! [`Agenda`], rebuilt from the store at start, after an operator's change and
+//! every `poll_interval`) and spawns one task per (message, recipient domain),
+//! within a global and a per-domain limit. New mail is named to it through a
+//! [`QueueHint`], so it never rereads the whole queue per message. Each task
+//! records its attempt in the store, resolves, delivers, and records the
+//! results; the loop sleeps until the next due time, a hint, a poke on the
+//! waker (`queue retry`, `release`), a finished task, or shutdown.
 
+use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
 use crate::report::{self, FailedRecipient, ReportContext};
@@ -14,8 +18,8 @@ use leak_store::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{watch, Notify};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::{Id, JoinSet};
 
 /// Delivers the queue. Build it with [`Scheduler::new`], keep [`Scheduler::waker`]
@@ -23,6 +27,20 @@ use tokio::task::{Id, JoinSet};
 pub struct Scheduler {
     inner: Arc<Inner>,
     waker: Arc<Notify>,
+    /// Ids of newly queued messages (see [`QueueHint`]).
+    hints: mpsc::UnboundedReceiver<String>,
+}
+
+/// Tells the scheduler that a message was just queued, so it looks at that
+/// message alone instead of rereading the queue. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct QueueHint(mpsc::UnboundedSender<String>);
+
+impl QueueHint {
+    pub fn queued(&self, id: &str) {
+        // The scheduler gone means shutdown: the message is safe in the store.
+        let _ = self.0.send(id.to_owned());
+    }
 }
 
 /// What every delivery task shares.
@@ -32,7 +50,8 @@ struct Inner {
     signer: Arc<Signer>,
     resolver: MxResolver,
     smtp: SmtpConfig,
-    waker: Arc<Notify>,
+    /// For the failure reports the scheduler queues itself.
+    hint: QueueHint,
     counters: Arc<DeliveryCounters>,
 }
 
@@ -52,12 +71,12 @@ impl Running {
         self.keys.values().any(|(i, d)| i == id && d == domain)
     }
 
-    fn finished(&mut self, task: Id) {
-        if let Some((_, domain)) = self.keys.remove(&task) {
-            if let Some(n) = self.per_domain.get_mut(&domain) {
-                *n = n.saturating_sub(1);
-            }
+    fn finished(&mut self, task: Id) -> Option<TaskKey> {
+        let key = self.keys.remove(&task)?;
+        if let Some(n) = self.per_domain.get_mut(&key.1) {
+            *n = n.saturating_sub(1);
         }
+        Some(key)
     }
 }
 
@@ -88,25 +107,32 @@ impl Scheduler {
             data_timeout: settings.data_timeout,
         };
         let waker = Arc::new(Notify::new());
+        let (sender, hints) = mpsc::unbounded_channel();
         let inner = Inner {
             settings,
             store,
             signer,
             resolver,
             smtp,
-            waker: waker.clone(),
+            hint: QueueHint(sender),
             counters: Arc::default(),
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
             waker,
+            hints,
         })
     }
 
-    /// Call `notify_one()` on this after enqueueing mail or changing the queue
-    /// (retry, release) so the scheduler rescans at once.
+    /// Call `notify_one()` on this after an operator changes the queue
+    /// (retry, release): the scheduler rereads the whole queue at once.
     pub fn waker(&self) -> Arc<Notify> {
         self.waker.clone()
+    }
+
+    /// For whoever queues new mail: names each new message to the scheduler.
+    pub fn hint(&self) -> QueueHint {
+        self.inner.hint.clone()
     }
 
     /// Delivery outcome totals, for the metrics endpoint.
@@ -118,26 +144,51 @@ impl Scheduler {
     /// for up to `shutdown_grace` and aborts the rest (they are retried after
     /// restart, as the store already says they are due).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let Scheduler {
+            inner,
+            waker,
+            mut hints,
+        } = self;
         let mut running = Running::default();
+        let mut agenda = Agenda::default();
+        let poll = inner.settings.poll_interval;
+        let mut rescan_at = Instant::now();
         tracing::info!("delivery scheduler started");
         loop {
             if *shutdown.borrow() {
                 break;
             }
             while let Some(done) = running.tasks.try_join_next_with_id() {
-                running.finished(task_id(&done));
+                inner.task_done(task_id(&done), &mut running, &mut agenda);
             }
-            let wait = self.scan(&mut running).await;
+            let now = unix_now();
+            if Instant::now() >= rescan_at {
+                inner.rescan(&mut running, &mut agenda, now).await;
+                rescan_at = Instant::now() + poll;
+            }
+            for id in agenda.take_due(now) {
+                inner.examine_id(&id, &mut running, &mut agenda, now).await;
+            }
+            let wait = agenda
+                .next()
+                .map_or(poll, until)
+                .min(rescan_at.saturating_duration_since(Instant::now()));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.waker.notified() => {}
+                _ = waker.notified() => rescan_at = Instant::now(),
+                Some(id) = hints.recv() => {
+                    agenda.at(&id, 0);
+                    while let Ok(id) = hints.try_recv() {
+                        agenda.at(&id, 0);
+                    }
+                }
                 Some(done) = running.tasks.join_next_with_id(), if !running.tasks.is_empty() => {
-                    running.finished(task_id(&done));
+                    inner.task_done(task_id(&done), &mut running, &mut agenda);
                 }
                 _ = shutdown.changed() => {}
             }
         }
-        let grace = self.inner.settings.shutdown_grace;
+        let grace = inner.settings.shutdown_grace;
         let drain = async { while running.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, drain).await.is_err() {
             tracing::warn!(
@@ -148,90 +199,162 @@ impl Scheduler {
         }
         tracing::info!("delivery scheduler stopped");
     }
+}
 
-    /// One pass over the queue: expire, spawn due work. Returns how long to
-    /// sleep before the next pass at the latest.
-    async fn scan(&self, running: &mut Running) -> Duration {
-        let settings = &self.inner.settings;
-        let now = unix_now();
-        let messages = match self.inner.store.list() {
+/// What one message needs now: recipients past their lifetime, due
+/// recipients per domain, and when the others are due.
+struct Plan {
+    expired: Vec<String>,
+    due: BTreeMap<String, Vec<String>>,
+    next_due: Option<u64>,
+}
+
+impl Inner {
+    /// Reads the whole queue and plans every message (at start, after an
+    /// operator's change, and every `poll_interval` as a safety net).
+    async fn rescan(self: &Arc<Self>, running: &mut Running, agenda: &mut Agenda, now: u64) {
+        let messages = match self.store.list() {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list the queue");
-                return Duration::from_secs(5);
+                return;
             }
         };
-        let mut next_due: Option<u64> = None;
+        agenda.clear();
         for msg in messages {
-            if msg.held {
-                continue;
-            }
-            // Reports left pending by a crash (or a failed enqueue), for
-            // recipients whose domain has no attempt running (a running one
-            // settles its own), and finished messages left by a crash
-            // between the last result and the removal.
-            let settled_elsewhere =
-                |r: &Recipient| running.contains(&msg.id, &domain_of(&r.address));
-            if msg
-                .recipients
-                .iter()
-                .any(|r| r.report_pending && !settled_elsewhere(r))
-                || (msg.is_finished() && !msg.recipients.iter().any(|r| r.report_pending))
-            {
-                let select = |r: &Recipient| !settled_elsewhere(r);
-                self.inner.settle(msg.clone(), select, now).await;
-            }
-            if msg.is_finished() {
-                continue;
-            }
-            let expires = msg
-                .created
-                .saturating_add(settings.queue_lifetime.as_secs());
-            let first_due = msg.created + random_offset(&msg.id, settings.random_delay);
-            let mut expired = Vec::new();
-            let mut due: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for r in msg.recipients.iter().filter(|r| !r.status.is_final()) {
-                let domain = domain_of(&r.address);
-                if running.contains(&msg.id, &domain) {
-                    continue;
-                }
-                if now >= expires {
-                    expired.push(r.address.clone());
-                    continue;
-                }
-                let mut at = r.next_attempt.unwrap_or(0);
-                if r.attempts == 0 {
-                    at = at.max(first_due);
-                }
-                if at <= now {
-                    due.entry(domain).or_default().push(r.address.clone());
-                } else {
-                    let at = at.min(expires);
-                    next_due = Some(next_due.map_or(at, |n| n.min(at)));
-                }
-            }
-            if !expired.is_empty() {
-                self.inner.expire(&msg.id, expired, now).await;
-            }
-            for (domain, rcpts) in due {
-                let busy = running.per_domain.get(&domain).copied().unwrap_or(0);
-                if running.tasks.len() >= settings.max_concurrent || busy >= settings.max_per_domain
-                {
-                    continue; // a finishing task wakes the loop
-                }
-                let inner = self.inner.clone();
-                let key = (msg.id.clone(), domain.clone());
-                let handle = running.tasks.spawn(async move {
-                    inner.attempt(key.0, key.1, rcpts).await;
-                });
-                running
-                    .keys
-                    .insert(handle.id(), (msg.id.clone(), domain.clone()));
-                *running.per_domain.entry(domain).or_default() += 1;
+            self.examine(msg, running, agenda, now).await;
+        }
+    }
+
+    /// A task ended: look at its message again (other domains, retries,
+    /// removal) and give its slot to a message waiting for one.
+    fn task_done(&self, task: Id, running: &mut Running, agenda: &mut Agenda) {
+        let Some((id, domain)) = running.finished(task) else {
+            return;
+        };
+        agenda.at(&id, 0);
+        let settings = &self.settings;
+        if running.tasks.len() < settings.max_concurrent {
+            let may_start =
+                |d: &str| running.per_domain.get(d).copied().unwrap_or(0) < settings.max_per_domain;
+            if let Some(next) = agenda.slot_freed(&domain, may_start) {
+                agenda.at(&next, 0);
             }
         }
-        let wait = next_due.map_or(settings.poll_interval, until);
-        wait.min(settings.poll_interval)
+    }
+
+    async fn examine_id(
+        self: &Arc<Self>,
+        id: &str,
+        running: &mut Running,
+        agenda: &mut Agenda,
+        now: u64,
+    ) {
+        match self.store.get(id) {
+            Ok(Some(msg)) => self.examine(msg, running, agenda, now).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(queue_id = %id, error = %e, "cannot read queued message"),
+        }
+    }
+
+    /// Settles leftovers, expires, starts due attempts within the limits, and
+    /// plans the message's next look.
+    async fn examine(
+        self: &Arc<Self>,
+        msg: QueuedMessage,
+        running: &mut Running,
+        agenda: &mut Agenda,
+        now: u64,
+    ) {
+        if msg.held {
+            return; // a release asks for a rescan
+        }
+        // Reports left pending by a crash (or a failed enqueue), for
+        // recipients whose domain has no attempt running (a running one
+        // settles its own), and finished messages left by a crash between
+        // the last result and the removal.
+        let settled_elsewhere = |r: &Recipient| running.contains(&msg.id, &domain_of(&r.address));
+        if msg
+            .recipients
+            .iter()
+            .any(|r| r.report_pending && !settled_elsewhere(r))
+            || (msg.is_finished() && !msg.recipients.iter().any(|r| r.report_pending))
+        {
+            let select = |r: &Recipient| !settled_elsewhere(r);
+            self.settle(msg.clone(), select, now).await;
+        }
+        if msg.is_finished() {
+            return;
+        }
+        let plan = self.plan(&msg, running, now);
+        if !plan.expired.is_empty() {
+            self.expire(&msg.id, plan.expired, now).await;
+        }
+        for (domain, rcpts) in plan.due {
+            let busy = running.per_domain.get(&domain).copied().unwrap_or(0);
+            if running.tasks.len() >= self.settings.max_concurrent
+                || busy >= self.settings.max_per_domain
+            {
+                agenda.wait_for_slot(&domain, &msg.id);
+                continue;
+            }
+            self.spawn(&msg.id, domain, rcpts, running);
+        }
+        if let Some(at) = plan.next_due {
+            agenda.at(&msg.id, at);
+        }
+    }
+
+    fn plan(&self, msg: &QueuedMessage, running: &Running, now: u64) -> Plan {
+        let settings = &self.settings;
+        let expires = msg
+            .created
+            .saturating_add(settings.queue_lifetime.as_secs());
+        let first_due = msg.created + random_offset(&msg.id, settings.random_delay);
+        let mut plan = Plan {
+            expired: Vec::new(),
+            due: BTreeMap::new(),
+            next_due: None,
+        };
+        for r in msg.recipients.iter().filter(|r| !r.status.is_final()) {
+            let domain = domain_of(&r.address);
+            if running.contains(&msg.id, &domain) {
+                continue;
+            }
+            if now >= expires {
+                plan.expired.push(r.address.clone());
+                continue;
+            }
+            let mut at = r.next_attempt.unwrap_or(0);
+            if r.attempts == 0 {
+                at = at.max(first_due);
+            }
+            if at <= now {
+                plan.due.entry(domain).or_default().push(r.address.clone());
+            } else {
+                let at = at.min(expires);
+                plan.next_due = Some(plan.next_due.map_or(at, |n| n.min(at)));
+            }
+        }
+        plan
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        id: &str,
+        domain: String,
+        rcpts: Vec<String>,
+        running: &mut Running,
+    ) {
+        let inner = self.clone();
+        let key = (id.to_owned(), domain.clone());
+        let handle = running.tasks.spawn(async move {
+            inner.attempt(key.0, key.1, rcpts).await;
+        });
+        running
+            .keys
+            .insert(handle.id(), (id.to_owned(), domain.clone()));
+        *running.per_domain.entry(domain).or_default() += 1;
     }
 }
 
@@ -484,7 +607,7 @@ impl Inner {
                 match self.store.enqueue(report, body).await {
                     Ok(()) => {
                         tracing::info!(queue_id = %msg.id, %report_id, "failure report queued");
-                        self.waker.notify_one();
+                        self.hint.queued(&report_id);
                         true
                     }
                     Err(e) => {

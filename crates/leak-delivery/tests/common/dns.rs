@@ -116,11 +116,22 @@ pub struct DnsServer {
     _server: Server<Handler>,
 }
 
+/// A UDP socket on a kernel-chosen port and a TCP listener on the same port;
+/// the TCP port may be taken already, so try a few UDP ports.
+async fn bind_udp_and_tcp() -> (tokio::net::UdpSocket, tokio::net::TcpListener) {
+    for _ in 0..20 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        if let Ok(tcp) = tokio::net::TcpListener::bind(udp.local_addr().unwrap()).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
 impl DnsServer {
     pub async fn start(zone: Zone) -> DnsServer {
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (udp, tcp) = bind_udp_and_tcp().await;
         let addr = udp.local_addr().unwrap();
-        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
         let soa = Record::from_rdata(
             Name::from_str("test.").unwrap(),
             60,

@@ -116,7 +116,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         },
         moderation_action: config.moderation.action,
         signer,
-        scheduler: scheduler.waker(),
+        scheduler: scheduler.hint(),
         metrics: Arc::default(),
     });
     let server = leak_smtp::Server::new(

@@ -9,7 +9,6 @@ use leak_config::ModerationAction;
 use leak_smtp::{Envelope, Reply, SessionInfo};
 use leak_store::{QueuedMessage, Recipient, Store};
 use std::sync::{Arc, RwLock};
-use tokio::sync::Notify;
 
 /// Everything the backend needs, built once at start (and the users file
 /// replaced on SIGHUP).
@@ -22,8 +21,8 @@ pub struct Pipeline {
     pub classifier: Option<leak_moderation::Classifier>,
     pub moderation_action: ModerationAction,
     pub signer: Arc<leak_dkim::Signer>,
-    /// Pokes the delivery scheduler when a message is queued.
-    pub scheduler: Arc<Notify>,
+    /// Names each queued message to the delivery scheduler.
+    pub scheduler: leak_delivery::QueueHint,
     pub metrics: Arc<Metrics>,
 }
 
@@ -239,7 +238,7 @@ impl leak_smtp::Backend for Pipeline {
         // tying the two together stays at debug level.
         tracing::info!(queue_id = %id, recipients = envelope.recipients.len(), held, "queued");
         tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?envelope.recipients, "queued for");
-        self.scheduler.notify_one();
+        self.scheduler.queued(&id);
         self.metrics.accepted();
         Reply::ok(format!("Queued as {id}"))
     }
