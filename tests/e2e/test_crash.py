@@ -70,5 +70,5 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_message(make_daemon, mx_
     delivered = delivered_tokens(sink)
     duplicates = sum(count - 1 for count in delivered.values())
     print(f"acknowledged {len(acknowledged)}, delivered {len(delivered)} distinct, {duplicates} duplicate(s)")
-    # Only the deliveries in flight at each kill may come twice (8 per domain at most).
-    assert duplicates <= 8 * ROUNDS
+    # Only the deliveries in flight at each kill may come twice (20 per domain at most).
+    assert duplicates <= 20 * ROUNDS

@@ -35,8 +35,8 @@ def test_kill_9_mid_delivery_loses_nothing(make_daemon, mx_and_dns):
     daemon.start()
     assert wait_for(lambda: len(subjects(sink)) == COUNT, 120), f"only {len(subjects(sink))} of {COUNT} delivered"
     duplicates = sum(count - 1 for count in subjects(sink).values())
-    # At most the attempts in flight at the kill (max_per_domain, 8) come twice.
-    assert duplicates <= 8, f"{duplicates} duplicates"
+    # At most the attempts in flight at the kill (max_per_domain, 20) come twice.
+    assert duplicates <= 20, f"{duplicates} duplicates"
     assert delivered_before < COUNT, "the kill must happen mid-delivery"
     assert wait_for(lambda: daemon.queue_ids() == set(), 30)
     print(f"delivered {COUNT}, {duplicates} duplicate(s), {delivered_before} before the kill")

@@ -426,10 +426,10 @@ fn default_delivery_tls() -> DeliveryTls {
     DeliveryTls::Opportunistic
 }
 fn default_max_concurrent() -> usize {
-    64
+    100
 }
 fn default_max_per_domain() -> usize {
-    8
+    20
 }
 fn default_smtp_timeout() -> Duration {
     Duration::from_secs(120)

@@ -41,22 +41,26 @@ impl Limits {
         Ok(self.read(&recipient_key(recipient, now))? < self.per_recipient_per_day)
     }
 
-    /// Counts one accepted message.
+    /// Counts one accepted message. The increments are issued together so the
+    /// store commits them in one group (with the message itself, when the
+    /// caller runs this beside `enqueue`).
     pub async fn record(
         &self,
         account: Option<&str>,
         recipients: &[String],
         now: u64,
     ) -> Result<(), StoreError> {
-        if let Some(account) = account {
-            self.store
-                .kv_add(TREE, &account_key(account, now), 1)
-                .await?;
+        let keys = account
+            .map(|account| account_key(account, now))
+            .into_iter()
+            .chain(recipients.iter().map(|r| recipient_key(r, now)));
+        let mut increments = tokio::task::JoinSet::new();
+        for key in keys {
+            let store = self.store.clone();
+            increments.spawn(async move { store.kv_add(TREE, &key, 1).await });
         }
-        for recipient in recipients {
-            self.store
-                .kv_add(TREE, &recipient_key(recipient, now), 1)
-                .await?;
+        while let Some(done) = increments.join_next().await {
+            done.map_err(|e| StoreError::Database(e.to_string()))??;
         }
         Ok(())
     }

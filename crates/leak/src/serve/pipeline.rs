@@ -221,16 +221,19 @@ impl leak_smtp::Backend for Pipeline {
             history: Vec::new(),
         };
         let held = message.held;
-        if let Err(error) = self.store.enqueue(message, prepared.body).await {
+        // Stored and counted in one group commit. Should the store fail, the
+        // counters keep one message too many: limits err on the safe side.
+        let (stored, counted) = tokio::join!(
+            self.store.enqueue(message, prepared.body),
+            self.limits
+                .record(session.account.as_deref(), &envelope.recipients, now)
+        );
+        if let Err(error) = stored {
             tracing::error!(session = %session.id, %error, "cannot store message");
             self.metrics.refused(Refusal::LocalError);
             return Reply::local_error();
         }
-        if let Err(error) = self
-            .limits
-            .record(session.account.as_deref(), &envelope.recipients, now)
-            .await
-        {
+        if let Err(error) = counted {
             tracing::warn!(session = %session.id, %error, "rate counters not updated");
         }
         // No session id here: the session's lines name the account and the

@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# Benchmarks leak against a stock Postfix relay on this machine (issue 7).
+#
+#   scripts/bench.sh [--messages N] [--size BYTES] [--sessions C]
+#       Throughput: N messages of BYTES over C parallel sessions, into leak
+#       (moderation, anonymization, Ed25519 + RSA DKIM, fsync before 250), then
+#       into a private stock Postfix relay, both delivering through dnsmasq
+#       (MX lookup) to Postfix's smtp-sink. Each MTA gets two loads: Postfix's
+#       smtp-source (accepted and end-to-end msgs/s), then leak-bench (the same
+#       load, timing every submission for p50/p99 latency). Prints both MTAs
+#       and the ratio leak/Postfix. Defaults: 20000 messages, 4096 bytes, 20.
+#
+#   scripts/bench.sh --deferred N [--size BYTES] [--sessions C]
+#       Queues N messages in leak against an MX that answers 450 to RCPT, then
+#       measures leak's RSS, the data dir's disk use, `leak queue list --json`
+#       time, and restart-to-ready time (SIGTERM, start, `ready` logged).
+#
+# Environment: BENCH_WAIT_LIMIT (seconds, default 1800) bounds every wait for
+# the sink or a queue; BENCH_SETTLE_LIMIT (default 600) bounds how long
+# --deferred lets the first attempts run before measuring.
+#
+# Installs postfix and dnsmasq when missing (Debian), builds leak and
+# leak-bench in release mode (CARGO_TARGET_DIR is honoured), touches only
+# loopback addresses and removes every process and temp dir it made on exit.
+# dnsmasq listens on 127.0.0.D:53 (a free loopback address): Postfix's
+# resolver (glibc) cannot use another port; leak is pointed at the same one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MESSAGES=20000
+SIZE=4096
+SESSIONS=20
+DEFERRED=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --messages) MESSAGES=$2; shift 2 ;;
+        --size) SIZE=$2; shift 2 ;;
+        --sessions) SESSIONS=$2; shift 2 ;;
+        --deferred) DEFERRED=1; MESSAGES=$2; shift 2 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 1 ;;
+    esac
+done
+# How long any one wait (drain, readiness) may take, in seconds.
+WAIT_LIMIT=${BENCH_WAIT_LIMIT:-1800}
+# --deferred: how long to let the first (deferred) attempts run before measuring.
+SETTLE_LIMIT=${BENCH_SETTLE_LIMIT:-600}
+
+log() { printf '== %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
+
+# ---------------------------------------------------------------- cleanup
+WORK=$(mktemp -d /tmp/leak-bench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+POSTFIX_DIR=""
+cleanup() {
+    set +e
+    if [ -n "$POSTFIX_DIR" ] && [ -f "$POSTFIX_DIR/queue/pid/master.pid" ]; then
+        postfix -c "$POSTFIX_DIR/conf" stop >/dev/null 2>&1
+    fi
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+need_apt=()
+[ -x /usr/sbin/smtp-source ] && [ -x /usr/sbin/postfix ] || need_apt+=(postfix)
+command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v python3 >/dev/null || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The package's own Postfix must not hold port 25 or run beside ours.
+if [ -f /var/spool/postfix/pid/master.pid ] && postfix status >/dev/null 2>&1; then
+    log "stopping the system Postfix instance"
+    postfix stop >/dev/null 2>&1 || true
+fi
+export PATH="/usr/sbin:$PATH"
+
+log "building leak and leak-bench (release)"
+cargo build --release -q -p leak -p leak-bench
+TARGET=${CARGO_TARGET_DIR:-target}
+LEAK="$PWD/$TARGET/release/leak"
+[ -x "$LEAK" ] || LEAK="$TARGET/release/leak"
+LOADGEN="${LEAK%/leak}/leak-bench"
+
+# ---------------------------------------------------------------- loopback addresses
+# A free TCP port on $1.
+free_port() {
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"
+}
+# A 127.0.0.x address whose port 53 is free for UDP and TCP.
+free_dns_address() {
+    python3 - <<'PY'
+import socket
+for last in range(153, 250):
+    address = f"127.0.0.{last}"
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind((address, 53))
+    except OSError:
+        continue
+    print(address)
+    break
+PY
+}
+DNS_IP=$(free_dns_address)
+[ -n "$DNS_IP" ] || { echo "no loopback address with port 53 free" >&2; exit 2; }
+SINK_IP=127.0.0.31
+SINK_PORT=$(free_port "$SINK_IP")
+SINK_DOMAIN=sink.test
+
+log "dnsmasq on $DNS_IP:53: MX $SINK_DOMAIN -> mx.$SINK_DOMAIN ($SINK_IP)"
+dnsmasq --keep-in-foreground --conf-file=/dev/null --port=53 --listen-address="$DNS_IP" \
+    --bind-interfaces --no-resolv --no-hosts --pid-file= --user=root \
+    --mx-host="$SINK_DOMAIN,mx.$SINK_DOMAIN,10" --host-record="mx.$SINK_DOMAIN,$SINK_IP" \
+    2>"$WORK/dnsmasq.log" &
+PIDS+=($!)
+
+# ---------------------------------------------------------------- the sink
+SINK_PID=""
+# Starts smtp-sink on $SINK_IP:$SINK_PORT with counters in $WORK/sink-$1.out;
+# extra arguments go to smtp-sink (e.g. -r RCPT for 450 replies).
+start_sink() {
+    local name=$1; shift
+    SINK_OUT="$WORK/sink-$name.out"
+    smtp-sink -c -u postfix "$@" "$SINK_IP:$SINK_PORT" 1024 >"$SINK_OUT" 2>"$WORK/sink-$name.err" &
+    SINK_PID=$!
+    PIDS+=("$SINK_PID")
+    wait_port "$SINK_IP" "$SINK_PORT"
+}
+stop_sink() {
+    kill "$SINK_PID" 2>/dev/null || true
+    wait "$SINK_PID" 2>/dev/null || true
+}
+# Messages the sink has received so far.
+sink_count() {
+    tail -c 200 "$SINK_OUT" | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -n 1 | grep . || echo 0
+}
+# Waits until the sink has $1 messages; fails after WAIT_LIMIT.
+wait_sink() {
+    local deadline=$(( $(date +%s) + WAIT_LIMIT ))
+    while [ "$(sink_count)" -lt "$1" ]; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "the sink got $(sink_count) of $1 messages in ${WAIT_LIMIT}s" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+}
+wait_port() {
+    local tries=0
+    until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 600 ] || { echo "nothing listens on $1:$2" >&2; return 1; }
+        sleep 0.05
+    done
+}
+
+# ---------------------------------------------------------------- leak
+LEAK_DIR="$WORK/leak"
+LEAK_PID=""
+LEAK_PORT=""
+setup_leak() {
+    local retry=$1
+    mkdir -p "$LEAK_DIR"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$LEAK_DIR/key.pem" -out "$LEAK_DIR/cert.pem" -days 2 \
+        -subj /CN=mail.anon.bench.test >/dev/null 2>&1
+    "$LEAK" dkim generate --selector bench-ed --algorithm ed25519 \
+        --out "$LEAK_DIR/bench-ed.pem" --domain anon.bench.test >/dev/null
+    "$LEAK" dkim generate --selector bench-rsa --algorithm rsa \
+        --out "$LEAK_DIR/bench-rsa.pem" --domain anon.bench.test >/dev/null
+    cat >"$LEAK_DIR/leak.toml" <<EOF
+[server]
+hostname = "mail.anon.bench.test"
+data_dir = "data"
+admin_socket = "admin.sock"
+
+[[listener]]
+bind = "127.0.0.1:0"
+tls = "none"
+
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+
+[auth]
+users_file = "users.toml"
+trusted_networks = ["127.0.0.1/32"]
+
+[limits]
+max_message_size = "25MB"
+max_recipients = 50
+messages_per_hour = 1000000000
+per_recipient_per_day = 1000000000
+max_connections = 1024
+
+[anonymizer]
+domain = "anon.bench.test"
+default_category = "someone"
+
+[moderation]
+enabled = true
+action = "reject"
+
+[[dkim.key]]
+selector = "bench-ed"
+algorithm = "ed25519"
+private_key = "bench-ed.pem"
+
+[[dkim.key]]
+selector = "bench-rsa"
+algorithm = "rsa"
+private_key = "bench-rsa.pem"
+
+[delivery]
+mx_port = $SINK_PORT
+retry_intervals = ["$retry"]
+random_delay = "0s"
+
+[dns]
+nameservers = ["$DNS_IP:53"]
+EOF
+    printf 'bench-password\n' | "$LEAK" user add bench --password-stdin \
+        --config "$LEAK_DIR/leak.toml" >/dev/null
+    "$LEAK" check-config --config "$LEAK_DIR/leak.toml" >/dev/null
+}
+# Starts leak; sets LEAK_PID, LEAK_PORT and READY_SECONDS (start to `ready`).
+start_leak() {
+    local log_file="$LEAK_DIR/serve.log" started deadline
+    : >"$log_file"
+    started=$(now)
+    RUST_LOG=warn,leak=info "$LEAK" serve --config "$LEAK_DIR/leak.toml" 2>>"$log_file" &
+    LEAK_PID=$!
+    PIDS+=("$LEAK_PID")
+    deadline=$(( $(date +%s) + 120 ))
+    until grep -q ' ready' "$log_file"; do
+        if ! kill -0 "$LEAK_PID" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "leak did not become ready:" >&2; tail -n 20 "$log_file" >&2; return 1
+        fi
+        sleep 0.01
+    done
+    READY_SECONDS=$(elapsed "$started" "$(now)")
+    LEAK_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log_file" | head -n 1)
+}
+# SIGTERM and wait; sets STOP_SECONDS.
+stop_leak() {
+    local started
+    started=$(now)
+    kill -TERM "$LEAK_PID"
+    wait "$LEAK_PID" || true
+    STOP_SECONDS=$(elapsed "$started" "$(now)")
+}
+peak_rss_mb() {
+    awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+rss_mb() {
+    awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# ---------------------------------------------------------------- Postfix
+PF_IP=127.0.0.32
+PF_PORT=""
+# A private stock Postfix (Debian's master.cf, relay settings in main.cf) with
+# its own config and queue under $WORK, relaying everything to $SINK_DOMAIN
+# (MX lookup, port $SINK_PORT) through dnsmasq: the chrooted smtp client reads
+# $queue/etc/resolv.conf, which names $DNS_IP.
+setup_postfix() {
+    POSTFIX_DIR="$WORK/postfix"
+    local conf="$POSTFIX_DIR/conf" queue="$POSTFIX_DIR/queue"
+    mkdir -p "$conf" "$queue/etc" "$POSTFIX_DIR/data"
+    chown postfix: "$POSTFIX_DIR/data"
+    PF_PORT=$(free_port "$PF_IP")
+    sed "s/^smtp      inet .*/$PF_IP:$PF_PORT inet n - y - - smtpd/" /etc/postfix/master.cf >"$conf/master.cf"
+    grep -q "^$PF_IP:$PF_PORT inet" "$conf/master.cf" || { echo "cannot place smtpd in master.cf" >&2; return 1; }
+    [ -f /etc/postfix/dynamicmaps.cf ] && cp /etc/postfix/dynamicmaps.cf "$conf/"
+    [ -d /etc/postfix/dynamicmaps.cf.d ] && cp -r /etc/postfix/dynamicmaps.cf.d "$conf/"
+    cat >"$conf/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $queue
+data_directory = $POSTFIX_DIR/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = relay.bench.test
+mydomain = bench.test
+myorigin = bench.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = $SINK_DOMAIN:$SINK_PORT
+alias_maps =
+alias_database =
+local_recipient_maps =
+maillog_file = $POSTFIX_DIR/maillog
+maillog_file_prefixes = $WORK
+EOF
+    for f in localtime services hosts host.conf nsswitch.conf; do
+        [ -e "/etc/$f" ] && cp -L "/etc/$f" "$queue/etc/$f"
+    done
+    echo "nameserver $DNS_IP" >"$queue/etc/resolv.conf"
+    postfix -c "$conf" check
+}
+start_postfix() {
+    postfix -c "$POSTFIX_DIR/conf" start >/dev/null 2>&1 || {
+        echo "Postfix did not start:" >&2; tail -n 20 "$POSTFIX_DIR/maillog" >&2; return 1; }
+    wait_port "$PF_IP" "$PF_PORT"
+}
+stop_postfix() {
+    postfix -c "$POSTFIX_DIR/conf" stop >/dev/null 2>&1 || true
+}
+
+# ---------------------------------------------------------------- the loads
+declare -A R
+# Runs both loads against $2:$3 and stores figures in R[$1.*]. The sink is
+# fresh for each MTA, so its counter is the MTA's end-to-end delivery count.
+measure() {
+    local mta=$1 host=$2 port=$3 t0 t1 t2 json accepted
+    start_sink "$mta"
+
+    log "$mta: smtp-source, $MESSAGES x $SIZE bytes over $SESSIONS sessions"
+    t0=$(now)
+    smtp-source -d -l "$SIZE" -m "$MESSAGES" -s "$SESSIONS" -f someone@bench.test \
+        -t "rcpt@$SINK_DOMAIN" "$host:$port" >/dev/null
+    t1=$(now)
+    wait_sink "$MESSAGES"
+    t2=$(now)
+    R[$mta.source_submit]=$(elapsed "$t0" "$t1")
+    R[$mta.source_accepted]=$(rate "$MESSAGES" "${R[$mta.source_submit]}")
+    R[$mta.source_total]=$(elapsed "$t0" "$t2")
+    R[$mta.source_delivered]=$(rate "$MESSAGES" "${R[$mta.source_total]}")
+
+    log "$mta: leak-bench, same load, per-message latency"
+    t0=$(now)
+    json=$("$LOADGEN" load --server "$host:$port" --messages "$MESSAGES" --size "$SIZE" \
+        --sessions "$SESSIONS" --to "rcpt@$SINK_DOMAIN")
+    t1=$(now)
+    accepted=$(json_get "$json" accepted)
+    [ "$accepted" -eq "$MESSAGES" ] || log "$mta: only $accepted of $MESSAGES accepted: $json"
+    wait_sink $((MESSAGES + accepted))
+    t2=$(now)
+    R[$mta.bench_json]=$json
+    R[$mta.bench_accepted]=$(json_get "$json" accepted_per_second)
+    R[$mta.bench_delivered]=$(rate "$accepted" "$(elapsed "$t0" "$t2")")
+    R[$mta.p50]=$(json_get "$json" latency_ms.p50)
+    R[$mta.p99]=$(json_get "$json" latency_ms.p99)
+    stop_sink
+}
+# json_get JSON dotted.key
+json_get() {
+    python3 -c 'import json,sys; v=json.loads(sys.argv[1])
+for k in sys.argv[2].split("."): v=v[k]
+print(v)' "$1" "$2"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+throughput() {
+    setup_leak 1m
+    start_leak
+    log "leak ready in ${READY_SECONDS}s on 127.0.0.1:$LEAK_PORT (pid $LEAK_PID)"
+    measure leak 127.0.0.1 "$LEAK_PORT"
+    R[leak.peak_rss]=$(peak_rss_mb "$LEAK_PID")
+    stop_leak
+
+    setup_postfix
+    start_postfix
+    log "Postfix $(postconf -h mail_version) ready on $PF_IP:$PF_PORT"
+    measure postfix "$PF_IP" "$PF_PORT"
+    stop_postfix
+
+    printf '\n%s messages x %s bytes over %s sessions; %s cores, %s\n' \
+        "$MESSAGES" "$SIZE" "$SESSIONS" "$(nproc)" "$(uname -sr)"
+    printf '%-44s %12s %12s %8s\n' "" leak Postfix ratio
+    row() {
+        printf '%-44s %12s %12s %8s\n' "$1" "${R[leak.$2]}" "${R[postfix.$2]}" \
+            "$(ratio "${R[leak.$2]}" "${R[postfix.$2]}")"
+    }
+    row "smtp-source: accepted msgs/s" source_accepted
+    row "smtp-source: delivered msgs/s (end to end)" source_delivered
+    row "leak-bench: accepted msgs/s" bench_accepted
+    row "leak-bench: delivered msgs/s (end to end)" bench_delivered
+    row "leak-bench: p50 submission latency (ms)" p50
+    row "leak-bench: p99 submission latency (ms)" p99
+    printf '%-44s %12s\n' "leak peak RSS (MB, VmHWM)" "${R[leak.peak_rss]}"
+    printf '\nleak-bench JSON, leak:    %s\nleak-bench JSON, Postfix: %s\n' \
+        "${R[leak.bench_json]}" "${R[postfix.bench_json]}"
+}
+
+deferred() {
+    setup_leak 1h
+    start_sink deferred -r RCPT
+    start_leak
+    log "leak ready in ${READY_SECONDS}s; queueing $MESSAGES messages against an MX answering 450"
+    local t0 t1 json listed list_seconds queued
+    t0=$(now)
+    json=$("$LOADGEN" load --server "127.0.0.1:$LEAK_PORT" --messages "$MESSAGES" --size "$SIZE" \
+        --sessions "$SESSIONS" --to "rcpt@$SINK_DOMAIN")
+    t1=$(now)
+    log "submitted in $(elapsed "$t0" "$t1")s: $json"
+    # Let the first attempts (all deferred) finish, so the queue is at rest;
+    # at most SETTLE_LIMIT seconds (a large queue may take much longer).
+    local deadline=$(( $(date +%s) + SETTLE_LIMIT )) statuses
+    while :; do
+        statuses=$(leak_queued_statuses | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')
+        case "$statuses" in *queued=*) ;; *) break ;; esac
+        [ "$(date +%s)" -lt "$deadline" ] || { log "not settled after ${SETTLE_LIMIT}s: $statuses"; break; }
+        sleep 5
+    done
+    t1=$(now)
+    log "measuring $(elapsed "$t0" "$t1")s after the load began; recipients: $statuses"
+    local rss peak
+    rss=$(rss_mb "$LEAK_PID"); peak=$(peak_rss_mb "$LEAK_PID")
+    local list_start
+    list_start=$(now)
+    "$LEAK" queue list --json --config "$LEAK_DIR/leak.toml" >"$WORK/list.json"
+    list_seconds=$(elapsed "$list_start" "$(now)")
+    listed=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$WORK/list.json")
+    local disk
+    disk=$(du -sm "$LEAK_DIR/data" | cut -f1)
+    stop_leak
+    local stop=$STOP_SECONDS
+    start_leak
+    local ready=$READY_SECONDS restart
+    restart=$(awk -v a="$stop" -v b="$ready" 'BEGIN { printf "%.3f", a + b }')
+    queued=$("$LEAK" queue list --json --config "$LEAK_DIR/leak.toml" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    stop_sink
+
+    printf '\n%s messages x %s bytes queued against an MX answering 450; %s cores, %s\n' \
+        "$MESSAGES" "$SIZE" "$(nproc)" "$(uname -sr)"
+    printf '%-48s %s\n' "submission (leak-bench)" "$json"
+    printf '%-48s %s\n' "messages in the queue (queue list)" "$listed"
+    printf '%-48s %s\n' "recipients by status when measured" "$statuses"
+    printf '%-48s %s\n' "leak RSS at rest (MB, VmRSS)" "$rss"
+    printf '%-48s %s\n' "leak peak RSS (MB, VmHWM)" "$peak"
+    printf '%-48s %s\n' "data dir disk use (MB, du -sm)" "$disk"
+    printf '%-48s %s\n' "leak queue list --json (s)" "$list_seconds"
+    printf '%-48s %s\n' "SIGTERM to exit (s)" "$stop"
+    printf '%-48s %s\n' "start to ready (s)" "$ready"
+    printf '%-48s %s\n' "restart to ready, total (s)" "$restart"
+    printf '%-48s %s\n' "messages in the queue after restart" "$queued"
+}
+# One line per recipient status in the queue.
+leak_queued_statuses() {
+    "$LEAK" queue list --json --config "$LEAK_DIR/leak.toml" |
+        python3 -c 'import json,sys
+for m in json.load(sys.stdin):
+    for r in m["recipients"]: print(r["status"])'
+}
+
+if [ "$DEFERRED" = 1 ]; then
+    deferred
+else
+    throughput
+fi
