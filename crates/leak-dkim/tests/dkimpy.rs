@@ -203,7 +203,7 @@ fn loads_keys_written_by_openssl() {
         "-traditional",
         "-out",
         rsa.to_str().unwrap(),
-        "1024",
+        "2048",
     ]);
     let specs = [
         KeySpec {
