@@ -6,10 +6,12 @@
 //! RCPT/DATA decides. If none does, every recipient is deferred.
 
 use crate::dns::MxTarget;
+use crate::sessions::{Session, SessionCache};
 use crate::TlsMode;
 use mail_send::SmtpClient;
 use smtp_proto::{Response, EXT_START_TLS};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
@@ -54,6 +56,8 @@ pub(crate) struct SmtpConfig {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
+    /// Sessions kept open between transactions to the same MX address.
+    pub sessions: Arc<SessionCache>,
 }
 
 /// One message to one domain: the envelope and the canonical body.
@@ -97,7 +101,8 @@ pub(crate) async fn deliver(
 }
 
 /// One host: `Ok` with per-recipient results once it answered the transaction,
-/// `Err` with the reason when the next host should be tried.
+/// `Err` with the reason when the next host should be tried. A kept session
+/// to the address is used first; the session is kept again afterwards.
 async fn try_host(
     cfg: &SmtpConfig,
     host: &str,
@@ -105,6 +110,28 @@ async fn try_host(
     tx: &Transaction<'_>,
 ) -> Result<Vec<RecipientResult>, String> {
     let sock = SocketAddr::new(addr, cfg.port);
+    if let Some(mut session) = cfg.sessions.take(sock) {
+        if session.reset().await {
+            if let Ok((results, clean)) = session.transaction(cfg, tx).await {
+                if clean {
+                    cfg.sessions.keep(sock, session);
+                }
+                return Ok(results);
+            }
+        }
+        // A kept session that fails is not the host's fault: open a new one.
+    }
+    let mut session = open(cfg, host, sock).await?;
+    let (results, clean) = session.transaction(cfg, tx).await?;
+    if clean {
+        cfg.sessions.keep(sock, session);
+    }
+    Ok(results)
+}
+
+/// Connects, reads the greeting, says EHLO and upgrades with STARTTLS when
+/// offered (or fails when TLS is required and not offered).
+async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session, String> {
     let mut client = SmtpClient::connect(sock, cfg.connect_timeout)
         .await
         .map_err(|e| format!("connect to {sock}: {e}"))?;
@@ -128,20 +155,43 @@ async fn try_host(
         tls.ehlo(&cfg.hostname)
             .await
             .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
-        transaction(&mut tls, cfg, tx).await
+        Ok(Session::Tls(Box::new(tls)))
     } else if cfg.tls == TlsMode::Required {
         let _ = client.quit().await;
         Err("TLS required but the host does not offer STARTTLS".into())
     } else {
-        transaction(&mut client, cfg, tx).await
+        Ok(Session::Plain(client))
     }
 }
 
+impl Session {
+    /// `RSET` on a kept session: true when it is still usable.
+    async fn reset(&mut self) -> bool {
+        match self {
+            Session::Plain(client) => client.rset().await.is_ok(),
+            Session::Tls(client) => client.rset().await.is_ok(),
+        }
+    }
+
+    async fn transaction(
+        &mut self,
+        cfg: &SmtpConfig,
+        tx: &Transaction<'_>,
+    ) -> Result<(Vec<RecipientResult>, bool), String> {
+        match self {
+            Session::Plain(client) => transaction(client, cfg, tx).await,
+            Session::Tls(client) => transaction(client.as_mut(), cfg, tx).await,
+        }
+    }
+}
+
+/// One transaction on an open session: per-recipient results, and whether the
+/// session ended in a known state (every reply read), so it can be reused.
 async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     client: &mut SmtpClient<T>,
     cfg: &SmtpConfig,
     tx: &Transaction<'_>,
-) -> Result<Vec<RecipientResult>, String> {
+) -> Result<(Vec<RecipientResult>, bool), String> {
     let io = |e: mail_send::Error| error_text(e);
     let mail = client
         .cmd(format!("MAIL FROM:<{}>\r\n", tx.from))
@@ -149,7 +199,12 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         .map_err(io)?;
     match mail.code / 100 {
         2 => {}
-        5 => return Ok(all(tx.recipients, Outcome::Failed, &reply_text(&mail))),
+        5 => {
+            return Ok((
+                all(tx.recipients, Outcome::Failed, &reply_text(&mail)),
+                true,
+            ))
+        }
         _ => return Err(format!("MAIL FROM: {}", reply_text(&mail))),
     }
     let mut results = Vec::with_capacity(tx.recipients.len());
@@ -169,10 +224,10 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         });
     }
     if accepted.is_empty() {
-        let _ = client.cmd(b"QUIT\r\n").await;
-        return Ok(results);
+        return Ok((results, true));
     }
     let data = client.cmd(b"DATA\r\n").await.map_err(io)?;
+    let mut clean = true;
     let final_reply = if data.code == 354 {
         let sent = tokio::time::timeout(cfg.data_timeout, async {
             client.write_message(tx.body).await?;
@@ -182,14 +237,20 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         match sent {
             Ok(Ok(reply)) => (outcome_of(reply.code), reply_text(&reply)),
             // The body may or may not have arrived: defer (at worst a duplicate).
-            Ok(Err(e)) => (
-                Outcome::Deferred,
-                format!("451 4.4.2 after DATA: {}", error_text(e)),
-            ),
-            Err(_) => (
-                Outcome::Deferred,
-                "451 4.4.2 timeout after DATA".to_string(),
-            ),
+            Ok(Err(e)) => {
+                clean = false;
+                (
+                    Outcome::Deferred,
+                    format!("451 4.4.2 after DATA: {}", error_text(e)),
+                )
+            }
+            Err(_) => {
+                clean = false;
+                (
+                    Outcome::Deferred,
+                    "451 4.4.2 timeout after DATA".to_string(),
+                )
+            }
         }
     } else {
         let outcome = match outcome_of(data.code) {
@@ -202,8 +263,7 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         results[i].outcome = final_reply.0;
         results[i].reply = final_reply.1.clone();
     }
-    let _ = client.cmd(b"QUIT\r\n").await;
-    Ok(results)
+    Ok((results, clean))
 }
 
 fn outcome_of(code: u16) -> Outcome {

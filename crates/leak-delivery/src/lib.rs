@@ -9,6 +9,7 @@
 //! - `client.rs`: one SMTP transaction per domain (mail-send): MX fallback,
 //!   opportunistic or required STARTTLS, per-recipient results, canonical body.
 //! - `tls.rs`: the STARTTLS client configuration.
+//! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
 //! - `scheduler.rs`: [`Scheduler`] — picks due recipients, limits concurrency,
 //!   writes every state change to the store, expires old recipients.
 //! - `agenda.rs`: the scheduler's in-memory plan of when each message is due
@@ -32,6 +33,7 @@ mod counters;
 mod dns;
 mod report;
 mod scheduler;
+mod sessions;
 mod tls;
 
 pub use client::{DomainResult, Outcome, RecipientResult};

@@ -11,6 +11,7 @@ use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
 use crate::report::{self, FailedRecipient, ReportContext};
+use crate::sessions::SessionCache;
 use crate::{tls, DeliveryCounters, DeliveryError, DeliverySettings};
 use leak_dkim::Signer;
 use leak_store::{
@@ -105,6 +106,7 @@ impl Scheduler {
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,
+            sessions: Arc::new(SessionCache::new(settings.max_per_domain)),
         };
         let waker = Arc::new(Notify::new());
         let (sender, hints) = mpsc::unbounded_channel();

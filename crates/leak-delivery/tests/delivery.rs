@@ -538,6 +538,33 @@ async fn operator_hold_and_delete_during_attempt_stick() {
     );
 }
 
+/// Messages delivered one after another to the same MX share one SMTP
+/// session (checked with RSET), as Postfix's connection cache does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_reused_for_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(ls.pop().unwrap(), Behavior::default());
+    let mut zone = Zone::default();
+    zone.a("reuse.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let running = run(settings(dns.addr, port), store.clone(), signer.clone());
+    for n in 0..3 {
+        let (m, body) = message(&signer, &[&format!("r{n}@reuse.test")], None, "hi\r\n");
+        store.enqueue(m, body).await.unwrap();
+        running.waker.notify_one();
+        wait_for(10, "delivered", || sink.received().len() == n + 1).await;
+    }
+    running.stop().await;
+    assert_eq!(
+        sink.sessions.load(Ordering::SeqCst),
+        1,
+        "one session for three messages"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_domain_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();

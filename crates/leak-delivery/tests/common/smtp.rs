@@ -55,6 +55,8 @@ pub struct Sink {
     pub received: Arc<Mutex<Vec<Received>>>,
     /// Most sessions open at once (to check concurrency limits).
     pub max_sessions: Arc<AtomicUsize>,
+    /// Sessions accepted in all (to check that sessions are reused).
+    pub sessions: Arc<AtomicUsize>,
 }
 
 impl Sink {
@@ -86,9 +88,11 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
     let received = Arc::new(Mutex::new(Vec::new()));
     let max_sessions = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(AtomicUsize::new(0));
-    let (rec, max) = (received.clone(), max_sessions.clone());
+    let sessions = Arc::new(AtomicUsize::new(0));
+    let (rec, max, accepted) = (received.clone(), max_sessions.clone(), sessions.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
             let (rec, max, open, behavior) =
                 (rec.clone(), max.clone(), open.clone(), behavior.clone());
             tokio::spawn(async move {
@@ -103,6 +107,7 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
         addr,
         received,
         max_sessions,
+        sessions,
     }
 }
 

@@ -1,0 +1,60 @@
+//! SMTP sessions kept open after a transaction, so the next message to the
+//! same MX address skips the connect, greeting, EHLO and TLS handshake (as
+//! Postfix's connection cache does). A kept session is checked with `RSET`
+//! before reuse; one idle longer than [`MAX_IDLE`] is closed instead.
+
+use mail_send::SmtpClient;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// How long a kept session may sit unused (receivers commonly drop idle
+/// clients after 30 s or more; stay well inside that).
+const MAX_IDLE: Duration = Duration::from_secs(10);
+
+/// An open session, after EHLO (and STARTTLS when the host offered it).
+pub(crate) enum Session {
+    Plain(SmtpClient<TcpStream>),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
+}
+
+/// Idle sessions by MX address.
+pub(crate) struct SessionCache {
+    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, Session)>>>,
+    /// Sessions kept per address at most (the per-domain concurrency limit).
+    per_address: usize,
+}
+
+impl SessionCache {
+    pub fn new(per_address: usize) -> SessionCache {
+        SessionCache {
+            idle: Mutex::default(),
+            per_address,
+        }
+    }
+
+    /// The most recently used idle session to `addr` that is still fresh.
+    pub fn take(&self, addr: SocketAddr) -> Option<Session> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let sessions = idle.get_mut(&addr)?;
+        sessions.retain(|(since, _)| since.elapsed() < MAX_IDLE);
+        let session = sessions.pop().map(|(_, session)| session);
+        if sessions.is_empty() {
+            idle.remove(&addr);
+        }
+        session
+    }
+
+    /// Keeps a session that just finished a transaction cleanly.
+    pub fn keep(&self, addr: SocketAddr, session: Session) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let sessions = idle.entry(addr).or_default();
+        sessions.retain(|(since, _)| since.elapsed() < MAX_IDLE);
+        if sessions.len() < self.per_address {
+            sessions.push((Instant::now(), session));
+        }
+    }
+}
