@@ -22,6 +22,8 @@
 # Installs postfix and dnsmasq when missing (Debian), builds leak and
 # leak-bench in release mode (CARGO_TARGET_DIR is honoured), touches only
 # loopback addresses and removes every process and temp dir it made on exit.
+# dnsmasq answers with a 5-minute TTL, as real zones publish (its default TTL
+# for its own records is 0, which no real MX has).
 # dnsmasq listens on 127.0.0.D:53 (a free loopback address): Postfix's
 # resolver (glibc) cannot use another port; leak is pointed at the same one.
 set -euo pipefail
@@ -126,7 +128,7 @@ SINK_DOMAIN=sink.test
 
 log "dnsmasq on $DNS_IP:53: MX $SINK_DOMAIN -> mx.$SINK_DOMAIN ($SINK_IP)"
 dnsmasq --keep-in-foreground --conf-file=/dev/null --port=53 --listen-address="$DNS_IP" \
-    --bind-interfaces --no-resolv --no-hosts --pid-file= --user=root \
+    --bind-interfaces --no-resolv --no-hosts --pid-file= --user=root --local-ttl=300 \
     --mx-host="$SINK_DOMAIN,mx.$SINK_DOMAIN,10" --host-record="mx.$SINK_DOMAIN,$SINK_IP" \
     2>"$WORK/dnsmasq.log" &
 PIDS+=($!)

@@ -136,6 +136,9 @@ async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session,
         .await
         .map_err(|e| format!("connect to {sock}: {e}"))?;
     client.timeout = cfg.command_timeout;
+    // Without this, the small write that ends DATA waits for the delayed ACK
+    // of the body (Nagle): 40 ms per message.
+    let _ = client.stream.set_nodelay(true);
     let greeting = tokio::time::timeout(cfg.command_timeout, client.read())
         .await
         .map_err(|_| format!("{sock}: no greeting"))?
