@@ -24,6 +24,16 @@ async fn listeners(lasts: &[u8]) -> (u16, Vec<tokio::net::TcpListener>) {
     (ls[0].local_addr().unwrap().port(), ls)
 }
 
+/// One receiver on 127.0.0.2 and a DNS server answering `domain` with its
+/// address (implicit MX): the MX port, the receiver, the DNS server.
+async fn one_receiver(domain: &str, behavior: Behavior) -> (u16, Sink, DnsServer) {
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(ls.pop().unwrap(), behavior);
+    let mut zone = Zone::default();
+    zone.a(domain, ip(2), 300);
+    (port, sink, DnsServer::start(zone).await)
+}
+
 fn script(f: impl Fn(&str) -> String + Send + Sync + 'static) -> common::smtp::RcptScript {
     Arc::new(f)
 }
@@ -368,11 +378,7 @@ async fn expiry_fails_with_report() {
 async fn report_pending_at_a_crash_is_sent_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, _) = signer(dir.path());
-    let (port, mut ls) = listeners(&[2]).await;
-    let owner = start(ls.pop().unwrap(), Behavior::default());
-    let mut zone = Zone::default();
-    zone.a("owner.test", ip(2), 300);
-    let dns = DnsServer::start(zone).await;
+    let (port, owner, dns) = one_receiver("owner.test", Behavior::default()).await;
     let store = Arc::new(MemStore::default());
     let (mut m, body) = message(&signer, &["bob@gone.test"], Some("me@owner.test"), "hi\r\n");
     let r = &mut m.recipients[0];
@@ -460,11 +466,7 @@ async fn starttls_opportunistic_and_required() {
 async fn delivered_mail_verifies_with_dkimpy() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, records) = signer(dir.path());
-    let (port, mut ls) = listeners(&[2]).await;
-    let sink = start(ls.pop().unwrap(), Behavior::default());
-    let mut zone = Zone::default();
-    zone.a("dkim.test", ip(2), 300);
-    let dns = DnsServer::start(zone).await;
+    let (port, sink, dns) = one_receiver("dkim.test", Behavior::default()).await;
     let store = Arc::new(MemStore::default());
     let (m, body) = message(
         &signer,
@@ -485,18 +487,15 @@ async fn delivered_mail_verifies_with_dkimpy() {
 async fn operator_hold_and_delete_during_attempt_stick() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, _) = signer(dir.path());
-    let (port, mut ls) = listeners(&[2]).await;
-    let _sink = start(
-        ls.pop().unwrap(),
+    let (port, _sink, dns) = one_receiver(
+        "op.test",
         Behavior {
             rcpt: script(|_| "451 4.3.0 later".into()),
             rcpt_delay: Duration::from_millis(800),
             ..Default::default()
         },
-    );
-    let mut zone = Zone::default();
-    zone.a("op.test", ip(2), 300);
-    let dns = DnsServer::start(zone).await;
+    )
+    .await;
     let store = Arc::new(MemStore::default());
     let (held, hb) = message(&signer, &["h@op.test"], None, "x\r\n");
     let (gone, gb) = message(&signer, &["g@op.test"], None, "x\r\n");
@@ -544,11 +543,7 @@ async fn operator_hold_and_delete_during_attempt_stick() {
 async fn sessions_are_reused_for_the_next_message() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, _) = signer(dir.path());
-    let (port, mut ls) = listeners(&[2]).await;
-    let sink = start(ls.pop().unwrap(), Behavior::default());
-    let mut zone = Zone::default();
-    zone.a("reuse.test", ip(2), 300);
-    let dns = DnsServer::start(zone).await;
+    let (port, sink, dns) = one_receiver("reuse.test", Behavior::default()).await;
     let store = Arc::new(MemStore::default());
     let running = run(settings(dns.addr, port), store.clone(), signer.clone());
     for n in 0..3 {
@@ -569,17 +564,14 @@ async fn sessions_are_reused_for_the_next_message() {
 async fn per_domain_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, _) = signer(dir.path());
-    let (port, mut ls) = listeners(&[2]).await;
-    let sink = start(
-        ls.pop().unwrap(),
+    let (port, sink, dns) = one_receiver(
+        "busy.test",
         Behavior {
             rcpt_delay: Duration::from_millis(150),
             ..Default::default()
         },
-    );
-    let mut zone = Zone::default();
-    zone.a("busy.test", ip(2), 300);
-    let dns = DnsServer::start(zone).await;
+    )
+    .await;
     let store = Arc::new(MemStore::default());
     for i in 0..5 {
         let (m, b) = message(&signer, &[&format!("u{i}@busy.test")], None, "x\r\n");
@@ -644,17 +636,14 @@ for i in range(count):
 async fn killed_mid_delivery_loses_nothing_and_duplicates_at_most_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, _) = signer(dir.path());
-    let (port, mut ls) = listeners(&[2]).await;
-    let sink = start(
-        ls.pop().unwrap(),
+    let (port, sink, dns) = one_receiver(
+        "crash.test",
         Behavior {
             rcpt_delay: Duration::from_millis(100),
             ..Default::default()
         },
-    );
-    let mut zone = Zone::default();
-    zone.a("crash.test", ip(2), 300);
-    let dns = DnsServer::start(zone).await;
+    )
+    .await;
     let store = Arc::new(MemStore::default());
     let mut ids = Vec::new();
     for i in 0..12 {
