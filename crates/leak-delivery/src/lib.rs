@@ -10,8 +10,9 @@
 //!   opportunistic or required STARTTLS, per-recipient results, canonical body.
 //! - `tls.rs`: the STARTTLS client configuration.
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
-//! - `scheduler.rs`: [`Scheduler`] — picks due recipients, limits concurrency,
-//!   writes every state change to the store, expires old recipients.
+//! - `scheduler/mod.rs`: [`Scheduler`] — picks due recipients, limits
+//!   concurrency, runs attempts; `scheduler/results.rs` writes their results,
+//!   expires old recipients, queues failure reports and removes finished mail.
 //! - `agenda.rs`: the scheduler's in-memory plan of when each message is due
 //!   and which wait for a connection slot.
 //! - `report.rs`: RFC 3464 failure reports to the account's notify address.
