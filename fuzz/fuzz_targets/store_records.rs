@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if kind & 1 == 0 {
         if let Ok(message) = decode_envelope_record(record) {
-            assert!(message.id.len() <= record.len(), "decoded more than was there");
+            assert!(
+                message.id.len() <= record.len(),
+                "decoded more than was there"
+            );
         }
     } else if let Ok(body) = decode_body_record(record, "0123456789abcdef") {
         assert!(body.len() < record.len(), "a body record has a header");
