@@ -69,15 +69,19 @@ impl Pipeline {
             Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
         })?;
 
-        let hold_reason = self.moderate(&anonymized)?;
-        let mut signed = self.signer.sign(&anonymized.message).map_err(|error| {
-            tracing::error!(session = %session.id, %error, "DKIM signing failed");
-            Reply::local_error()
-        })?;
-        signed.extend_from_slice(&anonymized.message);
-        Ok(Prepared {
-            body: signed,
-            hold_reason,
+        // Classifying and RSA signing take up to a millisecond or so each:
+        // let the runtime move other sessions to another thread meanwhile.
+        tokio::task::block_in_place(|| {
+            let hold_reason = self.moderate(&anonymized)?;
+            let mut signed = self.signer.sign(&anonymized.message).map_err(|error| {
+                tracing::error!(session = %session.id, %error, "DKIM signing failed");
+                Reply::local_error()
+            })?;
+            signed.extend_from_slice(&anonymized.message);
+            Ok(Prepared {
+                body: signed,
+                hold_reason,
+            })
         })
     }
 
