@@ -22,6 +22,15 @@ TRUSTED_IP = "127.0.0.2"
 DOMAIN = "anon.test"
 
 
+def tls_context():
+    """A client TLS context that accepts the tests' self-signed certificate."""
+    import ssl
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def leak(*args, config=None, input=None, check=False):
     """Runs the leak CLI and returns the CompletedProcess."""
     command = [LEAK, *args]
@@ -242,6 +251,17 @@ class Sink:
             await asyncio.sleep(self.delay)
         self.messages.append(envelope)
         return "250 2.0.0 OK"
+
+    def subjects(self, pattern):
+        """How often each subject arrived: `pattern` is a bytes regex whose
+        group names the subject; messages without a match are skipped."""
+        import collections
+        found = collections.Counter()
+        for envelope in list(self.messages):
+            match = re.search(pattern, envelope.original_content)
+            if match:
+                found[match.group(1).decode()] += 1
+        return found
 
 
 def free_port(kind, address):

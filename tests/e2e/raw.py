@@ -2,9 +2,8 @@
 replies, and tells a closed connection apart from silence."""
 
 import socket
-import ssl
 
-from conftest import TRUSTED_IP
+from conftest import TRUSTED_IP, tls_context
 
 
 class RawClient:
@@ -45,9 +44,7 @@ class RawClient:
             return True
 
     def starttls(self):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = tls_context()
         self.sock = context.wrap_socket(self.sock, server_hostname="mail.anon.test")
         self.buffer = b""
 

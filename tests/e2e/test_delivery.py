@@ -5,12 +5,11 @@ delivered to a real SMTP receiver (aiosmtpd) acting as the MX."""
 import email
 import email.policy
 import smtplib
-import ssl
 import time
 
 import dkim
 
-from conftest import PASSWORD, wait_for
+from conftest import PASSWORD, tls_context, wait_for
 
 
 SUBMITTED = """\
@@ -41,9 +40,7 @@ CANARIES = ["Alice Martin", "alice.martin", "corp-canary", "CANARY-MSGID", "Thun
 def test_delivered_message_is_anonymous_and_dkim_signed(make_daemon, dkim_keys, mx_and_dns):
     sink, mx_port, nameserver = mx_and_dns
     daemon = make_daemon(nameserver=nameserver, mx_port=mx_port)
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = tls_context()
     with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
         client.starttls(context=context)
         client.login("alice", PASSWORD)

@@ -2,9 +2,8 @@
 
 import json
 import smtplib
-import ssl
 
-from conftest import PASSWORD, TRUSTED_IP
+from conftest import PASSWORD, TRUSTED_IP, tls_context
 
 INSULT = "From: x@anon.test\r\nTo: bob@example.test\r\nSubject: hey\r\n\r\nT'es qu'un sale c0nn4rd, espece de minable.\r\n"
 CONFESSION = ("From: friend@anon.test\r\nTo: bob@example.test\r\nSubject: a confession\r\n\r\n"
@@ -45,9 +44,7 @@ def test_hold_action_stores_the_message_held(make_daemon):
 
 def test_hourly_limit_per_account(make_daemon):
     daemon = make_daemon(limits={"messages_per_hour": 2})
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = tls_context()
     with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
         client.starttls(context=context)
         client.login("alice", PASSWORD)

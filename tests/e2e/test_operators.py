@@ -7,7 +7,7 @@ import smtplib
 import ssl
 import time
 
-from conftest import PASSWORD, TRUSTED_IP, wait_for
+from conftest import PASSWORD, TRUSTED_IP, tls_context, wait_for
 
 INSULT = "From: x@anon.test\r\nTo: bob@example.test\r\nSubject: hey\r\n\r\nEspece de sale connard.\r\n"
 NOTE = "From: x@anon.test\r\nTo: bob@example.test\r\nSubject: note\r\n\r\nThank you for everything.\r\n"
@@ -87,9 +87,7 @@ def test_status_and_optout_list(daemon):
 
 
 def test_sighup_reloads_accounts(daemon):
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = tls_context()
     assert daemon.cli("user", "add", "bob", "--password-stdin", input="bob-password\n").returncode == 0
 
     def login(user, password):
@@ -139,9 +137,7 @@ def make_cert(folder, name):
 
 def served_certificate(port):
     import socket
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = tls_context()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname="mail.anon.test") as tls:
             return tls.getpeercert(binary_form=True)

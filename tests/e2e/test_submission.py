@@ -1,14 +1,12 @@
 """A real mail client (Python's smtplib, swaks) submits through leak."""
 
 import json
-import shutil
 import smtplib
-import ssl
 import subprocess
 
 import pytest
 
-from conftest import PASSWORD, TRUSTED_IP
+from conftest import PASSWORD, TRUSTED_IP, tls_context
 
 MESSAGE = """From: Alice Martin <alice.martin@real.example>
 To: Bob <bob@example.test>
@@ -16,13 +14,6 @@ Subject: A confession
 
 I have always admired your work, and I never dared to say it.
 """
-
-
-def tls_context():
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def test_starttls_auth_submission_is_queued(daemon):

@@ -6,18 +6,7 @@ use leak_config::{Config, Problem};
 use std::path::Path;
 
 pub fn run(path: &Path) -> CliResult {
-    let problems = match load_text(path) {
-        Err(problem) => vec![problem],
-        Ok(text) => match leak_config::parse(&text) {
-            Err(problems) => problems,
-            Ok(mut config) => {
-                leak_config::resolve_paths(&mut config, path.parent().unwrap_or(Path::new(".")));
-                let mut problems = leak_config::validate(&config);
-                problems.extend(deep_checks(&config, &problems));
-                problems
-            }
-        },
-    };
+    let (_, problems) = inspect(path);
     if problems.is_empty() {
         println!("ok");
         return Ok(());
@@ -32,6 +21,25 @@ pub fn run(path: &Path) -> CliResult {
     )))
 }
 
+/// The config at `path` (when it parses) and every problem with it: syntax,
+/// values, and whether the files it names can be used. What `check-config`
+/// prints and what stops `serve` from starting.
+pub fn inspect(path: &Path) -> (Option<Config>, Vec<Problem>) {
+    let text = match load_text(path) {
+        Ok(text) => text,
+        Err(problem) => return (None, vec![problem]),
+    };
+    match leak_config::parse(&text) {
+        Err(problems) => (None, problems),
+        Ok(mut config) => {
+            leak_config::resolve_paths(&mut config, path.parent().unwrap_or(Path::new(".")));
+            let mut problems = leak_config::validate(&config);
+            problems.extend(deep_checks(&config, &problems));
+            (Some(config), problems)
+        }
+    }
+}
+
 fn load_text(path: &Path) -> Result<String, Problem> {
     std::fs::read_to_string(path)
         .map_err(|e| Problem::new("", format!("cannot read {}: {e}", path.display())))
@@ -39,7 +47,7 @@ fn load_text(path: &Path) -> Result<String, Problem> {
 
 /// Checks that need other crates: can the files be used, not only read?
 /// Files already reported unreadable are not reported twice.
-pub fn deep_checks(config: &Config, already: &[Problem]) -> Vec<Problem> {
+fn deep_checks(config: &Config, already: &[Problem]) -> Vec<Problem> {
     let reported = |key: &str| already.iter().any(|p| p.key == key);
     let mut problems = Vec::new();
     if let Some(tls) = &config.tls {

@@ -46,23 +46,18 @@ fn init_logging() {
 
 /// The config with every check `check-config` does; all problems are printed.
 fn load_checked(path: &Path) -> Result<Config, Failure> {
-    let error = match leak_config::load(path) {
-        Ok(config) => {
-            let problems = crate::cli::check_config::deep_checks(&config, &[]);
-            if problems.is_empty() {
-                return Ok(config);
+    match crate::cli::check_config::inspect(path) {
+        (Some(config), problems) if problems.is_empty() => Ok(config),
+        (_, problems) => {
+            for problem in &problems {
+                eprintln!("{problem}");
             }
-            leak_config::ConfigError {
+            Err(Failure::refused(leak_config::ConfigError {
                 path: path.display().to_string(),
                 problems,
-            }
+            }))
         }
-        Err(error) => error,
-    };
-    for problem in &error.problems {
-        eprintln!("{problem}");
     }
-    Err(Failure::refused(error))
 }
 
 async fn daemon(config_path: &Path, config: Config) -> CliResult {
