@@ -422,8 +422,8 @@ deferred() {
     # at most SETTLE_LIMIT seconds (a large queue may take much longer).
     local deadline=$(( $(date +%s) + SETTLE_LIMIT )) statuses
     while :; do
-        statuses=$(leak_queued_statuses | sort | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')
-        case "$statuses" in *queued=*) ;; *) break ;; esac
+        statuses=$(leak_recipient_counts)
+        case "$statuses" in *" queued=0") break ;; esac
         [ "$(date +%s)" -lt "$deadline" ] || { log "not settled after ${SETTLE_LIMIT}s: $statuses"; break; }
         sleep 5
     done
@@ -460,12 +460,13 @@ deferred() {
     printf '%-48s %s\n' "restart to ready, total (s)" "$restart"
     printf '%-48s %s\n' "messages in the queue after restart" "$queued"
 }
-# One line per recipient status in the queue.
-leak_queued_statuses() {
-    "$LEAK" queue list --json --config "$LEAK_DIR/leak.toml" |
+# Recipients in the queue by status, from `leak status --json`: e.g.
+# "deferred=100000 queued=0".
+leak_recipient_counts() {
+    "$LEAK" status --json --config "$LEAK_DIR/leak.toml" |
         python3 -c 'import json,sys
-for m in json.load(sys.stdin):
-    for r in m["recipients"]: print(r["status"])'
+counts = json.load(sys.stdin)["queue"]["recipients"]
+print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))'
 }
 
 if [ "$DEFERRED" = 1 ]; then

@@ -120,12 +120,25 @@ impl AdminClient {
         self.protocol(format!("unexpected answer {response:?}"))
     }
 
-    /// Every message in the queue, oldest first.
+    /// Every message in the queue, oldest first, without attempt histories.
+    /// Asked for a page at a time, so the daemon never holds the whole queue
+    /// for one listing.
     pub async fn list(&mut self) -> Result<Vec<QueuedMessage>, ClientError> {
-        match self.call(&Request::QueueList).await? {
-            Response::Messages { messages } => Ok(messages),
-            other => Err(self.unexpected(&other)),
+        let mut all: Vec<QueuedMessage> = Vec::new();
+        loop {
+            let after = all.last().map(|m| m.id.clone());
+            let mut page = match self.call(&Request::QueueList { after }).await? {
+                Response::Messages { messages } => messages,
+                other => return Err(self.unexpected(&other)),
+            };
+            let last_page = page.len() < leak_store::LIST_PAGE;
+            all.append(&mut page);
+            if last_page {
+                break;
+            }
         }
+        all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(all)
     }
 
     /// One message with its history.

@@ -36,9 +36,7 @@ pub(crate) fn now() -> UnixTime {
 pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
     let store = &ctx.store;
     let result = match request {
-        Request::QueueList => list(store)
-            .await
-            .map(|messages| Response::Messages { messages }),
+        Request::QueueList { after } => list_page(store, after).await,
         Request::QueueShow { id } => show(store.as_ref(), &id),
         Request::QueueRetry { target } => retry(store, target).await,
         Request::QueueHold { id } => hold(store.as_ref(), &id).await,
@@ -83,13 +81,50 @@ fn not_found(id: &str) -> (ErrorKind, String) {
     )
 }
 
-/// Lists on a blocking thread: reading 10,000 envelopes is real work.
-async fn list(store: &Arc<dyn Store>) -> Result<Vec<QueuedMessage>, (ErrorKind, String)> {
+/// Runs a read of the queue on a blocking thread: walking 100,000 envelopes
+/// is real work.
+async fn read_queue<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    read: impl FnOnce(&dyn Store) -> leak_store::Result<T> + Send + 'static,
+) -> Result<T, (ErrorKind, String)> {
     let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || store.list())
+    tokio::task::spawn_blocking(move || read(store.as_ref()))
         .await
-        .map_err(|e| (ErrorKind::Store, format!("listing the queue failed: {e}")))?
+        .map_err(|e| (ErrorKind::Store, format!("reading the queue failed: {e}")))?
         .map_err(store_error)
+}
+
+/// One page of `queue list`, without the attempt histories (`queue show`
+/// has them), so a page stays small.
+async fn list_page(store: &Arc<dyn Store>, after: Option<String>) -> OpResult {
+    let mut messages = read_queue(store, move |store| {
+        store.page(after.as_deref(), leak_store::LIST_PAGE)
+    })
+    .await?;
+    messages.iter_mut().for_each(|m| m.history = Vec::new());
+    Ok(Response::Messages { messages })
+}
+
+/// The ids of every message `keep` selects, read page by page.
+async fn select_ids(
+    store: &Arc<dyn Store>,
+    keep: impl Fn(&QueuedMessage) -> bool + Send + 'static,
+) -> Result<Vec<String>, (ErrorKind, String)> {
+    read_queue(store, move |store| {
+        let mut ids = Vec::new();
+        store.for_each_message(&mut |m| {
+            if keep(&m) {
+                ids.push(m.id);
+            }
+        })?;
+        Ok(ids)
+    })
+    .await
+}
+
+/// The queue's size by state, read page by page.
+async fn queue_counts(store: &Arc<dyn Store>) -> Result<QueueCounts, (ErrorKind, String)> {
+    read_queue(store, QueueCounts::of_store).await
 }
 
 fn show(store: &dyn Store, id: &str) -> OpResult {
@@ -134,12 +169,7 @@ async fn retry(store: &Arc<dyn Store>, target: Target) -> OpResult {
     let now = now();
     let ids = match target {
         Target::One(id) => vec![id],
-        Target::All => list(store)
-            .await?
-            .into_iter()
-            .filter(|m| needs_retry(m, now))
-            .map(|m| m.id)
-            .collect(),
+        Target::All => select_ids(store, move |m| needs_retry(m, now)).await?,
     };
     let single = ids.len() == 1;
     let outcomes = for_each_bulk(store, ids, move |store, id| async move {
@@ -214,10 +244,7 @@ async fn set_held(store: &dyn Store, id: &str, held: bool) -> Result<bool, (Erro
 async fn delete(store: &Arc<dyn Store>, target: Target) -> OpResult {
     let (ids, single) = match target {
         Target::One(id) => (vec![id], true),
-        Target::All => (
-            list(store).await?.into_iter().map(|m| m.id).collect(),
-            false,
-        ),
+        Target::All => (select_ids(store, |_| true).await?, false),
     };
     let outcomes = for_each_bulk(store, ids, |store, id| async move {
         store.remove(&id).await.map(|()| id)
@@ -304,7 +331,7 @@ async fn optout_remove(store: &dyn Store, address: &str) -> OpResult {
 }
 
 async fn status(ctx: &AdminContext) -> OpResult {
-    let messages = list(&ctx.store).await?;
+    let queue = queue_counts(&ctx.store).await?;
     let info = (ctx.status)();
     Ok(Response::Status(StatusReport {
         version: info.version,
@@ -312,6 +339,6 @@ async fn status(ctx: &AdminContext) -> OpResult {
         now: now(),
         listeners: info.listeners,
         sessions_open: info.sessions_open,
-        queue: QueueCounts::of(&messages),
+        queue,
     }))
 }

@@ -14,21 +14,40 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 /// stray writer on the socket cannot make the daemon buffer without bound.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
 
-/// Longest response line the client reads (a queue of 10,000 messages is a few MB).
-pub const MAX_RESPONSE_LINE: usize = 1024 * 1024 * 1024;
+/// Longest response line the client reads (a page of the queue is a few
+/// hundred KB; the margin is for messages with many recipients).
+pub const MAX_RESPONSE_LINE: usize = 256 * 1024 * 1024;
 
 /// What the CLI asks of the daemon, one per command of CONTRACT.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    QueueList,
-    QueueShow { id: String },
-    QueueRetry { target: Target },
-    QueueHold { id: String },
-    QueueRelease { id: String },
-    QueueDelete { target: Target },
-    OptoutAdd { address: String },
-    OptoutRemove { address: String },
+    /// One page of the queue: messages whose id sorts after `after`.
+    QueueList {
+        #[serde(default)]
+        after: Option<String>,
+    },
+    QueueShow {
+        id: String,
+    },
+    QueueRetry {
+        target: Target,
+    },
+    QueueHold {
+        id: String,
+    },
+    QueueRelease {
+        id: String,
+    },
+    QueueDelete {
+        target: Target,
+    },
+    OptoutAdd {
+        address: String,
+    },
+    OptoutRemove {
+        address: String,
+    },
     OptoutList,
     Status,
 }
@@ -45,7 +64,9 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
-    /// `queue list`: every readable message, oldest first.
+    /// `queue list`: one page of readable messages in id order, at most
+    /// [`leak_store::LIST_PAGE`], without their histories; a shorter page is
+    /// the last.
     Messages { messages: Vec<QueuedMessage> },
     /// `queue show`: one message with its history.
     Message { message: QueuedMessage },
@@ -121,25 +142,33 @@ pub struct QueueCounts {
 }
 
 impl QueueCounts {
-    /// Counts a queue listing; also what a metrics exporter needs for "queue size by state".
+    /// Counts a queue listing.
     pub fn of(messages: &[QueuedMessage]) -> QueueCounts {
+        let mut counts = QueueCounts::default();
+        messages.iter().for_each(|m| counts.add(m));
+        counts
+    }
+
+    /// Counts the whole queue page by page, never holding it all: what
+    /// `status` and a metrics exporter need for "queue size by state".
+    pub fn of_store(store: &dyn leak_store::Store) -> leak_store::Result<QueueCounts> {
+        let mut counts = QueueCounts::default();
+        store.for_each_message(&mut |m| counts.add(&m))?;
+        Ok(counts)
+    }
+
+    fn add(&mut self, message: &QueuedMessage) {
         use leak_store::RecipientStatus as S;
-        let mut counts = QueueCounts {
-            messages: messages.len(),
-            ..QueueCounts::default()
-        };
-        for message in messages {
-            counts.held += usize::from(message.held);
-            for recipient in &message.recipients {
-                match recipient.status {
-                    S::Queued => counts.queued += 1,
-                    S::Deferred => counts.deferred += 1,
-                    S::Delivered => counts.delivered += 1,
-                    S::Failed => counts.failed += 1,
-                }
+        self.messages += 1;
+        self.held += usize::from(message.held);
+        for recipient in &message.recipients {
+            match recipient.status {
+                S::Queued => self.queued += 1,
+                S::Deferred => self.deferred += 1,
+                S::Delivered => self.delivered += 1,
+                S::Failed => self.failed += 1,
             }
         }
-        counts
     }
 }
 

@@ -26,50 +26,55 @@ fn linked(t: &Tokens, i: usize) -> bool {
     f & GLUED != 0 || (f & (SENT | CLAUSE) == 0 && single(t, i - 1) && single(t, i))
 }
 
-/// Replaces disguised spans in `t` by merged tokens.
+/// Replaces disguised spans in `t` by merged tokens, in place: a merged
+/// token replaces two or more, so the write position never passes the read
+/// position and no second token vector is needed.
 pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
-    if t.toks.len() < 2 || !(1..t.toks.len()).any(|i| linked(t, i)) {
-        return;
-    }
-    let mut out: Vec<Token> = Vec::with_capacity(t.toks.len());
-    let mut scratch = Vec::new();
-    let mut i = 0;
     let n = t.toks.len();
+    let Some(first) = (1..n).find(|&i| linked(t, i)) else {
+        return;
+    };
+    let mut scratch = Vec::new();
+    let mut w = first - 1;
+    let mut i = first - 1;
     while i < n {
-        let mut end = i + 1;
+        if i + 1 == n || !linked(t, i + 1) {
+            t.toks[w] = t.toks[i];
+            w += 1;
+            i += 1;
+            continue;
+        }
+        let mut end = i + 2;
         while end < n && linked(t, end) {
             end += 1;
         }
-        if end - i < 2 {
-            out.push(t.toks[i]);
-            i = end;
-            continue;
-        }
         let mut k = i;
         while k < end {
-            match best_span(t, lex, k, end, &mut scratch) {
+            let tok = match best_span(t, lex, k, end, &mut scratch) {
                 Some(stop) => {
                     let start = t.buf.len() as u32;
                     t.buf.extend_from_slice(&scratch);
                     let flags = (t.toks[k].flags & !GLUED)
                         | (t.toks[stop - 1].flags & QUOTE_END)
                         | elongated(&scratch);
-                    out.push(Token {
+                    k = stop;
+                    Token {
                         start,
                         end: t.buf.len() as u32,
                         flags,
-                    });
-                    k = stop;
+                    }
                 }
                 None => {
-                    out.push(t.toks[k]);
                     k += 1;
+                    t.toks[k - 1]
                 }
-            }
+            };
+            t.toks[w] = tok;
+            w += 1;
         }
         i = end;
     }
-    t.toks = out;
+    t.toks.truncate(w);
 }
 
 /// The end of the longest span starting at `k` that spells a word, leaving

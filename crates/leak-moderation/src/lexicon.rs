@@ -14,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::matcher::{Action, Rep, Rule, Scope, Step};
 use crate::normalize::{tokenize, ELONGATED, LEET_ONE, MASKED};
+use crate::table::WordTable;
 use crate::Category;
 
 /// A small multiplicative hasher: word look-ups dominate the classifier's
@@ -50,6 +51,8 @@ const MAX_CLASSES: usize = 64;
 #[derive(Default)]
 pub(crate) struct Lexicon {
     ids: FxMap<Box<[u8]>, u32>,
+    /// `ids` frozen into the fast table message tokens are looked up in.
+    table: WordTable,
     /// Words with doubled letters squeezed (`connard` → `conard`), for
     /// elongated tokens only.
     collapsed: FxMap<Box<[u8]>, u32>,
@@ -342,6 +345,7 @@ impl Lexicon {
             }
         }
         self.add_plurals();
+        self.table = WordTable::build(self.ids.iter().map(|(w, &id)| (&w[..], id)));
         for id in 0..self.words.len() {
             let w = &self.words[id];
             let key = collapse(w);
@@ -426,10 +430,10 @@ impl Lexicon {
         if flags & MASKED != 0 {
             return self.wildcard(w);
         }
-        if let Some(&id) = self.ids.get(w) {
+        if let Some(id) = self.table.get(w) {
             return id;
         }
-        if flags & ELONGATED != 0 {
+        if flags & ELONGATED != 0 || elongated(w) != 0 {
             if let Some(&id) = self.collapsed.get(&collapse(w)[..]) {
                 return id;
             }

@@ -18,6 +18,10 @@
 //! - `lexicon.rs` — parses `lexicons/*.txt` (word classes and rules) and the
 //!   operator's lists; word look-up with leetspeak, wildcard, squeezed
 //!   repeats and plurals; shape classes (unlisted adjectives by suffix).
+//! - `table.rs` — the frozen word → id table every token is looked up in
+//!   (short words compared as packed integers).
+//! - `index.rs` — rule bitsets: which rules may start on a token, and
+//!   which may match in a sentence at all (a pre-filter on their words).
 //! - `matcher.rs` — the rule engine: reported quotations and allow rules
 //!   neutralise, block rules decide, the most severe match wins.
 //! - `lexicons/` — the curated French and English lists and rules; its
@@ -34,14 +38,17 @@
 //! "go kill yourself") block wherever they appear.
 
 mod disguise;
+mod index;
 mod lexicon;
 mod matcher;
 mod normalize;
+mod table;
 
 use std::fmt;
 
+use index::Index;
 use lexicon::Lexicon;
-use matcher::{Annotated, Hit, Index, Scope};
+use matcher::{Annotated, Hit, Scope};
 use normalize::{Tokens, SENT};
 
 thread_local! {

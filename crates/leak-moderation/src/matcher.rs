@@ -7,6 +7,7 @@
 //! wins. A match never crosses a sentence boundary, and a gap (`~N`) never
 //! skips a negation (`not`, `jamais`…), so "I will never hurt you" passes.
 
+use crate::index::{bloom, Index};
 use crate::lexicon::Lexicon;
 use crate::normalize::{CLAUSE, QUOTE_END, QUOTE_START, SENT};
 use crate::Category;
@@ -60,68 +61,6 @@ pub(crate) struct Rule {
     pub action: Action,
     pub scope: Scope,
     pub source: Box<str>,
-}
-
-/// How many mandatory class elements per rule the sentence pre-filter keeps.
-const NEEDS: usize = 3;
-
-/// Rules indexed by their first matching element, so each token only tries
-/// the rules that can start on it.
-pub(crate) struct Index {
-    by_word: Vec<Vec<u32>>,
-    by_class: Vec<Vec<u32>>,
-    /// Per rule, the class masks of its class-only mandatory elements: a
-    /// sentence must hold each of them for the rule to be tried there.
-    /// (Up to [`NEEDS`] of them, inline, 0 for none: it is only a pre-filter.)
-    needs: Vec<[u64; NEEDS]>,
-    neg: u64,
-}
-
-impl Index {
-    pub fn new(lex: &Lexicon) -> Index {
-        let mut by_word = vec![Vec::new(); lex.word_count()];
-        let mut by_class = vec![Vec::new(); 64];
-        for (r, rule) in lex.rules.iter().enumerate() {
-            let first = rule.steps.iter().find_map(|s| match s {
-                Step::Match { words, classes, .. } => Some((words, *classes)),
-                _ => None,
-            });
-            let Some((words, classes)) = first else {
-                continue;
-            };
-            for &w in words.iter() {
-                by_word[w as usize].push(r as u32);
-            }
-            for (bit, list) in by_class.iter_mut().enumerate() {
-                if classes & (1 << bit) != 0 {
-                    list.push(r as u32);
-                }
-            }
-        }
-        let needs = lex
-            .rules
-            .iter()
-            .map(|rule| {
-                let needs = rule.steps.iter().filter_map(|s| match s {
-                    Step::Match {
-                        words,
-                        classes,
-                        rep: Rep::One,
-                    } if words.is_empty() => Some(*classes),
-                    _ => None,
-                });
-                let mut inline = [0; NEEDS];
-                inline.iter_mut().zip(needs).for_each(|(slot, n)| *slot = n);
-                inline
-            })
-            .collect();
-        Index {
-            by_word,
-            by_class,
-            needs,
-            neg: lex.class_mask("neg"),
-        }
-    }
 }
 
 /// Whether every mandatory element of `rule` is satisfied by some token of
@@ -248,14 +187,10 @@ pub(crate) fn scan(
     if text.quoted {
         reported_quotes(text, lex.class_mask("report"), lex.class_mask("slur"));
     }
-    let active = active_rules(lex, text, scope);
-    let sentence = sentence_classes(text);
-    pass(lex, index, text, &sentence, |r| {
-        active[r as usize] && is_allow(lex, r)
-    });
-    pass(lex, index, text, &sentence, |r| {
-        active[r as usize] && !is_allow(lex, r)
-    })
+    let active = active_rules(lex, index, text, scope);
+    let starts = starters(index, text);
+    let blocks = allow_pass(lex, index, text, &starts, &active);
+    block_pass(lex, index, text, &blocks)
 }
 
 /// How far before or after a quotation a reporting verb may stand.
@@ -304,97 +239,128 @@ fn reported_quotes(text: &mut Annotated, report: u64, keep: u64) {
     }
 }
 
-fn is_allow(lex: &Lexicon, r: u32) -> bool {
-    matches!(lex.rules[r as usize].action, Action::Allow)
-}
-
-/// Rules that apply to `scope` and whose every mandatory element some token
-/// of the text satisfies.
-fn active_rules(lex: &Lexicon, text: &Annotated, scope: Scope) -> Vec<bool> {
+/// Rules (as a bitset) that apply to `scope` and whose every mandatory
+/// element some token of the text satisfies.
+fn active_rules(lex: &Lexicon, index: &Index, text: &Annotated, scope: Scope) -> Vec<u64> {
     let union = text.classes.iter().fold(0, |a, c| a | c);
     let mut present = vec![0u64; lex.word_count() / 64 + 1];
     for &id in text.ids.iter().filter(|&&id| id != crate::lexicon::UNKNOWN) {
         present[id as usize / 64] |= 1 << (id % 64);
     }
-    lex.rules
-        .iter()
-        .map(|r| (r.scope == Scope::All || r.scope == scope) && possible(r, union, &present))
-        .collect()
-}
-
-/// For each token, the union of classes of the sentence it is in.
-fn sentence_classes(text: &Annotated) -> Vec<u64> {
-    let mut sentence = vec![0u64; text.ids.len()];
-    let mut start = 0;
-    for end in 1..=text.ids.len() {
-        if end == text.ids.len() || text.flags[end] & SENT != 0 {
-            let union = text.classes[start..end].iter().fold(0, |a, c| a | c);
-            sentence[start..end].iter_mut().for_each(|u| *u = union);
-            start = end;
+    let mut active = vec![0u64; index.words];
+    for (r, rule) in lex.rules.iter().enumerate() {
+        if (rule.scope == Scope::All || rule.scope == scope) && possible(rule, union, &present) {
+            active[r / 64] |= 1 << (r % 64);
         }
     }
-    sentence
+    active
 }
 
-/// One pass over the tokens with the rules `wanted` selects: allow matches
-/// mark their tokens neutral, block matches compete for the verdict.
-fn pass(
+/// A token some rule may start on, with what its sentence holds: the union
+/// of its tokens' classes and the Bloom mask of its word ids.
+struct Start {
+    token: usize,
+    sentence: (u64, u64),
+}
+
+/// The tokens some rule may start on. Most tokens (unknown words, words no
+/// rule starts with) are dropped here, once for both passes.
+fn starters(index: &Index, text: &Annotated) -> Vec<Start> {
+    let n = text.ids.len();
+    let mut starts = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let end = (start + 1..n)
+            .find(|&i| text.flags[i] & SENT != 0)
+            .unwrap_or(n);
+        let first = starts.len();
+        for token in start..end {
+            if index.may_start(text.ids[token], text.classes[token]) {
+                starts.push(Start {
+                    token,
+                    sentence: (0, 0),
+                });
+            }
+        }
+        if starts.len() > first {
+            let (mut classes, mut words) = (0, 0);
+            for i in start..end {
+                classes |= text.classes[i];
+                words |= bloom(text.ids[i]);
+            }
+            starts[first..]
+                .iter_mut()
+                .for_each(|s| s.sentence = (classes, words));
+        }
+        start = end;
+    }
+    starts
+}
+
+/// The allow pass over the starting tokens: allow matches mark their tokens
+/// neutral. Returns the block rules worth trying afterwards, as (token,
+/// rule) pairs, so candidates are gathered only once.
+fn allow_pass(
     lex: &Lexicon,
     index: &Index,
     text: &mut Annotated,
-    sentence: &[u64],
-    wanted: impl Fn(u32) -> bool,
-) -> Option<Hit> {
-    // The class index restricted to this pass's live rules.
-    let by_class: Vec<Vec<u32>> = index
-        .by_class
-        .iter()
-        .map(|l| l.iter().copied().filter(|&r| wanted(r)).collect())
-        .collect();
-    let mut best: Option<Hit> = None;
-    let mut candidates: Vec<u32> = Vec::new();
-    for (ti, &sentence) in sentence.iter().enumerate() {
-        if text.neutral[ti] {
-            continue;
-        }
-        let by_word = index
-            .by_word
-            .get(text.ids[ti] as usize)
-            .map_or(&[][..], |v| &v[..]);
-        let mut bits = text.classes[ti];
-        candidates.clear();
-        candidates.extend(by_word.iter().copied().filter(|&r| wanted(r)));
-        while bits != 0 {
-            let bit = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            candidates.extend_from_slice(&by_class[bit]);
-        }
-        for &r in &candidates {
-            if index.needs[r as usize]
-                .iter()
-                .any(|&n| n != 0 && n & sentence == 0)
-            {
-                continue;
-            }
-            let rule = &lex.rules[r as usize];
-            let Some((start, end)) = match_rule(rule, text, index.neg, ti) else {
-                continue;
-            };
-            match rule.action {
-                Action::Allow => text.neutral[start..end].iter_mut().for_each(|n| *n = true),
-                Action::Block { category, severity } => {
-                    if best.is_none_or(|b| severity > b.severity) {
-                        let rule = r as usize;
-                        best = Some(Hit {
-                            rule,
-                            start,
-                            end,
-                            category,
-                            severity,
-                        });
+    starts: &[Start],
+    active: &[u64],
+) -> Vec<(u32, u32)> {
+    let mut blocks = Vec::new();
+    let mut candidates = vec![0u64; index.words];
+    for s in starts {
+        let ti = s.token;
+        index.start_rules(text.ids[ti], text.classes[ti], active, &mut candidates);
+        for (word, &bits) in candidates.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let r = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if !index.needs_met(r, s.sentence) {
+                    continue;
+                }
+                if !index.is_allow(r) {
+                    blocks.push((ti as u32, r as u32));
+                } else if !text.neutral[ti] {
+                    if let Some((start, end)) = match_rule(&lex.rules[r], text, index.neg, ti) {
+                        text.neutral[start..end].iter_mut().for_each(|n| *n = true);
                     }
                 }
             }
+        }
+    }
+    blocks
+}
+
+/// The block pass: the most severe match wins, the earliest on a tie.
+fn block_pass(
+    lex: &Lexicon,
+    index: &Index,
+    text: &Annotated,
+    blocks: &[(u32, u32)],
+) -> Option<Hit> {
+    let mut best: Option<Hit> = None;
+    for &(ti, r) in blocks {
+        let (ti, r) = (ti as usize, r as usize);
+        if text.neutral[ti] {
+            continue;
+        }
+        let rule = &lex.rules[r];
+        let Action::Block { category, severity } = rule.action else {
+            continue;
+        };
+        if best.is_some_and(|b| severity <= b.severity) {
+            continue;
+        }
+        if let Some((start, end)) = match_rule(rule, text, index.neg, ti) {
+            best = Some(Hit {
+                rule: r,
+                start,
+                end,
+                category,
+                severity,
+            });
         }
     }
     best

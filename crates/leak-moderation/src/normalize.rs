@@ -22,7 +22,9 @@ pub(crate) const CLAUSE: u8 = 2;
 pub(crate) const GLUED: u8 = 4;
 /// The token holds a mask character (`*`), as in `f*ck`.
 pub(crate) const MASKED: u8 = 8;
-/// The token repeats one letter three times or more (`fuuuck`).
+/// The token repeats one letter three times or more (`fuuuck`). Set on
+/// rewritten (leetspeak, merged) tokens; a plain word is checked for repeats
+/// by the lexicon look-up, only when it misses.
 pub(crate) const ELONGATED: u8 = 16;
 /// The token holds a `1`, which leetspeak uses for both `i` and `l`.
 pub(crate) const LEET_ONE: u8 = 32;
@@ -183,6 +185,8 @@ struct Builder {
     /// The open quotation, if any: index of its first token, and whether
     /// it opened with an apostrophe-like mark (only such a mark closes it).
     quote: Option<(usize, bool)>,
+    /// Whether the open token holds lower-case ASCII letters only.
+    plain: bool,
 }
 
 impl Builder {
@@ -191,11 +195,17 @@ impl Builder {
             Class::Letter(b) | Class::Leet(b) => self.add(b),
             Class::Foreign => self.add(b'~'),
             Class::Mask => match self.open {
-                Some(_) => self.out.buf.push(b'*'),
+                Some(_) => {
+                    self.plain = false;
+                    self.out.buf.push(b'*');
+                }
                 None => self.separated = true,
             },
             Class::Bang => match self.open {
-                Some(_) => self.out.buf.push(b'!'),
+                Some(_) => {
+                    self.plain = false;
+                    self.out.buf.push(b'!');
+                }
                 None => self.pause(SENT),
             },
             Class::Ignore => {}
@@ -266,8 +276,28 @@ impl Builder {
     fn add(&mut self, b: u8) {
         if self.open.is_none() {
             self.open = Some(self.out.buf.len());
+            self.plain = true;
         }
+        self.plain &= b.is_ascii_lowercase();
         self.out.buf.push(b);
+    }
+
+    /// Appends a run of ASCII letters, lower-cased: the hot path, one bulk
+    /// copy instead of a branch per byte.
+    fn letters(&mut self, run: &[u8]) {
+        if self.open.is_none() {
+            self.open = Some(self.out.buf.len());
+            self.plain = true;
+        }
+        self.out.buf.extend(run.iter().map(|&b| b | 0x20));
+    }
+
+    /// Whitespace: ends the open token.
+    fn space(&mut self) {
+        self.close();
+        self.separated = true;
+        self.spaced = true;
+        self.newlines = 0;
     }
 
     /// Ends the open token: resolves leetspeak, strips trailing masks and
@@ -276,28 +306,28 @@ impl Builder {
         let Some(start) = self.open.take() else {
             return;
         };
-        let buf = &mut self.out.buf;
         let mut bang = false;
-        while let Some(&last) = buf
-            .last()
-            .filter(|&&b| buf.len() > start && (b == b'!' || b == b'*'))
-        {
-            match last {
-                b'!' => bang = true,
-                b'*' => {}
-                _ => break,
-            }
-            buf.pop();
-        }
-        let word = &mut buf[start..];
         let mut flags = 0;
-        if let Some(plain) = plain_flags(word) {
-            flags = plain;
-        } else if word.iter().any(u8::is_ascii_lowercase) {
-            flags = leet(word);
-        } else if !word.iter().all(u8::is_ascii_digit) {
-            buf.truncate(start);
+        // A word of plain letters (the common case) needs no rewriting; its
+        // repeats (`fuuuck`) are looked for only if the lexicon misses it.
+        if !self.plain {
+            let buf = &mut self.out.buf;
+            while buf.len() > start {
+                match buf[buf.len() - 1] {
+                    b'!' => bang = true,
+                    b'*' => {}
+                    _ => break,
+                }
+                buf.pop();
+            }
+            let word = &mut buf[start..];
+            if word.iter().any(u8::is_ascii_lowercase) {
+                flags = leet(word);
+            } else if !word.iter().all(u8::is_ascii_digit) {
+                buf.truncate(start);
+            }
         }
+        let buf = &self.out.buf;
         let end = buf.len();
         if end > start {
             flags |= self.gap_flags();
@@ -327,23 +357,6 @@ impl Builder {
             0
         }
     }
-}
-
-/// For a word of plain letters only (the common case, checked in one
-/// pass): its flags, [`ELONGATED`] if one letter repeats three times.
-fn plain_flags(word: &[u8]) -> Option<u8> {
-    let (mut prev, mut run, mut flags) = (0u8, 0u8, 0u8);
-    for &b in word {
-        if !b.is_ascii_lowercase() {
-            return None;
-        }
-        run = if b == prev { run + 1 } else { 1 };
-        prev = b;
-        if run >= 3 {
-            flags = ELONGATED;
-        }
-    }
-    Some(flags)
 }
 
 /// Rewrites leetspeak in a token that holds a letter; returns token flags.
@@ -408,6 +421,7 @@ fn tokenize_with(text: &str, out: Tokens, split_case: bool) -> Tokens {
         separated: false,
         newlines: 0,
         quote: None,
+        plain: true,
     };
     if split_case {
         let mut prev_lower = false;
@@ -427,11 +441,17 @@ fn tokenize_with(text: &str, out: Tokens, split_case: bool) -> Tokens {
         let mut i = 0;
         while i < bytes.len() {
             let byte = bytes[i];
-            if byte < 0x80 {
-                // Fast path: a letter continuing a word is by far the most
-                // common case.
-                if byte.is_ascii_alphabetic() && b.open.is_some() {
-                    b.out.buf.push(byte | 0x20);
+            if byte.is_ascii_alphabetic() {
+                // Fast path: a run of ASCII letters, copied in one go.
+                let run = bytes[i..]
+                    .iter()
+                    .position(|b| !b.is_ascii_alphabetic())
+                    .unwrap_or(bytes.len() - i);
+                b.letters(&bytes[i..i + run]);
+                i += run;
+            } else if byte < 0x80 {
+                if byte == b' ' {
+                    b.space();
                 } else if byte == b'\'' {
                     b.apostrophe(text[i + 1..].chars().next());
                 } else if byte == b'"' {

@@ -120,10 +120,10 @@ fn tuning_corpus_accuracy_per_language() {
 /// Floors for the held-out set: what was measured the one time it was run
 /// (see `fixtures/heldout.tsv`), minus a margin of about two messages, so
 /// that a change which makes the classifier generalise worse fails here.
-/// Third held-out set, measured once: en recall 52/62, FP 3/62; fr recall
-/// 56/62, FP 1/62. Floors: en 50/62 and 5/62, fr 54/62 and 3/62.
+/// Fourth held-out set (written blind), measured once: en recall 56/65, FP
+/// 0/65; fr recall 56/65, FP 0/65. Floors: recall 54/65, FP at most 2/65.
 /// (language, minimum recall, maximum false-positive rate)
-const HELDOUT_FLOORS: [(&str, f64, f64); 2] = [("en", 0.80, 0.081), ("fr", 0.87, 0.049)];
+const HELDOUT_FLOORS: [(&str, f64, f64); 2] = [("en", 0.83, 0.031), ("fr", 0.83, 0.031)];
 
 #[test]
 fn heldout_accuracy_stays_above_measured_floor() {

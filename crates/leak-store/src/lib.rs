@@ -9,8 +9,10 @@
 //! has been fsynced and survives `kill -9` and power loss. Callers send `250`
 //! after DATA only after [`Store::enqueue`] returned `Ok`.
 //!
-//! Reads never see a half-written message: a message appears in [`Store::list`]
-//! only once both its body and its envelope are durable. A change to an
+//! Reads never see a half-written message: a message appears in [`Store::page`]
+//! (and the walks built on it) only once both its body and its envelope are
+//! durable. Whole-queue readers walk it a page at a time ([`QueuePages`],
+//! [`Store::for_each_message`]), so memory stays flat however long the queue. A change to an
 //! existing record (update, modify, remove, kv writes) may be seen by reads a
 //! moment before it is durable; whoever acts on a change waits for its `Ok`.
 //!
@@ -21,7 +23,8 @@
 //! # Layout
 //!
 //! - `model.rs`: the queue entry types ([`QueuedMessage`], [`Recipient`], …).
-//! - `lib.rs`: the [`Store`] trait, its error type and [`new_message_id`].
+//! - `lib.rs`: the [`Store`] trait, its error type, [`QueuePages`] and
+//!   [`new_message_id`].
 //! - `sled_store.rs`: [`SledStore`], the implementation: opening (reference
 //!   counts rebuilt, damaged records reported) and the reads.
 //! - `writer.rs`: the group commit. One writer thread takes every waiting
@@ -98,6 +101,32 @@ pub struct DamagedRecord {
 /// on a local value. Implementations name this alias in their signature too.
 pub type MessageChange = Box<dyn FnOnce(&mut QueuedMessage) + Send>;
 
+/// A walk through the whole queue, [`LIST_PAGE`] messages at a time, for
+/// callers that await between pages (the scheduler's rescan).
+#[derive(Debug, Default)]
+pub struct QueuePages {
+    after: Option<String>,
+    done: bool,
+}
+
+impl QueuePages {
+    /// The next page, or `None` once the walk has passed the last message.
+    pub fn next<S: Store + ?Sized>(&mut self, store: &S) -> Result<Option<Vec<QueuedMessage>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = store.page(self.after.as_deref(), LIST_PAGE)?;
+        self.done = page.len() < LIST_PAGE;
+        self.after = page.last().map(|m| m.id.clone());
+        Ok(if page.is_empty() { None } else { Some(page) })
+    }
+}
+
+/// How many messages [`Store::for_each_message`] reads at a time: large enough
+/// that a page costs one short walk of the tree, small enough that a queue of
+/// any size is read in bounded memory.
+pub const LIST_PAGE: usize = 512;
+
 /// The durable queue and the small records beside it.
 ///
 /// Mutations are durable when they resolve `Ok` (see the crate docs);
@@ -125,9 +154,30 @@ pub trait Store: Send + Sync + 'static {
     /// One message's envelope.
     fn get(&self, id: &str) -> Result<Option<QueuedMessage>>;
 
-    /// Every readable message, oldest first. Damaged records are skipped and
+    /// Up to `limit` readable messages whose id sorts after `after` (from the
+    /// first when `None`), in id order: one page of the queue, so that nothing
+    /// has to hold the whole queue in memory. Damaged records are skipped and
     /// reported through [`Store::damaged`].
-    fn list(&self) -> Result<Vec<QueuedMessage>>;
+    fn page(&self, after: Option<&str>, limit: usize) -> Result<Vec<QueuedMessage>>;
+
+    /// Calls `visit` with every readable message, in id order, reading the
+    /// queue [`LIST_PAGE`] messages at a time.
+    fn for_each_message(&self, visit: &mut dyn FnMut(QueuedMessage)) -> Result<()> {
+        let mut pages = QueuePages::default();
+        while let Some(page) = pages.next(self)? {
+            page.into_iter().for_each(&mut *visit);
+        }
+        Ok(())
+    }
+
+    /// Every readable message, oldest first. Holds the whole queue: for small
+    /// queues and tests; large ones go through [`Store::page`].
+    fn list(&self) -> Result<Vec<QueuedMessage>> {
+        let mut messages = Vec::new();
+        self.for_each_message(&mut |m| messages.push(m))?;
+        messages.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        Ok(messages)
+    }
 
     /// A message's body bytes, checked against their checksum.
     fn body(&self, id: &str) -> Result<Vec<u8>>;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +19,7 @@ use crate::record::{self, BodyRef};
 use crate::segments::{self, Segments};
 use crate::stats::{Stats, StoreStats};
 use crate::writer::{Op, Pending, Reply, Writer};
-use crate::{DamagedRecord, MessageChange, QueuedMessage, Result, Store, StoreError};
+use crate::{DamagedRecord, MessageChange, QueuedMessage, Result, Store, StoreError, LIST_PAGE};
 
 /// The sled tree holding envelopes, keyed by message id.
 const ENVELOPES_TREE: &str = "envelopes";
@@ -315,21 +316,28 @@ impl Store for SledStore {
             .map(|(_, message)| message))
     }
 
-    fn list(&self) -> Result<Vec<QueuedMessage>> {
-        let mut messages = Vec::new();
-        for item in self.shared.envelopes.iter() {
-            let (key, value) = item.map_err(db_error)?;
-            if let Ok((_, message)) = self
+    fn page(&self, after: Option<&str>, limit: usize) -> Result<Vec<QueuedMessage>> {
+        let range = match after {
+            Some(after) => self
                 .shared
-                .decode_envelope(&String::from_utf8_lossy(&key), &value)
-            {
-                messages.push(message);
+                .envelopes
+                .range::<&[u8], _>((Bound::Excluded(after.as_bytes()), Bound::Unbounded)),
+            None => self.shared.envelopes.iter(),
+        };
+        let mut messages = Vec::with_capacity(limit.min(LIST_PAGE));
+        for item in range {
+            if messages.len() == limit {
+                break;
+            }
+            let (key, value) = item.map_err(db_error)?;
+            let id = String::from_utf8_lossy(&key);
+            // Pending is checked after the read, as in `durable_envelope`.
+            if let Ok((_, message)) = self.shared.decode_envelope(&id, &value) {
+                if !self.shared.is_pending(&id) {
+                    messages.push(message);
+                }
             }
         }
-        // Taken after the reads, as in `durable_envelope`.
-        let pending = self.shared.lock_pending().clone();
-        messages.retain(|m| !pending.contains(&m.id));
-        messages.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(messages)
     }
 

@@ -15,7 +15,7 @@ use crate::dns::MxResolver;
 use crate::sessions::SessionCache;
 use crate::{tls, DeliveryCounters, DeliveryError, DeliverySettings};
 use leak_dkim::Signer;
-use leak_store::{QueuedMessage, Recipient, Store, StoreError};
+use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -211,19 +211,22 @@ struct Plan {
 }
 
 impl Inner {
-    /// Reads the whole queue and plans every message (at start, after an
-    /// operator's change, and every `poll_interval` as a safety net).
+    /// Reads the whole queue, a page at a time, and plans every message (at
+    /// start, after an operator's change, and every `poll_interval` as a
+    /// safety net).
     async fn rescan(self: &Arc<Self>, running: &mut Running, agenda: &mut Agenda, now: u64) {
-        let messages = match self.store.list() {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list the queue");
-                return;
-            }
-        };
         agenda.clear();
-        for msg in messages {
-            self.examine(msg, running, agenda, now).await;
+        let mut pages = QueuePages::default();
+        loop {
+            match pages.next(self.store.as_ref()) {
+                Ok(Some(page)) => {
+                    for msg in page {
+                        self.examine(msg, running, agenda, now).await;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => return tracing::error!(error = %e, "cannot list the queue"),
+            }
         }
     }
 

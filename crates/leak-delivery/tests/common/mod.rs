@@ -13,6 +13,7 @@ use leak_store::{
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,16 +61,14 @@ impl Store for MemStore {
     fn get(&self, id: &str) -> Result<Option<QueuedMessage>> {
         Ok(self.messages.lock().unwrap().get(id).map(|e| e.0.clone()))
     }
-    fn list(&self) -> Result<Vec<QueuedMessage>> {
-        let mut all: Vec<_> = self
-            .messages
-            .lock()
-            .unwrap()
-            .values()
-            .map(|e| e.0.clone())
-            .collect();
-        all.sort_by_key(|m| m.created);
-        Ok(all)
+    fn page(&self, after: Option<&str>, limit: usize) -> Result<Vec<QueuedMessage>> {
+        let map = self.messages.lock().unwrap();
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
+        Ok(map
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, e)| e.0.clone())
+            .collect())
     }
     fn body(&self, id: &str) -> Result<Vec<u8>> {
         let map = self.messages.lock().unwrap();

@@ -4,6 +4,7 @@
 //! and the TLS certificate, SIGTERM/SIGINT stop it gracefully.
 
 mod limits;
+mod memory;
 mod metrics;
 mod pipeline;
 pub mod settings;
@@ -24,6 +25,7 @@ use tokio::sync::watch;
 const SESSION_GRACE: Duration = Duration::from_secs(20);
 
 pub fn run(config_path: &Path) -> CliResult {
+    memory::limit_malloc_arenas();
     init_logging();
     let config = load_checked(config_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -265,11 +267,7 @@ fn metrics_renderer(
 ) -> metrics::Render {
     let (pipeline, delivery, server) = (pipeline.clone(), scheduler.counters(), server.clone());
     Arc::new(move || {
-        let queue = pipeline
-            .store
-            .list()
-            .map(|messages| leak_admin::QueueCounts::of(&messages))
-            .unwrap_or_default();
+        let queue = leak_admin::QueueCounts::of_store(pipeline.store.as_ref()).unwrap_or_default();
         pipeline
             .metrics
             .render(queue, &delivery, server.open_sessions())
