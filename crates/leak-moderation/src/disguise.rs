@@ -8,9 +8,11 @@
 //! slurs, crude or violent words), so French elisions such as `t'es` or
 //! `qu'un` keep their pieces; spaced letters may produce any known word of
 //! three letters or more, so `y o u` becomes `you` next to `f u c k`.
+//! A word spelled out letter by letter is flagged [`SPELLED`]: the lexicon
+//! may treat that disguise as a signal of its own (see `+spelled` classes).
 
 use crate::lexicon::{Lexicon, UNKNOWN};
-use crate::normalize::{Token, Tokens, CLAUSE, ELONGATED, GLUED, QUOTE_END, SENT};
+use crate::normalize::{Token, Tokens, CLAUSE, ELONGATED, GLUED, QUOTE_END, SENT, SPELLED};
 
 /// Longest run span tried, in pieces.
 const MAX_SPAN: usize = 24;
@@ -51,12 +53,13 @@ pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
         let mut k = i;
         while k < end {
             let tok = match best_span(t, lex, k, end, &mut scratch) {
-                Some(stop) => {
+                Some((stop, spelled)) => {
                     let start = t.buf.len() as u32;
                     t.buf.extend_from_slice(&scratch);
                     let flags = (t.toks[k].flags & !GLUED)
                         | (t.toks[stop - 1].flags & QUOTE_END)
-                        | elongated(&scratch);
+                        | elongated(&scratch)
+                        | if spelled { SPELLED } else { 0 };
                     k = stop;
                     Token {
                         start,
@@ -78,19 +81,23 @@ pub(crate) fn merge(t: &mut Tokens, lex: &Lexicon) {
 }
 
 /// The end of the longest span starting at `k` that spells a word, leaving
-/// that word in `scratch`.
+/// that word in `scratch`, and whether it was spelled letter by letter
+/// (three pieces or more, every one a single letter: `r e t a r d`,
+/// `s.a.l.o.p.e`, but not `con-nard`).
 fn best_span(
     t: &Tokens,
     lex: &Lexicon,
     k: usize,
     end: usize,
     scratch: &mut Vec<u8>,
-) -> Option<usize> {
+) -> Option<(usize, bool)> {
     let last = end.min(k + MAX_SPAN);
     for stop in (k + 2..=last).rev() {
         scratch.clear();
         let mut all_single = true;
+        let mut letters = true;
         for j in k..stop {
+            letters &= single(t, j);
             scratch.extend_from_slice(t.text(j));
             all_single &= single(t, j);
             // Spaced letters may not jump over glued multi-letter pieces.
@@ -109,13 +116,13 @@ fn best_span(
         }
         let id = lex.lookup(scratch, elongated(scratch));
         if id != UNKNOWN && (lex.is_content(id) || all_single) {
-            return Some(stop);
+            return Some((stop, letters && stop - k >= 3));
         }
     }
     None
 }
 
-fn elongated(w: &[u8]) -> u8 {
+fn elongated(w: &[u8]) -> u16 {
     if w.windows(3).any(|x| x[0] == x[1] && x[1] == x[2]) {
         ELONGATED
     } else {

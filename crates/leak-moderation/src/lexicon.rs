@@ -4,10 +4,12 @@
 //! File format (see `lexicons/README.md`): `[class NAME]` or
 //! `[class NAME +content]` sections list words; `[rule CATEGORY SEVERITY]`,
 //! `[name CATEGORY SEVERITY]` (pseudonym only) and `[allow]` sections hold one
-//! pattern a line. Words are normalised exactly as message text is, so an
-//! entry may be written with accents. "Content" words (insults, slurs, crude
-//! and violent verbs) are the only ones the disguise merger and the wildcard
-//! look-up may produce, so that `t'es` never turns into `tes`.
+//! pattern a line; `[alias]` maps SMS spellings to words, and a class line
+//! `left … / @class` lists compounds. Words are normalised exactly as
+//! message text is, so an entry may be written with accents. "Content"
+//! words (insults, slurs, crude and violent verbs) are the only ones the
+//! disguise merger and the wildcard look-up may produce, so that `t'es`
+//! never turns into `tes`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -41,6 +43,9 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// A normalised word's bytes.
+type Word = Box<[u8]>;
+
 /// Id of a token that is not in the lexicon.
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
@@ -59,6 +64,17 @@ pub(crate) struct Lexicon {
     words: Vec<Box<[u8]>>,
     classes: Vec<u64>,
     content: Vec<bool>,
+    /// Words listed in a `+content` class (insults, slurs, crude words), as
+    /// opposed to long literal words of block rules (`cant`, `never`): a
+    /// mask (`c*nt`) resolves to one of these first.
+    listed: Vec<bool>,
+    /// Classes marked `+spelled`: spelling one of their words letter by
+    /// letter is a signal of its own.
+    spelled: u64,
+    /// The `spelled` class those words get (0 if the lexicon has none).
+    spelled_bit: u64,
+    /// `(alias, canonical)` pairs from `[alias]` sections, resolved last.
+    aliases: Vec<(Word, Word)>,
     /// Content word ids by length, for masked tokens such as `f*ck`.
     by_len: Vec<Vec<u32>>,
     class_names: Vec<String>,
@@ -89,6 +105,7 @@ const SHAPE_STEM: usize = 3;
 enum Section {
     None,
     Class(usize, bool),
+    Alias,
     Shape(usize),
     Rule(Action, Scope),
 }
@@ -134,11 +151,20 @@ impl Lexicon {
             }
             match section {
                 Section::Class(bit, content) if classes_pass => {
-                    for w in line.split_whitespace() {
-                        let id = self.intern_text(w);
+                    for w in self.class_line(line) {
+                        let id = self.intern_text(&w);
                         self.classes[id as usize] |= 1 << bit;
                         self.content[id as usize] |= content;
+                        self.listed[id as usize] |= content;
                     }
+                }
+                Section::Alias if classes_pass => {
+                    let pair: Vec<&str> = line.split_whitespace().collect();
+                    let [alias, canonical] = pair[..] else {
+                        panic!("lexicon line {}: an alias line is two words", n + 1);
+                    };
+                    let norm = |w: &str| -> Word { tokenize(w).text(0).into() };
+                    self.aliases.push((norm(alias), norm(canonical)));
                 }
                 Section::Shape(i) if classes_pass => {
                     for w in line.split_whitespace() {
@@ -166,8 +192,12 @@ impl Lexicon {
         match parts.as_slice() {
             ["class", name, rest @ ..] => {
                 let bit = self.class_bit(name, true)?;
+                if rest.contains(&"+spelled") {
+                    self.spelled |= 1 << bit;
+                }
                 Ok(Section::Class(bit, rest.contains(&"+content")))
             }
+            ["alias"] => Ok(Section::Alias),
             ["shape", name, "after", after @ ..] => {
                 let bit = self.class_bit(name, true)?;
                 let i = match self.shapes.iter().position(|s| s.bit == 1 << bit) {
@@ -205,6 +235,31 @@ impl Lexicon {
         }
     }
 
+    /// The words of one class line: whitespace-separated words, or, on a
+    /// line `left … / @class`, every word of the left list glued to every
+    /// word already in the class (`cum shit / @tail` lists `cumstain`,
+    /// `shitstain`, `cumbag`…): compounds of crude words are an open family.
+    fn class_line(&self, line: &str) -> Vec<String> {
+        let Some((left, right)) = line.split_once('/') else {
+            return line.split_whitespace().map(str::to_owned).collect();
+        };
+        let name = right.trim().trim_start_matches('@');
+        let bit = self
+            .class_bit_of(name)
+            .unwrap_or_else(|| panic!("compound of an unknown class @{name}"));
+        let tails: Vec<String> = (0..self.words.len())
+            .filter(|&id| self.classes[id] & (1 << bit) != 0)
+            .map(|id| String::from_utf8_lossy(&self.words[id]).into_owned())
+            .collect();
+        left.split_whitespace()
+            .flat_map(|a| tails.iter().map(move |b| format!("{a}{b}")))
+            .collect()
+    }
+
+    fn class_bit_of(&self, name: &str) -> Option<usize> {
+        self.class_names.iter().position(|c| c == name)
+    }
+
     fn class_bit(&mut self, name: &str, create: bool) -> Result<usize, String> {
         if let Some(i) = self.class_names.iter().position(|c| c == name) {
             return Ok(i);
@@ -235,6 +290,7 @@ impl Lexicon {
         self.words.push(w.into());
         self.classes.push(0);
         self.content.push(false);
+        self.listed.push(false);
         id
     }
 
@@ -330,6 +386,7 @@ impl Lexicon {
     }
 
     fn finish(&mut self) {
+        self.spelled_bit = self.class_mask("spelled");
         for i in 0..self.shapes.len() {
             let names = std::mem::take(&mut self.shapes[i].after_names);
             let after = names
@@ -345,6 +402,7 @@ impl Lexicon {
             }
         }
         self.add_plurals();
+        self.add_aliases();
         self.table = WordTable::build(self.ids.iter().map(|(w, &id)| (&w[..], id)));
         for id in 0..self.words.len() {
             let w = &self.words[id];
@@ -386,14 +444,34 @@ impl Lexicon {
         }
     }
 
-    /// The shape classes of an unlisted word, given the classes of the word
-    /// before it (`u64::MAX` at the start of a clause).
-    pub fn shape_classes(&self, w: &[u8], before: u64) -> u64 {
+    /// Lets an SMS spelling (`fe`, `jsais`) find its word's id (`fais`,
+    /// `sais`), so every rule reads both. An alias that is a word of its
+    /// own, or whose word is not in the lexicon, is a mistake in the file.
+    fn add_aliases(&mut self) {
+        for (alias, canonical) in std::mem::take(&mut self.aliases) {
+            let id = *self.ids.get(&canonical).unwrap_or_else(|| {
+                panic!(
+                    "alias of an unknown word {:?}",
+                    String::from_utf8_lossy(&canonical)
+                )
+            });
+            let old = self.ids.insert(alias.clone(), id);
+            assert!(
+                old.is_none(),
+                "alias {:?} is already a word",
+                String::from_utf8_lossy(&alias)
+            );
+        }
+    }
+
+    /// The shape classes an unlisted word's spelling fits, whatever
+    /// precedes it (see [`Lexicon::shape_gate`]).
+    pub fn shape_fits(&self, w: &[u8]) -> u64 {
         let ends = |s: &[u8]| {
             w.len() >= s.len() && w.iter().rev().zip(s.iter().rev()).all(|(a, b)| a == b)
         };
         let mut classes = 0;
-        for shape in self.shapes.iter().filter(|s| s.after & before != 0) {
+        for shape in &self.shapes {
             if !w.last().is_some_and(|&b| shape.last[b as usize]) {
                 continue;
             }
@@ -405,15 +483,22 @@ impl Lexicon {
         classes
     }
 
-    /// The classes after which some shape class is tried (0 if none is
-    /// defined), so the caller skips the test for most words.
-    pub fn shape_after(&self) -> u64 {
-        self.shapes.iter().fold(0, |a, s| a | s.after)
+    /// The shape classes a word that fits `fits` gets after a word of
+    /// classes `before` (`u64::MAX` at the start of a clause).
+    #[inline]
+    pub fn shape_gate(&self, fits: u64, before: u64) -> u64 {
+        if fits == 0 {
+            return 0;
+        }
+        self.shapes
+            .iter()
+            .filter(|s| fits & s.bit != 0 && s.after & before != 0)
+            .fold(0, |a, s| a | s.bit)
     }
 
     /// The id of a normalised token, trying leetspeak `1` as `i` then `l`,
     /// masks as wildcards and squeezed repeats; [`UNKNOWN`] if none fits.
-    pub fn lookup(&self, w: &[u8], flags: u8) -> u32 {
+    pub fn lookup(&self, w: &[u8], flags: u16) -> u32 {
         if flags & LEET_ONE != 0 {
             for letter in [b'i', b'l'] {
                 let v: Vec<u8> = w
@@ -442,28 +527,54 @@ impl Lexicon {
     }
 
     /// Matches `f*ck` against content words of the same length: at least
-    /// two letters known, the first among them, at most half masked.
+    /// two letters known, the first among them, at most half masked. A word
+    /// listed in a content class wins over a long literal of a rule (`c*nt`
+    /// is `cunt`, not `cant`). With no such word, the masks may stand for
+    /// nothing at all (`p*d` is `pd`), if a content word is left.
     fn wildcard(&self, w: &[u8]) -> u32 {
         let masked = w.iter().filter(|&&b| b == b'*').count();
         if w.first() == Some(&b'*') || w.len() - masked < 2 || masked * 2 > w.len() {
             return UNKNOWN;
         }
         let candidates = self.by_len.get(w.len()).map_or(&[][..], |v| &v[..]);
+        let mut found = UNKNOWN;
         for &id in candidates {
             let cand = &self.words[id as usize];
             if w.iter()
                 .zip(cand.iter())
                 .all(|(&a, &b)| a == b'*' || a == b)
             {
-                return id;
+                if self.listed[id as usize] {
+                    return id;
+                }
+                if found == UNKNOWN {
+                    found = id;
+                }
             }
         }
-        UNKNOWN
+        if found != UNKNOWN {
+            return found;
+        }
+        let bare: Vec<u8> = w.iter().copied().filter(|&b| b != b'*').collect();
+        match self.table.get(&bare) {
+            Some(id) if self.listed[id as usize] => id,
+            _ => UNKNOWN,
+        }
     }
 
     /// Class bits of a word id.
     pub fn classes(&self, id: u32) -> u64 {
         self.classes.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// The classes of a word spelled letter by letter (`r e t a r d`): its
+    /// own, plus the `spelled` class if one of them is marked `+spelled`.
+    pub fn spelled_classes(&self, classes: u64) -> u64 {
+        if classes & self.spelled != 0 {
+            classes | self.spelled_bit
+        } else {
+            classes
+        }
     }
 
     /// Whether the disguise merger may produce this word.
@@ -485,7 +596,7 @@ impl Lexicon {
     }
 }
 
-fn elongated(w: &[u8]) -> u8 {
+fn elongated(w: &[u8]) -> u16 {
     let triple = w.windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
     if triple {
         ELONGATED

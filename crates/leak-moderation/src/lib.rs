@@ -20,6 +20,8 @@
 //!   repeats and plurals; shape classes (unlisted adjectives by suffix).
 //! - `table.rs` — the frozen word → id table every token is looked up in
 //!   (short words compared as packed integers).
+//! - `wordcache.rs` — a per-message cache of word look-ups (a long message
+//!   repeats a few hundred words).
 //! - `index.rs` — rule bitsets: which rules may start on a token, and
 //!   which may match in a sentence at all (a pre-filter on their words).
 //! - `matcher.rs` — the rule engine: reported quotations and allow rules
@@ -43,6 +45,7 @@ mod lexicon;
 mod matcher;
 mod normalize;
 mod table;
+mod wordcache;
 
 use std::fmt;
 
@@ -226,18 +229,19 @@ impl Classifier {
         text.neutral.clear();
         text.neutral.resize(n, false);
         text.quoted = false;
-        let after = self.lex.shape_after();
+        text.words.reset(n);
         for (i, tok) in tokens.toks.iter().enumerate() {
-            let id = self.lex.lookup(tokens.text(i), tok.flags);
+            let (id, fits) = text.words.lookup(&self.lex, tokens, i);
             let mut classes = self.lex.classes(id);
-            if classes == 0 && after != 0 {
+            if tok.flags & normalize::SPELLED != 0 {
+                classes = self.lex.spelled_classes(classes);
+            }
+            if fits != 0 {
                 let before = match text.classes.last() {
                     Some(&c) if tok.flags & SENT == 0 => c,
                     _ => u64::MAX,
                 };
-                if before & after != 0 {
-                    classes = self.lex.shape_classes(tokens.text(i), before);
-                }
+                classes |= self.lex.shape_gate(fits, before);
             }
             text.ids.push(id);
             text.classes.push(classes);

@@ -21,7 +21,7 @@ pub(crate) enum Rep {
     Star,
 }
 
-const MAX_STAR: usize = 4;
+const MAX_STAR: usize = 6;
 
 /// One element of a compiled pattern.
 #[derive(Clone, Debug)]
@@ -89,10 +89,12 @@ fn possible(rule: &Rule, classes: u64, present: &[u64]) -> bool {
 pub(crate) struct Annotated {
     pub ids: Vec<u32>,
     pub classes: Vec<u64>,
-    pub flags: Vec<u8>,
+    pub flags: Vec<u16>,
     pub neutral: Vec<bool>,
     /// Whether some token opens a closed quotation.
     pub quoted: bool,
+    /// Look-ups of this message's words, reused between messages.
+    pub words: crate::wordcache::WordCache,
 }
 
 /// A block rule that matched: rule index and token span.
@@ -266,34 +268,27 @@ struct Start {
 /// The tokens some rule may start on. Most tokens (unknown words, words no
 /// rule starts with) are dropped here, once for both passes.
 fn starters(index: &Index, text: &Annotated) -> Vec<Start> {
-    let n = text.ids.len();
     let mut starts = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let end = (start + 1..n)
-            .find(|&i| text.flags[i] & SENT != 0)
-            .unwrap_or(n);
-        let first = starts.len();
-        for token in start..end {
-            if index.may_start(text.ids[token], text.classes[token]) {
-                starts.push(Start {
-                    token,
-                    sentence: (0, 0),
-                });
-            }
-        }
-        if starts.len() > first {
-            let (mut classes, mut words) = (0, 0);
-            for i in start..end {
-                classes |= text.classes[i];
-                words |= bloom(text.ids[i]);
-            }
+    let (mut first, mut classes, mut words) = (0, 0, 0);
+    for (token, (&id, &c)) in text.ids.iter().zip(&text.classes).enumerate() {
+        if token > 0 && text.flags[token] & SENT != 0 {
             starts[first..]
                 .iter_mut()
-                .for_each(|s| s.sentence = (classes, words));
+                .for_each(|s: &mut Start| s.sentence = (classes, words));
+            (first, classes, words) = (starts.len(), 0, 0);
         }
-        start = end;
+        classes |= c;
+        words |= bloom(id);
+        if index.may_start(id, c) {
+            starts.push(Start {
+                token,
+                sentence: (0, 0),
+            });
+        }
     }
+    starts[first..]
+        .iter_mut()
+        .for_each(|s| s.sentence = (classes, words));
     starts
 }
 
@@ -308,29 +303,81 @@ fn allow_pass(
     active: &[u64],
 ) -> Vec<(u32, u32)> {
     let mut blocks = Vec::new();
-    let mut candidates = vec![0u64; index.words];
+    let mut cache = StartCache::new(index.words);
     for s in starts {
         let ti = s.token;
-        index.start_rules(text.ids[ti], text.classes[ti], active, &mut candidates);
-        for (word, &bits) in candidates.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let r = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if !index.needs_met(r, s.sentence) {
-                    continue;
-                }
-                if !index.is_allow(r) {
-                    blocks.push((ti as u32, r as u32));
-                } else if !text.neutral[ti] {
-                    if let Some((start, end)) = match_rule(&lex.rules[r], text, index.neg, ti) {
-                        text.neutral[start..end].iter_mut().for_each(|n| *n = true);
-                    }
+        for &r in cache.rules(index, text.ids[ti], text.classes[ti], active) {
+            let r = r as usize;
+            if !index.needs_met(r, s.sentence) {
+                continue;
+            }
+            if !index.is_allow(r) {
+                blocks.push((ti as u32, r as u32));
+            } else if !text.neutral[ti] {
+                if let Some((start, end)) = match_rule(&lex.rules[r], text, index.neg, ti) {
+                    text.neutral[start..end].iter_mut().for_each(|n| *n = true);
                 }
             }
         }
     }
     blocks
+}
+
+/// Slots of the [`StartCache`] (a power of two).
+const CACHE_SLOTS: usize = 256;
+/// Rule numbers the cache may hold before it starts over, so a message of
+/// many distinct words cannot grow it without bound.
+const MAX_CACHED: usize = 1 << 16;
+
+/// The live rules that may start on a word, per distinct (word, classes)
+/// of one message: a long message says "I", "you", « je » thousands of
+/// times, and the rule bitsets need only be combined once per word. A
+/// direct-mapped cache: a slot holds one key, a collision recomputes.
+struct StartCache {
+    keys: Vec<(u32, u64)>,
+    /// Per slot, the range of `rules` its list occupies.
+    ranges: Vec<(u32, u32)>,
+    rules: Vec<u32>,
+    bits: Vec<u64>,
+}
+
+impl StartCache {
+    fn new(words: usize) -> StartCache {
+        StartCache {
+            keys: vec![(crate::lexicon::UNKNOWN, u64::MAX); CACHE_SLOTS],
+            ranges: vec![(0, 0); CACHE_SLOTS],
+            rules: Vec::new(),
+            bits: vec![0; words],
+        }
+    }
+
+    /// The live rules starting on a token with this id and classes, in
+    /// rule order.
+    fn rules(&mut self, index: &Index, id: u32, classes: u64, live: &[u64]) -> &[u32] {
+        let mix = (u64::from(id) ^ classes.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let slot = (mix >> 56) as usize % CACHE_SLOTS;
+        if self.keys[slot] != (id, classes) {
+            if self.rules.len() > MAX_CACHED {
+                self.rules.clear();
+                self.keys
+                    .iter_mut()
+                    .for_each(|k| *k = (crate::lexicon::UNKNOWN, u64::MAX));
+            }
+            index.start_rules(id, classes, live, &mut self.bits);
+            let start = self.rules.len() as u32;
+            for (word, &bits) in self.bits.iter().enumerate() {
+                let mut bits = bits;
+                while bits != 0 {
+                    self.rules.push((word * 64) as u32 + bits.trailing_zeros());
+                    bits &= bits - 1;
+                }
+            }
+            self.keys[slot] = (id, classes);
+            self.ranges[slot] = (start, self.rules.len() as u32);
+        }
+        let (a, b) = self.ranges[slot];
+        &self.rules[a as usize..b as usize]
+    }
 }
 
 /// The block pass: the most severe match wins, the earliest on a tie.

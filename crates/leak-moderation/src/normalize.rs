@@ -15,30 +15,33 @@
 //! only where it cannot be an elision (`'kill yourself'`, not `t'es`).
 
 /// A sentence boundary (`.`, `!`, `?`, `;`, a blank line) precedes the token.
-pub(crate) const SENT: u8 = 1;
+pub(crate) const SENT: u16 = 1;
 /// A clause pause (`,` or `:`) precedes the token.
-pub(crate) const CLAUSE: u8 = 2;
+pub(crate) const CLAUSE: u16 = 2;
 /// The token is attached to the previous one by punctuation, with no whitespace.
-pub(crate) const GLUED: u8 = 4;
+pub(crate) const GLUED: u16 = 4;
 /// The token holds a mask character (`*`), as in `f*ck`.
-pub(crate) const MASKED: u8 = 8;
+pub(crate) const MASKED: u16 = 8;
 /// The token repeats one letter three times or more (`fuuuck`). Set on
 /// rewritten (leetspeak, merged) tokens; a plain word is checked for repeats
 /// by the lexicon look-up, only when it misses.
-pub(crate) const ELONGATED: u8 = 16;
+pub(crate) const ELONGATED: u16 = 16;
 /// The token holds a `1`, which leetspeak uses for both `i` and `l`.
-pub(crate) const LEET_ONE: u8 = 32;
+pub(crate) const LEET_ONE: u16 = 32;
 /// The token is the first inside a closed quotation (`"…"`, `« … »`, `'…'`).
-pub(crate) const QUOTE_START: u8 = 64;
+pub(crate) const QUOTE_START: u16 = 64;
 /// The token is the last inside a closed quotation.
-pub(crate) const QUOTE_END: u8 = 128;
+pub(crate) const QUOTE_END: u16 = 128;
+/// The token was rebuilt from letters spelled one by one (`r e t a r d`,
+/// `s.a.l.o.p.e`): set by the disguise merger.
+pub(crate) const SPELLED: u16 = 256;
 
 /// One word: a byte range of [`Tokens::buf`] plus flags.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Token {
     pub start: u32,
     pub end: u32,
-    pub flags: u8,
+    pub flags: u16,
 }
 
 /// The normalised text: every token's bytes live in one buffer to avoid an
@@ -54,6 +57,26 @@ impl Tokens {
     pub fn text(&self, i: usize) -> &[u8] {
         let t = self.toks[i];
         &self.buf[t.start as usize..t.end as usize]
+    }
+
+    /// The bytes of token `i` packed into a `u64` (first byte lowest), if
+    /// it has eight bytes or fewer: one unaligned load when the buffer has
+    /// eight bytes from the token's start, masked to its length.
+    #[inline]
+    pub fn packed(&self, i: usize) -> Option<u64> {
+        let t = self.toks[i];
+        let (start, len) = (t.start as usize, (t.end - t.start) as usize);
+        if len == 0 || len > 8 {
+            return None;
+        }
+        let key = match self.buf.get(start..start + 8).map(<[u8; 8]>::try_from) {
+            Some(Ok(bytes)) => u64::from_le_bytes(bytes),
+            _ => self.buf[start..start + len]
+                .iter()
+                .rev()
+                .fold(0, |k, &b| k << 8 | u64::from(b)),
+        };
+        Some(key & (u64::MAX >> (64 - 8 * len)))
     }
 }
 
@@ -176,7 +199,7 @@ struct Builder {
     /// Start of the token being built in `out.buf`, if one is open.
     open: Option<usize>,
     /// Punctuation seen since the last token (none, `CLAUSE` or `SENT`).
-    pending: u8,
+    pending: u16,
     /// Whether whitespace was seen since the last token.
     spaced: bool,
     /// Whether any separator at all was seen since the last token.
@@ -262,7 +285,7 @@ impl Builder {
         }
     }
 
-    fn pause(&mut self, level: u8) {
+    fn pause(&mut self, level: u16) {
         self.separated = true;
         self.pending = self.pending.max(level);
     }
@@ -346,7 +369,7 @@ impl Builder {
         }
     }
 
-    fn gap_flags(&self) -> u8 {
+    fn gap_flags(&self) -> u16 {
         if self.out.toks.is_empty() {
             0
         } else if self.spaced {
@@ -361,7 +384,7 @@ impl Builder {
 
 /// Rewrites leetspeak in a token that holds a letter; returns token flags.
 /// A `1` stays a `1` (it may be `i` or `l`; the lexicon tries both).
-fn leet(word: &mut [u8]) -> u8 {
+fn leet(word: &mut [u8]) -> u16 {
     let mut flags = 0;
     let mut run = (0u8, 0u8);
     for b in word.iter_mut() {
@@ -518,7 +541,7 @@ mod tests {
     #[test]
     fn records_boundaries_and_glue() {
         let t = tokenize("Salut, toi. s.a.l tu");
-        let f: Vec<u8> = t.toks.iter().map(|t| t.flags).collect();
+        let f: Vec<u16> = t.toks.iter().map(|t| t.flags).collect();
         assert_eq!(f, [SENT, CLAUSE, SENT, GLUED, GLUED, 0]);
     }
 }

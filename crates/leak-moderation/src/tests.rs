@@ -266,3 +266,57 @@ fn scratch_buffers_do_not_leak_between_messages() {
     assert!(matches!(check("kys"), Verdict::Block { .. }));
     assert_eq!(check("thanks"), Verdict::Allow);
 }
+
+#[test]
+fn compounds_masks_and_spelled_words() {
+    // `cum shit … / @tail` lists every compound; plurals follow.
+    blocks("You absolute cumstain.", Category::Insult);
+    blocks("you shitgibbons", Category::Insult);
+    passes("There is a stain on the cocktail napkin.");
+    // A mask prefers a listed insult over a rule literal, and may stand
+    // for nothing.
+    blocks("you're a c*nt", Category::Insult);
+    blocks("t'es qu'un p*d", Category::Slur);
+    passes("I was such a c*nt to my sister, sorry.");
+    // Spelled letter by letter: blocks anywhere, unless neutralised.
+    blocks("s.a.l.o.p.e tout le monde a vu", Category::Insult);
+    blocks("r e t a r d", Category::Insult);
+    passes("He called me a r e t a r d and I cried.");
+    passes("My name is spelled s m i t h.");
+}
+
+#[test]
+fn sms_aliases_and_veiled_threats() {
+    blocks("jsais ou tu habites", Category::Threat);
+    blocks("ta mer c une pute", Category::Insult);
+    passes("fé gaffe a la route, il y a du verglas");
+    blocks("Fais gaffe, on t'attend au parking.", Category::Threat);
+    passes("On vous attend au parking pour la livraison.");
+    blocks(
+        "Si tu portes plainte, tu ne reverras pas ton chat vivant.",
+        Category::Threat,
+    );
+    blocks("I'll beat you senseless.", Category::Threat);
+    passes("I finally beat the record.");
+}
+
+#[test]
+fn word_cache_agrees_with_the_lexicon() {
+    // Past the cache's size threshold, each sentence is read as alone.
+    let c = Classifier::builtin();
+    let filler = "Merci pour le dossier, à demain. ".repeat(300);
+    for (text, blocked) in [
+        ("you're the most insufferable windbag", true),
+        ("I jerk off to your pictures", true),
+        ("You are the most considerate neighbour.", false),
+    ] {
+        let long = format!("{filler}{text}");
+        let cached = c.classify(&Input {
+            subject: "",
+            text: &long,
+            pseudonym: "",
+        });
+        assert_eq!(matches!(cached, Verdict::Block { .. }), blocked, "{text}");
+        assert_eq!(verdict(text).is_some(), blocked, "{text}");
+    }
+}

@@ -120,10 +120,11 @@ fn tuning_corpus_accuracy_per_language() {
 /// Floors for the held-out set: what was measured the one time it was run
 /// (see `fixtures/heldout.tsv`), minus a margin of about two messages, so
 /// that a change which makes the classifier generalise worse fails here.
-/// Fourth held-out set (written blind), measured once: en recall 56/65, FP
-/// 0/65; fr recall 56/65, FP 0/65. Floors: recall 54/65, FP at most 2/65.
+/// Fifth held-out set (written blind, in vocabulary the fourth did not
+/// use), measured once: en recall 27/65, FP 0/65; fr recall 37/65, FP 0/65.
+/// Floors: en recall 25/65, fr 35/65, FP at most 2/65.
 /// (language, minimum recall, maximum false-positive rate)
-const HELDOUT_FLOORS: [(&str, f64, f64); 2] = [("en", 0.83, 0.031), ("fr", 0.83, 0.031)];
+const HELDOUT_FLOORS: [(&str, f64, f64); 2] = [("en", 0.38, 0.031), ("fr", 0.53, 0.031)];
 
 #[test]
 fn heldout_accuracy_stays_above_measured_floor() {

@@ -36,7 +36,10 @@ pub struct StoreOptions {
     /// A segment file is closed once it grows past this many bytes. Smaller
     /// segments give disk space back sooner; larger ones mean fewer files.
     pub segment_size: u64,
-    /// Bytes of sled's page cache (envelopes and kv records only).
+    /// Bytes of sled's page cache (envelopes and kv records only). The
+    /// default, 32 MB, holds about 70,000 envelopes; sled keeps more than
+    /// this in memory once the whole tree has been walked (see
+    /// `examples/queue_memory.rs`), so a larger cache buys little.
     pub cache_capacity: u64,
 }
 
@@ -44,7 +47,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             segment_size: 64 * 1024 * 1024,
-            cache_capacity: 64 * 1024 * 1024,
+            cache_capacity: 32 * 1024 * 1024,
         }
     }
 }
