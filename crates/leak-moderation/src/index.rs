@@ -5,11 +5,11 @@
 //! says which tokens it may start on (by word, or by class). Its other
 //! mandatory elements ("needs") say what its sentence must hold: a match
 //! never crosses a sentence boundary, so "I will kill you" is not tried in a
-//! sentence without a violent verb. Both tests are a few `u64` operations per
+//! sentence without a violent verb. Both tests are a few bitwise operations per
 //! sentence and per starting token, instead of a loop over every rule that
 //! starts with `@me` for every "I" of a long message.
 
-use crate::lexicon::Lexicon;
+use crate::lexicon::{Classes, Lexicon};
 use crate::matcher::{Action, Rep, Rule, Step};
 
 /// How many mandatory elements per rule the sentence filter keeps.
@@ -24,7 +24,7 @@ pub(crate) fn bloom(id: u32) -> u64 {
 /// classes or, probably, one of its words.
 #[derive(Clone, Copy, Default)]
 struct Need {
-    classes: u64,
+    classes: Classes,
     words: u64,
 }
 
@@ -39,13 +39,13 @@ pub(crate) struct Index {
     /// Per class bit, the rules whose first element accepts the class.
     first_class: Vec<u64>,
     /// Classes some rule starts with.
-    first_classes: u64,
+    first_classes: Classes,
     /// Per rule, its mandatory elements after the first.
     needs: Vec<[Need; NEEDS]>,
     /// Allow rules (the others block).
     allow: Vec<u64>,
     /// The negation class, which gaps never skip.
-    pub neg: u64,
+    pub neg: Classes,
 }
 
 fn set(bits: &mut [u64], r: usize) {
@@ -63,7 +63,7 @@ impl Index {
             words,
             word_start: Vec::new(),
             word_rules: Vec::new(),
-            first_class: vec![0; 64 * words],
+            first_class: vec![0; Classes::BITS as usize * words],
             first_classes: 0,
             needs: lex.rules.iter().map(needs).collect(),
             allow: vec![0; words],
@@ -85,7 +85,7 @@ impl Index {
             for &w in first_words.iter() {
                 by_word[w as usize].push(r as u32);
             }
-            for bit in (0..64).filter(|b| classes & (1 << b) != 0) {
+            for bit in (0..Classes::BITS as usize).filter(|b| classes & (1 << b) != 0) {
                 set(&mut ix.first_class[bit * words..(bit + 1) * words], r);
             }
         }
@@ -114,21 +114,25 @@ impl Index {
     }
 
     /// Whether some rule may start on a token with this id and classes.
-    pub fn may_start(&self, id: u32, classes: u64) -> bool {
+    pub fn may_start(&self, id: u32, classes: Classes) -> bool {
         classes & self.first_classes != 0 || !self.word_rules(id).is_empty()
     }
 
     /// Whether a sentence holding these classes and (Bloom) words meets
     /// every need of rule `r`.
-    pub fn needs_met(&self, r: usize, (classes, words): (u64, u64)) -> bool {
+    pub fn needs_met(&self, r: usize, (classes, words): (Classes, u64)) -> bool {
         self.needs[r]
             .iter()
-            .all(|n| (n.classes | n.words) == 0 || n.classes & classes != 0 || n.words & words != 0)
+            .all(|n| {
+                (n.classes == 0 && n.words == 0)
+                    || n.classes & classes != 0
+                    || n.words & words != 0
+            })
     }
 
     /// Sets `out` to the rules of `live` that may start on a token with
     /// this id and classes.
-    pub fn start_rules(&self, id: u32, classes: u64, live: &[u64], out: &mut [u64]) {
+    pub fn start_rules(&self, id: u32, classes: Classes, live: &[u64], out: &mut [u64]) {
         let w = self.words;
         out.iter_mut().for_each(|o| *o = 0);
         let mut bits = classes & self.first_classes;

@@ -49,8 +49,15 @@ type Word = Box<[u8]>;
 /// Id of a token that is not in the lexicon.
 pub(crate) const UNKNOWN: u32 = u32::MAX;
 
+/// A set of word classes, one bit each: wide enough for every class of
+/// the built-in lexicons with room for growth.
+pub(crate) type Classes = u128;
+
 /// The most classes a lexicon may define (one bit each).
-const MAX_CLASSES: usize = 64;
+const MAX_CLASSES: usize = Classes::BITS as usize;
+
+/// The shapes a word's spelling fits, one bit per shape section.
+pub(crate) type ShapeFits = u32;
 
 /// Everything the classifier knows, built once.
 #[derive(Default)]
@@ -62,7 +69,7 @@ pub(crate) struct Lexicon {
     /// elongated tokens only.
     collapsed: FxMap<Box<[u8]>, u32>,
     words: Vec<Box<[u8]>>,
-    classes: Vec<u64>,
+    classes: Vec<Classes>,
     content: Vec<bool>,
     /// Words listed in a `+content` class (insults, slurs, crude words), as
     /// opposed to long literal words of block rules (`cant`, `never`): a
@@ -70,9 +77,9 @@ pub(crate) struct Lexicon {
     listed: Vec<bool>,
     /// Classes marked `+spelled`: spelling one of their words letter by
     /// letter is a signal of its own.
-    spelled: u64,
+    spelled: Classes,
     /// The `spelled` class those words get (0 if the lexicon has none).
-    spelled_bit: u64,
+    spelled_bit: Classes,
     /// `(alias, canonical)` pairs from `[alias]` sections, resolved last.
     aliases: Vec<(Word, Word)>,
     /// Content word ids by length, for masked tokens such as `f*ck`.
@@ -88,11 +95,11 @@ pub(crate) struct Lexicon {
 /// shape, or starts a clause. This is how "you sweaty pig" or "Dear
 /// clueless idiot" are read without listing every adjective.
 struct Shape {
-    bit: u64,
+    bit: Classes,
     suffixes: Vec<Box<[u8]>>,
     except: Vec<Box<[u8]>>,
     after_names: Vec<String>,
-    after: u64,
+    after: Classes,
     /// Bytes some suffix ends with: a quick test before comparing suffixes.
     last: [bool; 256],
 }
@@ -200,6 +207,9 @@ impl Lexicon {
             ["alias"] => Ok(Section::Alias),
             ["shape", name, "after", after @ ..] => {
                 let bit = self.class_bit(name, true)?;
+                if self.shapes.len() >= ShapeFits::BITS as usize {
+                    return Err("too many shapes".into());
+                }
                 let i = match self.shapes.iter().position(|s| s.bit == 1 << bit) {
                     Some(i) => i,
                     None => {
@@ -310,7 +320,7 @@ impl Lexicon {
                         b'*' if p.len() > 1 => (&p[..p.len() - 1], Rep::Star),
                         _ => (p, Rep::One),
                     };
-                    let (mut words, mut classes) = (Vec::new(), 0u64);
+                    let (mut words, mut classes) = (Vec::new(), 0 as Classes);
                     for alt in body.split('|') {
                         match alt.strip_prefix('@') {
                             Some(name) => classes |= 1 << self.class_bit(name, false)?,
@@ -464,36 +474,38 @@ impl Lexicon {
         }
     }
 
-    /// The shape classes an unlisted word's spelling fits, whatever
-    /// precedes it (see [`Lexicon::shape_gate`]).
-    pub fn shape_fits(&self, w: &[u8]) -> u64 {
+    /// The shapes an unlisted word's spelling fits, whatever precedes it,
+    /// as a bitset over shape numbers (not class bits: it stays small in
+    /// the per-message word cache); see [`Lexicon::shape_gate`].
+    pub fn shape_fits(&self, w: &[u8]) -> ShapeFits {
         let ends = |s: &[u8]| {
             w.len() >= s.len() && w.iter().rev().zip(s.iter().rev()).all(|(a, b)| a == b)
         };
-        let mut classes = 0;
-        for shape in &self.shapes {
+        let mut fits: ShapeFits = 0;
+        for (i, shape) in self.shapes.iter().enumerate() {
             if !w.last().is_some_and(|&b| shape.last[b as usize]) {
                 continue;
             }
-            let fits = |s: &[u8]| w.len() >= s.len() + SHAPE_STEM && ends(s);
-            if shape.suffixes.iter().any(|s| fits(s)) && !shape.except.iter().any(|e| ends(e)) {
-                classes |= shape.bit;
+            let fit = |s: &[u8]| w.len() >= s.len() + SHAPE_STEM && ends(s);
+            if shape.suffixes.iter().any(|s| fit(s)) && !shape.except.iter().any(|e| ends(e)) {
+                fits |= 1 << i;
             }
         }
-        classes
+        fits
     }
 
     /// The shape classes a word that fits `fits` gets after a word of
-    /// classes `before` (`u64::MAX` at the start of a clause).
+    /// classes `before` (`Classes::MAX` at the start of a clause).
     #[inline]
-    pub fn shape_gate(&self, fits: u64, before: u64) -> u64 {
+    pub fn shape_gate(&self, fits: ShapeFits, before: Classes) -> Classes {
         if fits == 0 {
             return 0;
         }
         self.shapes
             .iter()
-            .filter(|s| fits & s.bit != 0 && s.after & before != 0)
-            .fold(0, |a, s| a | s.bit)
+            .enumerate()
+            .filter(|(i, s)| fits & (1 << i) != 0 && s.after & before != 0)
+            .fold(0, |a, (_, s)| a | s.bit)
     }
 
     /// The id of a normalised token, trying leetspeak `1` as `i` then `l`,
@@ -563,13 +575,13 @@ impl Lexicon {
     }
 
     /// Class bits of a word id.
-    pub fn classes(&self, id: u32) -> u64 {
+    pub fn classes(&self, id: u32) -> Classes {
         self.classes.get(id as usize).copied().unwrap_or(0)
     }
 
     /// The classes of a word spelled letter by letter (`r e t a r d`): its
     /// own, plus the `spelled` class if one of them is marked `+spelled`.
-    pub fn spelled_classes(&self, classes: u64) -> u64 {
+    pub fn spelled_classes(&self, classes: Classes) -> Classes {
         if classes & self.spelled != 0 {
             classes | self.spelled_bit
         } else {
@@ -583,7 +595,7 @@ impl Lexicon {
     }
 
     /// The bit mask of a class by name (0 if the lexicon has none).
-    pub fn class_mask(&self, name: &str) -> u64 {
+    pub fn class_mask(&self, name: &str) -> Classes {
         self.class_names
             .iter()
             .position(|c| c == name)

@@ -50,7 +50,7 @@ mod wordcache;
 use std::fmt;
 
 use index::Index;
-use lexicon::Lexicon;
+use lexicon::{Classes, Lexicon};
 use matcher::{Annotated, Hit, Scope};
 use normalize::{Tokens, SENT};
 
@@ -239,7 +239,7 @@ impl Classifier {
             if fits != 0 {
                 let before = match text.classes.last() {
                     Some(&c) if tok.flags & SENT == 0 => c,
-                    _ => u64::MAX,
+                    _ => Classes::MAX,
                 };
                 classes |= self.lex.shape_gate(fits, before);
             }

@@ -8,7 +8,7 @@
 //! skips a negation (`not`, `jamais`…), so "I will never hurt you" passes.
 
 use crate::index::{bloom, Index};
-use crate::lexicon::Lexicon;
+use crate::lexicon::{Classes, Lexicon};
 use crate::normalize::{CLAUSE, QUOTE_END, QUOTE_START, SENT};
 use crate::Category;
 
@@ -29,7 +29,7 @@ pub(crate) enum Step {
     /// A token whose word id is listed or whose classes intersect.
     Match {
         words: Box<[u32]>,
-        classes: u64,
+        classes: Classes,
         rep: Rep,
     },
     /// Skip up to N tokens (never a negation).
@@ -67,7 +67,7 @@ pub(crate) struct Rule {
 /// the text (`classes`: union of token classes, `present`: word-id bitset).
 /// Most rules need an insult or violent word, so on ordinary text this
 /// removes nearly all of them before any matching.
-fn possible(rule: &Rule, classes: u64, present: &[u64]) -> bool {
+fn possible(rule: &Rule, classes: Classes, present: &[u64]) -> bool {
     let has = |w: u32| {
         present
             .get(w as usize / 64)
@@ -88,7 +88,7 @@ fn possible(rule: &Rule, classes: u64, present: &[u64]) -> bool {
 #[derive(Default)]
 pub(crate) struct Annotated {
     pub ids: Vec<u32>,
-    pub classes: Vec<u64>,
+    pub classes: Vec<Classes>,
     pub flags: Vec<u16>,
     pub neutral: Vec<bool>,
     /// Whether some token opens a closed quotation.
@@ -109,7 +109,7 @@ pub(crate) struct Hit {
 
 struct Ctx<'a> {
     text: &'a Annotated,
-    neg: u64,
+    neg: Classes,
     start: usize,
 }
 
@@ -123,7 +123,7 @@ impl Ctx<'_> {
         ti < self.len() && (ti == self.start || self.text.flags[ti] & SENT == 0)
     }
 
-    fn hit(&self, ti: usize, words: &[u32], classes: u64) -> bool {
+    fn hit(&self, ti: usize, words: &[u32], classes: Classes) -> bool {
         self.usable(ti)
             && !self.text.neutral[ti]
             && (self.text.classes[ti] & classes != 0 || words.contains(&self.text.ids[ti]))
@@ -204,7 +204,7 @@ const REPORT_REACH: usize = 8;
 /// before or after the quotation, in the same sentence; a bare quotation
 /// stays live, so quotation marks alone cannot hide an insult. Slurs
 /// (`keep`) are never neutralised.
-fn reported_quotes(text: &mut Annotated, report: u64, keep: u64) {
+fn reported_quotes(text: &mut Annotated, report: Classes, keep: Classes) {
     if report == 0 {
         return;
     }
@@ -262,7 +262,7 @@ fn active_rules(lex: &Lexicon, index: &Index, text: &Annotated, scope: Scope) ->
 /// of its tokens' classes and the Bloom mask of its word ids.
 struct Start {
     token: usize,
-    sentence: (u64, u64),
+    sentence: (Classes, u64),
 }
 
 /// The tokens some rule may start on. Most tokens (unknown words, words no
@@ -334,7 +334,7 @@ const MAX_CACHED: usize = 1 << 16;
 /// times, and the rule bitsets need only be combined once per word. A
 /// direct-mapped cache: a slot holds one key, a collision recomputes.
 struct StartCache {
-    keys: Vec<(u32, u64)>,
+    keys: Vec<(u32, Classes)>,
     /// Per slot, the range of `rules` its list occupies.
     ranges: Vec<(u32, u32)>,
     rules: Vec<u32>,
@@ -344,7 +344,7 @@ struct StartCache {
 impl StartCache {
     fn new(words: usize) -> StartCache {
         StartCache {
-            keys: vec![(crate::lexicon::UNKNOWN, u64::MAX); CACHE_SLOTS],
+            keys: vec![(crate::lexicon::UNKNOWN, Classes::MAX); CACHE_SLOTS],
             ranges: vec![(0, 0); CACHE_SLOTS],
             rules: Vec::new(),
             bits: vec![0; words],
@@ -353,15 +353,16 @@ impl StartCache {
 
     /// The live rules starting on a token with this id and classes, in
     /// rule order.
-    fn rules(&mut self, index: &Index, id: u32, classes: u64, live: &[u64]) -> &[u32] {
-        let mix = (u64::from(id) ^ classes.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn rules(&mut self, index: &Index, id: u32, classes: Classes, live: &[u64]) -> &[u32] {
+        let folded = classes as u64 ^ (classes >> 64) as u64;
+        let mix = (u64::from(id) ^ folded.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let slot = (mix >> 56) as usize % CACHE_SLOTS;
         if self.keys[slot] != (id, classes) {
             if self.rules.len() > MAX_CACHED {
                 self.rules.clear();
                 self.keys
                     .iter_mut()
-                    .for_each(|k| *k = (crate::lexicon::UNKNOWN, u64::MAX));
+                    .for_each(|k| *k = (crate::lexicon::UNKNOWN, Classes::MAX));
             }
             index.start_rules(id, classes, live, &mut self.bits);
             let start = self.rules.len() as u32;
@@ -415,7 +416,7 @@ fn block_pass(
 
 /// Tries a rule whose first matching element sits on token `ti`: any
 /// leading zero-width steps are checked at `ti` too.
-fn match_rule(rule: &Rule, text: &Annotated, neg: u64, ti: usize) -> Option<(usize, usize)> {
+fn match_rule(rule: &Rule, text: &Annotated, neg: Classes, ti: usize) -> Option<(usize, usize)> {
     let ctx = Ctx {
         text,
         neg,

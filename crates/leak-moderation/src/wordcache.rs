@@ -9,10 +9,10 @@
 //! rewritten tokens (leetspeak `1`, masks, repeats) go to the lexicon each
 //! time. Direct-mapped: a slot holds one word, a collision replaces it.
 
-use crate::lexicon::Lexicon;
+use crate::lexicon::{Lexicon, ShapeFits};
 use crate::normalize::{Tokens, ELONGATED, LEET_ONE, MASKED};
 
-/// Slots (a power of two): 48 KB.
+/// Slots (a power of two): 32 KB.
 const SLOTS: usize = 2048;
 
 /// Messages shorter than this are looked up without the cache.
@@ -23,10 +23,10 @@ const MIN_TOKENS: usize = 512;
 struct Entry {
     key: u64,
     id: u32,
-    shapes: u64,
+    shapes: ShapeFits,
 }
 
-/// Word → (lexicon id, shape classes its spelling fits), for one message.
+/// Word → (lexicon id, shapes its spelling fits), for one message.
 #[derive(Default)]
 pub(crate) struct WordCache {
     slots: Vec<Entry>,
@@ -35,7 +35,7 @@ pub(crate) struct WordCache {
 impl WordCache {
     /// Empties the cache before a message of `tokens` tokens: it must not
     /// outlive one classifier's lexicon. A short message (a subject, a
-    /// pseudonym) is not worth clearing 48 KB for and bypasses it.
+    /// pseudonym) is not worth clearing 32 KB for and bypasses it.
     pub fn reset(&mut self, tokens: usize) {
         self.slots.clear();
         if tokens >= MIN_TOKENS {
@@ -43,10 +43,10 @@ impl WordCache {
         }
     }
 
-    /// The id of token `i` and, if it has no class, the shape classes its
+    /// The id of token `i` and, if it has no class, the shapes its
     /// spelling fits (before the context test, see
     /// [`Lexicon::shape_gate`]).
-    pub fn lookup(&mut self, lex: &Lexicon, tokens: &Tokens, i: usize) -> (u32, u64) {
+    pub fn lookup(&mut self, lex: &Lexicon, tokens: &Tokens, i: usize) -> (u32, ShapeFits) {
         let flags = tokens.toks[i].flags;
         let key = match tokens.packed(i) {
             Some(key) if flags & (LEET_ONE | MASKED | ELONGATED) == 0 && !self.slots.is_empty() => {
@@ -65,7 +65,7 @@ impl WordCache {
     }
 }
 
-fn compute(lex: &Lexicon, w: &[u8], flags: u16) -> (u32, u64) {
+fn compute(lex: &Lexicon, w: &[u8], flags: u16) -> (u32, ShapeFits) {
     let id = lex.lookup(w, flags);
     let shapes = if lex.classes(id) == 0 {
         lex.shape_fits(w)

@@ -37,7 +37,7 @@ pub struct StoreOptions {
     /// segments give disk space back sooner; larger ones mean fewer files.
     pub segment_size: u64,
     /// Bytes of sled's page cache (envelopes and kv records only). The
-    /// default, 32 MB, holds about 70,000 envelopes; sled keeps more than
+    /// default, 32 MB, holds tens of thousands of envelopes; sled keeps more than
     /// this in memory once the whole tree has been walked (see
     /// `examples/queue_memory.rs`), so a larger cache buys little.
     pub cache_capacity: u64,
