@@ -2,6 +2,8 @@
 //! 127.0.0.x, the in-memory store, and mail that must arrive (or bounce) right.
 
 mod common;
+#[path = "../../leak-dkim/tests/support/dkimpy.rs"]
+mod dkimpy;
 
 use common::dns::{DnsServer, Zone};
 use common::smtp::{bind_same_port, start, Behavior, Sink};
@@ -313,7 +315,7 @@ async fn permanent_failure_sends_one_signed_report() {
     );
     assert!(!report.contains("PRIVATE TEXT"));
     assert_eq!(
-        dkimpy(dir.path(), report.as_bytes(), &records),
+        dkimpy::verify(dir.path(), report.as_bytes(), &records),
         ["ok", "ok"]
     );
 }
@@ -480,7 +482,7 @@ async fn delivered_mail_verifies_with_dkimpy() {
     wait_for(10, "delivered", || store.get(&m.id).unwrap().is_none()).await;
     running.stop().await;
     let data = sink.received()[0].data.clone();
-    assert_eq!(dkimpy(dir.path(), &data, &records), ["ok", "ok"]);
+    assert_eq!(dkimpy::verify(dir.path(), &data, &records), ["ok", "ok"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -589,47 +591,6 @@ async fn per_domain_concurrency_limit() {
         (1..=2).contains(&max),
         "at most 2 sessions to one domain, saw {max}"
     );
-}
-
-/// Runs dkimpy over `message`, one `ok`/`fail` per signature.
-fn dkimpy(dir: &std::path::Path, message: &[u8], records: &[String]) -> Vec<String> {
-    const VERIFY_PY: &str = r#"
-import sys, re, dkim
-records = {}
-for line in open(sys.argv[2]):
-    m = re.match(r'^(\S+) IN TXT "(.*)"$', line.strip())
-    records[m.group(1).lower()] = m.group(2).encode()
-def dnsfunc(name, timeout=5):
-    if isinstance(name, bytes):
-        name = name.decode()
-    return records.get(name.rstrip('.').lower())
-msg = open(sys.argv[1], 'rb').read()
-d = dkim.DKIM(msg)
-count = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
-for i in range(count):
-    print('ok' if d.verify(idx=i, dnsfunc=dnsfunc) else 'fail')
-"#;
-    let msg_path = dir.join("received.eml");
-    let zone_path = dir.join("zone.txt");
-    std::fs::write(&msg_path, message).unwrap();
-    std::fs::write(&zone_path, records.join("\n") + "\n").unwrap();
-    let python = std::env::var("LEAK_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
-    let out = std::process::Command::new(python)
-        .args(["-c", VERIFY_PY])
-        .arg(&msg_path)
-        .arg(&zone_path)
-        .output()
-        .expect("python3 with dkimpy (apt-get install python3-dkim)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

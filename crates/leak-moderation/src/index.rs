@@ -121,13 +121,9 @@ impl Index {
     /// Whether a sentence holding these classes and (Bloom) words meets
     /// every need of rule `r`.
     pub fn needs_met(&self, r: usize, (classes, words): (Classes, u64)) -> bool {
-        self.needs[r]
-            .iter()
-            .all(|n| {
-                (n.classes == 0 && n.words == 0)
-                    || n.classes & classes != 0
-                    || n.words & words != 0
-            })
+        self.needs[r].iter().all(|n| {
+            (n.classes == 0 && n.words == 0) || n.classes & classes != 0 || n.words & words != 0
+        })
     }
 
     /// Sets `out` to the rules of `live` that may start on a token with
