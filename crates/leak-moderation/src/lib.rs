@@ -18,6 +18,7 @@
 //! - `lexicon.rs` — parses `lexicons/*.txt` (word classes and rules) and the
 //!   operator's lists; word look-up with leetspeak, wildcard, squeezed
 //!   repeats and plurals; shape classes (unlisted adjectives by suffix).
+//!   A token's classes are one `Classes` bitset (128 classes at most).
 //! - `table.rs` — the frozen word → id table every token is looked up in
 //!   (short words compared as packed integers).
 //! - `wordcache.rs` — a per-message cache of word look-ups (a long message

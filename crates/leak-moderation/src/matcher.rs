@@ -354,7 +354,7 @@ impl StartCache {
     /// The live rules starting on a token with this id and classes, in
     /// rule order.
     fn rules(&mut self, index: &Index, id: u32, classes: Classes, live: &[u64]) -> &[u32] {
-        let folded = classes as u64 ^ (classes >> 64) as u64;
+        let folded = classes as u64 ^ (classes >> (Classes::BITS / 2)) as u64;
         let mix = (u64::from(id) ^ folded.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let slot = (mix >> 56) as usize % CACHE_SLOTS;
         if self.keys[slot] != (id, classes) {

@@ -320,3 +320,40 @@ fn word_cache_agrees_with_the_lexicon() {
         assert_eq!(verdict(text).is_some(), blocked, "{text}");
     }
 }
+
+#[test]
+fn class_sets_are_wider_than_64() {
+    // Word `i` is spelled in letters ("wab"), as lexicon words are normalised.
+    let word = |i: u8| format!("w{}{}", (b'a' + i / 26) as char, (b'a' + i % 26) as char);
+    let mut text = String::new();
+    for i in 0..100 {
+        text.push_str(&format!("[class c{i} +content]\n{}\n", word(i)));
+    }
+    text.push_str("[rule insult 2]\n@c99 @c70\n");
+    let lex = Lexicon::build(&[&text], &[], &[]);
+    for i in [0, 63, 64, 99] {
+        let mask = lex.class_mask(&format!("c{i}"));
+        assert_ne!(mask, 0, "c{i}");
+        assert_eq!(lex.classes(lex.lookup(word(i).as_bytes(), 0)), mask, "c{i}");
+    }
+    assert_eq!(lex.rules.len(), 1);
+}
+
+#[test]
+fn sixth_round_vocabulary_families() {
+    blocks("You drooling window-licker.", Category::Insult);
+    blocks("You limp-wristed fairy.", Category::Slur);
+    blocks("Sale melon, rentre chez toi.", Category::Slur);
+    blocks("Your tyres will be slashed by Friday.", Category::Threat);
+    blocks("Ta Clio finira sur cales, tu verras.", Category::Threat);
+    blocks("Drink a bottle of bleach.", Category::SelfHarmIncitement);
+    blocks(
+        "Pay 500 or every contact you have gets to watch.",
+        Category::SexualHarassment,
+    );
+    passes("You're a beautiful fairy, happy birthday!");
+    passes("J'ai acheté un melon et une salade.");
+    passes("Your tyres will be replaced by Friday.");
+    passes("I'm going to put you in hospital for a few days for tests.");
+    passes("Never drink bleach.");
+}
