@@ -200,7 +200,11 @@ async fn temporary_failure_then_success_on_retry() {
         "hi\r\n",
     );
     store.enqueue(m.clone(), body).await.unwrap();
-    let running = run(settings(dns.addr, port), store.clone(), signer);
+    // Due times are whole seconds: a 1 s interval can leave the deferred
+    // state visible for a few milliseconds only; 3 s leaves at least 2.
+    let mut s = settings(dns.addr, port);
+    s.retry_intervals = vec![Duration::from_secs(3)];
+    let running = run(s, store.clone(), signer);
     running.waker.notify_one();
     wait_for(10, "first attempt deferred", || {
         store

@@ -27,6 +27,10 @@
 //!   which may match in a sentence at all (a pre-filter on their words).
 //! - `matcher.rs` — the rule engine: reported quotations and allow rules
 //!   neutralise, block rules decide, the most severe match wins.
+//! - `lib.rs` — the public API; annotates each token with its classes,
+//!   giving shape classes in context (after "you", an article, another
+//!   adjective; a hyphenated compound such as `attention-seeking` is read
+//!   as a whole).
 //! - `lexicons/` — the curated French and English lists and rules; its
 //!   `README.md` documents the format and the policy choices.
 //!
@@ -51,7 +55,7 @@ mod wordcache;
 use std::fmt;
 
 use index::Index;
-use lexicon::{Classes, Lexicon};
+use lexicon::{Classes, Lexicon, ShapeFits};
 use matcher::{Annotated, Hit, Scope};
 use normalize::{Tokens, SENT};
 
@@ -238,11 +242,7 @@ impl Classifier {
                 classes = self.lex.spelled_classes(classes);
             }
             if fits != 0 {
-                let before = match text.classes.last() {
-                    Some(&c) if tok.flags & SENT == 0 => c,
-                    _ => Classes::MAX,
-                };
-                classes |= self.lex.shape_gate(fits, before);
+                classes |= self.shape(fits, tok.flags, &mut text.classes, &text.flags);
             }
             text.ids.push(id);
             text.classes.push(classes);
@@ -254,6 +254,41 @@ impl Classifier {
             .map(|i| String::from_utf8_lossy(tokens.text(i)).into_owned())
             .collect();
         Some((hit, words.join(" ")))
+    }
+}
+
+impl Classifier {
+    /// The shape classes of the next token (spelling `fits`, flags
+    /// `flags`) after the tokens annotated so far. A word glued to the one
+    /// before it by a hyphen (`attention-seeking`, `home-wrecking`) is read
+    /// with the whole compound: when the word before the compound opens the
+    /// shape, both halves get it, so "an attention-seeking whore" reads
+    /// like "a brown-nosing dunce" whatever the first half is.
+    fn shape(&self, fits: ShapeFits, flags: u16, classes: &mut [Classes], prev: &[u16]) -> Classes {
+        // The classes of token `i`, or `MAX` if the token after it opens a
+        // sentence (a shape may start one).
+        let before = |classes: &[Classes], i: usize| {
+            let next = prev.get(i + 1).copied().unwrap_or(flags);
+            if next & SENT == 0 {
+                classes[i]
+            } else {
+                Classes::MAX
+            }
+        };
+        let Some(last) = classes.len().checked_sub(1) else {
+            return self.lex.shape_gate(fits, Classes::MAX);
+        };
+        let gate = self.lex.shape_gate(fits, before(classes, last));
+        if gate != 0 || flags & normalize::GLUED == 0 {
+            return gate;
+        }
+        let outer = match last {
+            0 => Classes::MAX,
+            _ => before(classes, last - 1),
+        };
+        let gate = self.lex.shape_gate(fits, outer);
+        classes[last] |= gate;
+        gate
     }
 }
 

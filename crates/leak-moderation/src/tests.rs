@@ -357,3 +357,34 @@ fn sixth_round_vocabulary_families() {
     passes("I'm going to put you in hospital for a few days for tests.");
     passes("Never drink bleach.");
 }
+
+#[test]
+fn hyphenated_compounds_take_the_shape_of_their_second_half() {
+    // "attention" opens no shape; the compound is read after "an".
+    blocks("You're an attention-seeking whore.", Category::Insult);
+    blocks("you money-grubbing bastard", Category::Insult);
+    blocks("you desperate homewrecking bitch", Category::Insult);
+    passes("You're a hard-working, record-breaking legend.");
+    passes("Attention-seeking behaviour is normal in toddlers.");
+}
+
+#[test]
+fn conditional_threats_need_a_provocation() {
+    blocks(
+        "If you come back to the club, you'll leave in an ambulance.",
+        Category::Threat,
+    );
+    blocks(
+        "Si tu portes plainte, ta boutique va flamber.",
+        Category::Threat,
+    );
+    passes("If you don't wear a helmet, you'll leave in an ambulance.");
+    passes("Si tu ne mets pas de casque, tu repars en ambulance.");
+    passes("Next time it won't just be a warning, your car will be towed.");
+    blocks(
+        "Next time it won't just be your car on fire.",
+        Category::Threat,
+    );
+    blocks("Suce-moi et ton CDI est signé.", Category::SexualHarassment);
+    passes("Sleep on it and I'll sign off your overtime.");
+}
