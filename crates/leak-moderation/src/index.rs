@@ -44,8 +44,23 @@ pub(crate) struct Index {
     needs: Vec<[Need; NEEDS]>,
     /// Allow rules (the others block).
     allow: Vec<u64>,
-    /// The negation class, which gaps never skip.
+    /// Word ids some rule needs (a bitset): only they go into a
+    /// sentence's Bloom mask, so common words no rule names (`brk`,
+    /// articles) do not fill it up.
+    needed: Vec<u64>,
+    /// What gaps and chains never skip.
+    pub stops: Stops,
+}
+
+/// The classes a gap (`~N`) or a chain (`%N`) never skips: negations for
+/// both, and for chains the words that open a new clause or point at
+/// someone else (`brk`: verbs, prepositions, determiners).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Stops {
     pub neg: Classes,
+    pub brk: Classes,
+    /// Halves of hyphenated compounds: a breaker among them does not break.
+    pub hyph: Classes,
 }
 
 fn set(bits: &mut [u64], r: usize) {
@@ -67,12 +82,27 @@ impl Index {
             first_classes: 0,
             needs: lex.rules.iter().map(needs).collect(),
             allow: vec![0; words],
-            neg: lex.class_mask("neg"),
+            needed: vec![0; lex.word_count().div_ceil(64)],
+            stops: Stops {
+                neg: lex.class_mask("neg"),
+                brk: lex.class_mask("brk") | lex.class_mask("neg"),
+                hyph: lex.class_mask("hyph"),
+            },
         };
         let mut by_word = vec![Vec::new(); lex.word_count()];
         for (r, rule) in lex.rules.iter().enumerate() {
             if matches!(rule.action, Action::Allow) {
                 set(&mut ix.allow, r);
+            }
+            for step in rule.steps.iter() {
+                if let Step::Match {
+                    words,
+                    rep: Rep::One,
+                    ..
+                } = step
+                {
+                    words.iter().for_each(|&w| set(&mut ix.needed, w as usize));
+                }
             }
             let first = rule.steps.iter().find_map(|s| match s {
                 Step::Match { words, classes, .. } => Some((words, *classes)),
@@ -105,6 +135,20 @@ impl Index {
         ) {
             (Some(&a), Some(&b)) => &self.word_rules[a as usize..b as usize],
             _ => &[],
+        }
+    }
+
+    /// The Bloom bit of word `id` in a sentence's mask, or 0 if no rule
+    /// needs the word.
+    pub fn bloom_of(&self, id: u32) -> u64 {
+        let needed = self
+            .needed
+            .get(id as usize / 64)
+            .is_some_and(|b| b & (1 << (id % 64)) != 0);
+        if needed {
+            bloom(id)
+        } else {
+            0
         }
     }
 

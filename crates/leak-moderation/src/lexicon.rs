@@ -314,27 +314,20 @@ impl Lexicon {
                 "^" => Step::Start,
                 "$" => Step::End,
                 p if p.starts_with('~') => Step::Gap(p[1..].parse().map_err(|_| "bad gap")?),
+                p if p.starts_with('%') => Step::Chain(p[1..].parse().map_err(|_| "bad chain")?),
+                p if p.starts_with('!') && p.len() > 1 => {
+                    let (words, classes) = self.alternatives(&p[1..], action)?;
+                    Step::NotAfter { words, classes }
+                }
                 p => {
                     let (body, rep) = match p.as_bytes()[p.len() - 1] {
                         b'?' if p.len() > 1 => (&p[..p.len() - 1], Rep::Opt),
                         b'*' if p.len() > 1 => (&p[..p.len() - 1], Rep::Star),
                         _ => (p, Rep::One),
                     };
-                    let (mut words, mut classes) = (Vec::new(), 0 as Classes);
-                    for alt in body.split('|') {
-                        match alt.strip_prefix('@') {
-                            Some(name) => classes |= 1 << self.class_bit(name, false)?,
-                            None => {
-                                let id = self.intern_text(alt);
-                                let block = matches!(action, Action::Block { .. });
-                                self.content[id as usize] |=
-                                    block && self.words[id as usize].len() >= 4;
-                                words.push(id);
-                            }
-                        }
-                    }
+                    let (words, classes) = self.alternatives(body, action)?;
                     Step::Match {
-                        words: words.into(),
+                        words,
                         classes,
                         rep,
                     }
@@ -369,6 +362,28 @@ impl Lexicon {
             variants.push(without);
         }
         Ok(rules)
+    }
+
+    /// The words and classes of one element (`a|b|@c`). A literal word of
+    /// four letters or more in a block rule counts as content.
+    fn alternatives(
+        &mut self,
+        body: &str,
+        action: Action,
+    ) -> Result<(Box<[u32]>, Classes), String> {
+        let (mut words, mut classes) = (Vec::new(), 0 as Classes);
+        for alt in body.split('|') {
+            match alt.strip_prefix('@') {
+                Some(name) => classes |= 1 << self.class_bit(name, false)?,
+                None => {
+                    let id = self.intern_text(alt);
+                    let block = matches!(action, Action::Block { .. });
+                    self.content[id as usize] |= block && self.words[id as usize].len() >= 4;
+                    words.push(id);
+                }
+            }
+        }
+        Ok((words.into(), classes))
     }
 
     /// An operator's entry: a literal phrase of one or more words.

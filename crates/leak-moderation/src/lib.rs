@@ -26,11 +26,12 @@
 //! - `index.rs` — rule bitsets: which rules may start on a token, and
 //!   which may match in a sentence at all (a pre-filter on their words).
 //! - `matcher.rs` — the rule engine: reported quotations and allow rules
-//!   neutralise, block rules decide, the most severe match wins.
+//!   neutralise, block rules decide, the most severe match wins; chains
+//!   (`%N`) read modifiers of any vocabulary up to a breaker word.
 //! - `lib.rs` — the public API; annotates each token with its classes,
 //!   giving shape classes in context (after "you", an article, another
 //!   adjective; a hyphenated compound such as `attention-seeking` is read
-//!   as a whole).
+//!   as a whole) and marking both halves of a compound with `hyph`.
 //! - `lexicons/` — the curated French and English lists and rules; its
 //!   `README.md` documents the format and the policy choices.
 //!
@@ -156,6 +157,12 @@ pub enum Verdict {
 pub struct Classifier {
     lex: Lexicon,
     index: Index,
+    /// The class `hyph`: both halves of a hyphenated compound ("tone-deaf",
+    /// "brain-dead", "stuck-up"), a sign that the words before an insult
+    /// noun describe it. Elisions and contractions (« t'es », « qu'un »,
+    /// "you're") have a half of one or two letters after a short word and
+    /// do not count.
+    hyph: Classes,
 }
 
 impl Classifier {
@@ -178,7 +185,8 @@ impl Classifier {
             .collect();
         let lex = Lexicon::build(&LEXICONS, &block, extra_allow);
         let index = Index::new(&lex);
-        Classifier { lex, index }
+        let hyph = lex.class_mask("hyph");
+        Classifier { lex, index, hyph }
     }
 
     /// The built-in lexicons alone.
@@ -243,6 +251,14 @@ impl Classifier {
             }
             if fits != 0 {
                 classes |= self.shape(fits, tok.flags, &mut text.classes, &text.flags);
+            }
+            if tok.flags & normalize::GLUED != 0 && i > 0 && tok.end - tok.start >= 2 {
+                let prev = &tokens.toks[i - 1];
+                let (a, b) = (prev.end - prev.start, tok.end - tok.start);
+                if a >= 4 || (a >= 3 && b >= 3) {
+                    classes |= self.hyph;
+                    text.classes[i - 1] |= self.hyph;
+                }
             }
             text.ids.push(id);
             text.classes.push(classes);

@@ -6,10 +6,20 @@
 //! reader); block rules then run over what is left and the most severe match
 //! wins. A match never crosses a sentence boundary, and a gap (`~N`) never
 //! skips a negation (`not`, `jamais`…), so "I will never hurt you" passes.
+//!
+//! Two elements read structure rather than words: a chain (`%N`) takes up
+//! to N modifier words of any vocabulary between a targeting head and an
+//! insult noun ("you brain-dead Tory cunt") but stops at a breaker (class
+//! `brk`: verbs, pronouns, determiners, prepositions), so "you know that
+//! asshole John" is not read as one noun phrase; a look-behind (`!x`)
+//! refuses a match right after a word ("ce sale con" is a third person).
+//! The per-message buffer of starting tokens is kept between messages: a
+//! 100 KB message has thousands, and allocating them afresh each time cost
+//! more in page faults than the rules do.
 
-use crate::index::{bloom, Index};
+use crate::index::{Index, Stops};
 use crate::lexicon::{Classes, Lexicon};
-use crate::normalize::{CLAUSE, QUOTE_END, QUOTE_START, SENT};
+use crate::normalize::{CLAUSE, GLUED, QUOTE_END, QUOTE_START, SENT};
 use crate::Category;
 
 /// How many times a pattern element may repeat.
@@ -34,6 +44,16 @@ pub(crate) enum Step {
     },
     /// Skip up to N tokens (never a negation).
     Gap(u8),
+    /// Skip up to N modifier words of any vocabulary (`%N`): never a
+    /// breaker (`brk`, `neg`) unless it sits inside a hyphenated compound
+    /// ("holier-than-thou"), never opening on a clause edge, and the token
+    /// after a non-empty chain must not open a clause either (unless the
+    /// pattern asks for an edge there, `%1 $`), so "you ditched Dave,
+    /// bastard" is not read as one noun phrase.
+    Chain(u8),
+    /// Zero-width: the token before is not one of these (`!a|@b`), or a
+    /// sentence starts here ("ce sale con" is about a third person).
+    NotAfter { words: Box<[u32]>, classes: Classes },
     /// Zero-width: a sentence starts here.
     Start,
     /// Zero-width: a clause starts or ends here (comma, sentence, edge).
@@ -95,6 +115,8 @@ pub(crate) struct Annotated {
     pub quoted: bool,
     /// Look-ups of this message's words, reused between messages.
     pub words: crate::wordcache::WordCache,
+    /// The starting tokens of the last scan, kept for their buffer.
+    starts: Vec<Start>,
 }
 
 /// A block rule that matched: rule index and token span.
@@ -109,7 +131,7 @@ pub(crate) struct Hit {
 
 struct Ctx<'a> {
     text: &'a Annotated,
-    neg: Classes,
+    stops: Stops,
     start: usize,
 }
 
@@ -121,6 +143,44 @@ impl Ctx<'_> {
     /// Whether token `ti` may be part of the current match.
     fn usable(&self, ti: usize) -> bool {
         ti < self.len() && (ti == self.start || self.text.flags[ti] & SENT == 0)
+    }
+
+    /// Whether token `t` ends a chain: a breaker or a negation, unless it
+    /// is part of a hyphenated compound (`than` in "holier-than-thou",
+    /// `it` in "know-it-all"; not `es` in « t'es »).
+    fn breaks(&self, t: usize) -> bool {
+        let glued = |i: usize| self.text.flags.get(i).is_some_and(|f| f & GLUED != 0);
+        let c = self.text.classes[t];
+        c & self.stops.brk != 0 && c & self.stops.hyph == 0 && !(glued(t) && glued(t + 1))
+    }
+
+    /// Tries `steps[si..]` after a chain of up to `n` words from `ti`; a
+    /// hyphenated compound ("holier-than-thou") counts as one word.
+    fn chain(&self, steps: &[Step], si: usize, ti: usize, n: usize) -> Option<usize> {
+        let flags = |i: usize| self.text.flags.get(i).copied().unwrap_or(SENT);
+        let noun_next = !matches!(steps.get(si + 1), Some(Step::End) | None);
+        let mut words = 0;
+        for t in ti..ti + 3 * n + 1 {
+            let edge = t > ti && noun_next && flags(t) & (CLAUSE | SENT) != 0;
+            if !edge {
+                if let Some(end) = self.run(steps, si + 1, t) {
+                    return Some(end);
+                }
+            }
+            if !self.usable(t) || self.text.neutral[t] || self.breaks(t) {
+                return None;
+            }
+            if t == ti && flags(t) & CLAUSE != 0 {
+                return None;
+            }
+            if t == ti || flags(t) & GLUED == 0 {
+                words += 1;
+            }
+            if words > n {
+                return None;
+            }
+        }
+        None
     }
 
     fn hit(&self, ti: usize, words: &[u32], classes: Classes) -> bool {
@@ -145,7 +205,7 @@ impl Ctx<'_> {
                 for skip in 0..=*n as usize {
                     if skip > 0 {
                         let t = ti + skip - 1;
-                        if !self.usable(t) || self.text.classes[t] & self.neg != 0 {
+                        if !self.usable(t) || self.text.classes[t] & self.stops.neg != 0 {
                             return None;
                         }
                     }
@@ -154,6 +214,14 @@ impl Ctx<'_> {
                     }
                 }
                 None
+            }
+            Step::Chain(n) => self.chain(steps, si, ti, *n as usize),
+            Step::NotAfter { words, classes } => {
+                let after = ti > 0
+                    && flags(ti) & SENT == 0
+                    && (self.text.classes[ti - 1] & classes != 0
+                        || words.contains(&self.text.ids[ti - 1]));
+                (!after).then(|| self.run(steps, si + 1, ti))?
             }
             Step::Match {
                 words,
@@ -190,8 +258,10 @@ pub(crate) fn scan(
         reported_quotes(text, lex.class_mask("report"), lex.class_mask("slur"));
     }
     let active = active_rules(lex, index, text, scope);
-    let starts = starters(index, text);
+    let mut starts = std::mem::take(&mut text.starts);
+    starters(index, text, &mut starts);
     let blocks = allow_pass(lex, index, text, &starts, &active);
+    text.starts = starts;
     block_pass(lex, index, text, &blocks)
 }
 
@@ -260,15 +330,16 @@ fn active_rules(lex: &Lexicon, index: &Index, text: &Annotated, scope: Scope) ->
 
 /// A token some rule may start on, with what its sentence holds: the union
 /// of its tokens' classes and the Bloom mask of its word ids.
-struct Start {
+pub(crate) struct Start {
     token: usize,
     sentence: (Classes, u64),
 }
 
-/// The tokens some rule may start on. Most tokens (unknown words, words no
+/// The tokens some rule may start on, into `starts` (reused between
+/// messages: a long message has thousands). Most tokens (unknown words, words no
 /// rule starts with) are dropped here, once for both passes.
-fn starters(index: &Index, text: &Annotated) -> Vec<Start> {
-    let mut starts = Vec::new();
+fn starters(index: &Index, text: &Annotated, starts: &mut Vec<Start>) {
+    starts.clear();
     let (mut first, mut classes, mut words) = (0, 0, 0);
     for (token, (&id, &c)) in text.ids.iter().zip(&text.classes).enumerate() {
         if token > 0 && text.flags[token] & SENT != 0 {
@@ -278,7 +349,7 @@ fn starters(index: &Index, text: &Annotated) -> Vec<Start> {
             (first, classes, words) = (starts.len(), 0, 0);
         }
         classes |= c;
-        words |= bloom(id);
+        words |= index.bloom_of(id);
         if index.may_start(id, c) {
             starts.push(Start {
                 token,
@@ -289,7 +360,6 @@ fn starters(index: &Index, text: &Annotated) -> Vec<Start> {
     starts[first..]
         .iter_mut()
         .for_each(|s| s.sentence = (classes, words));
-    starts
 }
 
 /// The allow pass over the starting tokens: allow matches mark their tokens
@@ -314,7 +384,7 @@ fn allow_pass(
             if !index.is_allow(r) {
                 blocks.push((ti as u32, r as u32));
             } else if !text.neutral[ti] {
-                if let Some((start, end)) = match_rule(&lex.rules[r], text, index.neg, ti) {
+                if let Some((start, end)) = match_rule(&lex.rules[r], text, index.stops, ti) {
                     text.neutral[start..end].iter_mut().for_each(|n| *n = true);
                 }
             }
@@ -401,7 +471,7 @@ fn block_pass(
         if best.is_some_and(|b| severity <= b.severity) {
             continue;
         }
-        if let Some((start, end)) = match_rule(rule, text, index.neg, ti) {
+        if let Some((start, end)) = match_rule(rule, text, index.stops, ti) {
             best = Some(Hit {
                 rule: r,
                 start,
@@ -416,10 +486,10 @@ fn block_pass(
 
 /// Tries a rule whose first matching element sits on token `ti`: any
 /// leading zero-width steps are checked at `ti` too.
-fn match_rule(rule: &Rule, text: &Annotated, neg: Classes, ti: usize) -> Option<(usize, usize)> {
+fn match_rule(rule: &Rule, text: &Annotated, stops: Stops, ti: usize) -> Option<(usize, usize)> {
     let ctx = Ctx {
         text,
-        neg,
+        stops,
         start: ti,
     };
     let end = ctx.run(&rule.steps, 0, ti)?;

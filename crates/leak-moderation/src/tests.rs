@@ -388,3 +388,71 @@ fn conditional_threats_need_a_provocation() {
     blocks("Suce-moi et ton CDI est signé.", Category::SexualHarassment);
     passes("Sleep on it and I'll sign off your overtime.");
 }
+
+#[test]
+fn chains_read_modifiers_of_any_vocabulary() {
+    blocks("You brain-dead Tory cunt.", Category::Insult);
+    blocks("You holier-than-thou asshole.", Category::Insult);
+    blocks("You're a controlling, greedy bitch.", Category::Insult);
+    blocks("Shut up, you tone-deaf cow.", Category::Insult);
+    // four words at most, a hyphenated compound counting as one
+    blocks("you plum tomato garden shed cunt", Category::Insult);
+    passes("you plum tomato garden shed door cunt");
+    blocks("you plum-tomato-garden-shed-door cunt", Category::Insult);
+    // a breaker (verb, determiner, preposition) ends the chain
+    passes("You know that asshole John? He got promoted.");
+    passes("You met his bitch of a landlord last week.");
+    passes("Honestly you deserve better than that lying bastard.");
+    passes("You smoke weed every night.");
+    passes("You poor bastard, that sounds awful.");
+}
+
+#[test]
+fn french_tails_and_third_persons() {
+    blocks(
+        "Sale proprio de merde, répare ta chaudière.",
+        Category::Insult,
+    );
+    blocks("Espèce de facho de merde.", Category::Insult);
+    blocks(
+        "Espèce de bureaucrate à la con, tamponne mon dossier.",
+        Category::Insult,
+    );
+    blocks("T'es qu'un sale con.", Category::Insult);
+    // a determiner before « sale » or « pauvre »: a third person
+    passes("Tu connais ce sale con de Paul ?");
+    passes("Le chef de service est un sale con arrogant.");
+    passes("Je plains ce pauvre type de merde.");
+    // a thing, not the reader
+    passes("Sale temps de merde aujourd'hui.");
+    passes("Cette espèce de chaise à la con m'a cassé le dos.");
+}
+
+#[test]
+fn harm_idioms_medication_and_games() {
+    blocks("Si tu témoignes, je te fais la peau.", Category::Threat);
+    blocks("Je vais te descendre, t'entends ?", Category::Threat);
+    passes("Je vais te descendre en ville, j'ai la voiture.");
+    blocks(
+        "Touch my sister again and you'll end up in the ground.",
+        Category::Threat,
+    );
+    passes("Keep drinking like that and you'll end up six feet under, see someone.");
+    blocks(
+        "We're going to jump you after the derby and you'll leave in an ambulance.",
+        Category::Threat,
+    );
+    blocks(
+        "Do the world a favour and swallow your whole prescription.",
+        Category::SelfHarmIncitement,
+    );
+    passes("Take all your pills with food and finish the course.");
+    blocks(
+        "Fais-toi une overdose et libère le service.",
+        Category::SelfHarmIncitement,
+    );
+    passes("Fais-toi une overdose de séries ce week-end.");
+    passes("Samedi soir à Smash Bros, je vais t'exploser.");
+    blocks("tu devrai te pendr3", Category::SelfHarmIncitement);
+    blocks("you retaaaarded ref, sit down", Category::Insult);
+}
