@@ -319,6 +319,10 @@ impl Lexicon {
                     let (words, classes) = self.alternatives(&p[1..], action)?;
                     Step::NotAfter { words, classes }
                 }
+                p if p.starts_with('-') && p.len() > 1 => {
+                    let (words, classes) = self.alternatives(&p[1..], Action::Allow)?;
+                    Step::Other { words, classes }
+                }
                 p => {
                     let (body, rep) = match p.as_bytes()[p.len() - 1] {
                         b'?' if p.len() > 1 => (&p[..p.len() - 1], Rep::Opt),
@@ -339,6 +343,12 @@ impl Lexicon {
         while let Some(mut steps) = variants.pop() {
             let first = steps.iter().position(|s| matches!(s, Step::Match { .. }));
             let first = first.ok_or("a pattern needs a word or class")?;
+            if steps[..first]
+                .iter()
+                .any(|s| matches!(s, Step::Other { .. }))
+            {
+                return Err("a pattern cannot start with an open slot".into());
+            }
             if let Step::Match { rep, .. } = &mut steps[first] {
                 match rep {
                     Rep::One => {

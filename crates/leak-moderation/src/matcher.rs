@@ -12,7 +12,10 @@
 //! insult noun ("you brain-dead Tory cunt") but stops at a breaker (class
 //! `brk`: verbs, pronouns, determiners, prepositions), so "you know that
 //! asshole John" is not read as one noun phrase; a look-behind (`!x`)
-//! refuses a match right after a word ("ce sale con" is a third person).
+//! refuses a match right after a word ("ce sale con" is a third person),
+//! and an open slot (`-x`) takes one word of any vocabulary but a few, so
+//! that a frame (« t'es qu'un X », "you piece of X") reads nouns no list
+//! holds.
 //! The per-message buffer of starting tokens is kept between messages: a
 //! 100 KB message has thousands, and allocating them afresh each time cost
 //! more in page faults than the rules do.
@@ -54,6 +57,11 @@ pub(crate) enum Step {
     /// Zero-width: the token before is not one of these (`!a|@b`), or a
     /// sentence starts here ("ce sale con" is about a third person).
     NotAfter { words: Box<[u32]>, classes: Classes },
+    /// One word of any vocabulary but these (`-a|@b`): the open slot of a
+    /// frame that carries the meaning alone (« t'es qu'un X », "you piece
+    /// of X"). Never a breaker or a negation, never a word opening a new
+    /// clause, never a word an allow rule neutralised.
+    Other { words: Box<[u32]>, classes: Classes },
     /// Zero-width: a sentence starts here.
     Start,
     /// Zero-width: a clause starts or ends here (comma, sentence, edge).
@@ -222,6 +230,14 @@ impl Ctx<'_> {
                     && (self.text.classes[ti - 1] & classes != 0
                         || words.contains(&self.text.ids[ti - 1]));
                 (!after).then(|| self.run(steps, si + 1, ti))?
+            }
+            Step::Other { words, classes } => {
+                let open = self.usable(ti)
+                    && !self.text.neutral[ti]
+                    && !self.breaks(ti)
+                    && (ti == self.start || flags(ti) & CLAUSE == 0)
+                    && !self.hit(ti, words, *classes);
+                open.then(|| self.run(steps, si + 1, ti + 1))?
             }
             Step::Match {
                 words,

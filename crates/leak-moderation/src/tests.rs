@@ -456,3 +456,92 @@ fn harm_idioms_medication_and_games() {
     blocks("tu devrai te pendr3", Category::SelfHarmIncitement);
     blocks("you retaaaarded ref, sit down", Category::Insult);
 }
+
+#[test]
+fn an_open_slot_takes_any_word_but_its_exceptions() {
+    let text = "[class ok]\ngenius\n[class brk]\nthe\n[rule insult 2]\nnothing but a -@ok $\n";
+    let lex = Lexicon::build(&[text], &[], &[]);
+    let index = Index::new(&lex);
+    let c = Classifier {
+        lex,
+        index,
+        hyph: 0,
+    };
+    let blocked = |text: &str| {
+        let input = Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        };
+        matches!(c.classify(&input), Verdict::Block { .. })
+    };
+    // a word no list holds fills the slot
+    assert!(blocked("nothing but a grifter."));
+    // an exception, a breaker, a word opening a clause, or no word at all do not
+    assert!(!blocked("nothing but a genius."));
+    assert!(!blocked("nothing but a the."));
+    assert!(!blocked("nothing but a, grifter."));
+    assert!(!blocked("nothing but a"));
+    // the slot holds one word, and the edge must follow it
+    assert!(!blocked("nothing but a grifter from Leeds."));
+}
+
+#[test]
+#[should_panic(expected = "open slot")]
+fn a_pattern_cannot_open_on_an_open_slot() {
+    Lexicon::build(&["[rule insult 2]\n-@x idiot\n[class x]\nfoo\n"], &[], &[]);
+}
+
+#[test]
+fn ninth_round_open_frames() {
+    // contempt frames with a noun no list holds
+    blocks("T'es qu'un escroc et un minable.", Category::Insult);
+    blocks("Espèce de magouilleur, rends l'argent.", Category::Insult);
+    blocks("Sale arnaqueuse, ton gîte était infect.", Category::Insult);
+    blocks("You're nothing but a grifter and a liar.", Category::Insult);
+    blocks("You piece of garbage, you ruined it.", Category::Insult);
+    blocks("You corrupt little shit.", Category::Insult);
+    passes("T'es qu'un débutant, c'est normal de rater.");
+    passes("Il n'est qu'un escroc et un minable, ce promoteur.");
+    passes("Quelle espèce de poisson as-tu pêché ?");
+    passes("Sale temps, hein ? On reste au chaud.");
+    passes("He's nothing but a fraud, everyone knows it.");
+    passes("You little star, you passed your test!");
+    // threats: an intention, a harm verb and the reader's body or property
+    blocks(
+        "Remets un pied ici et je te plonge la tête dans la friteuse.",
+        Category::Threat,
+    );
+    passes("Je plonge les légumes dans la friteuse deux minutes.");
+    blocks("I will break every finger you type with.", Category::Threat);
+    passes("I'm going to break every record at the fair this year.");
+    blocks(
+        "I'm going to lock you in the walk-in freezer.",
+        Category::Threat,
+    );
+    passes("Can you lock the freezer when you leave?");
+    blocks("Je vais foutre le feu à ta grange.", Category::Threat);
+    passes("Je vais mettre le feu à ta soirée, prépare la piste !");
+    blocks(
+        "On va te retrouver après le conseil et tu vas pas aimer.",
+        Category::Threat,
+    );
+    passes("On va te retrouver au café vers midi.");
+    // sexual intentions, sextortion, self-harm urging, disguises
+    blocks(
+        "J'ai envie de te prendre sur le plan de travail.",
+        Category::SexualHarassment,
+    );
+    passes("J'ai envie de te prendre dans mes bras, tu me manques.");
+    blocks(
+        "Si tu m'envoies pas tes photos, tout le groupe saura.",
+        Category::SexualHarassment,
+    );
+    blocks(
+        "Avale tous les cachets et débarrasse-nous de toi.",
+        Category::SelfHarmIncitement,
+    );
+    blocks("r3t4rd, ur on the wrong shift", Category::Insult);
+    blocks("t'es 1 gro b@tard", Category::Insult);
+    blocks("jvé te kasser ta bouche", Category::Threat);
+}
