@@ -120,12 +120,12 @@ fn tuning_corpus_accuracy_per_language() {
 /// Floors for the held-out set: what was measured the one time it was run
 /// (see `fixtures/heldout.tsv`), minus a margin of about two messages, so
 /// that a change which makes the classifier generalise worse fails here.
-/// Eighth held-out set (written blind, realistic traffic in settings the
-/// earlier sets did not use), measured once: en recall 61/70, FP 0/70; fr
-/// recall 52/70, FP 0/70. Floors: recall 59/70 (en) and 50/70 (fr), FP at
+/// Ninth held-out set (written blind, realistic traffic in settings the
+/// earlier sets did not use), measured once: en recall 62/70, FP 0/70; fr
+/// recall 54/70, FP 0/70. Floors: recall 60/70 (en) and 52/70 (fr), FP at
 /// most 2/70.
 /// (language, minimum recall, maximum false-positive rate)
-const HELDOUT_FLOORS: [(&str, f64, f64); 2] = [("en", 0.84, 0.029), ("fr", 0.71, 0.029)];
+const HELDOUT_FLOORS: [(&str, f64, f64); 2] = [("en", 0.85, 0.029), ("fr", 0.74, 0.029)];
 
 #[test]
 fn heldout_accuracy_stays_above_measured_floor() {
