@@ -9,12 +9,13 @@
 //! has been fsynced and survives `kill -9` and power loss. Callers send `250`
 //! after DATA only after [`Store::enqueue`] returned `Ok`.
 //!
-//! Reads never see a half-written message: a message appears in [`Store::page`]
-//! (and the walks built on it) only once both its body and its envelope are
-//! durable. Whole-queue readers walk it a page at a time ([`QueuePages`],
-//! [`Store::for_each_message`]), so memory stays flat however long the queue. A change to an
-//! existing record (update, modify, remove, kv writes) may be seen by reads a
-//! moment before it is durable; whoever acts on a change waits for its `Ok`.
+//! Reads never see a half-written message: a message appears in
+//! [`Store::page`] (and the walks built on it) only once both its body and
+//! its envelope are durable. Whole-queue readers walk it a page at a time
+//! ([`QueuePages`], [`Store::for_each_message`]), so memory stays flat
+//! however long the queue. A change to an existing record (update, modify,
+//! remove, kv writes) may be seen by reads a moment before it is durable;
+//! whoever acts on a change waits for its `Ok`.
 //!
 //! A damaged record (bad checksum, unknown format version, undecodable) is
 //! reported through [`Store::damaged`] and logged; it never makes the store

@@ -16,7 +16,7 @@ const OPERATOR_OVERRIDE: &str = "MALLOC_ARENA_MAX";
 const ARENAS: i32 = 2;
 
 /// Caps glibc's malloc arenas, unless the operator set `MALLOC_ARENA_MAX`.
-/// Called first thing in `leak serve`, before any other thread exists.
+/// Called at the start of `leak serve`, before any other thread exists.
 pub fn limit_malloc_arenas() {
     if std::env::var_os(OPERATOR_OVERRIDE).is_some() {
         return;

@@ -25,8 +25,8 @@ use tokio::sync::watch;
 const SESSION_GRACE: Duration = Duration::from_secs(20);
 
 pub fn run(config_path: &Path) -> CliResult {
-    memory::limit_malloc_arenas();
     init_logging();
+    memory::limit_malloc_arenas();
     let config = load_checked(config_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
