@@ -137,7 +137,7 @@ impl AdminClient {
                 break;
             }
         }
-        all.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        leak_store::sort_oldest_first(&mut all);
         Ok(all)
     }
 

@@ -142,13 +142,6 @@ pub struct QueueCounts {
 }
 
 impl QueueCounts {
-    /// Counts a queue listing.
-    pub fn of(messages: &[QueuedMessage]) -> QueueCounts {
-        let mut counts = QueueCounts::default();
-        messages.iter().for_each(|m| counts.add(m));
-        counts
-    }
-
     /// Counts the whole queue page by page, never holding it all: what
     /// `status` and a metrics exporter need for "queue size by state".
     pub fn of_store(store: &dyn leak_store::Store) -> leak_store::Result<QueueCounts> {

@@ -58,7 +58,7 @@ mod sled_store;
 mod stats;
 mod writer;
 
-pub use model::{Attempt, QueuedMessage, Recipient, RecipientStatus, UnixTime};
+pub use model::{sort_oldest_first, Attempt, QueuedMessage, Recipient, RecipientStatus, UnixTime};
 pub use sled_store::{SledStore, StoreOptions};
 pub use stats::StoreStats;
 
@@ -176,7 +176,7 @@ pub trait Store: Send + Sync + 'static {
     fn list(&self) -> Result<Vec<QueuedMessage>> {
         let mut messages = Vec::new();
         self.for_each_message(&mut |m| messages.push(m))?;
-        messages.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        sort_oldest_first(&mut messages);
         Ok(messages)
     }
 

@@ -34,6 +34,11 @@ pub struct QueuedMessage {
     pub history: Vec<Attempt>,
 }
 
+/// Sorts messages oldest first (ties by id), the order listings show.
+pub fn sort_oldest_first(messages: &mut [QueuedMessage]) {
+    messages.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+}
+
 impl QueuedMessage {
     /// A message leaves the queue once every recipient is delivered or failed.
     pub fn is_finished(&self) -> bool {
