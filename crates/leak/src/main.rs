@@ -1,9 +1,10 @@
 //! `leak`: the one binary. `serve` runs the daemon; every other subcommand is
-//! an operator tool. See CONTRACT.md for the command surface.
+//! an operator tool. docs/reference/commands.md documents the command surface.
 //!
 //! # Layout
 //!
 //! - `main.rs`: the clap command tree and exit codes.
+//! - `man.rs`: the man pages in docs/man, generated from this command tree.
 //! - `cli/`: one file per operator command group (`check_config`, `user`,
 //!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket).
 //! - `serve/`: the daemon: `mod.rs` starts everything and handles signals,
@@ -12,6 +13,7 @@
 //!   onto each crate's settings.
 
 mod cli;
+mod man;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +51,7 @@ enum Command {
     Optout(cli::admin::OptoutCommand),
     /// The running daemon's version, uptime, listeners and queue counts.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

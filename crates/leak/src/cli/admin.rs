@@ -16,30 +16,43 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub enum QueueCommand {
     /// Every message in the queue.
     List {
+        /// Print one JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// One message: envelope, per-recipient state, history of attempts.
     Show {
+        /// The queue id (as `leak queue list` prints it).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Make deferred recipients due now.
     Retry {
+        /// The queue id of the message to retry.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
+        /// Every message in the queue.
         #[arg(long)]
         all: bool,
     },
     /// Never attempt a message until it is released.
-    Hold { id: String },
+    Hold {
+        /// The queue id of the message to hold.
+        id: String,
+    },
     /// Release a held message.
-    Release { id: String },
+    Release {
+        /// The queue id of the held message.
+        id: String,
+    },
     /// Remove messages without delivering them (no failure report).
     Delete {
+        /// The queue id of the message to delete.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
+        /// Every message in the queue.
         #[arg(long)]
         all: bool,
     },
@@ -48,9 +61,15 @@ pub enum QueueCommand {
 #[derive(Subcommand)]
 pub enum OptoutCommand {
     /// Refuse anonymous mail to this address from now on.
-    Add { address: String },
+    Add {
+        /// The recipient's address.
+        address: String,
+    },
     /// Accept anonymous mail to this address again.
-    Remove { address: String },
+    Remove {
+        /// The recipient's address.
+        address: String,
+    },
     /// Every opted-out address.
     List,
 }

@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 pub enum DkimCommand {
     /// Write a new PKCS#8 PEM private key and print the DNS record to publish.
     Generate {
+        /// The DKIM selector: the record is published at <selector>._domainkey.<domain>.
         #[arg(long)]
         selector: String,
+        /// The signature algorithm.
         #[arg(long, value_enum, default_value_t = AlgorithmArg::Ed25519)]
         algorithm: AlgorithmArg,
         /// RSA key size.
         #[arg(long, default_value_t = 2048)]
         bits: usize,
+        /// Where to write the private key (mode 0600; an existing file is never overwritten).
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
         /// The signing domain [default: the config's anonymizer.domain]

@@ -10,6 +10,7 @@ use std::path::Path;
 pub enum UserCommand {
     /// Add a submission account (prints a generated password unless --password-stdin).
     Add {
+        /// The account name clients log in with.
         name: String,
         /// Read the password from standard input (first line).
         #[arg(long)]
@@ -19,7 +20,10 @@ pub enum UserCommand {
         notify: Option<String>,
     },
     /// Remove an account.
-    Remove { name: String },
+    Remove {
+        /// The account to remove.
+        name: String,
+    },
     /// List accounts.
     List,
 }
