@@ -46,6 +46,38 @@ impl DnsFailure {
     }
 }
 
+/// A hickory resolver on `nameservers` (UDP then TCP, each on its own port)
+/// when given, else on the system's `/etc/resolv.conf`; one attempt per query
+/// within `timeout`. Also used by `leak dns check`.
+pub fn build_resolver(
+    nameservers: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TokioResolver, NetError> {
+    let mut builder = if nameservers.is_empty() {
+        TokioResolver::builder_tokio()?
+    } else {
+        let servers = nameservers
+            .iter()
+            .map(|addr| {
+                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                for conn in &mut ns.connections {
+                    conn.port = addr.port();
+                }
+                ns
+            })
+            .collect();
+        TokioResolver::builder_with_config(
+            ResolverConfig::from_name_servers(servers),
+            TokioRuntimeProvider::default(),
+        )
+    };
+    let opts: &mut ResolverOpts = builder.options_mut();
+    opts.timeout = timeout;
+    opts.attempts = 1;
+    opts.ndots = 0;
+    builder.build()
+}
+
 /// The MX resolver, shared by all delivery tasks (clones share one cache).
 #[derive(Clone)]
 pub struct MxResolver {
@@ -56,30 +88,8 @@ impl MxResolver {
     /// Uses `nameservers` (UDP then TCP, each on its own port) when given, else
     /// the system's `/etc/resolv.conf`.
     pub fn new(nameservers: &[SocketAddr], timeout: Duration) -> Result<Self, NetError> {
-        let mut builder = if nameservers.is_empty() {
-            TokioResolver::builder_tokio()?
-        } else {
-            let servers = nameservers
-                .iter()
-                .map(|addr| {
-                    let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                    for conn in &mut ns.connections {
-                        conn.port = addr.port();
-                    }
-                    ns
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-        };
-        let opts: &mut ResolverOpts = builder.options_mut();
-        opts.timeout = timeout;
-        opts.attempts = 1;
-        opts.ndots = 0;
         Ok(MxResolver {
-            resolver: builder.build()?,
+            resolver: build_resolver(nameservers, timeout)?,
         })
     }
 

@@ -39,7 +39,7 @@ mod tls;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
-pub use dns::{DnsFailure, MxResolver, MxTarget};
+pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
 pub use scheduler::{QueueHint, Scheduler};
 
 use std::net::SocketAddr;

@@ -91,23 +91,26 @@ pub fn generate_key(algorithm: Algorithm, bits: usize, out: &Path) -> Result<(),
 
 /// The one-line zone entry to publish for a key:
 /// `S._domainkey.<domain> IN TXT "v=DKIM1; k=ed25519; p=<base64>"`.
-/// For Ed25519 `p=` is the raw 32-byte public key (RFC 8463); for RSA the DER
-/// SubjectPublicKeyInfo (RFC 6376).
 pub fn dns_record(
     selector: &str,
     domain: &str,
     private_key: &Path,
     algorithm: Algorithm,
 ) -> Result<String, DkimError> {
+    let value = dns_txt_value(private_key, algorithm)?;
+    Ok(format!("{selector}._domainkey.{domain} IN TXT \"{value}\""))
+}
+
+/// The TXT value to publish for a key: `v=DKIM1; k=<alg>; p=<base64>`. For
+/// Ed25519 `p=` is the raw 32-byte public key (RFC 8463); for RSA the DER
+/// SubjectPublicKeyInfo (RFC 6376).
+pub fn dns_txt_value(private_key: &Path, algorithm: Algorithm) -> Result<String, DkimError> {
     let public = match load_key(private_key, algorithm)? {
         LoadedKey::Ed25519(key) => key.public_key(),
         LoadedKey::Rsa(key) => der::rsa_spki_from_pkcs1(key.public_pkcs1()),
     };
     let p = base64::engine::general_purpose::STANDARD.encode(public);
-    Ok(format!(
-        "{selector}._domainkey.{domain} IN TXT \"v=DKIM1; k={}; p={p}\"",
-        algorithm.dns_name()
-    ))
+    Ok(format!("v=DKIM1; k={}; p={p}", algorithm.dns_name()))
 }
 
 fn to_pem(label: &str, der: &[u8]) -> String {

@@ -20,7 +20,7 @@ mod der;
 mod keys;
 mod ring_rsa;
 
-pub use keys::{dns_record, generate_key};
+pub use keys::{dns_record, dns_txt_value, generate_key};
 
 use keys::LoadedKey;
 use mail_auth::common::crypto::{Ed25519Key, SigningKey};

@@ -40,6 +40,9 @@ enum Command {
     /// DKIM keys and the DNS records to publish.
     #[command(subcommand)]
     Dkim(cli::dkim::DkimCommand),
+    /// The DNS records to publish for the anonymizer domain, and a check of them.
+    #[command(subcommand)]
+    Dns(cli::dns::DnsCommand),
     /// Submission accounts.
     #[command(subcommand)]
     User(cli::user::UserCommand),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Serve => serve::run(&config_path),
         Command::CheckConfig => cli::check_config::run(&config_path),
         Command::Dkim(command) => cli::dkim::run(&config_path, command),
+        Command::Dns(command) => cli::dns::run(&config_path, command),
         Command::User(command) => cli::user::run(&config_path, command),
         Command::Queue(command) => cli::admin::queue(&config_path, command),
         Command::Optout(command) => cli::admin::optout(&config_path, command),
