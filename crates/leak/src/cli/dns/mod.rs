@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn long_txt_values_are_split_at_255_octets() {
-        let value = "p=".to_string() + &"A".repeat(400);
+        let value = format!("p={}", "A".repeat(400));
         let parts = split_txt(&value);
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.len() <= 255));
