@@ -15,10 +15,13 @@
 //!   show, retry, hold, release, delete, opt-out, status.
 //! - `optout.rs`: the opt-out list (hashed addresses in the kv tree
 //!   `optout`), including [`optout::is_opted_out`] for RCPT TO.
+//! - `filter.rs`: the `queue list|retry|delete` filters and `queue summary`'s
+//!   per-domain shape, applied on the CLI's side.
 //! - `client.rs`: [`AdminClient`] and its typed calls, [`ClientError`].
 //! - `render/`: what the CLI prints: the CONTRACT.md JSON and the tables.
 
 mod client;
+pub mod filter;
 mod ops;
 pub mod optout;
 mod protocol;

@@ -3,12 +3,14 @@
 //! Rendering is pure (the caller passes `now`), so it is tested without a daemon.
 
 mod json;
+mod summary;
 mod text;
 
 pub use json::{
     list_json, show_json, status_json, AttemptJson, MessageJson, QueueJson, RecipientCountsJson,
     RecipientJson, ShowJson, StatusJson,
 };
+pub use summary::summary_table;
 pub use text::{list_table, optout_lines, show_text, status_text};
 
 use std::time::{Duration, UNIX_EPOCH};

@@ -4,6 +4,7 @@
 //! for scripts). A daemon that cannot be reached is exit 2; an unknown id or
 //! a bad address is exit 1.
 
+use super::queue_filter::{for_each_matching, matching, selection, FilterArgs, Selection};
 use crate::{CliResult, Failure};
 use clap::Subcommand;
 use leak_admin::{render, AdminClient, ClientError, Target};
@@ -14,12 +15,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Subcommand)]
 pub enum QueueCommand {
-    /// Every message in the queue.
+    /// Every message in the queue, or those the filters select.
     List {
         /// Print one JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
+    /// Pending recipients per destination domain, by age (like Postfix's qshape).
+    Summary,
     /// One message: envelope, per-recipient state, history of attempts.
     Show {
         /// The queue id (as `leak queue list` prints it).
@@ -31,11 +36,12 @@ pub enum QueueCommand {
     /// Make deferred recipients due now.
     Retry {
         /// The queue id of the message to retry.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
         /// Every message in the queue.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Never attempt a message until it is released.
     Hold {
@@ -50,11 +56,12 @@ pub enum QueueCommand {
     /// Remove messages without delivering them (no failure report).
     Delete {
         /// The queue id of the message to delete.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
         /// Every message in the queue.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
 }
 
@@ -75,10 +82,19 @@ pub enum OptoutCommand {
 }
 
 pub fn queue(config: &Path, command: QueueCommand) -> CliResult {
+    // Checked before connecting, so a bad selection is exit 1 even with no daemon.
+    let selected = match &command {
+        QueueCommand::Retry { id, all, filter } | QueueCommand::Delete { id, all, filter } => {
+            Some(selection(id.clone(), *all, filter)?)
+        }
+        _ => None,
+    };
     with_client(config, |mut client| async move {
         match command {
-            QueueCommand::List { json } => {
-                let messages = client.list().await.map_err(failure)?;
+            QueueCommand::List { json, filter } => {
+                let messages = matching(&mut client, &filter.filter(), now())
+                    .await
+                    .map_err(failure)?;
                 if json {
                     print_json(&render::list_json(&messages))
                 } else {
@@ -93,8 +109,27 @@ pub fn queue(config: &Path, command: QueueCommand) -> CliResult {
                     print(&render::show_text(&message, now()))
                 }
             }
-            QueueCommand::Retry { id, all } => {
-                let retried = client.retry(target(id, all)).await.map_err(failure)?;
+            QueueCommand::Summary => {
+                let messages = client.list().await.map_err(failure)?;
+                let shape = leak_admin::filter::summarize(&messages, now());
+                print(&render::summary_table(&shape))
+            }
+            QueueCommand::Retry { .. } => {
+                let target = match selected {
+                    Some(Selection::Filter(filter)) => {
+                        return for_each_matching(
+                            &mut client,
+                            &filter,
+                            now(),
+                            "due now",
+                            async |c, id| c.retry(Target::One(id)).await.map(|_| ()),
+                        )
+                        .await;
+                    }
+                    Some(Selection::Target(target)) => target,
+                    None => unreachable!("retry always has a selection"),
+                };
+                let retried = client.retry(target).await.map_err(failure)?;
                 let mut line = format!(
                     "{} message{}, {} recipient{} due now",
                     retried.messages,
@@ -120,12 +155,27 @@ pub fn queue(config: &Path, command: QueueCommand) -> CliResult {
                 let verb = if changed { "released" } else { "was not held" };
                 print(&format!("message {id} {verb}\n"))
             }
-            QueueCommand::Delete { id, all } => {
-                let one = id.clone();
-                let deleted = client.delete(target(id, all)).await.map_err(failure)?;
-                match one {
-                    Some(id) => print(&format!("message {id} deleted\n")),
-                    None => print(&format!("{deleted} message{} deleted\n", plural(deleted))),
+            QueueCommand::Delete { .. } => {
+                let target = match selected {
+                    Some(Selection::Filter(filter)) => {
+                        return for_each_matching(
+                            &mut client,
+                            &filter,
+                            now(),
+                            "deleted",
+                            async |c, id| c.delete(Target::One(id)).await.map(|_| ()),
+                        )
+                        .await;
+                    }
+                    Some(Selection::Target(target)) => target,
+                    None => unreachable!("delete always has a selection"),
+                };
+                let deleted = client.delete(target.clone()).await.map_err(failure)?;
+                match target {
+                    Target::One(id) => print(&format!("message {id} deleted\n")),
+                    Target::All => {
+                        print(&format!("{deleted} message{} deleted\n", plural(deleted)))
+                    }
                 }
             }
         }
@@ -188,18 +238,11 @@ where
 
 /// Exit 1 when the operator's input was refused, exit 2 when the daemon
 /// could not be reached or failed.
-fn failure(error: ClientError) -> Failure {
+pub(super) fn failure(error: ClientError) -> Failure {
     if error.is_refusal() {
         Failure::refused(error)
     } else {
         Failure::environment(error)
-    }
-}
-
-fn target(id: Option<String>, all: bool) -> Target {
-    match id {
-        Some(id) if !all => Target::One(id),
-        _ => Target::All,
     }
 }
 
@@ -218,7 +261,7 @@ fn now() -> u64 {
 }
 
 /// Writes to stdout; a closed pipe (`leak queue list | head`) is not an error.
-fn print(text: &str) -> CliResult {
+pub(super) fn print(text: &str) -> CliResult {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::environment(

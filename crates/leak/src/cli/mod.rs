@@ -5,6 +5,7 @@ pub mod check_config;
 pub mod dkim;
 pub mod dns;
 pub mod moderation;
+pub mod queue_filter;
 pub mod user;
 
 use crate::Failure;
