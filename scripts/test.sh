@@ -13,6 +13,7 @@ command -v swaks >/dev/null || need_apt+=(swaks)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v man >/dev/null || need_apt+=(man-db)
 # The Rust DKIM tests verify signatures with Debian's dkimpy (/usr/bin/python3).
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need_apt+=(python3-dkim python3-nacl)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -37,6 +38,8 @@ LEAK_BIN="$PWD/target/debug/leak" python3 -m pytest -q tests/e2e
 
 log "systemd unit"
 tests/systemd_verify.sh
+log "Debian package (cargo-deb): install, verify the installed unit, check-config as leak, purge"
+tests/package_test.sh
 log "fuzz smoke run (a few seconds per target, fixed seed)"
 tests/fuzz_smoke.sh
 
