@@ -142,7 +142,7 @@ impl Default for AuthConfig {
 }
 
 fn default_users_file() -> PathBuf {
-    PathBuf::from("/etc/leak/users.toml")
+    PathBuf::from("/etc/leak/accounts/users.toml")
 }
 
 fn default_max_auth_failures() -> u32 {
