@@ -8,6 +8,7 @@ mod memory;
 mod metrics;
 mod pipeline;
 pub mod settings;
+mod transactions;
 
 use crate::{CliResult, Failure};
 use anyhow::Context;
@@ -105,6 +106,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             config.limits.messages_per_hour,
             config.limits.per_recipient_per_day,
         ),
+        transactions: Default::default(),
         anonymizer: settings::anonymizer_options(&config),
         classifier: if config.moderation.enabled {
             Some(settings::classifier(&config).map_err(Failure::refused)?)
