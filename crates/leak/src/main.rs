@@ -6,12 +6,14 @@
 //! - `main.rs`: the clap command tree and exit codes.
 //! - `cli/`: one file per operator command group (`check_config`, `user`,
 //!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket).
+//! - `process.rs`: the umask of `serve` and the SIGPIPE of the other commands.
 //! - `serve/`: the daemon: `mod.rs` starts everything and handles signals,
 //!   `pipeline.rs` is the SMTP backend (anonymize → moderate → sign → store),
 //!   `limits.rs` the durable rate counters, `settings.rs` maps the config
 //!   onto each crate's settings.
 
 mod cli;
+mod process;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +70,10 @@ fn main() -> ExitCode {
         .config
         .or_else(|| std::env::var_os("LEAK_CONFIG").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/etc/leak/leak.toml"));
+    match cli.command {
+        Command::Serve => process::private_umask(),
+        _ => process::default_sigpipe(),
+    }
     let result = match cli.command {
         Command::Serve => serve::run(&config_path),
         Command::CheckConfig => cli::check_config::run(&config_path),

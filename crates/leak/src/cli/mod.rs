@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod check_config;
 pub mod dkim;
+pub mod exposure;
 pub mod moderation;
 pub mod user;
 

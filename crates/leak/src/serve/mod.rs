@@ -29,6 +29,9 @@ pub fn run(config_path: &Path) -> CliResult {
     init_logging();
     memory::limit_malloc_arenas();
     let config = load_checked(config_path)?;
+    for warning in crate::cli::exposure::warnings(&config) {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
