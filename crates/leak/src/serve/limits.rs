@@ -198,6 +198,47 @@ fn is_stale(key: &[u8], now: u64) -> bool {
 mod tests {
     use super::*;
 
+    fn limits(dir: &std::path::Path, per_hour: u32) -> Limits {
+        let store = Arc::new(leak_store::SledStore::open(dir).unwrap());
+        Limits::new(store, per_hour, 2)
+    }
+
+    #[test]
+    fn slots_are_reserved_released_and_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let now = 10 * DAY;
+        {
+            let limits = limits(dir.path(), 2);
+            let first = limits.reserve_message("alice", now).unwrap().unwrap();
+            let second = limits.reserve_message("alice", now).unwrap().unwrap();
+            assert!(limits.reserve_message("alice", now).unwrap().is_none());
+            drop(second);
+            let again = limits.reserve_message("alice", now).unwrap().unwrap();
+            runtime.block_on(limits.commit(vec![first])).unwrap();
+            drop(again);
+            // One committed, one free.
+            let last = limits.reserve_message("alice", now).unwrap().unwrap();
+            assert!(limits.reserve_message("alice", now).unwrap().is_none());
+            drop(last);
+            let bob = limits.reserve_recipient("Bob@Example.test", now).unwrap();
+            let bob2 = limits.reserve_recipient("bob@example.TEST", now).unwrap();
+            assert!(limits
+                .reserve_recipient("BOB@example.test", now)
+                .unwrap()
+                .is_none());
+            drop((bob, bob2));
+        }
+        // Committed slots survive a reopen; uncommitted ones do not.
+        let limits = limits(dir.path(), 2);
+        let _one = limits.reserve_message("alice", now).unwrap().unwrap();
+        assert!(limits.reserve_message("alice", now).unwrap().is_none());
+        assert!(limits
+            .reserve_recipient("bob@example.test", now)
+            .unwrap()
+            .is_some());
+    }
+
     #[test]
     fn buckets_go_stale() {
         let now = 10 * DAY + 5;
