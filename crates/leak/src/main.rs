@@ -5,12 +5,14 @@
 //!
 //! - `main.rs`: the clap command tree and exit codes.
 //! - `cli/`: one file per operator command group (`check_config`, `user`,
-//!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket).
+//!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket),
+//!   and `exposure.rs`, the warnings about readable secrets.
 //! - `process.rs`: the umask of `serve` and the SIGPIPE of the other commands.
 //! - `serve/`: the daemon: `mod.rs` starts everything and handles signals,
 //!   `pipeline.rs` is the SMTP backend (anonymize → moderate → sign → store),
-//!   `limits.rs` the durable rate counters, `settings.rs` maps the config
-//!   onto each crate's settings.
+//!   `limits.rs` the durable rate counters and their reservations,
+//!   `transactions.rs` the slots each open SMTP transaction holds,
+//!   `settings.rs` maps the config onto each crate's settings.
 
 mod cli;
 mod process;

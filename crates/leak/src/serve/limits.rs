@@ -40,9 +40,17 @@ impl Table {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Gives a slot back. A key back at zero is forgotten (the store holds
+    /// nothing for it either), so that RCPT TO to ever new addresses followed
+    /// by RSET cannot grow the table: it holds only keys with a stored
+    /// message or a transaction in progress.
     fn release(&self, key: &[u8]) {
-        if let Some(count) = self.lock().get_mut(key) {
+        let mut table = self.lock();
+        if let Some(count) = table.get_mut(key) {
             *count = count.saturating_sub(1);
+            if *count == 0 {
+                table.remove(key);
+            }
         }
     }
 }
@@ -228,6 +236,7 @@ mod tests {
                 .unwrap()
                 .is_none());
             drop((bob, bob2));
+            assert!(limits.table.lock().keys().all(|k| k.starts_with(b"h/")));
         }
         // Committed slots survive a reopen; uncommitted ones do not.
         let limits = limits(dir.path(), 2);
