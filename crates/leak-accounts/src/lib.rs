@@ -80,10 +80,17 @@ impl Users {
                 })
             }
         };
-        toml::from_str(&text).map_err(|e| AccountsError::Invalid {
+        let users: Users = toml::from_str(&text).map_err(|e| AccountsError::Invalid {
             path: path.display().to_string(),
             message: e.message().to_owned(),
-        })
+        })?;
+        for (name, account) in &users.users {
+            check_hash(&account.password).map_err(|problem| AccountsError::Invalid {
+                path: path.display().to_string(),
+                message: format!("account `{name}`: {problem}"),
+            })?;
+        }
+        Ok(users)
     }
 
     /// Writes the file atomically with mode 0600.
@@ -157,7 +164,43 @@ fn hash_password(password: &str) -> Result<String, AccountsError> {
         .map_err(|e| AccountsError::Hash(e.to_string()))
 }
 
+/// The costs a stored hash may ask for. A hand-edited (or planted) hash
+/// with `m=1048576` would make every AUTH attempt allocate 1 GiB: the users
+/// file is refused at load instead, and such a hash is never verified.
+/// Generous next to what `leak user add` writes (m=19456, t=2, p=1, the
+/// OWASP minimum) and to the usual "strong" profile (m=65536, t=3, p=4).
+pub const MAX_MEMORY_KIB: u32 = 65_536;
+/// Most passes over memory allowed in a stored hash.
+pub const MAX_TIME_COST: u32 = 10;
+/// Most lanes allowed in a stored hash.
+pub const MAX_PARALLELISM: u32 = 4;
+
+/// Checks a stored hash: an argon2id PHC string within the cost caps.
+pub fn check_hash(hash: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(hash).map_err(|e| format!("unreadable password hash ({e})"))?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(format!(
+            "password hash is {}, not argon2id",
+            parsed.algorithm
+        ));
+    }
+    let params = argon2::Params::try_from(&parsed)
+        .map_err(|e| format!("unreadable argon2 parameters ({e})"))?;
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    if m > MAX_MEMORY_KIB || t > MAX_TIME_COST || p > MAX_PARALLELISM {
+        return Err(format!(
+            "argon2 cost m={m},t={t},p={p} is above the limit \
+             m={MAX_MEMORY_KIB},t={MAX_TIME_COST},p={MAX_PARALLELISM}: remove the account from the file and add it again with `leak user add`"
+        ));
+    }
+    Ok(())
+}
+
 fn verify_password(hash: &str, password: &str) -> bool {
+    // Checked again here so that no path verifies an over-cost hash.
+    if check_hash(hash).is_err() {
+        return false;
+    }
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -203,6 +246,25 @@ fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn over_cost_hashes_are_refused_at_load_and_never_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let absurd = "$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0$0Rlq3w/rMpwBXIfxs6AQNHxMTXJx2MKZI9WJV0NfR+Y";
+        std::fs::write(&path, format!("[users.mallory]\npassword = \"{absurd}\"\n")).unwrap();
+        let error = Users::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("mallory") && error.contains("m=1048576"),
+            "{error}"
+        );
+        assert!(!verify_password(absurd, "x"));
+        assert!(check_hash(DUMMY_HASH).is_ok());
+        let argon2i = DUMMY_HASH.replace("argon2id", "argon2i");
+        assert!(check_hash(&argon2i).is_err());
+        assert!(check_hash(&DUMMY_HASH.replace("t=2", "t=11")).is_err());
+        assert!(check_hash(&DUMMY_HASH.replace("p=1", "p=5")).is_err());
+    }
 
     #[test]
     fn add_save_load_verify_remove() {

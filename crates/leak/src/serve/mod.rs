@@ -8,6 +8,7 @@ mod memory;
 mod metrics;
 mod pipeline;
 pub mod settings;
+mod transactions;
 
 use crate::{CliResult, Failure};
 use anyhow::Context;
@@ -28,6 +29,9 @@ pub fn run(config_path: &Path) -> CliResult {
     init_logging();
     memory::limit_malloc_arenas();
     let config = load_checked(config_path)?;
+    for warning in crate::cli::exposure::warnings(&config) {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,6 +109,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             config.limits.messages_per_hour,
             config.limits.per_recipient_per_day,
         ),
+        transactions: Default::default(),
         anonymizer: settings::anonymizer_options(&config),
         classifier: if config.moderation.enabled {
             Some(settings::classifier(&config).map_err(Failure::refused)?)
