@@ -256,6 +256,23 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "must be greater than 0",
         ));
     }
+    for (key, range) in [
+        ("delivery.random_delay", delivery.random_delay),
+        ("delivery.report_delay", delivery.report_delay),
+    ] {
+        if range.min > range.max {
+            problems.push(Problem::new(
+                key,
+                "the first duration must not be longer than the second",
+            ));
+        }
+        if range.max >= delivery.queue_lifetime {
+            problems.push(Problem::new(
+                key,
+                "must be shorter than delivery.queue_lifetime",
+            ));
+        }
+    }
 }
 
 fn dns_and_metrics(config: &Config, problems: &mut Vec<Problem>) {
