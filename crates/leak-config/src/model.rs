@@ -382,6 +382,10 @@ pub struct DeliveryConfig {
     /// address's mail system cannot pair it with the refused message by time.
     #[serde(default = "default_report_delay")]
     pub report_delay: DelayRange,
+    /// `Date` and leak's `Received` line carry the first delivery attempt's
+    /// time rounded down to a multiple of this.
+    #[serde(default = "default_date_rounding", with = "humantime_serde")]
+    pub date_rounding: Duration,
     /// Simultaneous outbound connections in total.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
@@ -402,6 +406,7 @@ impl Default for DeliveryConfig {
             tls: default_delivery_tls(),
             random_delay: default_random_delay(),
             report_delay: default_report_delay(),
+            date_rounding: default_date_rounding(),
             max_concurrent: default_max_concurrent(),
             max_per_domain: default_max_per_domain(),
             timeout: default_smtp_timeout(),
@@ -426,6 +431,10 @@ fn default_report_delay() -> DelayRange {
         min: Duration::from_secs(10 * 60),
         max: Duration::from_secs(3600),
     }
+}
+
+fn default_date_rounding() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 fn default_mx_port() -> u16 {

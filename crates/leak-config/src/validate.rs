@@ -256,6 +256,12 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "must be greater than 0",
         ));
     }
+    if delivery.date_rounding.as_secs() == 0 || delivery.date_rounding.as_secs() > 3600 {
+        problems.push(Problem::new(
+            "delivery.date_rounding",
+            "must be between 1s and 1h",
+        ));
+    }
     for (key, range) in [
         ("delivery.random_delay", delivery.random_delay),
         ("delivery.report_delay", delivery.report_delay),

@@ -40,6 +40,21 @@ fn script(f: impl Fn(&str) -> String + Send + Sync + 'static) -> common::smtp::R
     Arc::new(f)
 }
 
+/// Splits what delivery sent into what it added in front of the stored
+/// message (DKIM signatures, leak's `Received`, `Date`) and the stored bytes.
+fn split_stamp(data: &[u8]) -> (String, Vec<u8>) {
+    let text = String::from_utf8_lossy(data);
+    let date = text.find("\r\nDate: ").expect("a Date line") + 2;
+    let end = date + text[date..].find("\r\n").unwrap() + 2;
+    let added = text[..end].to_string();
+    assert!(added.starts_with("DKIM-Signature: "), "{added}");
+    assert!(
+        added.contains("\r\nReceived: by mail.anon.test (leak); "),
+        "{added}"
+    );
+    (added, data[end..].to_vec())
+}
+
 fn reports(sink: &Sink) -> Vec<String> {
     sink.received()
         .into_iter()
@@ -76,13 +91,10 @@ async fn mx_preference_fallback_and_one_transaction_per_domain() {
     let dns = DnsServer::start(zone).await;
     let store = Arc::new(MemStore::default());
     let text = "Hello\r\n.a line starting with a dot\r\n..two dots\r\n.\r\nend\r\n";
-    let (m1, body1) = message(&signer, &["a@pref.test", "b@PREF.test"], None, text);
-    let (m2, _) = message(&signer, &["c@fallback.test"], None, "x\r\n");
+    let (m1, body1) = message(&["a@pref.test", "b@PREF.test"], None, text);
+    let (m2, body2) = message(&["c@fallback.test"], None, "x\r\n");
     store.enqueue(m1.clone(), body1.clone()).await.unwrap();
-    store
-        .enqueue(m2, b"Subject: x\r\n\r\nbody\r\n".to_vec())
-        .await
-        .unwrap();
+    store.enqueue(m2, body2).await.unwrap();
 
     let running = run(settings(dns.addr, port), store.clone(), signer);
     running.waker.notify_one();
@@ -95,7 +107,8 @@ async fn mx_preference_fallback_and_one_transaction_per_domain() {
     assert_eq!(got[0].ehlo, "mail.anon.test");
     assert_eq!(got[0].mail_from, "<bounces@anon.test>");
     assert_eq!(
-        got[0].data, body1,
+        split_stamp(&got[0].data).1,
+        body1,
         "dot-stuffing undone gives the stored bytes"
     );
     let got = backup.received();
@@ -117,15 +130,14 @@ async fn implicit_mx_null_mx_and_dns_failures() {
         .servfail("servfail.test");
     let dns = DnsServer::start(zone).await;
     let store = Arc::new(MemStore::default());
-    let (ok, body) = message(&signer, &["bob@implicit.test"], None, "hi\r\n");
+    let (ok, body) = message(&["bob@implicit.test"], None, "hi\r\n");
     let (null, null_body) = message(
-        &signer,
         &["carol@nullmx.test"],
         Some("owner@implicit.test"),
         "SECRET BODY\r\n",
     );
-    let (nx, nx_body) = message(&signer, &["dan@nope.test"], None, "hi\r\n");
-    let (sf, sf_body) = message(&signer, &["erin@servfail.test"], None, "hi\r\n");
+    let (nx, nx_body) = message(&["dan@nope.test"], None, "hi\r\n");
+    let (sf, sf_body) = message(&["erin@servfail.test"], None, "hi\r\n");
     for (m, b) in [
         (&ok, body),
         (&null, null_body),
@@ -193,12 +205,7 @@ async fn temporary_failure_then_success_on_retry() {
     zone.a("retry.test", ip(2), 300);
     let dns = DnsServer::start(zone).await;
     let store = Arc::new(MemStore::default());
-    let (m, body) = message(
-        &signer,
-        &["bob@retry.test"],
-        Some("owner@retry.test"),
-        "hi\r\n",
-    );
+    let (m, body) = message(&["bob@retry.test"], Some("owner@retry.test"), "hi\r\n");
     store.enqueue(m.clone(), body).await.unwrap();
     // Due times are whole seconds: a 1 s interval can leave the deferred
     // state visible for a few milliseconds only; 3 s leaves at least 2.
@@ -231,6 +238,72 @@ async fn temporary_failure_then_success_on_retry() {
     assert!(reports(&sink).is_empty(), "no report for a deferral");
 }
 
+/// The message was submitted an hour ago; its first attempt (one domain
+/// delivered at once, the other deferred and retried 3 s later) fixes the
+/// stamp: both copies carry that time in `Date` and `Received`, and the same
+/// signatures, without `t=`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn date_is_the_first_attempt_and_retries_keep_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, records) = signer(dir.path());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(
+        ls.pop().unwrap(),
+        Behavior {
+            rcpt: script(move |a| {
+                if a.ends_with("@later.test") && c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    "451 4.3.0 try later".into()
+                } else {
+                    "250 2.1.5 ok".into()
+                }
+            }),
+            ..Default::default()
+        },
+    );
+    let mut zone = Zone::default();
+    zone.a("now.test", ip(2), 300).a("later.test", ip(2), 300);
+    let dns = DnsServer::start(zone).await;
+    let store = Arc::new(MemStore::default());
+    let (mut m, body) = message(&["a@now.test", "b@later.test"], None, "hi\r\n");
+    m.created -= 600;
+    store.enqueue(m.clone(), body.clone()).await.unwrap();
+    let mut s = settings(dns.addr, port);
+    s.retry_intervals = vec![Duration::from_secs(3)];
+    s.date_rounding = Duration::from_secs(1);
+    let started = now();
+    let running = run(s, store.clone(), signer);
+    running.waker.notify_one();
+    wait_for(20, "both delivered", || store.get(&m.id).unwrap().is_none()).await;
+    running.stop().await;
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "later.test was retried");
+    let (first, rest1) = split_stamp(&got[0].data);
+    let (second, rest2) = split_stamp(&got[1].data);
+    assert_eq!((&rest1, &rest2), (&body, &body));
+    assert_eq!(first, second, "same Date, Received and signatures");
+    let date = first.split("\r\nDate: ").nth(1).unwrap().trim_end();
+    let stamp = mail_parser::DateTime::parse_rfc822(date)
+        .unwrap()
+        .to_timestamp() as u64;
+    assert!(
+        stamp >= started,
+        "Date {date} is the attempt, not the submission"
+    );
+    assert!(date.ends_with("+0000"), "{date}");
+    assert!(first.contains(&format!("(leak); {date}\r\n")), "{first}");
+    let unfolded = first.replace("\r\n\t", "");
+    assert!(!unfolded.contains(" t="), "{unfolded}");
+    for copy in &got {
+        assert_eq!(
+            dkimpy::verify(dir.path(), &copy.data, &records),
+            ["ok", "ok"]
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_failure_sends_one_signed_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -255,25 +328,37 @@ async fn permanent_failure_sends_one_signed_report() {
     let dns = DnsServer::start(zone).await;
     let store = Arc::new(MemStore::default());
     let (with_notify, b1) = message(
-        &signer,
         &["good@bounce.test", "bad@bounce.test"],
         Some("owner@bounce.test"),
         "PRIVATE TEXT\r\n",
     );
-    let (no_notify, b2) = message(&signer, &["bad2@bounce.test"], None, "x\r\n");
-    let (mut a_report, b3) = message(
-        &signer,
-        &["bad3@bounce.test"],
-        Some("owner@bounce.test"),
-        "x\r\n",
-    );
+    let (no_notify, b2) = message(&["bad2@bounce.test"], None, "x\r\n");
+    let (mut a_report, b3) = message(&["bad3@bounce.test"], Some("owner@bounce.test"), "x\r\n");
     a_report.is_report = true;
     store.enqueue(with_notify.clone(), b1).await.unwrap();
     store.enqueue(no_notify.clone(), b2).await.unwrap();
     store.enqueue(a_report.clone(), b3).await.unwrap();
-    let running = run(settings(dns.addr, port), store.clone(), signer);
+    let mut s = settings(dns.addr, port);
+    s.report_delay = leak_delivery::RandomDelay {
+        min: Duration::from_secs(2),
+        max: Duration::from_secs(2),
+    };
+    let running = run(s, store.clone(), signer);
     running.waker.notify_one();
+    wait_for(10, "the refusal", || {
+        sink.rcpt_log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, a)| a == "bad@bounce.test")
+    })
+    .await;
+    let refused_at = std::time::Instant::now();
     wait_for(20, "queue empty", || store.list().unwrap().is_empty()).await;
+    assert!(
+        refused_at.elapsed() >= Duration::from_secs(1),
+        "the report waits for its delay (2 s, counted in whole seconds)"
+    );
     // Let any (wrong) extra report show up before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     running.stop().await;
@@ -306,13 +391,55 @@ async fn permanent_failure_sends_one_signed_report() {
         "Final-Recipient: rfc822; bad@bounce.test",
         "Action: failed",
         "Status: 5.1.1",
-        "Remote-MTA: dns; mx.bounce.test",
         "Diagnostic-Code: smtp; 550 5.1.1 no such user",
-        "Content-Type: text/rfc822-headers",
-        &format!("Message-ID: <{}@anon.test>", with_notify.id),
     ] {
         assert!(report.contains(needle), "missing {needle:?} in\n{report}");
     }
+    let parsed = mail_parser::MessageParser::default()
+        .parse(report.as_bytes())
+        .unwrap();
+    assert_eq!(
+        parsed.subject(),
+        Some("Message non distribué / Undelivered message")
+    );
+    let text = parsed.body_text(0).unwrap();
+    for needle in [
+        &format!("Identifiant / Queue id : {}", with_notify.id),
+        &format!("Objet / Subject : test {}", with_notify.id),
+        "Destinataire / Recipient : <bad@bounce.test>",
+        "Raison / Reason : 550 5.1.1 no such user",
+        "n'a pas pu être remis",
+        "could not be delivered",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    // Nothing of the refused message but its subject: no header (its
+    // Message-ID, its From), no MX name, no arrival time.
+    for needle in [
+        format!("<{}@anon.test>", with_notify.id),
+        "someone@anon.test".into(),
+        "mx.bounce.test".into(),
+        "Arrival-Date".into(),
+        "text/rfc822-headers".into(),
+    ] {
+        assert!(!report.contains(&needle), "{needle:?} in\n{report}");
+    }
+    let (added, _) = split_stamp(report.as_bytes());
+    assert!(!added.contains("t="), "{added}");
+    // Its own connection: not the one that was refused the message.
+    let refused_on: Vec<usize> = sink
+        .rcpt_log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, a)| a.starts_with("bad"))
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        !refused_on.contains(&received.session),
+        "{refused_on:?} vs {}",
+        received.session
+    );
     assert!(
         !report.contains("good@bounce.test\r\nAction"),
         "only failed recipients"
@@ -341,9 +468,9 @@ async fn expiry_fails_with_report() {
     zone.a("slow.test", ip(2), 300).a("owner.test", ip(3), 300);
     let dns = DnsServer::start(zone).await;
     let store = Arc::new(MemStore::default());
-    let (m, body) = message(&signer, &["bob@slow.test"], Some("me@owner.test"), "hi\r\n");
+    let (m, body) = message(&["bob@slow.test"], Some("me@owner.test"), "hi\r\n");
     // Queued long ago: expires before any attempt.
-    let (mut old, old_body) = message(&signer, &["carl@slow.test"], Some("me@owner.test"), "x\r\n");
+    let (mut old, old_body) = message(&["carl@slow.test"], Some("me@owner.test"), "x\r\n");
     old.created = now() - 7200;
     store.enqueue(m.clone(), body).await.unwrap();
     store.enqueue(old.clone(), old_body).await.unwrap();
@@ -386,7 +513,7 @@ async fn report_pending_at_a_crash_is_sent_after_restart() {
     let (signer, _) = signer(dir.path());
     let (port, owner, dns) = one_receiver("owner.test", Behavior::default()).await;
     let store = Arc::new(MemStore::default());
-    let (mut m, body) = message(&signer, &["bob@gone.test"], Some("me@owner.test"), "hi\r\n");
+    let (mut m, body) = message(&["bob@gone.test"], Some("me@owner.test"), "hi\r\n");
     let r = &mut m.recipients[0];
     r.status = RecipientStatus::Failed;
     r.attempts = 1;
@@ -427,8 +554,8 @@ async fn starttls_opportunistic_and_required() {
     zone.a("tls.test", ip(2), 300).a("plain.test", ip(3), 300);
     let dns = DnsServer::start(zone).await;
     let store = Arc::new(MemStore::default());
-    let (a, ab) = message(&signer, &["a@tls.test"], None, "hi\r\n");
-    let (b, bb) = message(&signer, &["b@plain.test"], None, "hi\r\n");
+    let (a, ab) = message(&["a@tls.test"], None, "hi\r\n");
+    let (b, bb) = message(&["b@plain.test"], None, "hi\r\n");
     store.enqueue(a.clone(), ab.clone()).await.unwrap();
     store.enqueue(b.clone(), bb).await.unwrap();
     let mut s = settings(dns.addr, port);
@@ -446,7 +573,7 @@ async fn starttls_opportunistic_and_required() {
     let got = tls.received();
     assert_eq!(got.len(), 1);
     assert!(got[0].tls, "sent after STARTTLS");
-    assert_eq!(got[0].data, ab);
+    assert_eq!(split_stamp(&got[0].data).1, ab);
     assert!(
         plain.received().is_empty(),
         "required TLS never sends in cleartext"
@@ -475,7 +602,6 @@ async fn delivered_mail_verifies_with_dkimpy() {
     let (port, sink, dns) = one_receiver("dkim.test", Behavior::default()).await;
     let store = Arc::new(MemStore::default());
     let (m, body) = message(
-        &signer,
         &["v@dkim.test"],
         None,
         "Body\r\n.dot line\r\n  spaced  \r\n",
@@ -503,8 +629,8 @@ async fn operator_hold_and_delete_during_attempt_stick() {
     )
     .await;
     let store = Arc::new(MemStore::default());
-    let (held, hb) = message(&signer, &["h@op.test"], None, "x\r\n");
-    let (gone, gb) = message(&signer, &["g@op.test"], None, "x\r\n");
+    let (held, hb) = message(&["h@op.test"], None, "x\r\n");
+    let (gone, gb) = message(&["g@op.test"], None, "x\r\n");
     store.enqueue(held.clone(), hb).await.unwrap();
     store.enqueue(gone.clone(), gb).await.unwrap();
     let running = run(settings(dns.addr, port), store.clone(), signer);
@@ -553,7 +679,7 @@ async fn sessions_are_reused_for_the_next_message() {
     let store = Arc::new(MemStore::default());
     let running = run(settings(dns.addr, port), store.clone(), signer.clone());
     for n in 0..3 {
-        let (m, body) = message(&signer, &[&format!("r{n}@reuse.test")], None, "hi\r\n");
+        let (m, body) = message(&[&format!("r{n}@reuse.test")], None, "hi\r\n");
         store.enqueue(m, body).await.unwrap();
         running.waker.notify_one();
         wait_for(10, "delivered", || sink.received().len() == n + 1).await;
@@ -580,7 +706,7 @@ async fn per_domain_concurrency_limit() {
     .await;
     let store = Arc::new(MemStore::default());
     for i in 0..5 {
-        let (m, b) = message(&signer, &[&format!("u{i}@busy.test")], None, "x\r\n");
+        let (m, b) = message(&[&format!("u{i}@busy.test")], None, "x\r\n");
         store.enqueue(m, b).await.unwrap();
     }
     let mut s = settings(dns.addr, port);
@@ -612,7 +738,7 @@ async fn killed_mid_delivery_loses_nothing_and_duplicates_at_most_in_flight() {
     let store = Arc::new(MemStore::default());
     let mut ids = Vec::new();
     for i in 0..12 {
-        let (m, b) = message(&signer, &[&format!("u{i}@crash.test")], None, "x\r\n");
+        let (m, b) = message(&[&format!("u{i}@crash.test")], None, "x\r\n");
         ids.push(m.id.clone());
         store.enqueue(m, b).await.unwrap();
     }

@@ -148,22 +148,17 @@ pub fn signer(dir: &std::path::Path) -> (Arc<Signer>, Vec<String>) {
     (Arc::new(Signer::load(DOMAIN, &specs).unwrap()), records)
 }
 
-/// A queued message from `someone@anon.test`, signed by `signer`.
-pub fn message(
-    signer: &Signer,
-    rcpts: &[&str],
-    notify: Option<&str>,
-    body_text: &str,
-) -> (QueuedMessage, Vec<u8>) {
+/// A queued message from `someone@anon.test`, stored as the anonymizer
+/// stores it: no `Date`, no `Received`, no signature (delivery adds them).
+pub fn message(rcpts: &[&str], notify: Option<&str>, body_text: &str) -> (QueuedMessage, Vec<u8>) {
     let id = format!("{:016x}", rand_id());
     let plain = format!(
         "From: \"Quelqu'un\" <someone@{DOMAIN}>\r\nTo: {}\r\nSubject: test {id}\r\n\
-         Date: Thu, 26 Nov 2026 05:00:00 +0000\r\nMessage-ID: <{id}@{DOMAIN}>\r\n\
+         Message-ID: <{id}@{DOMAIN}>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body_text}",
         rcpts.join(", ")
     );
-    let mut body = signer.sign(plain.as_bytes()).unwrap();
-    body.extend_from_slice(plain.as_bytes());
+    let body = plain.into_bytes();
     let created = now();
     let msg = QueuedMessage {
         id,
@@ -177,6 +172,7 @@ pub fn message(
         is_report: false,
         recipients: rcpts.iter().map(|r| Recipient::new(*r, created)).collect(),
         history: Vec::new(),
+        stamped: None,
     };
     (msg, body)
 }
