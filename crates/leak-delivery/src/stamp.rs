@@ -66,6 +66,38 @@ mod tests {
         assert_eq!(stamp_time(1_795_154_599, Duration::ZERO), 1_795_154_599);
     }
 
+    fn signer(dir: &std::path::Path) -> Signer {
+        let spec = leak_dkim::KeySpec {
+            selector: "s".into(),
+            algorithm: leak_dkim::Algorithm::Ed25519,
+            private_key: dir.join("k.pem"),
+        };
+        leak_dkim::generate_key(spec.algorithm, 0, &spec.private_key).unwrap();
+        Signer::load("anon.test", &[spec]).unwrap()
+    }
+
+    #[test]
+    fn outgoing_adds_signature_received_and_date_in_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = signer(dir.path());
+        let stored = b"From: a@anon.test\r\nSubject: hi\r\n\r\nbody\r\n";
+        let out = outgoing(stored, 1_795_154_400, "mail.anon.test", &signer).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        let tail = "Received: by mail.anon.test (leak); Fri, 20 Nov 2026 06:00:00 +0000\r\n\
+                    Date: Fri, 20 Nov 2026 06:00:00 +0000\r\n\
+                    From: a@anon.test\r\nSubject: hi\r\n\r\nbody\r\n";
+        assert!(text.starts_with("DKIM-Signature: "), "{text}");
+        assert!(text.ends_with(tail), "{text}");
+        assert_eq!(
+            outgoing(stored, 1_795_154_400, "mail.anon.test", &signer).unwrap(),
+            out,
+            "a retry sends the same bytes"
+        );
+        // Queued by an older leak: already dated and signed, sent as stored.
+        let legacy = b"DKIM-Signature: v=1\r\nDate: x\r\nFrom: a@anon.test\r\n\r\nb\r\n";
+        assert_eq!(outgoing(legacy, 0, "h", &signer).unwrap(), legacy);
+    }
+
     #[test]
     fn date_is_found_in_the_header_section_only() {
         assert!(has_date(b"From: a@b\r\nDATE: x\r\n\r\nbody"));

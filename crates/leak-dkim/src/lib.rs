@@ -347,6 +347,27 @@ mod tests {
     }
 
     #[test]
+    fn fields_follow_folding_and_find_the_body() {
+        let msg = b"A: 1\r\nB: x\r\n\ty\r\nno colon\r\nC:z\r\n\r\nbody\r\nD: not a header\r\n";
+        let mut fields = Fields::new(msg);
+        let mut seen = Vec::new();
+        while let Some((name, value)) = fields.next_header() {
+            seen.push((name.to_vec(), value.to_vec()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (b"A".to_vec(), b" 1\r\n".to_vec()),
+                (b"B".to_vec(), b" x\r\n\ty\r\n".to_vec()),
+                (b"C".to_vec(), b"z\r\n".to_vec()),
+            ]
+        );
+        assert_eq!(fields.body(), b"body\r\nD: not a header\r\n");
+        assert_eq!(Fields::new(b"A: 1\n\nbody").body(), b"body");
+        assert_eq!(Fields::new(b"A: 1\r\n").body(), b"");
+    }
+
+    #[test]
     fn refuses_message_without_from() {
         let msg = b"Subject: hi\r\n\r\nbody\r\n";
         assert!(matches!(headers_to_sign(msg), Err(DkimError::NoFrom)));
