@@ -20,12 +20,10 @@ use crate::{random_hex, AnonymizeError};
 /// The header names a rebuilt message can have at its top level, in
 /// canonical spelling. Nothing else is ever written there.
 pub const OUTPUT_HEADERS: &[&str] = &[
-    "Received",
     "From",
     "To",
     "Cc",
     "Subject",
-    "Date",
     "Message-ID",
     "MIME-Version",
     "List-Unsubscribe",
@@ -40,15 +38,15 @@ pub(crate) type Mailbox = (Option<String>, String);
 
 /// Everything written in a rebuilt message's header block.
 pub(crate) struct Envelope {
-    /// leak's own trace line, without any client information.
-    pub(crate) received: Option<String>,
     pub(crate) from: Mailbox,
     pub(crate) to: Vec<Mailbox>,
     pub(crate) cc: Vec<Mailbox>,
     /// Decoded, scrubbed subject; empty means no Subject header.
     pub(crate) subject: String,
-    /// Unix time written in UTC.
-    pub(crate) date: i64,
+    /// Unix time written in UTC; `None` for the top-level message, which
+    /// delivery dates at its first attempt (the submission time must not
+    /// show).
+    pub(crate) date: Option<i64>,
     /// Without angle brackets.
     pub(crate) message_id: String,
     /// The opt-out address, for `List-Unsubscribe`.
@@ -77,12 +75,11 @@ impl Envelope {
             .map(|date| date.to_timestamp())
             .unwrap_or(ctx.now_unix as i64);
         Envelope {
-            received: None,
             from: from.unwrap_or_else(|| (Some(name.to_string()), address.to_string())),
             to: mailboxes(message.to()),
             cc: mailboxes(message.cc()),
             subject: scrub_subject(message.subject().unwrap_or(""), identity),
-            date,
+            date: Some(date),
             message_id: format!("{}@{}", random_hex(), ctx.domain),
             list_unsubscribe: None,
         }
@@ -144,9 +141,6 @@ pub(crate) fn write_message(
     body: MimePart<'static>,
 ) -> Result<Vec<u8>, AnonymizeError> {
     let mut builder = MessageBuilder::new();
-    if let Some(received) = &envelope.received {
-        builder = builder.header("Received", Raw::new(received.clone()));
-    }
     let (name, address) = &envelope.from;
     builder = builder.from(Address::new_address(name.clone(), address.clone()));
     if !envelope.to.is_empty() {
@@ -158,22 +152,44 @@ pub(crate) fn write_message(
     if !envelope.subject.is_empty() {
         builder = builder.subject(Text::new(envelope.subject.clone()));
     }
+    if let Some(date) = envelope.date {
+        builder = builder.date(Date::new(date));
+    }
     builder = builder
-        .date(Date::new(envelope.date))
         .message_id(envelope.message_id.clone())
         .header("MIME-Version", Raw::new("1.0"));
     if let Some(optout) = &envelope.list_unsubscribe {
         builder = builder.header("List-Unsubscribe", Raw::new(format!("<mailto:{optout}>")));
     }
-    builder
+    let bytes = builder
         .body(body)
         .write_to_vec()
-        .map_err(|_| AnonymizeError::Build)
+        .map_err(|_| AnonymizeError::Build)?;
+    Ok(match envelope.date {
+        Some(_) => bytes,
+        None => without_date(bytes),
+    })
 }
 
-/// An RFC 5322 date in UTC, as `Date` and `Received` carry it.
-pub(crate) fn rfc5322_date(unix: i64) -> String {
-    Date::new(unix).to_rfc822()
+/// mail-builder writes the current time as `Date` when none is given: take
+/// that field out of the header section again.
+fn without_date(message: Vec<u8>) -> Vec<u8> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |p| p + 2);
+    let mut out = Vec::with_capacity(message.len());
+    let mut skipping = false;
+    for line in message[..end].split_inclusive(|&b| b == b'\n') {
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            skipping = line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(&message[end..]);
+    out
 }
 
 #[cfg(test)]
@@ -190,13 +206,5 @@ mod tests {
         assert!(clean_address("bob").is_none());
         assert!(clean_address("a b@x").is_none());
         assert!(clean_address("@x").is_none());
-    }
-
-    #[test]
-    fn dates_are_utc() {
-        assert_eq!(
-            rfc5322_date(1_795_154_580),
-            "Fri, 20 Nov 2026 06:03:00 +0000"
-        );
     }
 }

@@ -96,7 +96,8 @@ pub struct Submission<'a> {
 /// The rebuilt message and what moderation needs to judge it.
 #[derive(Debug, Clone)]
 pub struct Anonymized {
-    /// The rebuilt message, CRLF line endings only, not yet DKIM-signed.
+    /// The rebuilt message, CRLF line endings only, without `Date` and
+    /// `Received` (added at delivery) and not yet DKIM-signed.
     pub message: Vec<u8>,
     /// The chosen category key.
     pub category: String,
@@ -138,7 +139,9 @@ pub enum AnonymizeError {
 }
 
 /// Rebuilds `sub` as an anonymous message (see the crate docs). `now_unix`
-/// is the current time; the `Date` header is rounded down to the minute.
+/// is the current time (used for nested messages without a date). The result
+/// has neither `Date` nor a `Received` line: delivery adds both, with the
+/// time of the first delivery attempt, and signs the message then.
 pub fn anonymize(
     sub: &Submission,
     opts: &Options,
@@ -167,7 +170,6 @@ pub fn anonymize(
     let pseudonym_address = format!("{category}@{}", opts.domain);
     identity.replace_with(&pseudonym_address, &pseudonym);
 
-    let date = (now_unix - now_unix % 60) as i64;
     let ctx = Context {
         identity: &identity,
         domain: &opts.domain,
@@ -186,16 +188,11 @@ pub fn anonymize(
     };
     let subject = headers::scrub_subject(message.subject().unwrap_or(""), &identity);
     let envelope = Envelope {
-        received: Some(format!(
-            "by {} (leak); {}",
-            opts.hostname,
-            headers::rfc5322_date(date)
-        )),
         from: (Some(pseudonym.clone()), pseudonym_address),
         to: recipients(message.to()),
         cc: recipients(message.cc()),
         subject: subject.clone(),
-        date,
+        date: None,
         message_id: format!("{}@{}", random_hex(), opts.domain),
         list_unsubscribe: opts.optout_address.clone(),
     };

@@ -358,20 +358,13 @@ fn headers_are_rebuilt() {
         "{id}"
     );
     let raw = String::from_utf8(out.message.clone()).unwrap();
-    assert!(
-        raw.starts_with(
-            "Received: by mail.anon.example (leak); Tue, 16 Jun 2026 12:02:00 +0000\r\n"
-        ),
-        "{raw}"
-    );
-    assert!(raw.contains("\r\nDate: Tue, 16 Jun 2026 12:02:00 +0000\r\n"));
     assert!(raw.contains("\r\nList-Unsubscribe: <mailto:optout@anon.example>\r\n"));
-    assert_eq!(
-        top_level_names(&out.message)
-            .iter()
-            .filter(|n| *n == "Received")
-            .count(),
-        1
+    // Neither Date nor a trace line: delivery adds both at the first attempt,
+    // so the submission time never reaches the stored message.
+    let names = top_level_names(&out.message);
+    assert!(
+        !names.iter().any(|n| n == "Received" || n == "Date"),
+        "{names:?}"
     );
 }
 
@@ -395,7 +388,8 @@ fn custom_pseudonym_from_the_anonymous_domain() {
         ),
         ("friend", "Le Jardinier", true)
     );
-    let raw = String::from_utf8_lossy(&out.message);
+    // From may be the first line: look for it as a whole line.
+    let raw = format!("\r\n{}", String::from_utf8_lossy(&out.message));
     assert!(
         raw.contains("\r\nFrom: \"Le Jardinier\" <friend@anon.example>\r\n"),
         "{raw}"

@@ -22,7 +22,7 @@ mod validate;
 
 pub use load::{load, parse, resolve_paths};
 pub use model::*;
-pub use units::ByteSize;
+pub use units::{ByteSize, DelayRange};
 pub use validate::{is_valid_selector, parse_nameserver, parse_network, validate};
 
 use std::fmt;

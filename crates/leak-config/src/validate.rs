@@ -267,6 +267,29 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "must be greater than 0",
         ));
     }
+    if delivery.date_rounding.as_secs() == 0 || delivery.date_rounding.as_secs() > 3600 {
+        problems.push(Problem::new(
+            "delivery.date_rounding",
+            "must be between 1s and 1h",
+        ));
+    }
+    for (key, range) in [
+        ("delivery.random_delay", delivery.random_delay),
+        ("delivery.report_delay", delivery.report_delay),
+    ] {
+        if range.min > range.max {
+            problems.push(Problem::new(
+                key,
+                "the first duration must not be longer than the second",
+            ));
+        }
+        if range.max >= delivery.queue_lifetime {
+            problems.push(Problem::new(
+                key,
+                "must be shorter than delivery.queue_lifetime",
+            ));
+        }
+    }
 }
 
 fn dns_and_metrics(config: &Config, problems: &mut Vec<Problem>) {

@@ -93,12 +93,9 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         )),
         None => None,
     };
-    let scheduler = leak_delivery::Scheduler::new(
-        settings::delivery_settings(&config),
-        store.clone(),
-        signer.clone(),
-    )
-    .map_err(Failure::environment)?;
+    let scheduler =
+        leak_delivery::Scheduler::new(settings::delivery_settings(&config), store.clone(), signer)
+            .map_err(Failure::environment)?;
     let pipeline = Arc::new(Pipeline {
         users: RwLock::new(Arc::new(
             leak_accounts::Users::load(&config.auth.users_file).map_err(Failure::refused)?,
@@ -117,7 +114,6 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             None
         },
         moderation_action: config.moderation.action,
-        signer,
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
     });

@@ -1,8 +1,11 @@
 //! The SMTP backend: what happens to a transaction. Accounts at AUTH; limit
 //! slots reserved at MAIL and RCPT (`limits.rs`, held per session in
 //! `transactions.rs`); at the end of DATA the message is anonymized in
-//! memory, moderated, DKIM-signed and durably stored, and only then
-//! acknowledged, its slots committed with it.
+//! memory, moderated and durably stored, and only then acknowledged, its
+//! slots committed with it. It is stored without `Date`, `Received` or DKIM
+//! signature: delivery adds them at the first attempt
+//! (`leak_delivery::outgoing`), so nothing the recipient gets carries the
+//! submission time.
 
 use super::limits::{same_recipient, Limits};
 use super::metrics::{Metrics, Refusal};
@@ -25,8 +28,8 @@ pub struct Pipeline {
     /// `None` when moderation is disabled.
     pub classifier: Option<leak_moderation::Classifier>,
     pub moderation_action: ModerationAction,
-    pub signer: Arc<leak_dkim::Signer>,
-    /// Names each queued message to the delivery scheduler.
+    /// Names each queued message to the delivery scheduler, and draws when
+    /// its first attempt is due (`[delivery] random_delay`).
     pub scheduler: leak_delivery::QueueHint,
     pub metrics: Arc<Metrics>,
 }
@@ -41,7 +44,7 @@ impl Pipeline {
         self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Anonymize → moderate → sign, off the async executor.
+    /// Anonymize → moderate, off the async executor.
     async fn prepare(
         &self,
         session: &SessionInfo,
@@ -74,17 +77,12 @@ impl Pipeline {
             Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
         })?;
 
-        // Classifying and RSA signing take up to a millisecond or so each:
-        // let the runtime move other sessions to another thread meanwhile.
+        // Classifying takes up to a millisecond or so: let the runtime move
+        // other sessions to another thread meanwhile.
         tokio::task::block_in_place(|| {
             let hold_reason = self.moderate(&anonymized).map_err(Unprepared::Moderated)?;
-            let mut signed = self.signer.sign(&anonymized.message).map_err(|error| {
-                tracing::error!(session = %session.id, %error, "DKIM signing failed");
-                Reply::local_error()
-            })?;
-            signed.extend_from_slice(&anonymized.message);
             Ok(Prepared {
-                body: signed,
+                body: anonymized.message,
                 hold_reason,
             })
         })
@@ -259,6 +257,7 @@ impl leak_smtp::Backend for Pipeline {
             }
         };
         let now = unix_now();
+        let due = self.scheduler.first_due(now);
         let id = leak_store::new_message_id();
         let notify = session.account.as_ref().and_then(|account| {
             self.users()
@@ -279,9 +278,10 @@ impl leak_smtp::Backend for Pipeline {
             recipients: envelope
                 .recipients
                 .iter()
-                .map(|address| Recipient::new(address.clone(), now))
+                .map(|address| Recipient::new(address.clone(), due))
                 .collect(),
             history: Vec::new(),
+            stamped: None,
         };
         let held = message.held;
         // Stored and counted in one group commit. Should the store fail, the
