@@ -506,13 +506,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn scrub(html: &str) -> HtmlOutput {
-        let mut identity = Identity::new(
-            &[("Jean Dupont".into(), "jean@corp.example".into())],
-            "",
-            "",
-            &[],
-            "anon.example",
-        );
+        let mut identity =
+            crate::identity::tests::identity_of(&[("Jean Dupont", "jean@corp.example")], "", &[]);
         identity.replace_with("friend@anon.example", "Un ami");
         let cids = HashMap::from([("logo@corp".to_string(), "n1@anon.example".to_string())]);
         scrub_html(html, &identity, &Resources::new(&cids))
@@ -538,7 +533,7 @@ mod tests {
     fn comments_meta_scripts_and_fingerprints_go() {
         let out = scrub(
             "<!DOCTYPE html><html><head><meta name=generator content=\"Word\">\
-             <link rel=stylesheet href=https://t.example/s.css><title>For Jean</title></head>\
+             <link rel=stylesheet href=https://t.example/s.css><title>For Jean Dupont</title></head>\
              <body class=\"Apple\" onload=\"track()\"><!-- by Jean's Mac -->\
              <script type=text/javascript>if (a < b) track()</script>\
              <a href=\"javascript:x()\">j</a><a href=\"mailto:jean@corp.example\">mail</a>\

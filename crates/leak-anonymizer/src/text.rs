@@ -206,13 +206,8 @@ mod tests {
     use super::*;
 
     fn identity() -> Identity {
-        let mut id = Identity::new(
-            &[("Jean Dupont".into(), "jean@corp.example".into())],
-            "jean@corp.example",
-            "",
-            &[],
-            "anon.example",
-        );
+        let mut id =
+            crate::identity::tests::identity_of(&[("Jean Dupont", "jean@corp.example")], "", &[]);
         id.replace_with("someone@anon.example", "Someone");
         id
     }

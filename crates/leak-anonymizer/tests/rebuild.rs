@@ -21,6 +21,7 @@ fn try_run(text: &str, opts: &Options) -> Result<Anonymized, AnonymizeError> {
         mail_from: "jean.dupont@corp.example",
         account: "jdupont",
         aliases: &aliases,
+        notify: None,
     };
     anonymize(&sub, opts, NOW)
 }
