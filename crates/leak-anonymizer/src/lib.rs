@@ -177,13 +177,15 @@ pub fn anonymize(
         identity.add_phrase(organization.as_text().unwrap_or(""));
     }
     let requested = message
-        .header(HeaderName::Other(PSEUDONYM_HEADER.into()))
-        .and_then(|value| value.as_text());
+        .header_as(PSEUDONYM_HEADER, mail_parser::HeaderForm::Text)
+        .into_iter()
+        .next()
+        .and_then(|value| value.into_text());
     let pseudonym::Choice {
         category,
         pseudonym,
         custom: custom_pseudonym,
-    } = pseudonym::choose(&from.1, requested, opts, &identity);
+    } = pseudonym::choose(&from.1, requested.as_deref(), opts, &identity);
     if !is_local_part(&category) || !is_domain(&opts.domain) {
         return Err(AnonymizeError::Misconfigured);
     }
