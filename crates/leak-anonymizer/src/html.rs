@@ -22,8 +22,9 @@
 use crate::css::{scrub_css, scrub_style_sheet};
 use crate::entities::{decode, escape_attribute, escape_text};
 use crate::identity::Identity;
+use crate::quotes::is_attribution;
 use crate::resources::Resources;
-use crate::text::{is_attribution, is_client_line};
+use crate::text::is_client_line;
 
 /// The scrubbed HTML and its plain-text rendering.
 pub(crate) struct HtmlOutput {

@@ -18,8 +18,9 @@
 //! - `headers.rs`: the top-level header block ([`OUTPUT_HEADERS`] lists
 //!   every name it can contain).
 //! - `mime.rs`: the walk over the MIME tree that rebuilds every part.
-//! - `text.rs`: plain-text scrubbing (attributions, signatures, PGP armour,
-//!   client taglines).
+//! - `text.rs`: plain-text scrubbing (signatures, PGP armour, client
+//!   taglines); `quotes.rs`: quoted-reply attributions and forwarded-message
+//!   header blocks in the common clients' languages.
 //! - `html.rs`, `css.rs`, `entities.rs`, `resources.rs`: HTML scrubbing
 //!   (comments, generator tags, remote resources, client fingerprints) and
 //!   the `cid:`/`data:` references it may keep.
@@ -33,6 +34,7 @@ mod identity;
 mod image;
 mod mime;
 mod pseudonym;
+mod quotes;
 mod resources;
 mod text;
 
