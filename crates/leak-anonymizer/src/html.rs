@@ -22,7 +22,7 @@
 use crate::css::{scrub_css, scrub_style_sheet};
 use crate::entities::{decode, escape_attribute, escape_text};
 use crate::identity::Identity;
-use crate::quotes::is_attribution;
+use crate::quotes::{is_attribution, is_separator, label_of, Label};
 use crate::resources::Resources;
 use crate::text::is_client_line;
 
@@ -162,7 +162,29 @@ struct Scrubber<'a> {
     text: String,
     /// The element being dropped with its content, and how deep we are in it.
     skipping: Option<(String, usize)>,
+    /// The current run of text and inline markup, scrubbed as one text when
+    /// a block starts or ends, so a name split over inline elements
+    /// (`<b>J</b>ean <i>D</i>upont`, `Du</span><span>pont`) is still found.
+    run: Vec<Segment>,
+    /// Inside the header block of a forwarded or quoted message, and
+    /// whether the last run was a bare label ("Date:") whose value follows.
+    header_block: bool,
+    after_label: bool,
 }
+
+/// A piece of an inline run.
+enum Segment {
+    /// Decoded text, not yet scrubbed.
+    Text(String),
+    /// A tag as it will be written.
+    Markup(String),
+}
+
+/// Elements that do not break a run of text.
+const INLINE: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "em", "font", "i", "ins", "kbd",
+    "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "var",
+];
 
 /// Scrubs one HTML document (see the module docs).
 pub(crate) fn scrub_html(input: &str, identity: &Identity, resources: &Resources) -> HtmlOutput {
@@ -172,8 +194,12 @@ pub(crate) fn scrub_html(input: &str, identity: &Identity, resources: &Resources
         html: String::with_capacity(input.len()),
         text: String::new(),
         skipping: None,
+        run: Vec::new(),
+        header_block: false,
+        after_label: false,
     };
     scrubber.run(input);
+    scrubber.flush();
     HtmlOutput {
         html: scrubber.html,
         text: tidy_text(&scrubber.text),
@@ -237,6 +263,7 @@ impl Scrubber<'_> {
             return after;
         }
         if DROPPED_WITH_CONTENT.contains(&name.as_str()) || tag.is_marked_block() {
+            self.flush();
             if !is_void && !RAW_TEXT.contains(&name.as_str()) {
                 self.skipping = Some((name, 1));
             }
@@ -248,10 +275,7 @@ impl Scrubber<'_> {
         let Some(attributes) = self.attributes(&tag) else {
             return after; // an image that is not part of the message
         };
-        self.html.push('<');
-        self.html.push_str(&name);
-        self.html.push_str(&attributes);
-        self.html.push('>');
+        self.markup(&name, format!("<{name}{attributes}>"));
         if BLOCK.contains(&name.as_str()) {
             self.text.push('\n');
         }
@@ -290,9 +314,9 @@ impl Scrubber<'_> {
             || DROPPED_WITH_CONTENT.contains(&name)
             || VOID.contains(&name);
         if !dropped && !name.is_empty() {
-            self.html.push_str("</");
-            self.html.push_str(name);
-            self.html.push('>');
+            self.markup(name, format!("</{name}>"));
+        } else if !INLINE.contains(&name) {
+            self.flush();
         }
         if BLOCK.contains(&name) {
             self.text.push('\n');
@@ -303,13 +327,96 @@ impl Scrubber<'_> {
         if self.skipping.is_some() {
             return;
         }
-        let text = decode(raw);
-        if is_client_line(&text) || is_attribution(&text) {
-            return;
+        self.run.push(Segment::Text(decode(raw)));
+    }
+
+    /// Writes a tag: inside the current run when the element is inline,
+    /// after scrubbing the run otherwise.
+    fn markup(&mut self, name: &str, tag: String) {
+        if INLINE.contains(&name) {
+            self.run.push(Segment::Markup(tag));
+        } else {
+            self.flush();
+            self.html.push_str(&tag);
         }
-        let text = self.identity.scrub(&text);
-        self.html.push_str(&escape_text(&text));
-        self.text.push_str(&text);
+    }
+
+    /// True for the runs of a forwarded or quoted message's header block
+    /// (Outlook's "De : … Envoyé : …" lines, Apple Mail's and Thunderbird's
+    /// header tables): it starts at a separator ("-------- Forwarded Message
+    /// --------", "Begin forwarded message:", a rule) or at a sender line
+    /// with an address, and lasts while runs are labelled lines, bare labels
+    /// or the values after them.
+    fn is_quote_header(&mut self, joined: &str) -> bool {
+        let text = joined.trim();
+        if text.is_empty() {
+            return false;
+        }
+        let label = label_of(text);
+        let bare_label = label.is_some()
+            && text
+                .split_once(':')
+                .is_some_and(|(_, v)| v.trim().is_empty());
+        let value = std::mem::take(&mut self.after_label);
+        let starts = is_separator(text)
+            || (label == Some(Label::From) && (text.contains('@') || self.header_block));
+        if starts || (self.header_block && (label.is_some() || value)) {
+            self.header_block = true;
+            self.after_label = bare_label;
+            return true;
+        }
+        self.header_block = false;
+        false
+    }
+
+    /// Scrubs the current run as one text and writes it: a name found
+    /// across several text nodes is replaced in the first and removed from
+    /// the others; a run that is a client tagline or a reply attribution
+    /// loses its text (its tags stay, balanced).
+    fn flush(&mut self) {
+        let run = std::mem::take(&mut self.run);
+        let joined: String = run
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Text(text) => Some(text.as_str()),
+                Segment::Markup(_) => None,
+            })
+            .collect();
+        let dropped =
+            is_client_line(&joined) || is_attribution(&joined) || self.is_quote_header(&joined);
+        let found = if dropped {
+            Vec::new()
+        } else {
+            self.identity.find(&joined)
+        };
+        let mut offset = 0;
+        let mut next = 0;
+        for segment in run {
+            let text = match segment {
+                Segment::Markup(tag) => {
+                    self.html.push_str(&tag);
+                    continue;
+                }
+                Segment::Text(_) if dropped => continue,
+                Segment::Text(text) => text,
+            };
+            let mut out = String::with_capacity(text.len());
+            for c in text.chars() {
+                while found.get(next).is_some_and(|f| f.end <= offset) {
+                    next += 1;
+                }
+                match found.get(next) {
+                    Some(f) if offset == f.start => {
+                        out.push_str(self.identity.replacement_for(f));
+                    }
+                    Some(f) if offset > f.start => {}
+                    _ => out.push(c),
+                }
+                offset += 1;
+            }
+            self.html.push_str(&escape_text(&out));
+            self.text.push_str(&out);
+        }
     }
 
     /// The kept attributes, rendered (` name="value"`…), or `None` when the
@@ -566,6 +673,47 @@ mod tests {
              <div>On Mon, 23 Nov 2026 at 14:02, Bob wrote:</div>",
         );
         assert_eq!(out.html, "<p>Text</p><p>after</p><div></div>");
+    }
+
+    #[test]
+    fn names_split_over_inline_elements_are_found() {
+        let out = scrub("<p>Signé <b>J</b>ean <i>D</i>upont.</p><p>De <span>Jean Du</span><span>pont</span></p><div>Jean</div>");
+        assert_eq!(
+            out.html,
+            "<p>Signé <b>Un ami</b><i></i>.</p><p>De <span>Un ami</span><span></span></p><div>Un ami</div>"
+        );
+        let out = scrub("<p>Prends <b>contact</b> avec <i>Jean</i> Martin</p>");
+        assert_eq!(
+            out.html,
+            "<p>Prends <b>contact</b> avec <i>Jean</i> Martin</p>"
+        );
+    }
+
+    #[test]
+    fn url_encoded_addresses_in_links_are_replaced() {
+        let out = scrub("<a href=\"mailto:jean%40corp.example?subject=x\">écrire</a>");
+        assert_eq!(
+            out.html,
+            "<a href=\"mailto:friend@anon.example?subject=x\">écrire</a>"
+        );
+    }
+
+    #[test]
+    fn forwarded_header_blocks_go() {
+        let outlook = scrub("<p>Voir ci-dessous.</p><div><p><b>De&nbsp;:</b> Bob &lt;bob@x.example&gt;<br><b>Envoyé&nbsp;:</b> lundi 23 novembre 2026 14:02:05<br><b>À&nbsp;:</b> Jean<br><b>Objet&nbsp;:</b> Plan</p></div><p>Le plan.</p>");
+        assert_eq!(outlook.text, "Voir ci-dessous.\n\nLe plan.");
+        let thunderbird = scrub("<p>Tiens</p><div>-------- Forwarded Message --------<table><tr><th>Subject: </th><td>Plan</td></tr><tr><th>Date: </th><td>Mon, 23 Nov 2026 14:02:05 +0530</td></tr><tr><th>From: </th><td>Bob &lt;bob@x.example&gt;</td></tr></table><br><p>Le plan.</p></div>");
+        assert_eq!(thunderbird.text, "Tiens\n\nLe plan.");
+        let apple = scrub("<div>Begin forwarded message:</div><br><div><b>From: </b>Bob &lt;bob@x.example&gt;</div><div><b>Date: </b>23 November 2026 at 14:02:05 GMT+5:30</div><br><div>Le plan.</div>");
+        assert_eq!(apple.text, "Le plan.");
+        let kept = scrub("<p>De : ma part, merci.</p><p>Date : demain.</p>");
+        assert_eq!(kept.text, "De : ma part, merci.\n\nDate : demain.");
+    }
+
+    #[test]
+    fn taglines_split_over_runs_go() {
+        let out = scrub("<p>Oui</p><div>Von meinem <b>iPhone</b> gesendet</div>");
+        assert_eq!(out.html, "<p>Oui</p><div><b></b></div>");
     }
 
     #[test]

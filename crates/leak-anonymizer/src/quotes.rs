@@ -175,15 +175,15 @@ fn quoted_block_follows(lines: &[&str], from: usize) -> bool {
 }
 
 /// The role of a `Label: value` line of a header block, if it is one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Label {
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Label {
     From,
     Date,
     To,
     Subject,
 }
 
-fn label_of(line: &str) -> Option<Label> {
+pub(crate) fn label_of(line: &str) -> Option<Label> {
     let text = content(line);
     let (label, _) = text.split_once(':')?;
     let label = label.trim().trim_matches('*').trim().to_lowercase();
@@ -239,7 +239,7 @@ fn header_block_at(lines: &[&str], i: usize) -> usize {
 /// headers: rules of dashes or underscores (with or without words such as
 /// "Original Message", "Forwarded Message", "Message transféré") and
 /// "Begin forwarded message:" in several languages.
-fn is_separator(line: &str) -> bool {
+pub(crate) fn is_separator(line: &str) -> bool {
     let text = content(line);
     let lower = text.to_lowercase();
     let rule = |c: char| {
