@@ -223,7 +223,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             }
             _ => scrubbed,
         };
-        Some(text_part(subtype, with_notice))
+        Some(keep_flowed(part, text_part(subtype, with_notice)))
     }
 
     fn html(&mut self, id: u32, body: &str) -> Option<MimePart<'static>> {
@@ -404,6 +404,31 @@ fn text_part(subtype: &str, text: String) -> MimePart<'static> {
         ContentType::new(format!("text/{subtype}")).attribute("charset", "utf-8"),
         BodyPart::Text(Cow::Owned(normalized)),
     )
+}
+
+/// Keeps `format=flowed` (and `delsp=yes`) of a text part: its lines keep
+/// their trailing spaces, so the recipient's client re-flows the paragraphs
+/// instead of showing them hard-wrapped.
+fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePart<'static> {
+    let param = |name: &str| {
+        part.content_type()
+            .and_then(|ct| ct.attribute(name))
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if param("format").as_deref() != Some("flowed") {
+        return rebuilt;
+    }
+    if let Some((_, mail_builder::headers::HeaderType::ContentType(ct))) =
+        rebuilt.headers.first_mut()
+    {
+        ct.attributes
+            .push((Cow::Borrowed("format"), Cow::Borrowed("flowed")));
+        if param("delsp").as_deref() == Some("yes") {
+            ct.attributes
+                .push((Cow::Borrowed("delsp"), Cow::Borrowed("yes")));
+        }
+    }
+    rebuilt
 }
 
 fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> {

@@ -315,3 +315,23 @@ fn notice_survives_a_dropped_body_part() {
         "{raw}"
     );
 }
+
+#[test]
+fn format_flowed_is_kept_with_its_soft_breaks() {
+    let out = run("From: Jean Dupont <jean.dupont@corp.example>\nTo: bob@x.example\n\
+        Subject: flowed\nMIME-Version: 1.0\n\
+        Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\n\
+        Content-Transfer-Encoding: 8bit\n\n\
+        Un long paragraphe que le client a coup\u{e9} \nen plusieurs lignes pour \nle transport.\n\n\
+        Second paragraphe.\n");
+    let message = check_structure(&out.message);
+    let part = message.text_bodies().next().expect("text body");
+    let ct = part.content_type().expect("content type");
+    assert_eq!(ct.attribute("format"), Some("flowed"));
+    assert_eq!(ct.attribute("delsp"), Some("yes"));
+    let text = message.body_text(0).expect("text");
+    assert!(
+        text.contains("coup\u{e9} \r\nen plusieurs lignes pour \r\nle transport."),
+        "{text:?}"
+    );
+}
