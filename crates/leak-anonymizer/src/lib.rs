@@ -141,8 +141,8 @@ pub enum AnonymizeError {
     /// address or one of its addresses): the recipients would see it.
     #[error(
         "a To or Cc address is your own address, which the recipients would see; \
-         send yourself a Bcc instead / une adresse en To ou Cc est la vôtre et les \
-         destinataires la verraient ; mettez-vous plutôt en Cci"
+         send yourself a Bcc instead / une adresse en To ou Cc est la votre et les \
+         destinataires la verraient ; mettez-vous plutot en Cci"
     )]
     OwnAddress,
     /// The configured category or domain cannot form an address.

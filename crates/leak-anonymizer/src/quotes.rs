@@ -56,11 +56,12 @@ const DATE_LABELS: &[&str] = &[
     "date d'envoi",
 ];
 const TO_LABELS: &[&str] = &[
-    "to", "à", "a", "an", "para", "aan", "till", "til", "cc", "cci", "bcc", "kopie",
+    "to", "à", "a", "an", "para", "aan", "till", "til", "cc", "cci", "bcc", "kopie", "pour",
 ];
 const SUBJECT_LABELS: &[&str] = &[
     "subject",
     "objet",
+    "sujet",
     "betreff",
     "asunto",
     "assunto",
@@ -250,36 +251,47 @@ pub(crate) fn is_separator(line: &str) -> bool {
     rule('-') || rule('_') || rule('=') || FORWARD_ANNOUNCES.contains(&lower.as_str())
 }
 
+/// How many lines from `i` are a quote header: a separator and the header
+/// block after it, a header block, or an attribution; 0 for none.
+fn quote_header_at(lines: &[&str], i: usize) -> usize {
+    if is_separator(lines[i]) {
+        let mut next = i + 1;
+        while next < lines.len() && is_blank(lines[next]) && next - i <= 2 {
+            next += 1;
+        }
+        let block = header_block_at(lines, next);
+        if block > 0 {
+            return next + block - i;
+        }
+    }
+    let block = header_block_at(lines, i);
+    if block > 0 {
+        return block;
+    }
+    attribution_at(lines, i)
+}
+
+/// Where the first quoted or forwarded message starts (its attribution,
+/// separator or header block): the sender's own text ends there.
+pub(crate) fn own_text_end(lines: &[&str]) -> usize {
+    (0..lines.len())
+        .find(|&i| quote_header_at(lines, i) > 0)
+        .unwrap_or(lines.len())
+}
+
 /// Drops attribution lines and forwarded-message header blocks (with their
 /// separator), as described in the module docs.
 pub(crate) fn strip_quote_headers<'a>(lines: &[&'a str]) -> Vec<&'a str> {
     let mut out = Vec::with_capacity(lines.len());
     let mut i = 0;
     while i < lines.len() {
-        let line = lines[i];
-        if is_separator(line) {
-            let mut next = i + 1;
-            while next < lines.len() && is_blank(lines[next]) && next - i <= 2 {
-                next += 1;
+        match quote_header_at(lines, i) {
+            0 => {
+                out.push(lines[i]);
+                i += 1;
             }
-            let block = header_block_at(lines, next);
-            if block > 0 {
-                i = next + block;
-                continue;
-            }
+            skip => i += skip,
         }
-        let block = header_block_at(lines, i);
-        if block > 0 {
-            i += block;
-            continue;
-        }
-        let attribution = attribution_at(lines, i);
-        if attribution > 0 {
-            i += attribution;
-            continue;
-        }
-        out.push(line);
-        i += 1;
     }
     out
 }

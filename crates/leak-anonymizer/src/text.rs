@@ -18,20 +18,22 @@
 //! `format=flowed` body stays flowed.
 
 use crate::identity::Identity;
-use crate::quotes::{strip_quote_headers, strip_quote_prefix};
+use crate::quotes::{own_text_end, strip_quote_headers, strip_quote_prefix};
 
 /// Applies every pass above to a plain-text body.
 pub(crate) fn scrub_plain(text: &str, identity: &Identity) -> String {
     let normalized = text.replace("\r\n", "\n");
     let lines: Vec<&str> = normalized.split('\n').collect();
-    let lines = strip_pgp(&lines);
-    let lines = strip_quote_headers(&lines);
-    let lines = strip_signatures(&lines);
-    let lines = strip_trailing_signature(&lines);
-    let kept: Vec<&str> = lines
+    let lines: Vec<&str> = strip_pgp(&lines)
         .into_iter()
         .filter(|line| !is_client_line(line))
         .collect();
+    // The sender's own text stops where a quoted or forwarded message
+    // starts; its signature, marked or not, is at its end.
+    let own_end = own_text_end(&lines);
+    let mut kept = strip_trailing_signature(&strip_signatures(&lines[..own_end]));
+    kept.extend_from_slice(&lines[own_end..]);
+    let kept = strip_signatures(&strip_quote_headers(&kept));
     identity.scrub(&kept.join("\n"))
 }
 
@@ -92,7 +94,7 @@ fn strip_pgp<'a>(lines: &[&'a str]) -> Vec<&'a str> {
 /// Longest signature after a `-- ` separator, in non-blank lines; a bare
 /// `--` (which also ends ordinary text) gets a shorter limit.
 const MAX_MARKED_SIGNATURE: usize = 15;
-const MAX_BARE_SIGNATURE: usize = 6;
+const MAX_BARE_SIGNATURE: usize = 5;
 
 /// Longest line of a signature, in chars.
 const MAX_SIGNATURE_LINE: usize = 100;
@@ -124,7 +126,14 @@ fn strip_signatures<'a>(lines: &[&'a str]) -> Vec<&'a str> {
             let short_lines = block
                 .iter()
                 .all(|l| l.chars().count() <= MAX_SIGNATURE_LINE);
-            if !rest_at_level && filled <= limit && short_lines {
+            // A bare `--` also ends ordinary text: only one paragraph of
+            // short, non-sentence lines counts as a signature after it.
+            let bare_ok = marked
+                || (!block
+                    .iter()
+                    .any(|l| strip_quote_prefix(l).1.trim().is_empty())
+                    && !block.iter().any(|l| is_prose(l)));
+            if !rest_at_level && filled <= limit && short_lines && bare_ok {
                 i = end;
                 continue;
             }
@@ -133,6 +142,13 @@ fn strip_signatures<'a>(lines: &[&'a str]) -> Vec<&'a str> {
         i += 1;
     }
     out
+}
+
+/// A sentence rather than a signature line: seven words or more ending
+/// with sentence punctuation.
+fn is_prose(line: &str) -> bool {
+    let line = line.trim();
+    line.split_whitespace().count() >= 7 && line.ends_with(['.', '!', '?', ':', ',', ';'])
 }
 
 /// Closing words kept at the top of an unmarked signature paragraph.
@@ -214,7 +230,14 @@ fn is_contact_line(line: &str) -> bool {
         && phone_part
             .chars()
             .all(|c| c.is_ascii_digit() || " +./-()".contains(c));
-    let web = lower.contains('@') || lower.contains("www.") || lower.contains("http");
+    let email = lower.split_whitespace().any(|word| {
+        word.split_once('@').is_some_and(|(local, domain)| {
+            local.chars().any(char::is_alphanumeric)
+                && domain.contains('.')
+                && domain.chars().next().is_some_and(char::is_alphanumeric)
+        })
+    });
+    let web = email || lower.contains("www.") || lower.contains("http");
     const STREETS: &[&str] = &[
         "rue ",
         "avenue",
@@ -341,6 +364,8 @@ mod tests {
 
     #[test]
     fn a_bare_double_dash_in_the_middle_keeps_the_rest() {
+        let input = "Plan.\n--\nCe tiret double n'est pas une signature, la suite reste.\nFin";
+        assert_eq!(scrub_plain(input, &identity()), input);
         let input = "Plan:\n--\nFirst we meet.\nThen we walk.\n\nThen we eat.\nThen we talk.\n\nThen we sleep.\nThen we go.\nThe end.";
         assert_eq!(scrub_plain(input, &identity()), input);
         let input =
@@ -362,6 +387,8 @@ mod tests {
         assert_eq!(scrub_plain(input, &identity()), input);
         let input = "Mein Telefon ist kaputt.\nRuf mich an unter 01 23 45 67 89, bitte!";
         assert_eq!(scrub_plain(input, &identity()), input);
+        let diff = "Fix.\n\n--- a/x.rs\n+++ b/x.rs\n@@ -1 +1 @@\n-a\n+b";
+        assert_eq!(scrub_plain(diff, &identity()), diff);
     }
 
     #[test]
