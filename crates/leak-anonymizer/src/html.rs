@@ -15,12 +15,17 @@
 //! - signature and quoted-reply attribution blocks marked by the big
 //!   clients' class names, and "Sent from my iPhone"-style lines.
 //!
+//! - forwarded and quoted messages' header blocks (Outlook's "De : …
+//!   Envoyé : …", Apple Mail's and Thunderbird's header tables).
+//!
 //! Text is entity-decoded, scrubbed of the sender's names and addresses and
-//! re-escaped. The same pass produces the plain-text rendering used for
-//! moderation.
+//! re-escaped. Scrubbing works on runs of text between block boundaries, so
+//! a name split over inline elements (`<b>J</b>ean`) is still found. The
+//! same pass produces the plain-text rendering used for moderation.
 
 use crate::css::{scrub_css, scrub_style_sheet};
 use crate::entities::{decode, escape_attribute, escape_text};
+use crate::html_tokens::{read_end_tag, read_start_tag, split_raw_text, tag_start, StartTag};
 use crate::identity::Identity;
 use crate::quotes::{is_attribution, is_separator, label_of, Label};
 use crate::resources::Resources;
@@ -128,30 +133,16 @@ const MARKED_BLOCKS: &[&str] = &[
 /// those that clients always close, so the end is found reliably.
 const MARKABLE: &[&str] = &["div", "pre", "span", "table", "blockquote", "section", "td"];
 
-/// One start tag as read from the source.
-struct StartTag {
-    name: String,
-    attributes: Vec<(String, String)>,
-}
-
-impl StartTag {
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn is_marked_block(&self) -> bool {
-        let marks = |value: &str| {
-            value
-                .split_whitespace()
-                .any(|word| MARKED_BLOCKS.contains(&word.to_ascii_lowercase().as_str()))
-        };
-        MARKABLE.contains(&self.name.as_str())
-            && (self.attribute("class").is_some_and(marks)
-                || self.attribute("id").is_some_and(marks))
-    }
+/// True for a signature or attribution block marked by the big clients'
+/// class names or ids.
+fn is_marked_block(tag: &StartTag) -> bool {
+    let marks = |value: &str| {
+        value
+            .split_whitespace()
+            .any(|word| MARKED_BLOCKS.contains(&word.to_ascii_lowercase().as_str()))
+    };
+    MARKABLE.contains(&tag.name.as_str())
+        && (tag.attribute("class").is_some_and(marks) || tag.attribute("id").is_some_and(marks))
 }
 
 /// The state of one scrubbing pass.
@@ -262,7 +253,7 @@ impl Scrubber<'_> {
             }
             return after;
         }
-        if DROPPED_WITH_CONTENT.contains(&name.as_str()) || tag.is_marked_block() {
+        if DROPPED_WITH_CONTENT.contains(&name.as_str()) || is_marked_block(&tag) {
             self.flush();
             if !is_void && !RAW_TEXT.contains(&name.as_str()) {
                 self.skipping = Some((name, 1));
@@ -469,120 +460,6 @@ fn push_attribute(out: &mut String, name: &str, value: &str) {
     out.push_str("=\"");
     out.push_str(&escape_attribute(value));
     out.push('"');
-}
-
-/// When `rest` starts with `prefix` followed by a letter (a real tag, not a
-/// stray `<` in text), the text after `prefix`.
-fn tag_start<'s>(rest: &'s str, prefix: &str) -> Option<&'s str> {
-    let after = rest.strip_prefix(prefix)?;
-    after
-        .chars()
-        .next()
-        .filter(char::is_ascii_alphabetic)
-        .map(|_| after)
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '_' | '.')
-}
-
-/// Reads an end tag's name and skips to its `>`.
-fn read_end_tag(after: &str) -> (String, usize) {
-    let name_len = after
-        .find(|c: char| !is_name_char(c))
-        .unwrap_or(after.len());
-    let name = after[..name_len].to_ascii_lowercase();
-    let consumed = after[name_len..]
-        .find('>')
-        .map_or(after.len(), |i| name_len + i + 1);
-    (name, consumed)
-}
-
-/// Reads a start tag (name and attributes, values entity-decoded) up to and
-/// including its `>`, honouring quoted values.
-fn read_start_tag(after: &str) -> (StartTag, usize) {
-    let name_len = after
-        .find(|c: char| !is_name_char(c))
-        .unwrap_or(after.len());
-    let mut tag = StartTag {
-        name: after[..name_len].to_ascii_lowercase(),
-        attributes: Vec::new(),
-    };
-    let bytes = after.as_bytes();
-    let mut i = name_len;
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return (tag, bytes.len());
-        }
-        if bytes[i] == b'>' {
-            return (tag, i + 1);
-        }
-        let name_start = i;
-        while i < bytes.len()
-            && !matches!(bytes[i], b'=' | b'>' | b'/')
-            && !bytes[i].is_ascii_whitespace()
-        {
-            i += 1;
-        }
-        let name = after[name_start..i].to_ascii_lowercase();
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let (raw, next) = read_attribute_value(after, i);
-            value = decode(raw);
-            i = next;
-        }
-        if !name.is_empty() {
-            tag.attributes.push((name, value));
-        }
-    }
-}
-
-/// Reads a quoted or unquoted attribute value starting at byte `i`.
-fn read_attribute_value(after: &str, i: usize) -> (&str, usize) {
-    let bytes = after.as_bytes();
-    match bytes.get(i) {
-        Some(&quote) if quote == b'"' || quote == b'\'' => {
-            let start = i + 1;
-            match after[start..].find(quote as char) {
-                Some(len) => (&after[start..start + len], start + len + 1),
-                None => (&after[start..], after.len()),
-            }
-        }
-        _ => {
-            let end = after[i..]
-                .find(|c: char| c.is_ascii_whitespace() || c == '>')
-                .map_or(after.len(), |len| i + len);
-            (&after[i..end], end)
-        }
-    }
-}
-
-/// Splits raw-text content at its end tag (`</style>`), case-insensitively.
-fn split_raw_text<'s>(after: &'s str, name: &str) -> (&'s str, &'s str) {
-    let closing = format!("</{name}");
-    let position = after
-        .as_bytes()
-        .windows(closing.len())
-        .position(|w| w.eq_ignore_ascii_case(closing.as_bytes()));
-    match position {
-        Some(start) => {
-            let end = after[start..]
-                .find('>')
-                .map_or(after.len(), |i| start + i + 1);
-            (&after[..start], &after[end..])
-        }
-        None => (after, ""),
-    }
 }
 
 /// Collapses the whitespace of the text rendering, one line per block.

@@ -21,15 +21,17 @@
 //! - `text.rs`: plain-text scrubbing (signatures, PGP armour, client
 //!   taglines); `quotes.rs`: quoted-reply attributions and forwarded-message
 //!   header blocks in the common clients' languages.
-//! - `html.rs`, `css.rs`, `entities.rs`, `resources.rs`: HTML scrubbing
-//!   (comments, generator tags, remote resources, client fingerprints) and
-//!   the `cid:`/`data:` references it may keep.
+//! - `html.rs` (its tokenizer in `html_tokens.rs`), `css.rs`,
+//!   `entities.rs`, `resources.rs`: HTML scrubbing (comments, generator
+//!   tags, remote resources, client fingerprints, quote headers) and the
+//!   `cid:`/`data:` references it may keep.
 //! - `image.rs`: EXIF/XMP/IPTC stripping of JPEG, PNG and WebP attachments.
 
 mod css;
 mod entities;
 mod headers;
 mod html;
+mod html_tokens;
 mod identity;
 mod image;
 mod mime;
