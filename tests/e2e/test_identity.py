@@ -316,3 +316,34 @@ def test_a_copy_to_the_senders_own_address_is_refused(setup):
         assert "5.7.1" in reply and "own address" in reply and "la votre" in reply, reply
     assert daemon.queue_ids() == set()
     assert not any(b"self-copy" in e.original_content for e in sink.messages)
+
+
+OUTLOOK_BLOCKS = [
+    ("en", "Sent with Spark",
+     "-----Original Message-----\nFrom: Bob Martin <bob@example.test>\n"
+     "Sent: Monday, November 23, 2026 2:02:05 PM\nTo: Jean Dupont <jd1987@example.org>\nSubject: Plan"),
+    ("fr", "Envoyé de mon iPhone",
+     "________________________________\nDe : Bob Martin <bob@example.test>\n"
+     "Envoyé : lundi 23 novembre 2026 14:02:05\nÀ : Jean Dupont <jd1987@example.org>\nObjet : Plan"),
+    ("de", "Gesendet von Outlook für Android",
+     "________________________________\nVon: Bob Martin <bob@example.test>\n"
+     "Gesendet: Montag, 23. November 2026 14:02:05\nAn: Jean Dupont <jd1987@example.org>\nBetreff: Plan"),
+]
+
+
+def test_outlook_blocks_and_taglines_in_other_languages(setup):
+    daemon, sink = setup
+    for language, tagline, block in OUTLOOK_BLOCKS:
+        submit(daemon, "colleague@anon.test", ["bob@example.test"],
+               f"From: Jean Dupont <colleague@anon.test>\nTo: bob@example.test\n"
+               f"Subject: outlook-{language}\nContent-Type: text/plain; charset=utf-8\n"
+               "Content-Transfer-Encoding: 8bit\n\n"
+               "Answer first.\nWrite to https://lists.example.test/join?u=jd1987%40example.org\n\n"
+               f"{tagline}\n\n{block}\n\nThe plan is ready.\n")
+    for language, tagline, _ in OUTLOOK_BLOCKS:
+        message, raw = delivered(daemon, sink, f"outlook-{language}")
+        text = body(message)
+        for canary in [tagline, "14:02", "Bob Martin", "jd1987", "Dupont", "Original Message", "____"]:
+            assert canary not in text, (language, canary, text)
+        assert "Answer first." in text and "The plan is ready." in text, text
+        assert "join?u=colleague@anon.test" in text, text

@@ -178,8 +178,8 @@ const SIGN_OFFS: &[&str] = &[
 ];
 
 /// Drops a signature written without a separator: the last paragraph of
-/// the text (only blank or quoted lines after it) when it is 2 to 8 short
-/// lines, one of which is contact information (a phone number, an e-mail
+/// the text (only blank or quoted lines after it, some text before it) when
+/// it is 2 to 8 short lines, one of which is contact information (a phone number, an e-mail
 /// address or web site, a street address). Leading sign-off lines
 /// ("Cordialement,") stay.
 fn strip_trailing_signature<'a>(lines: &[&'a str]) -> Vec<&'a str> {
@@ -198,8 +198,11 @@ fn strip_trailing_signature<'a>(lines: &[&'a str]) -> Vec<&'a str> {
     if start > last {
         return lines.to_vec();
     }
+    // A signature follows the text it signs: a lone paragraph is the text.
+    let has_text_before = lines[..first].iter().any(own);
     let block = &lines[start..=last];
-    let is_signature = (2..=8).contains(&block.len())
+    let is_signature = has_text_before
+        && (2..=8).contains(&block.len())
         && block
             .iter()
             .all(|l| l.trim().chars().count() <= 72 && !l.trim_end().ends_with(['?', '!']))
@@ -387,6 +390,8 @@ mod tests {
         assert_eq!(scrub_plain(input, &identity()), input);
         let input = "Mein Telefon ist kaputt.\nRuf mich an unter 01 23 45 67 89, bitte!";
         assert_eq!(scrub_plain(input, &identity()), input);
+        let alone = "Answer first.\nWrite to https://lists.example/join";
+        assert_eq!(scrub_plain(alone, &identity()), alone);
         let diff = "Fix.\n\n--- a/x.rs\n+++ b/x.rs\n@@ -1 +1 @@\n-a\n+b";
         assert_eq!(scrub_plain(diff, &identity()), diff);
     }
