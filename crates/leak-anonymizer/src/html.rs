@@ -13,7 +13,8 @@
 //!   `cite="mid:…"` and other client fingerprints go), `on*` handlers, links
 //!   other than `http`, `https` and `mailto`;
 //! - signature and quoted-reply attribution blocks marked by the big
-//!   clients' class names, and "Sent from my iPhone"-style lines.
+//!   clients' class names, attribution lines that a `<blockquote>` follows
+//!   (Apple Mail's), and "Sent from my iPhone"-style lines;
 //!
 //! - forwarded and quoted messages' header blocks (Outlook's "De : …
 //!   Envoyé : …", Apple Mail's and Thunderbird's header tables).
@@ -189,11 +190,87 @@ pub(crate) fn scrub_html(input: &str, identity: &Identity, resources: &Resources
         header_block: false,
         after_label: false,
     };
-    scrubber.run(input);
+    // The private-use markers of attribution regions cannot come from the
+    // input.
+    scrubber.run(&input.replace([OPEN, CLOSE], ""));
     scrubber.flush();
+    let (html, text) = resolve_attributions(&scrubber.html, &scrubber.text);
     HtmlOutput {
-        html: scrubber.html,
-        text: tidy_text(&scrubber.text),
+        html,
+        text: tidy_text(&text),
+    }
+}
+
+/// Mark the start and end of a run that reads like a reply attribution, in
+/// the HTML and text outputs, until [`resolve_attributions`] knows whether
+/// a quote follows it.
+const OPEN: char = '\u{E000}';
+const CLOSE: char = '\u{E001}';
+
+/// Drops the text of each marked attribution that a `<blockquote>` follows
+/// (only tags and spaces between them), keeping its tags balanced; keeps the
+/// others ("Le 3 mai, le président a écrit :" in a paragraph). The text
+/// rendering has the same regions in the same order.
+fn resolve_attributions(html: &str, text: &str) -> (String, String) {
+    let mut drops = Vec::new();
+    let mut html_out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some((before, region, tail)) = next_region(rest) {
+        html_out.push_str(before);
+        let drop = blockquote_follows(tail);
+        drops.push(drop);
+        if drop {
+            let mut in_tag = false;
+            for c in region.chars() {
+                in_tag |= c == '<';
+                if in_tag {
+                    html_out.push(c);
+                }
+                in_tag &= c != '>';
+            }
+        } else {
+            html_out.push_str(region);
+        }
+        rest = tail;
+    }
+    html_out.push_str(rest);
+    let mut text_out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut drops = drops.into_iter();
+    while let Some((before, region, tail)) = next_region(rest) {
+        text_out.push_str(before);
+        if !drops.next().unwrap_or(false) {
+            text_out.push_str(region);
+        }
+        rest = tail;
+    }
+    text_out.push_str(rest);
+    (html_out, text_out)
+}
+
+/// (text before, marked region, text after) of the first marked region.
+fn next_region(text: &str) -> Option<(&str, &str, &str)> {
+    let open = text.find(OPEN)?;
+    let after = &text[open + OPEN.len_utf8()..];
+    let close = after.find(CLOSE).unwrap_or(after.len());
+    let tail = after.get(close + CLOSE.len_utf8()..).unwrap_or("");
+    Some((&text[..open], &after[..close], tail))
+}
+
+/// True when the next thing after `tail`'s tags and spaces is a
+/// `<blockquote>`.
+fn blockquote_follows(tail: &str) -> bool {
+    let mut rest = tail;
+    loop {
+        let trimmed =
+            rest.trim_start_matches(|c: char| c.is_whitespace() || c == OPEN || c == CLOSE);
+        let Some(tag) = trimmed.strip_prefix('<') else {
+            return false;
+        };
+        if tag.to_ascii_lowercase().starts_with("blockquote") {
+            return true;
+        }
+        rest = tag.find('>').map_or("", |end| &tag[end + 1..]);
     }
 }
 
@@ -373,8 +450,12 @@ impl Scrubber<'_> {
                 Segment::Markup(_) => None,
             })
             .collect();
-        let dropped =
-            is_client_line(&joined) || is_attribution(&joined) || self.is_quote_header(&joined);
+        let dropped = is_client_line(&joined) || self.is_quote_header(&joined);
+        let attribution = !dropped && is_attribution(&joined);
+        if attribution {
+            self.html.push(OPEN);
+            self.text.push(OPEN);
+        }
         let found = if dropped {
             Vec::new()
         } else {
@@ -407,6 +488,10 @@ impl Scrubber<'_> {
             }
             self.html.push_str(&escape_text(&out));
             self.text.push_str(&out);
+        }
+        if attribution {
+            self.html.push(CLOSE);
+            self.text.push(CLOSE);
         }
     }
 
@@ -549,7 +634,10 @@ mod tests {
              <div id=Signature><p>Corp</p></div><p>after</p>\
              <div>On Mon, 23 Nov 2026 at 14:02, Bob wrote:</div>",
         );
-        assert_eq!(out.html, "<p>Text</p><p>after</p><div></div>");
+        assert_eq!(
+            out.html,
+            "<p>Text</p><p>after</p><div>On Mon, 23 Nov 2026 at 14:02, Bob wrote:</div>"
+        );
     }
 
     #[test]
@@ -585,6 +673,23 @@ mod tests {
         assert_eq!(apple.text, "Le plan.");
         let kept = scrub("<p>De : ma part, merci.</p><p>Date : demain.</p>");
         assert_eq!(kept.text, "De : ma part, merci.\n\nDate : demain.");
+    }
+
+    #[test]
+    fn attributions_go_only_before_a_quote() {
+        let apple = scrub("<div>Oui.<br><blockquote type=\"cite\">On 23 Nov 2026, at 14:02, Bob &lt;bob@x.example&gt; wrote:<br><br></blockquote></div><blockquote type=\"cite\"><div>Question ?</div></blockquote>");
+        assert_eq!(
+            apple.html,
+            "<div>Oui.<br><blockquote type=\"cite\"><br><br></blockquote></div><blockquote type=\"cite\"><div>Question ?</div></blockquote>"
+        );
+        assert_eq!(apple.text, "Oui.\n\nQuestion ?");
+        let prose = scrub("<p>Le 3 mai, le président a écrit :</p><p>nous viendrons.</p>");
+        assert_eq!(
+            prose.html,
+            "<p>Le 3 mai, le président a écrit :</p><p>nous viendrons.</p>"
+        );
+        let forged = scrub("<p>a\u{E000}b</p><blockquote>c\u{E001}</blockquote>");
+        assert_eq!(forged.html, "<p>ab</p><blockquote>c</blockquote>");
     }
 
     #[test]
