@@ -347,3 +347,19 @@ def test_outlook_blocks_and_taglines_in_other_languages(setup):
             assert canary not in text, (language, canary, text)
         assert "Answer first." in text and "The plan is ready." in text, text
         assert "join?u=colleague@anon.test" in text, text
+
+
+def test_custom_pseudonyms_are_moderated(setup):
+    daemon, sink = setup
+    message = ("From: Jean Dupont <friend@anon.test>\nX-Leak-Pseudonym: {}\nTo: bob@example.test\n"
+               "Subject: {}\n\nBonjour, je pense souvent à toi.\n")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(daemon, "friend@anon.test", ["bob@example.test"],
+               message.format("Le Gros Encule", "pseudo-refused"))
+    assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+    submit(daemon, "friend@anon.test", ["bob@example.test"],
+           message.format("=?utf-8?q?Le_H=C3=A9risson?=", "pseudo-ok"))
+    delivered_message, raw = delivered(daemon, sink, "pseudo-ok")
+    assert delivered_message["From"].addresses[0].display_name == "Le Hérisson"
+    assert "X-Leak-Pseudonym" not in raw and "Dupont" not in raw
+    assert not any(b"pseudo-refused" in e.original_content for e in sink.messages)
