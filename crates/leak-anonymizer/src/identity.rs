@@ -11,10 +11,12 @@
 //! sequence of words ([`Pattern`]) matched with the usual variants — any case,
 //! with or without accents, separated by spaces, dots, underscores or
 //! hyphens, in `Firstname Lastname` or `Lastname, Firstname` order, with
-//! initials (`A. Martin`, `J.-P. Dupont`). The single words of a name are
-//! only replaced when they stand alone on a line (a sign-off such as
-//! "Jean"), see [`Identity::scrub`]. Addresses are matched as written and in
-//! their URL-encoded form (`%40`).
+//! initials (`A. Martin`, `J.-P. Dupont`, `Jean D.`). The single words of a
+//! name are only replaced when they stand alone on a line (a sign-off such
+//! as "Jean") or after a greeting ("Bonjour Jean,"), see [`Identity::find`].
+//! A one-word local part or login ("contact", "info") is never matched on
+//! its own; one mixing letters and digits ("jd1987") is. Addresses are
+//! matched as written, with or without a `+tag`, and URL-encoded (`%40`).
 //!
 //! The pseudonym itself is chosen in `pseudonym.rs`.
 
@@ -32,7 +34,8 @@ const MAX_SEPARATOR_RUN: usize = 3;
 enum Word {
     /// A whole word, folded ("dupont").
     Full(String),
-    /// An initial: the letter followed by a dot ("J.").
+    /// An initial: the letter and its dot ("J."); the last word of a name
+    /// may lack the dot ("Zeb V").
     Initial(char),
 }
 
