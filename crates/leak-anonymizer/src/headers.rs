@@ -109,7 +109,7 @@ pub(crate) fn scrub_subject(subject: &str, identity: &Identity) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let collapsed = single_line.split_whitespace().collect::<Vec<_>>().join(" ");
-    identity.scrub(&normalize_prefixes(&collapsed))
+    identity.scrub_phrase(&normalize_prefixes(&collapsed))
 }
 
 /// "AW: WG: RE: x" → "Re: Fwd: x": the leading prefixes (with or without a

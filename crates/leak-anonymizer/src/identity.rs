@@ -285,6 +285,15 @@ impl Identity {
     /// addresses and names anywhere, single name words on a line of their
     /// own.
     pub(crate) fn find(&self, text: &str) -> Vec<Found> {
+        let mut found = self.find_whole(text);
+        self.find_standalone(text, &mut found);
+        found
+    }
+
+    /// Every identifying address and whole name in `text`, without the
+    /// single words alone on a line: for a subject, which is not a
+    /// sign-off.
+    fn find_whole(&self, text: &str) -> Vec<Found> {
         let folded = fold(text);
         let mut found = Vec::new();
         let mut at = 0;
@@ -301,7 +310,6 @@ impl Identity {
                 None => at += 1,
             }
         }
-        self.find_standalone(text, &mut found);
         found
     }
 
@@ -351,7 +359,16 @@ impl Identity {
     /// Replaces every identifying string in `text` (see [`Identity::find`])
     /// in one pass, so a replacement is never itself rewritten.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        let found = self.find(text);
+        self.replace(text, &self.find(text))
+    }
+
+    /// Replaces the addresses and whole names in a one-line phrase (a
+    /// subject), where a single word of a name is not a sign-off.
+    pub(crate) fn scrub_phrase(&self, text: &str) -> String {
+        self.replace(text, &self.find_whole(text))
+    }
+
+    fn replace(&self, text: &str, found: &[Found]) -> String {
         if found.is_empty() {
             return text.to_string();
         }
@@ -391,10 +408,9 @@ impl Identity {
         let address = self
             .addresses
             .iter()
-            .find(|needle| word_at(folded, at, needle))
-            .map(|needle| (needle.chars().count(), true));
-        if address.is_some() {
-            return address;
+            .find_map(|needle| address_at(folded, at, needle));
+        if let Some(len) = address {
+            return Some((len, true));
         }
         self.patterns
             .iter()
@@ -516,26 +532,44 @@ fn fold_str(text: &str) -> String {
     text.chars().map(fold_char).collect()
 }
 
-/// True when `needle` (folded) starts at `at` in `hay` and is not glued
-/// to other letters or digits.
-fn word_at(hay: &[char], at: usize, needle: &str) -> bool {
-    let is_word = |c: char| c.is_alphanumeric();
-    let mut end = at;
-    let mut first = None;
-    let mut last = None;
-    for c in needle.chars() {
-        if hay.get(end) != Some(&c) {
-            return false;
-        }
-        first.get_or_insert(c);
-        last = Some(c);
-        end += 1;
+/// Longest `+tag` matched in an address.
+const MAX_TAG_CHARS: usize = 64;
+
+/// The length of the address `needle` (folded, `local@host` or
+/// `local%40host`) at `at` in `hay`, with or without a `+tag` after its
+/// local part (`jean+news@corp.example`), not glued to other letters or
+/// digits.
+fn address_at(hay: &[char], at: usize, needle: &str) -> Option<usize> {
+    let is_word = |c: &char| c.is_alphanumeric();
+    if at > 0 && is_word(&hay[at - 1]) {
+        return None;
     }
-    let (Some(first), Some(last)) = (first, last) else {
-        return false;
+    let split = needle.find("%40").or_else(|| needle.find('@'))?;
+    let (local, rest) = needle.split_at(split);
+    let mut pos = at;
+    let expect = |pos: &mut usize, text: &str| {
+        text.chars().all(|c| {
+            let ok = hay.get(*pos) == Some(&c);
+            *pos += 1;
+            ok
+        })
     };
-    (at == 0 || !is_word(hay[at - 1]) || !is_word(first))
-        && (end == hay.len() || !is_word(hay[end]) || !is_word(last))
+    if !expect(&mut pos, local) {
+        return None;
+    }
+    if hay.get(pos) == Some(&'+') {
+        pos += 1;
+        let tag = hay[pos.min(hay.len())..]
+            .iter()
+            .take(MAX_TAG_CHARS)
+            .take_while(|c| c.is_alphanumeric() || "._-".contains(**c))
+            .count();
+        pos += tag;
+    }
+    if !expect(&mut pos, rest) || hay.get(pos).is_some_and(is_word) {
+        return None;
+    }
+    Some(pos - at)
 }
 
 #[cfg(test)]
@@ -596,6 +630,7 @@ pub(crate) mod tests {
             "jean_dupont",
             "Jean D.",
             "jean.dupont%40corp.example",
+            "Jean.Dupont+news@corp.example",
         ] {
             let out = id.scrub(&format!("x {variant} y"));
             assert!(
