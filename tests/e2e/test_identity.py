@@ -181,6 +181,8 @@ Content-Transfer-Encoding: quoted-printable
 
 <html><body><p>Te reenv=EDo el presupuesto, firmado <b>J</b>ean <i>D</i>upont y =
 <span>Jean Du</span><span>pont</span>.</p><p><a href=3D"mailto:jd1987%40example.org">Escr=EDbeme</a></p>
+<p>Saludos,</p><p>Jean Dupont</p><p>Director t=E9cnico</p><p>Canary&nbsp;Holdings S.L.</p>
+<p>Calle Mayor 12, 28013 Madrid</p><p>Tel. +34 912 345 678</p>
 <div><b>De:</b> Bob Martin &lt;bob@example.test&gt;<br><b>Enviado:</b> lunes, 23 de noviembre de 2026 14:02:05<br><b>Para:</b> Jean<br><b>Asunto:</b> Presupuesto</div>
 <p>El presupuesto es 1200 euros.</p></body></html>
 
@@ -200,7 +202,7 @@ def test_outlook_spanish_with_split_names_and_unmarked_signature(setup):
                    "Director", "Thread-Index"]:
         assert canary not in raw, canary
         assert canary not in text and canary not in html, canary
-    assert "Te reenvío el presupuesto." in text and "Saludos," in text
+    assert "Te reenvío el presupuesto." in text and "Saludos," in text and "Saludos," in html
     assert "El presupuesto es 1200 euros." in text and "El presupuesto es 1200 euros." in html
     assert "mailto:someone@anon.test" in html
     assert "<b>Quelqu'un</b>" in html

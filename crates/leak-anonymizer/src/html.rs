@@ -30,7 +30,7 @@ use crate::html_tokens::{read_end_tag, read_start_tag, split_raw_text, tag_start
 use crate::identity::Identity;
 use crate::quotes::{is_attribution, is_separator, label_of, Label};
 use crate::resources::Resources;
-use crate::text::is_client_line;
+use crate::text::{collapse_spaces, is_client_line};
 
 /// The scrubbed HTML and its plain-text rendering.
 pub(crate) struct HtmlOutput {
@@ -150,6 +150,11 @@ fn is_marked_block(tag: &StartTag) -> bool {
 struct Scrubber<'a> {
     identity: &'a Identity,
     resources: &'a Resources<'a>,
+    /// Signature lines found in the plain-text alternative.
+    signature: &'a [String],
+    /// How many `<blockquote>` elements are open: quoted text is not the
+    /// sender's signature.
+    quote_depth: usize,
     html: String,
     text: String,
     /// The element being dropped with its content, and how deep we are in it.
@@ -179,10 +184,21 @@ const INLINE: &[&str] = &[
 ];
 
 /// Scrubs one HTML document (see the module docs).
-pub(crate) fn scrub_html(input: &str, identity: &Identity, resources: &Resources) -> HtmlOutput {
+///
+/// `signature` holds the lines of the sender's signature found in the plain
+/// text alternative of the same message: a run of text outside quotes that
+/// is one of them goes too (an unmarked signature has no mark in HTML).
+pub(crate) fn scrub_html(
+    input: &str,
+    identity: &Identity,
+    resources: &Resources,
+    signature: &[String],
+) -> HtmlOutput {
     let mut scrubber = Scrubber {
         identity,
         resources,
+        signature,
+        quote_depth: 0,
         html: String::with_capacity(input.len()),
         text: String::new(),
         skipping: None,
@@ -344,6 +360,9 @@ impl Scrubber<'_> {
             return after; // an image that is not part of the message
         };
         self.markup(&name, format!("<{name}{attributes}>"));
+        if name == "blockquote" {
+            self.quote_depth += 1;
+        }
         if BLOCK.contains(&name.as_str()) {
             self.text.push('\n');
         }
@@ -385,6 +404,9 @@ impl Scrubber<'_> {
             self.markup(name, format!("</{name}>"));
         } else if !INLINE.contains(&name) {
             self.flush();
+        }
+        if name == "blockquote" {
+            self.quote_depth = self.quote_depth.saturating_sub(1);
         }
         if BLOCK.contains(&name) {
             self.text.push('\n');
@@ -450,7 +472,10 @@ impl Scrubber<'_> {
                 Segment::Markup(_) => None,
             })
             .collect();
-        let dropped = is_client_line(&joined) || self.is_quote_header(&joined);
+        let is_signature = self.quote_depth == 0
+            && !self.signature.is_empty()
+            && self.signature.contains(&collapse_spaces(&joined));
+        let dropped = is_client_line(&joined) || self.is_quote_header(&joined) || is_signature;
         let attribution = !dropped && is_attribution(&joined);
         if attribution {
             self.html.push(OPEN);
@@ -580,7 +605,7 @@ mod tests {
             crate::identity::tests::identity_of(&[("Jean Dupont", "jean@corp.example")], "", &[]);
         identity.replace_with("friend@anon.example", "Un ami");
         let cids = HashMap::from([("logo@corp".to_string(), "n1@anon.example".to_string())]);
-        scrub_html(html, &identity, &Resources::new(&cids))
+        scrub_html(html, &identity, &Resources::new(&cids), &[])
     }
 
     #[test]
@@ -690,6 +715,27 @@ mod tests {
         );
         let forged = scrub("<p>a\u{E000}b</p><blockquote>c\u{E001}</blockquote>");
         assert_eq!(forged.html, "<p>ab</p><blockquote>c</blockquote>");
+    }
+
+    #[test]
+    fn signature_lines_of_the_text_alternative_go_outside_quotes() {
+        let mut identity = crate::identity::tests::identity_of(&[], "", &[]);
+        identity.replace_with("friend@anon.example", "Un ami");
+        let cids = HashMap::new();
+        let signature = [
+            "Canary Holdings".to_string(),
+            "Tel. +33 1 23 45 67 89".to_string(),
+        ];
+        let out = scrub_html(
+            "<p>Voici.</p><p>Canary&nbsp;Holdings</p><p>Tel. +33 1 23 45 67 89</p><blockquote><p>Canary Holdings</p></blockquote>",
+            &identity,
+            &Resources::new(&cids),
+            &signature,
+        );
+        assert_eq!(
+            out.html,
+            "<p>Voici.</p><p></p><p></p><blockquote><p>Canary Holdings</p></blockquote>"
+        );
     }
 
     #[test]

@@ -21,7 +21,15 @@ use crate::identity::Identity;
 use crate::quotes::{own_text_end, strip_quote_headers, strip_quote_prefix};
 
 /// Applies every pass above to a plain-text body.
+#[cfg(test)]
 pub(crate) fn scrub_plain(text: &str, identity: &Identity) -> String {
+    scrub_plain_with_signature(text, identity).0
+}
+
+/// Applies every pass above to a plain-text body, and returns the lines of
+/// the sender's signature that were removed (whitespace collapsed), so the
+/// HTML alternative of the same message can lose the same lines.
+pub(crate) fn scrub_plain_with_signature(text: &str, identity: &Identity) -> (String, Vec<String>) {
     let normalized = text.replace("\r\n", "\n");
     let lines: Vec<&str> = normalized.split('\n').collect();
     let lines: Vec<&str> = strip_pgp(&lines)
@@ -32,9 +40,31 @@ pub(crate) fn scrub_plain(text: &str, identity: &Identity) -> String {
     // starts; its signature, marked or not, is at its end.
     let own_end = own_text_end(&lines);
     let mut kept = strip_trailing_signature(&strip_signatures(&lines[..own_end]));
+    let signature = removed_lines(&lines[..own_end], &kept);
     kept.extend_from_slice(&lines[own_end..]);
     let kept = strip_signatures(&strip_quote_headers(&kept));
-    identity.scrub(&kept.join("\n"))
+    (identity.scrub(&kept.join("\n")), signature)
+}
+
+/// The non-blank lines of `all` missing from `kept` (a subsequence of it),
+/// whitespace collapsed.
+fn removed_lines(all: &[&str], kept: &[&str]) -> Vec<String> {
+    let mut kept = kept.iter().peekable();
+    let mut removed = Vec::new();
+    for line in all {
+        if kept.peek() == Some(&line) {
+            kept.next();
+        } else if !line.trim().is_empty() {
+            removed.push(collapse_spaces(line));
+        }
+    }
+    removed
+}
+
+/// A line with its runs of whitespace (non-breaking spaces included) made
+/// single spaces, trimmed.
+pub(crate) fn collapse_spaces(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Appends leak's notice to a body, separated by a rule.
@@ -394,6 +424,17 @@ mod tests {
         assert_eq!(scrub_plain(alone, &identity()), alone);
         let diff = "Fix.\n\n--- a/x.rs\n+++ b/x.rs\n@@ -1 +1 @@\n-a\n+b";
         assert_eq!(scrub_plain(diff, &identity()), diff);
+    }
+
+    #[test]
+    fn removed_signature_lines_are_reported() {
+        let input =
+            "Voici.\n\nCordialement,\nJean Dupont\nCanary  Holdings\nTél. : +33 1 23 45 67 89\n";
+        let (_, signature) = scrub_plain_with_signature(input, &identity());
+        assert_eq!(
+            signature,
+            ["Jean Dupont", "Canary Holdings", "Tél. : +33 1 23 45 67 89"]
+        );
     }
 
     #[test]
