@@ -208,11 +208,14 @@ pub(crate) fn label_of(line: &str) -> Option<Label> {
 /// The number of lines of the header block starting at `i` (its labelled
 /// lines and the wrapped lines between them, up to the first blank line),
 /// or 0 when there is no block there: it needs a sender and a date or a
-/// subject.
-fn header_block_at(lines: &[&str], i: usize) -> usize {
+/// subject, and — unless a separator announced it — an address or both a
+/// date and a subject, so that "De : Paris / À : Lyon / Date : 12 mai" in
+/// an itinerary stays.
+fn header_block_at(lines: &[&str], i: usize, announced: bool) -> usize {
     let mut labels = Vec::new();
     let mut len = 0;
     let mut unlabelled = 0;
+    let mut address = false;
     while let Some(line) = lines.get(i + len) {
         if is_blank(line) || len >= MAX_BLOCK_LINES {
             break;
@@ -222,13 +225,15 @@ fn header_block_at(lines: &[&str], i: usize) -> usize {
             None if labels.is_empty() => return 0,
             None => unlabelled += 1,
         }
+        address |= line.contains('@');
         len += 1;
     }
     let has = |l: Label| labels.contains(&l);
     let ok = labels.len() >= 2
         && unlabelled <= labels.len()
         && has(Label::From)
-        && (has(Label::Date) || has(Label::Subject));
+        && (has(Label::Date) || has(Label::Subject))
+        && (announced || address || (has(Label::Date) && has(Label::Subject)));
     if ok {
         len
     } else {
@@ -259,12 +264,12 @@ fn quote_header_at(lines: &[&str], i: usize) -> usize {
         while next < lines.len() && is_blank(lines[next]) && next - i <= 2 {
             next += 1;
         }
-        let block = header_block_at(lines, next);
+        let block = header_block_at(lines, next, true);
         if block > 0 {
             return next + block - i;
         }
     }
-    let block = header_block_at(lines, i);
+    let block = header_block_at(lines, i, false);
     if block > 0 {
         return block;
     }
@@ -361,6 +366,8 @@ mod tests {
         let text = "Liste :\n____________________\nLa suite du texte.\n\n-----\nFin.";
         assert_eq!(strip(text), text);
         let text = "From: the garden\nWe grew tomatoes.";
+        assert_eq!(strip(text), text);
+        let text = "Voyage :\nDe : Paris\nÀ : Lyon\nDate : 12 mai à 14:30\n\nBon voyage.";
         assert_eq!(strip(text), text);
     }
 }
