@@ -39,7 +39,7 @@ pub(crate) fn scrub_plain_with_signature(text: &str, identity: &Identity) -> (St
     // The sender's own text stops where a quoted or forwarded message
     // starts; its signature, marked or not, is at its end.
     let own_end = own_text_end(&lines);
-    let mut kept = strip_trailing_signature(&strip_signatures(&lines[..own_end]));
+    let mut kept = strip_trailing_signature(&strip_signatures(&lines[..own_end]), identity);
     let signature = removed_lines(&lines[..own_end], &kept);
     kept.extend_from_slice(&lines[own_end..]);
     let kept = strip_signatures(&strip_quote_headers(&kept));
@@ -210,9 +210,10 @@ const SIGN_OFFS: &[&str] = &[
 /// Drops a signature written without a separator: the last paragraph of
 /// the text (only blank or quoted lines after it, some text before it) when
 /// it is 2 to 8 short lines, one of which is contact information (a phone number, an e-mail
-/// address or web site, a street address). Leading sign-off lines
-/// ("Cordialement,") stay.
-fn strip_trailing_signature<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+/// address or web site, a street address) and it is signed (after a
+/// sign-off line, or opening with the sender's name). Leading sign-off
+/// lines ("Cordialement,") stay.
+fn strip_trailing_signature<'a>(lines: &[&'a str], identity: &Identity) -> Vec<&'a str> {
     let own = |line: &&str| !line.trim().is_empty() && !line.trim_start().starts_with('>');
     let Some(last) = lines.iter().rposition(own) else {
         return lines.to_vec();
@@ -231,7 +232,11 @@ fn strip_trailing_signature<'a>(lines: &[&'a str]) -> Vec<&'a str> {
     // A signature follows the text it signs: a lone paragraph is the text.
     let has_text_before = lines[..first].iter().any(own);
     let block = &lines[start..=last];
+    // And it is signed: after a sign-off, or opening with the sender's name
+    // (an address at the end of an invitation is the text).
+    let signed = start > first || !identity.find(block[0]).is_empty();
     let is_signature = has_text_before
+        && signed
         && (2..=8).contains(&block.len())
         && block
             .iter()
@@ -418,6 +423,10 @@ mod tests {
         );
         let input = "Liste des courses :\n\nLait\nŒufs\nPain";
         assert_eq!(scrub_plain(input, &identity()), input);
+        let input = "On fête samedi.\n\nAdresse de la fête :\n12 rue des Lilas\n75011 Paris";
+        assert_eq!(scrub_plain(input, &identity()), input);
+        let input = "On fête samedi.\n\nJean Dupont\nCanary Holdings\n+33 1 23 45 67 89";
+        assert_eq!(scrub_plain(input, &identity()), "On fête samedi.\n");
         let input = "Mein Telefon ist kaputt.\nRuf mich an unter 01 23 45 67 89, bitte!";
         assert_eq!(scrub_plain(input, &identity()), input);
         let alone = "Answer first.\nWrite to https://lists.example/join";
