@@ -21,7 +21,8 @@
 //! - `text.rs`: plain-text scrubbing (signatures, PGP armour, client
 //!   taglines); `quotes.rs`: quoted-reply attributions and forwarded-message
 //!   header blocks in the common clients' languages.
-//! - `html.rs` (its tokenizer in `html_tokens.rs`), `css.rs`,
+//! - `html.rs` (its tokenizer in `html_tokens.rs`, its attribution regions
+//!   in `html_regions.rs`), `css.rs`,
 //!   `entities.rs`, `resources.rs`: HTML scrubbing (comments, generator
 //!   tags, remote resources, client fingerprints, quote headers) and the
 //!   `cid:`/`data:` references it may keep.
@@ -31,6 +32,7 @@ mod css;
 mod entities;
 mod headers;
 mod html;
+mod html_regions;
 mod html_tokens;
 mod identity;
 mod image;

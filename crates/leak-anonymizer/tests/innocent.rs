@@ -62,7 +62,7 @@ fn capitalized(word: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn text_that_never_mentions_the_sender_arrives_unchanged(
