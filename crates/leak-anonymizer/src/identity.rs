@@ -298,6 +298,12 @@ impl Identity {
         let mut found = Vec::new();
         let mut at = 0;
         while at < folded.len() {
+            // Names and addresses start at a word boundary.
+            let inside_word = at > 0 && folded[at - 1].is_alphanumeric();
+            if inside_word {
+                at += 1;
+                continue;
+            }
             match self.match_at(&folded, at) {
                 Some((len, is_address)) => {
                     found.push(Found {
