@@ -39,6 +39,8 @@ pub enum AccountsError {
     NotFound(String),
     #[error("invalid account name `{0}`: use letters, digits, '.', '-', '_' or '@'")]
     BadName(String),
+    #[error("invalid alias `{0}`: give a name of one or more words or an e-mail address")]
+    BadAlias(String),
     #[error("the password must not be empty")]
     EmptyPassword,
     #[error("cannot hash the password: {0}")]
@@ -112,6 +114,22 @@ impl Users {
         password: &str,
         notify: Option<String>,
     ) -> Result<(), AccountsError> {
+        self.add_with_aliases(name, password, notify, Vec::new())
+    }
+
+    /// Adds an account with the person's other names and addresses
+    /// (`leak user add --alias`), which the anonymizer scrubs from messages
+    /// and refuses as recipients.
+    pub fn add_with_aliases(
+        &mut self,
+        name: &str,
+        password: &str,
+        notify: Option<String>,
+        aliases: Vec<String>,
+    ) -> Result<(), AccountsError> {
+        if let Some(alias) = aliases.iter().find(|a| !valid_alias(a)) {
+            return Err(AccountsError::BadAlias(alias.clone()));
+        }
         if !valid_name(name) {
             return Err(AccountsError::BadName(name.to_owned()));
         }
@@ -124,7 +142,7 @@ impl Users {
         let account = Account {
             password: hash_password(password)?,
             notify,
-            aliases: Vec::new(),
+            aliases,
         };
         self.users.insert(name.to_owned(), account);
         Ok(())
@@ -218,6 +236,24 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
 }
 
+/// An alias is a name (any words, at least one letter or digit) or an
+/// address (`local@domain`, no spaces), on one line.
+fn valid_alias(alias: &str) -> bool {
+    let alias = alias.trim();
+    let is_address = |a: &str| {
+        a.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !a.chars().any(char::is_whitespace)
+        })
+    };
+    alias.chars().count() <= 200
+        && !alias.chars().any(char::is_control)
+        && alias.chars().any(char::is_alphanumeric)
+        && (!alias.contains('@') || is_address(alias))
+}
+
 /// tmp → fsync → rename → fsync dir, mode 0600 from the start.
 fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -304,6 +340,30 @@ mod tests {
             users.remove("alice"),
             Err(AccountsError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn aliases_are_stored_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let mut users = Users::default();
+        let aliases = vec!["Jean Dupont".to_string(), "jd1987@example.org".to_string()];
+        users
+            .add_with_aliases("jean", "pw", None, aliases.clone())
+            .unwrap();
+        for bad in ["", "  ", "a@b@c.example", "x\ny", "jd @x.example"] {
+            assert!(
+                matches!(
+                    users.add_with_aliases("other", "pw", None, vec![bad.to_string()]),
+                    Err(AccountsError::BadAlias(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        users.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("jd1987@example.org"), "{text}");
+        assert_eq!(Users::load(&path).unwrap().users["jean"].aliases, aliases);
     }
 
     #[test]

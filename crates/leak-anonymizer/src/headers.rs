@@ -62,7 +62,7 @@ impl Envelope {
         let mailboxes = |list: Option<&mail_parser::Address<'_>>| -> Vec<Mailbox> {
             list.map(|list| {
                 list.iter()
-                    .filter_map(|addr| mailbox(addr, identity, true))
+                    .filter_map(|addr| mailbox(addr, identity))
                     .collect()
             })
             .unwrap_or_default()
@@ -86,36 +86,80 @@ impl Envelope {
     }
 }
 
-/// The decoded subject without control characters, the sender's identity
-/// replaced.
+/// Reply prefixes of the common clients' languages ("AW:" German, "SV:"
+/// Nordic, "RV:" Spanish in Outlook, "Antw:" Dutch…): each tells the
+/// recipient the sender's language and client, so all become "Re:".
+const REPLY_PREFIXES: &[&str] = &[
+    "re", "aw", "antw", "antwort", "sv", "vs", "r", "rif", "odp", "ynt", "res",
+];
+
+/// Forward prefixes ("WG:" German, "TR:" French, "RV:"… ): all become "Fwd:".
+const FORWARD_PREFIXES: &[&str] = &[
+    "fwd", "fw", "tr", "wg", "enc", "i", "doorst", "fs", "vb", "vl", "pd", "trs", "rv", "reenv",
+];
+
+/// The decoded subject without control characters, its reply and forward
+/// prefixes normalised, the sender's identity replaced.
 pub(crate) fn scrub_subject(subject: &str, identity: &Identity) -> String {
     let single_line: String = subject
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let collapsed = single_line.split_whitespace().collect::<Vec<_>>().join(" ");
-    identity.scrub(&collapsed)
+    identity.scrub_phrase(&normalize_prefixes(&collapsed))
 }
 
-/// A recipient as written in To or Cc, or `None` when its address is not a
-/// plain `local@domain` or is the sender's own (a self-copy would reveal it).
-/// With `replace_own`, the sender's own address becomes the pseudonym instead.
-pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity, replace_own: bool) -> Option<Mailbox> {
+/// "AW: WG: RE: x" → "Re: Fwd: x": the leading prefixes (with or without a
+/// counter such as "RE[2]:", with an ASCII or full-width colon) become
+/// "Re:" or "Fwd:", one of each kind in a row.
+fn normalize_prefixes(subject: &str) -> String {
+    let mut rest = subject.trim_start();
+    let mut prefixes: Vec<&str> = Vec::new();
+    while let Some((word, after)) = rest.split_once([':', '：']) {
+        let word = word.trim();
+        let bare = word
+            .split_once('[')
+            .filter(|(_, n)| n.trim_end_matches(']').chars().all(|c| c.is_ascii_digit()))
+            .map_or(word, |(w, _)| w)
+            .to_lowercase();
+        let kind = if REPLY_PREFIXES.contains(&bare.as_str()) {
+            "Re:"
+        } else if FORWARD_PREFIXES.contains(&bare.as_str()) {
+            "Fwd:"
+        } else {
+            break;
+        };
+        if prefixes.last() != Some(&kind) {
+            prefixes.push(kind);
+        }
+        rest = after.trim_start();
+    }
+    if prefixes.is_empty() {
+        return subject.to_string();
+    }
+    let mut out = prefixes.join(" ");
+    if !rest.is_empty() {
+        out.push(' ');
+        out.push_str(rest);
+    }
+    out
+}
+
+/// A recipient of an attached (forwarded) message, without its display
+/// name, or `None` when its address is not a plain `local@domain`; the
+/// sender's own address becomes the pseudonym.
+pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity) -> Option<Mailbox> {
     let address = clean_address(addr.address()?)?;
     if identity.is_own_address(&address) {
         let (name, address) = identity.replacement();
-        return replace_own.then(|| (Some(name.to_string()), address.to_string()));
+        return Some((Some(name.to_string()), address.to_string()));
     }
-    let name = addr
-        .name()
-        .map(|name| scrub_subject(name, identity))
-        .filter(|name| !name.is_empty());
-    Some((name, address))
+    Some((None, address))
 }
 
 /// Accepts `local@domain` made of printable characters other than the ones
 /// that delimit addresses in a header.
-fn clean_address(address: &str) -> Option<String> {
+pub(crate) fn clean_address(address: &str) -> Option<String> {
     let address = address.trim();
     let (local, domain) = address.rsplit_once('@')?;
     let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]".contains(c);
@@ -207,4 +251,22 @@ mod tests {
         assert!(clean_address("a b@x").is_none());
         assert!(clean_address("@x").is_none());
     }
+
+    #[test]
+    fn localized_prefixes_are_normalised() {
+        for (subject, expected) in [
+            ("AW: Termin", "Re: Termin"),
+            ("WG: AW: Termin", "Fwd: Re: Termin"),
+            ("TR: RE: RE: Devis", "Fwd: Re: Devis"),
+            ("RV: Presupuesto", "Fwd: Presupuesto"),
+            ("SV: Möte", "Re: Möte"),
+            ("Fwd: x", "Fwd: x"),
+            ("RE[2]: x", "Re: x"),
+            ("Réunion: ordre du jour", "Réunion: ordre du jour"),
+            ("Re:", "Re:"),
+        ] {
+            assert_eq!(normalize_prefixes(subject), expected, "{subject}");
+        }
+    }
+
 }

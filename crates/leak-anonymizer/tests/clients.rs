@@ -124,7 +124,7 @@ const CASES: &[Case] = &[
             "6:30 PM",
             "q2-figures.csv\"; size",
         ],
-        subject: "RE: Quarterly figures",
+        subject: "Re: Quarterly figures",
         text: &[
             "The Q2 revenue was 1.27 million; details in the attached sheet.",
             "Could you send the Q2 numbers?",
@@ -344,11 +344,13 @@ fn headers_are_rebuilt() {
         .map(|a| a.address().unwrap().to_string())
         .collect();
     assert_eq!(to, ["bob.martin@recipient.example"]);
+    // Display names are the sender's address-book names: dropped.
     let cc = message.cc().unwrap().first().unwrap();
     assert_eq!(
         (cc.name(), cc.address()),
-        (Some("Durand, Alice"), Some("alice@recipient.example"))
+        (None, Some("alice@recipient.example"))
     );
+    assert!(message.to().unwrap().iter().all(|a| a.name().is_none()));
     assert!(message.bcc().is_none());
     let id = message.message_id().unwrap();
     let (left, right) = id.split_once('@').unwrap();
@@ -373,11 +375,47 @@ fn top_level_names(bytes: &[u8]) -> Vec<String> {
 }
 
 #[test]
-fn custom_pseudonym_from_the_anonymous_domain() {
+fn display_name_never_becomes_the_pseudonym() {
     let input = load("smtplib.eml");
     let text = String::from_utf8(input).unwrap().replace(
         "From: Zebulon Vanderkamp <zebulon.vanderkamp@canary-corp.example>",
         "From: \"Le Jardinier\" <friend@anon.example>",
+    );
+    let out = run(text.as_bytes(), "zebulon.vanderkamp@canary-corp.example");
+    assert_eq!(
+        (out.pseudonym.as_str(), out.custom_pseudonym),
+        ("Un ami", false)
+    );
+}
+
+#[test]
+fn a_self_copy_in_cc_is_refused() {
+    let input = load("thunderbird.eml");
+    let text = String::from_utf8(input).unwrap().replace(
+        "Cc: Alice Durand <alice@recipient.example>",
+        "Cc: Alice Durand <alice@recipient.example>, Z <Z.Vanderkamp@canary-home.example>",
+    );
+    let aliases = vec!["z.vanderkamp@canary-home.example".to_string()];
+    let sub = leak_anonymizer::Submission {
+        data: text.as_bytes(),
+        mail_from: "zebulon.vanderkamp@canary-corp.example",
+        account: "zvanderkamp",
+        aliases: &aliases,
+        notify: None,
+    };
+    let result = leak_anonymizer::anonymize(&sub, &common::options(), common::NOW);
+    assert_eq!(
+        result.err(),
+        Some(leak_anonymizer::AnonymizeError::OwnAddress)
+    );
+}
+
+#[test]
+fn custom_pseudonym_from_the_anonymous_domain() {
+    let input = load("smtplib.eml");
+    let text = String::from_utf8(input).unwrap().replace(
+        "From: Zebulon Vanderkamp <zebulon.vanderkamp@canary-corp.example>",
+        "From: \"Zebulon Vanderkamp\" <friend+Le.Jardinier@anon.example>",
     );
     let out = run(text.as_bytes(), "zebulon.vanderkamp@canary-corp.example");
     assert_eq!(

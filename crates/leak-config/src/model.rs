@@ -227,7 +227,10 @@ pub struct AnonymizerConfig {
     /// The category used when the submitted From names none.
     #[serde(default = "default_category")]
     pub default_category: String,
-    /// Whether a display name on a From at `domain` may become the pseudonym.
+    /// Whether a user may ask for a pseudonym of their own, explicitly: a
+    /// `+tag` on a From at `domain` (`friend+Le.Renard@…`) or the
+    /// `X-Leak-Pseudonym` header. The From display name never becomes the
+    /// pseudonym (clients prefill it with the real name).
     #[serde(default = "default_true")]
     pub allow_custom_pseudonyms: bool,
     /// Footer added to every message; `""` adds none. Default: leak's bilingual notice.

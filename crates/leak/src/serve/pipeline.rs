@@ -52,11 +52,11 @@ impl Pipeline {
         data: Vec<u8>,
     ) -> Result<Prepared, Unprepared> {
         let account = session.account.clone().unwrap_or_default();
-        let aliases = self
+        let (aliases, notify) = self
             .users()
             .users
             .get(&account)
-            .map(|a| a.aliases.clone())
+            .map(|a| (a.aliases.clone(), a.notify.clone()))
             .unwrap_or_default();
         let options = self.anonymizer.clone();
         let mail_from = envelope.mail_from.clone();
@@ -67,6 +67,7 @@ impl Pipeline {
                 mail_from: &mail_from,
                 account: &account,
                 aliases: &aliases,
+                notify: notify.as_deref(),
             };
             leak_anonymizer::anonymize(&submission, &options, now)
         })
@@ -74,7 +75,13 @@ impl Pipeline {
         .map_err(|_| Reply::local_error())?
         .map_err(|error| {
             self.metrics.refused(Refusal::InvalidMessage);
-            Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
+            // A To or Cc at the sender's own address is a policy refusal,
+            // not a malformed message.
+            let (code, status) = match error {
+                leak_anonymizer::AnonymizeError::OwnAddress => (550, [5, 7, 1]),
+                _ => (554, [5, 6, 0]),
+            };
+            Reply::new(code, status, format!("Message refused: {error}"))
         })?;
 
         // Classifying takes up to a millisecond or so: let the runtime move
