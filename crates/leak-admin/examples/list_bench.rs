@@ -113,6 +113,7 @@ async fn main() {
             listeners: vec![],
             sessions_open: 0,
         }),
+        reload: Arc::new(leak_admin::ReloadReport::default),
     };
     let (shutdown, receiver) = watch::channel(false);
     let serving = tokio::spawn(server.run(ctx, receiver));

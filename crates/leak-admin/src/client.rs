@@ -11,7 +11,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 
 use crate::protocol::{
-    self, ErrorKind, LineError, OptoutEntry, Request, Response, StatusReport, Target,
+    self, ErrorKind, LineError, OptoutEntry, ReloadReport, Request, Response, StatusReport, Target,
     MAX_RESPONSE_LINE,
 };
 
@@ -223,6 +223,15 @@ impl AdminClient {
     pub async fn status(&mut self) -> Result<StatusReport, ClientError> {
         match self.call(&Request::Status).await? {
             Response::Status(report) => Ok(report),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Asks the daemon to reload its config; a refused config is a report
+    /// with `accepted` false, not an error.
+    pub async fn reload(&mut self) -> Result<ReloadReport, ClientError> {
+        match self.call(&Request::Reload).await? {
+            Response::Reloaded(report) => Ok(report),
             other => Err(self.unexpected(&other)),
         }
     }

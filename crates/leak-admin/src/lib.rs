@@ -31,6 +31,7 @@ mod server;
 pub use client::{AdminClient, ClientError, Retried, DEFAULT_TIMEOUT};
 pub use ops::OPERATOR_HOLD_REASON;
 pub use protocol::{
-    ErrorKind, OptoutEntry, QueueCounts, Request, Response, StatusReport, Target, MAX_REQUEST_LINE,
+    ErrorKind, OptoutEntry, QueueCounts, ReloadReport, Request, Response, StatusReport, Target,
+    MAX_REQUEST_LINE,
 };
 pub use server::{AdminContext, AdminServer, StatusInfo, MAX_CONNECTIONS};

@@ -48,6 +48,7 @@ pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
             .map(|entries| Response::Optouts { entries })
             .map_err(store_error),
         Request::Status => status(ctx).await,
+        Request::Reload => reload(ctx).await,
     };
     let response = result.unwrap_or_else(|(kind, message)| Response::Error { kind, message });
     if wakes_scheduler(&response) {
@@ -341,4 +342,13 @@ async fn status(ctx: &AdminContext) -> OpResult {
         sessions_open: info.sessions_open,
         queue,
     }))
+}
+
+/// Runs the daemon's reload off the executor: it reads files and parses keys.
+async fn reload(ctx: &AdminContext) -> OpResult {
+    let reload = ctx.reload.clone();
+    tokio::task::spawn_blocking(move || reload())
+        .await
+        .map(Response::Reloaded)
+        .map_err(|e| (ErrorKind::Store, format!("reload failed: {e}")))
 }

@@ -50,6 +50,8 @@ pub enum Request {
     },
     OptoutList,
     Status,
+    /// `leak reload`: re-read the config and swap what can be swapped.
+    Reload,
 }
 
 /// Which messages `retry` and `delete` act on: `ID` or `--all`.
@@ -91,6 +93,8 @@ pub enum Response {
     Optouts { entries: Vec<OptoutEntry> },
     /// `status`.
     Status(StatusReport),
+    /// `reload`: what changed, what failed and what needs a restart.
+    Reloaded(ReloadReport),
     /// The request was refused or failed; `kind` decides the CLI's exit status.
     Error { kind: ErrorKind, message: String },
 }
@@ -128,6 +132,19 @@ pub struct StatusReport {
     pub listeners: Vec<String>,
     pub sessions_open: usize,
     pub queue: QueueCounts,
+}
+
+/// What a reload did. A refused config (`accepted` false) changed nothing:
+/// `failed` holds its problems and the old config stays in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub accepted: bool,
+    /// What is now in force that was not before, one line each.
+    pub changed: Vec<String>,
+    /// Problems: the config's (when refused) or a part that could not be swapped.
+    pub failed: Vec<String>,
+    /// Config keys whose new value takes effect only after a restart.
+    pub needs_restart: Vec<String>,
 }
 
 /// Queue size by state: messages, and recipients by [`leak_store::RecipientStatus`].

@@ -17,7 +17,9 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::ops;
-use crate::protocol::{self, ErrorKind, LineError, Request, Response, MAX_REQUEST_LINE};
+use crate::protocol::{
+    self, ErrorKind, LineError, ReloadReport, Request, Response, MAX_REQUEST_LINE,
+};
 
 /// Most admin connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -39,6 +41,8 @@ pub struct AdminContext {
     /// The daemon's live facts for `leak status` (the queue counts are
     /// computed here from the store).
     pub status: Arc<dyn Fn() -> StatusInfo + Send + Sync>,
+    /// The daemon's reload (`leak reload`, the same as SIGHUP).
+    pub reload: Arc<dyn Fn() -> ReloadReport + Send + Sync>,
 }
 
 /// The daemon's side of `leak status`, supplied by `serve`.

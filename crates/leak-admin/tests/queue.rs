@@ -281,3 +281,14 @@ async fn a_queue_of_several_pages_is_seen_whole() {
     assert_eq!(client.delete(Target::All).await.unwrap(), count);
     assert_eq!(client.status().await.unwrap().queue.messages, 0);
 }
+
+/// `reload` reaches the daemon's reload and brings its report back whole.
+#[tokio::test]
+async fn reload_carries_the_daemons_report() {
+    let h = Harness::start().await;
+    let report = h.client().await.reload().await.unwrap();
+    assert!(report.accepted);
+    assert_eq!(report.changed, ["limits.messages_per_hour"]);
+    assert!(report.failed.is_empty());
+    assert_eq!(report.needs_restart, ["listeners"]);
+}

@@ -45,7 +45,7 @@ mod tls;
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
-pub use scheduler::{QueueHint, Scheduler};
+pub use scheduler::{QueueHint, Reloader, Scheduler};
 pub use stamp::{outgoing, stamp_time};
 
 use std::net::SocketAddr;

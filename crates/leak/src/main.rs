@@ -6,7 +6,7 @@
 //! - `main.rs`: the clap command tree and exit codes.
 //! - `man.rs`: the man pages in docs/man, generated from this command tree.
 //! - `cli/`: one file per operator command group (`check_config`, `user`,
-//!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket),
+//!   `dkim`, `moderation`, `admin` for queue/optout/status/reload over the socket),
 //!   and `exposure.rs`, the warnings about readable secrets.
 //! - `process.rs`: the umask of `serve` and the SIGPIPE of the other commands.
 //! - `serve/`: the daemon: `mod.rs` starts everything and handles signals,
@@ -62,6 +62,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the running daemon to reload its config (as SIGHUP does) and print
+    /// what changed, what failed and what needs a restart.
+    Reload,
     /// Test the moderation classifier.
     #[command(subcommand)]
     Moderation(cli::moderation::ModerationCommand),
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Queue(command) => cli::admin::queue(&config_path, command),
         Command::Optout(command) => cli::admin::optout(&config_path, command),
         Command::Status { json } => cli::admin::status(&config_path, json),
+        Command::Reload => cli::admin::reload(&config_path),
         Command::Moderation(command) => cli::moderation::run(&config_path, command),
     };
     match result {

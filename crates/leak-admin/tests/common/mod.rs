@@ -40,6 +40,12 @@ impl Harness {
                 listeners: vec!["127.0.0.1:587 (starttls)".into()],
                 sessions_open: 2,
             }),
+            reload: Arc::new(|| leak_admin::ReloadReport {
+                accepted: true,
+                changed: vec!["limits.messages_per_hour".into()],
+                failed: Vec::new(),
+                needs_restart: vec!["listeners".into()],
+            }),
         };
         let (shutdown, receiver) = watch::channel(false);
         let server = tokio::spawn(server.run(ctx, receiver));

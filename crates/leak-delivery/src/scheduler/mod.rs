@@ -7,7 +7,10 @@
 //! results; the loop sleeps until the next due time, a hint, a poke on the
 //! waker (`queue retry`, `release`), a finished task, or shutdown.
 
+mod reload;
 mod results;
+
+pub use reload::Reloader;
 
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
@@ -17,7 +20,7 @@ use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, Rando
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::{Id, JoinSet};
@@ -37,7 +40,8 @@ pub struct Scheduler {
 #[derive(Debug, Clone)]
 pub struct QueueHint {
     sender: mpsc::UnboundedSender<String>,
-    random_delay: RandomDelay,
+    /// Shared with the scheduler, so a reload's new delay applies at once.
+    random_delay: Arc<RwLock<RandomDelay>>,
 }
 
 impl QueueHint {
@@ -52,15 +56,18 @@ impl QueueHint {
     /// (not derived from the queue id, which the recipient sees in the
     /// envelope sender) so nothing the recipient has predicts it.
     pub fn first_due(&self, now: u64) -> u64 {
-        now + self.random_delay.draw().as_secs()
+        let delay = *self.random_delay.read().unwrap_or_else(|e| e.into_inner());
+        now + delay.draw().as_secs()
     }
 }
 
 /// What every delivery task shares.
 struct Inner {
-    settings: DeliverySettings,
+    /// Swapped whole by a reload ([`Reloader`]); read through [`Inner::settings`].
+    settings: RwLock<Arc<DeliverySettings>>,
     store: Arc<dyn Store>,
-    signer: Arc<Signer>,
+    /// Swapped by a reload (DKIM key rotation); read through [`Inner::signer`].
+    signer: RwLock<Arc<Signer>>,
     resolver: MxResolver,
     smtp: SmtpConfig,
     /// For the failure reports the scheduler queues itself.
@@ -125,12 +132,12 @@ impl Scheduler {
         let (sender, hints) = mpsc::unbounded_channel();
         let hint = QueueHint {
             sender,
-            random_delay: settings.random_delay,
+            random_delay: Arc::new(RwLock::new(settings.random_delay)),
         };
         let inner = Inner {
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
             store,
-            signer,
+            signer: RwLock::new(signer),
             resolver,
             smtp,
             hint,
@@ -170,7 +177,7 @@ impl Scheduler {
         } = self;
         let mut running = Running::default();
         let mut agenda = Agenda::default();
-        let poll = inner.settings.poll_interval;
+        let poll = inner.settings().poll_interval;
         let mut rescan_at = Instant::now();
         tracing::info!("delivery scheduler started");
         loop {
@@ -207,7 +214,7 @@ impl Scheduler {
                 _ = shutdown.changed() => {}
             }
         }
-        let grace = inner.settings.shutdown_grace;
+        let grace = inner.settings().shutdown_grace;
         let drain = async { while running.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, drain).await.is_err() {
             tracing::warn!(
@@ -255,7 +262,7 @@ impl Inner {
             return;
         };
         agenda.at(&id, 0);
-        let settings = &self.settings;
+        let settings = self.settings();
         if running.tasks.len() < settings.max_concurrent {
             let may_start =
                 |d: &str| running.per_domain.get(d).copied().unwrap_or(0) < settings.max_per_domain;
@@ -314,8 +321,8 @@ impl Inner {
         }
         for (domain, rcpts) in plan.due {
             let busy = running.per_domain.get(&domain).copied().unwrap_or(0);
-            if running.tasks.len() >= self.settings.max_concurrent
-                || busy >= self.settings.max_per_domain
+            if running.tasks.len() >= self.settings().max_concurrent
+                || busy >= self.settings().max_per_domain
             {
                 agenda.wait_for_slot(&domain, &msg.id);
                 continue;
@@ -328,7 +335,7 @@ impl Inner {
     }
 
     fn plan(&self, msg: &QueuedMessage, running: &Running, now: u64) -> Plan {
-        let settings = &self.settings;
+        let settings = self.settings();
         let expires = msg
             .created
             .saturating_add(settings.queue_lifetime.as_secs());
@@ -419,7 +426,7 @@ impl Inner {
     /// `None` when the message is gone or held (then nothing is attempted).
     async fn claim(&self, id: &str, rcpts: &[String], now: u64) -> Option<QueuedMessage> {
         let claimed = rcpts.to_vec();
-        let settings = self.settings.clone();
+        let settings = self.settings();
         let change = Box::new(move |m: &mut QueuedMessage| {
             if m.held {
                 return;
@@ -474,12 +481,13 @@ impl Inner {
         };
         let stamp = msg
             .stamped
-            .unwrap_or_else(|| stamp::stamp_time(unix_now(), self.settings.date_rounding));
-        let hostname = &self.settings.hostname;
+            .unwrap_or_else(|| stamp::stamp_time(unix_now(), self.settings().date_rounding));
+        let (settings, signer) = (self.settings(), self.signer());
+        let hostname = &settings.hostname;
         // One signature per attempt (for all this domain's recipients), off
         // the executor: RSA takes about a millisecond.
         let signed =
-            tokio::task::block_in_place(|| stamp::outgoing(body, stamp, hostname, &self.signer));
+            tokio::task::block_in_place(|| stamp::outgoing(body, stamp, hostname, &signer));
         let body = match signed {
             Ok(signed) => client::canonical_body(&signed),
             Err(e) => {

@@ -14,7 +14,7 @@ impl Inner {
     /// message once every recipient is final.
     pub(super) async fn record(&self, id: &str, result: DomainResult, now: u64) {
         let counters = self.counters.clone();
-        let settings = self.settings.clone();
+        let settings = self.settings();
         let change = Box::new(move |m: &mut QueuedMessage| {
             let expires = m.created.saturating_add(settings.queue_lifetime.as_secs());
             let wants_report = wants_report(m);
@@ -152,11 +152,12 @@ impl Inner {
     /// none is due after all).
     async fn report(&self, msg: &QueuedMessage, failed: &[FailedRecipient], now: u64) -> bool {
         let body = self.store.body(&msg.id).unwrap_or_default();
+        let settings = self.settings();
         let ctx = ReportContext {
-            hostname: &self.settings.hostname,
-            return_domain: &self.settings.return_domain,
+            hostname: &settings.hostname,
+            return_domain: &settings.return_domain,
         };
-        let due = now + self.settings.report_delay.draw().as_secs();
+        let due = now + settings.report_delay.draw().as_secs();
         match report::build(&ctx, msg, &body, failed, now, due) {
             Ok(Some((report, body))) => {
                 let report_id = report.id.clone();

@@ -1,4 +1,4 @@
-//! `leak queue`, `leak optout` and `leak status`: talk to the running daemon
+//! `leak queue`, `leak optout`, `leak status` and `leak reload`: talk to the running daemon
 //! over `server.admin_socket` with `leak_admin::AdminClient`, and print what
 //! it answers with `leak_admin::render` (tables for people, CONTRACT.md JSON
 //! for scripts). A daemon that cannot be reached is exit 2; an unknown id or
@@ -214,6 +214,37 @@ pub fn status(config: &Path, json: bool) -> CliResult {
             print_json(&render::status_json(&report))
         } else {
             print(&render::status_text(&report))
+        }
+    })
+}
+
+/// `leak reload`: the daemon's report, one line per item; exit 1 when it
+/// refused the config (or could not swap a part).
+pub fn reload(config: &Path) -> CliResult {
+    with_client(config, |mut client| async move {
+        let report = client.reload().await.map_err(failure)?;
+        let mut text = String::new();
+        for item in &report.changed {
+            text.push_str(&format!("changed: {item}\n"));
+        }
+        for key in &report.needs_restart {
+            text.push_str(&format!("needs restart: {key}\n"));
+        }
+        if report.accepted && report.changed.is_empty() && report.failed.is_empty() {
+            text.push_str("nothing changed\n");
+        }
+        print(&text)?;
+        for problem in &report.failed {
+            eprintln!("failed: {problem}");
+        }
+        match (report.accepted, report.failed.len()) {
+            (true, 0) => Ok(()),
+            (true, n) => Err(Failure::refused(anyhow::anyhow!(
+                "reload done, but {n} part(s) could not be swapped"
+            ))),
+            (false, _) => Err(Failure::refused(anyhow::anyhow!(
+                "config refused; the daemon keeps its previous config"
+            ))),
         }
     })
 }

@@ -25,6 +25,7 @@
 use leak_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const TREE: &str = "rate";
@@ -55,12 +56,13 @@ impl Table {
     }
 }
 
-/// The two counters, and their limits from `[limits]`.
+/// The two counters, and their limits from `[limits]` (atomics, so that a
+/// reload changes them without stopping anything).
 pub struct Limits {
     store: Arc<dyn Store>,
     table: Arc<Table>,
-    messages_per_hour: u64,
-    per_recipient_per_day: u64,
+    messages_per_hour: AtomicU64,
+    per_recipient_per_day: AtomicU64,
 }
 
 /// One slot of one counter, held by a transaction. Dropping it gives the slot
@@ -88,9 +90,26 @@ impl Limits {
         Limits {
             store,
             table: Arc::default(),
-            messages_per_hour: messages_per_hour.into(),
-            per_recipient_per_day: per_recipient_per_day.into(),
+            messages_per_hour: AtomicU64::new(messages_per_hour.into()),
+            per_recipient_per_day: AtomicU64::new(per_recipient_per_day.into()),
         }
+    }
+
+    /// New limits from a reload; counts so far are kept.
+    pub fn set(&self, messages_per_hour: u32, per_recipient_per_day: u32) {
+        let (hour, day) = (&self.messages_per_hour, &self.per_recipient_per_day);
+        hour.store(messages_per_hour.into(), Ordering::Relaxed);
+        day.store(per_recipient_per_day.into(), Ordering::Relaxed);
+    }
+
+    /// The hourly limit in force (for the refusal reply).
+    pub fn messages_per_hour(&self) -> u64 {
+        self.messages_per_hour.load(Ordering::Relaxed)
+    }
+
+    /// The daily per-recipient limit in force (for the refusal reply).
+    pub fn per_recipient_per_day(&self) -> u64 {
+        self.per_recipient_per_day.load(Ordering::Relaxed)
     }
 
     /// Reserves one message of `account`'s hour; `None` when the limit is reached.
@@ -99,7 +118,7 @@ impl Limits {
         account: &str,
         now: u64,
     ) -> Result<Option<Reservation>, StoreError> {
-        self.reserve(account_key(account, now), self.messages_per_hour)
+        self.reserve(account_key(account, now), self.messages_per_hour())
     }
 
     /// Reserves one of `recipient`'s anonymous messages of the day; `None`
@@ -109,7 +128,7 @@ impl Limits {
         recipient: &str,
         now: u64,
     ) -> Result<Option<Reservation>, StoreError> {
-        self.reserve(recipient_key(recipient, now), self.per_recipient_per_day)
+        self.reserve(recipient_key(recipient, now), self.per_recipient_per_day())
     }
 
     /// Check and increment in one step, under the table's lock.

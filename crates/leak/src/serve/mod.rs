@@ -1,12 +1,14 @@
 //! `leak serve`: the daemon. Loads and checks the config, opens the store,
 //! starts the listeners, the delivery scheduler and the admin socket, tells
-//! systemd it is ready, then handles signals: SIGHUP reloads the users file
-//! and the TLS certificate, SIGTERM/SIGINT stop it gracefully.
+//! systemd it is ready, then handles signals: SIGHUP reloads the config
+//! (`reload.rs`, also asked for by `leak reload`), SIGTERM/SIGINT stop it
+//! gracefully.
 
 mod limits;
 mod memory;
 mod metrics;
 mod pipeline;
+mod reload;
 pub mod settings;
 mod transactions;
 
@@ -107,13 +109,9 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             config.limits.per_recipient_per_day,
         ),
         transactions: Default::default(),
-        anonymizer: settings::anonymizer_options(&config),
-        classifier: if config.moderation.enabled {
-            Some(settings::classifier(&config).map_err(Failure::refused)?)
-        } else {
-            None
-        },
-        moderation_action: config.moderation.action,
+        policy: RwLock::new(Arc::new(
+            settings::policy(&config).map_err(Failure::refused)?,
+        )),
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
     });
@@ -122,6 +120,13 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         pipeline.clone(),
         tls.clone(),
     );
+    let reloader = Arc::new(reload::Reloader::new(
+        config_path,
+        &config,
+        pipeline.clone(),
+        tls.clone(),
+        scheduler.reloader(),
+    ));
     let (stop, shutdown) = watch::channel(false);
 
     let mut listener_names = Vec::new();
@@ -158,6 +163,10 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             listeners: listener_names.clone(),
             sessions_open: status_server.open_sessions(),
         }),
+        reload: {
+            let reloader = reloader.clone();
+            Arc::new(move || reloader.reload())
+        },
     };
     let admin_task = tokio::spawn(admin.run(context, shutdown.clone()));
     if let Some(metrics) = &config.metrics {
@@ -176,9 +185,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("leak {} ready", env!("CARGO_PKG_VERSION"));
 
-    signals
-        .wait_for_stop(config_path, &pipeline, tls.as_deref())
-        .await;
+    signals.wait_for_stop(&reloader).await;
 
     tracing::info!("stopping: no new connections, finishing sessions");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -217,44 +224,17 @@ impl Signals {
     }
 
     /// Handles SIGHUP (reload) until SIGTERM or SIGINT arrives.
-    async fn wait_for_stop(
-        mut self,
-        config_path: &Path,
-        pipeline: &Pipeline,
-        tls: Option<&leak_smtp::TlsProvider>,
-    ) {
+    async fn wait_for_stop(mut self, reloader: &Arc<reload::Reloader>) {
         loop {
             tokio::select! {
-                _ = self.hangup.recv() => reload(config_path, pipeline, tls),
+                _ = self.hangup.recv() => {
+                    let reloader = reloader.clone();
+                    // Reading files and parsing keys: off the executor.
+                    let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+                }
                 _ = self.terminate.recv() => return,
                 _ = self.interrupt.recv() => return,
             }
-        }
-    }
-}
-
-/// SIGHUP: re-read the users file and the TLS certificate named by the
-/// config. A file that fails to load leaves the old one in use.
-fn reload(config_path: &Path, pipeline: &Pipeline, tls: Option<&leak_smtp::TlsProvider>) {
-    let config = match crate::cli::parse_config(config_path) {
-        Ok(config) => config,
-        Err(failure) => {
-            tracing::error!(error = %format!("{:#}", failure.error), "reload: config unreadable, keeping everything as it was");
-            return;
-        }
-    };
-    match leak_accounts::Users::load(&config.auth.users_file) {
-        Ok(users) => {
-            let count = users.users.len();
-            pipeline.replace_users(users);
-            tracing::info!(accounts = count, "reload: users file loaded");
-        }
-        Err(error) => tracing::error!(%error, "reload: keeping the previous users file"),
-    }
-    if let (Some(provider), Some(files)) = (tls, &config.tls) {
-        match provider.reload(&files.cert, &files.key) {
-            Ok(()) => tracing::info!("reload: TLS certificate loaded"),
-            Err(error) => tracing::error!(%error, "reload: keeping the previous TLS certificate"),
         }
     }
 }

@@ -16,25 +16,43 @@ use leak_smtp::{Envelope, Reply, SessionInfo};
 use leak_store::{QueuedMessage, Recipient, Store};
 use std::sync::{Arc, RwLock};
 
-/// Everything the backend needs, built once at start (and the users file
-/// replaced on SIGHUP).
+/// Everything the backend needs, built once at start; the users file, the
+/// limits and the [`Policy`] are replaced by a reload (`reload.rs`).
 pub struct Pipeline {
     pub users: RwLock<Arc<Users>>,
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     /// The limit slots held by each open transaction.
     pub transactions: Transactions,
-    pub anonymizer: leak_anonymizer::Options,
-    /// `None` when moderation is disabled.
-    pub classifier: Option<leak_moderation::Classifier>,
-    pub moderation_action: ModerationAction,
+    pub policy: RwLock<Arc<Policy>>,
     /// Names each queued message to the delivery scheduler, and draws when
     /// its first attempt is due (`[delivery] random_delay`).
     pub scheduler: leak_delivery::QueueHint,
     pub metrics: Arc<Metrics>,
 }
 
+/// What the anonymizer and moderation do with a message: swapped whole by a
+/// reload, so one message is handled under one policy from start to end.
+pub struct Policy {
+    pub anonymizer: leak_anonymizer::Options,
+    /// `None` when moderation is disabled.
+    pub classifier: Option<leak_moderation::Classifier>,
+    pub moderation_action: ModerationAction,
+}
+
 impl Pipeline {
+    /// Swaps in a new policy (from a reload).
+    pub fn replace_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+    }
+
+    fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Swaps in a freshly loaded users file.
     pub fn replace_users(&self, users: Users) {
         *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
@@ -58,7 +76,8 @@ impl Pipeline {
             .get(&account)
             .map(|a| (a.aliases.clone(), a.notify.clone()))
             .unwrap_or_default();
-        let options = self.anonymizer.clone();
+        let policy = self.policy();
+        let options = policy.anonymizer.clone();
         let mail_from = envelope.mail_from.clone();
         let now = unix_now();
         let anonymized = tokio::task::spawn_blocking(move || {
@@ -87,7 +106,9 @@ impl Pipeline {
         // Classifying takes up to a millisecond or so: let the runtime move
         // other sessions to another thread meanwhile.
         tokio::task::block_in_place(|| {
-            let hold_reason = self.moderate(&anonymized).map_err(Unprepared::Moderated)?;
+            let hold_reason = self
+                .moderate(&policy, &anonymized)
+                .map_err(Unprepared::Moderated)?;
             Ok(Prepared {
                 body: anonymized.message,
                 hold_reason,
@@ -96,8 +117,12 @@ impl Pipeline {
     }
 
     /// `Err` refuses the message; `Ok(Some(reason))` holds it for review.
-    fn moderate(&self, message: &leak_anonymizer::Anonymized) -> Result<Option<String>, Reply> {
-        let Some(classifier) = &self.classifier else {
+    fn moderate(
+        &self,
+        policy: &Policy,
+        message: &leak_anonymizer::Anonymized,
+    ) -> Result<Option<String>, Reply> {
+        let Some(classifier) = &policy.classifier else {
             return Ok(None);
         };
         let pseudonym = if message.custom_pseudonym {
@@ -118,7 +143,7 @@ impl Pipeline {
         else {
             return Ok(None);
         };
-        match self.moderation_action {
+        match policy.moderation_action {
             ModerationAction::Reject => {
                 tracing::info!(%category, "message refused by moderation");
                 self.metrics.refused(Refusal::Moderation);
@@ -278,7 +303,7 @@ impl leak_smtp::Backend for Pipeline {
             size: prepared.body.len() as u64,
             account: session.account.clone().unwrap_or_default(),
             notify,
-            return_path: format!("bounce-{id}@{}", self.anonymizer.domain),
+            return_path: format!("bounce-{id}@{}", self.policy().anonymizer.domain),
             held: prepared.hold_reason.is_some(),
             hold_reason: prepared.hold_reason,
             is_report: false,

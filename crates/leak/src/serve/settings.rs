@@ -41,6 +41,19 @@ pub fn anonymizer_options(config: &Config) -> leak_anonymizer::Options {
     }
 }
 
+/// What the pipeline does with a message: anonymizer options, and the
+/// classifier when moderation is enabled.
+pub fn policy(config: &Config) -> anyhow::Result<super::pipeline::Policy> {
+    Ok(super::pipeline::Policy {
+        anonymizer: anonymizer_options(config),
+        classifier: match config.moderation.enabled {
+            true => Some(classifier(config)?),
+            false => None,
+        },
+        moderation_action: config.moderation.action,
+    })
+}
+
 /// The classifier with the operator's word lists.
 pub fn classifier(config: &Config) -> anyhow::Result<leak_moderation::Classifier> {
     let read = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Vec<String>> {
