@@ -36,6 +36,8 @@ pub struct Config {
     /// Prometheus metrics endpoint; absent means no metrics listener.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// `[server]`: who this server is and where it keeps its state.
@@ -481,4 +483,37 @@ pub struct MetricsConfig {
     /// `ip:port` to serve `/metrics` on.
     #[serde(default)]
     pub bind: String,
+}
+
+/// `[log]`: how the daemon's log lines look and what they say about clients.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    #[serde(default)]
+    pub client_ip: ClientIpLog,
+}
+
+/// `log.format`: one human-readable line per event, or one JSON object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `log.client_ip`: how a submission client's address appears in the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientIpLog {
+    /// The address and port, as is (what fail2ban needs).
+    #[default]
+    Full,
+    /// A keyed hash of the address, the key random per process: the lines of
+    /// one client correlate, but the address cannot be recovered.
+    Hashed,
+    /// Not at all.
+    None,
 }

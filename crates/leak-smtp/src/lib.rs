@@ -20,11 +20,14 @@
 //! - `server.rs`: accept loops, the connection cap, STARTTLS/implicit TLS,
 //!   graceful shutdown.
 //! - `tls.rs`: loading (and reloading) the certificate into rustls.
+//! - `logged_peer.rs`: how log lines show the client's address (`[log]
+//!   client_ip`: full, keyed hash, or hidden).
 //! - `throttle.rs`: slows down and then refuses repeated AUTH failures.
 
 mod backend;
 mod data;
 mod io;
+mod logged_peer;
 mod reply;
 mod server;
 mod session;
@@ -33,6 +36,7 @@ mod tls;
 
 pub use backend::{Backend, Envelope, SessionInfo};
 pub use data::{dot_stuff, DataError, DataReceiver, DataStatus};
+pub use logged_peer::{log_client_ips, logged_peer, ClientIpLog, LoggedPeer};
 pub use reply::Reply;
 pub use server::{ListenerMode, Server, Settings};
 pub use tls::{TlsError, TlsProvider};

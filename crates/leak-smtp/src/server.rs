@@ -150,7 +150,7 @@ impl Server {
                 .iter()
                 .any(|net| net.contains(&peer.ip())),
         };
-        tracing::info!(session = %info.id, peer = %peer, "connection");
+        tracing::info!(session = %info.id, peer = %crate::logged_peer(peer), "connection");
         let _transaction = TransactionGuard {
             backend: shared.backend.clone(),
             session: info.clone(),

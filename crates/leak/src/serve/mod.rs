@@ -28,9 +28,11 @@ use tokio::sync::watch;
 const SESSION_GRACE: Duration = Duration::from_secs(20);
 
 pub fn run(config_path: &Path) -> CliResult {
-    init_logging();
     memory::limit_malloc_arenas();
+    // Problems with the config go to stderr as plain lines, before logging
+    // is set up (its format is in the config).
     let config = load_checked(config_path)?;
+    init_logging(&config.log);
     for warning in crate::cli::exposure::warnings(&config) {
         tracing::warn!(key = %warning.key, "{}", warning.message);
     }
@@ -41,15 +43,26 @@ pub fn run(config_path: &Path) -> CliResult {
     runtime.block_on(daemon(config_path, config))
 }
 
-fn init_logging() {
+/// `[log]`: text or JSON lines on stderr (journald adds its own time
+/// stamps and fields), and how client addresses appear (`leak_smtp::logged_peer`).
+fn init_logging(log: &leak_config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match log.format {
+        leak_config::LogFormat::Json => builder.json().init(),
         // Colours only on a terminal: journald and log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        leak_config::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+    leak_smtp::log_client_ips(match log.client_ip {
+        leak_config::ClientIpLog::Full => leak_smtp::ClientIpLog::Full,
+        leak_config::ClientIpLog::Hashed => leak_smtp::ClientIpLog::Hashed,
+        leak_config::ClientIpLog::None => leak_smtp::ClientIpLog::Hidden,
+    });
 }
 
 /// The config with every check `check-config` does; all problems are printed.

@@ -275,5 +275,6 @@ fn restart_only(started: &Config, new: &Config) -> Vec<String> {
         "delivery.timeout" => |c| c.delivery.timeout,
         "dns.nameservers" => |c| c.dns.nameservers,
         "metrics" => |c| c.metrics,
+        "log" => |c| c.log,
     ]
 }

@@ -1,0 +1,75 @@
+//! How log lines show a client's address (`[log] client_ip` in the daemon's
+//! config): as is, as a keyed hash, or not at all. The choice is made once
+//! per process with [`log_client_ips`]; every line that names a client
+//! formats it with [`logged_peer`].
+//!
+//! The hash is HMAC-SHA-256 (ring, already linked for TLS) of the IP address
+//! (not the port, so a client's connections correlate) under a key drawn from
+//! the OS at start and never written anywhere: lines of one process can be
+//! tied together, but the address cannot be recovered from them, nor
+//! matched across restarts.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+/// How a client's address appears in the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientIpLog {
+    /// `203.0.113.9:51234`.
+    #[default]
+    Full,
+    /// `ip-3fa2b1c9d0e4f5a6`: the same for every connection from one address.
+    Hashed,
+    /// `-`.
+    Hidden,
+}
+
+struct Mode {
+    mode: ClientIpLog,
+    key: ring::hmac::Key,
+}
+
+static MODE: OnceLock<Mode> = OnceLock::new();
+
+/// Chooses how client addresses are logged, for the life of the process;
+/// the first call wins. Without a call they are logged in full.
+pub fn log_client_ips(mode: ClientIpLog) {
+    let rng = ring::rand::SystemRandom::new();
+    // A key that cannot be drawn means no hashing is possible: hide instead.
+    let (mode, key) = match ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng) {
+        Ok(key) => (mode, key),
+        Err(_) => (
+            ClientIpLog::Hidden,
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[]),
+        ),
+    };
+    let _ = MODE.set(Mode { mode, key });
+}
+
+/// The client's address as the log shows it (`Display`).
+pub fn logged_peer(peer: SocketAddr) -> LoggedPeer {
+    LoggedPeer(peer)
+}
+
+/// A client address formatted per [`log_client_ips`].
+pub struct LoggedPeer(SocketAddr);
+
+impl fmt::Display for LoggedPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(mode) = MODE.get() else {
+            return write!(f, "{}", self.0);
+        };
+        match mode.mode {
+            ClientIpLog::Full => write!(f, "{}", self.0),
+            ClientIpLog::Hidden => f.write_str("-"),
+            ClientIpLog::Hashed => {
+                let tag = ring::hmac::sign(&mode.key, self.0.ip().to_string().as_bytes());
+                f.write_str("ip-")?;
+                tag.as_ref()[..8]
+                    .iter()
+                    .try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
