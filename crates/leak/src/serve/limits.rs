@@ -121,6 +121,17 @@ impl Limits {
         self.reserve(account_key(account, now), self.messages_per_hour())
     }
 
+    /// Reserves one message of the hour of a client without an account (a
+    /// trusted network's), counted by its IP address under the same
+    /// `messages_per_hour`; `None` when the limit is reached.
+    pub fn reserve_client(
+        &self,
+        ip: std::net::IpAddr,
+        now: u64,
+    ) -> Result<Option<Reservation>, StoreError> {
+        self.reserve(client_key(ip, now), self.messages_per_hour())
+    }
+
     /// Reserves one of `recipient`'s anonymous messages of the day; `None`
     /// when the limit is reached.
     pub fn reserve_recipient(
@@ -192,6 +203,14 @@ impl Limits {
 
 fn account_key(account: &str, now: u64) -> Vec<u8> {
     format!("h/{}/{account}", now / HOUR).into_bytes()
+}
+
+/// A client address's hour, under `h/` like an account's (so pruning treats
+/// it alike) but after `@client/`, which no account name contains; hashed,
+/// so the tree holds no address.
+fn client_key(ip: std::net::IpAddr, now: u64) -> Vec<u8> {
+    let digest = hex::encode(Sha256::digest(ip.to_string().as_bytes()));
+    format!("h/{}/@client/{digest}", now / HOUR).into_bytes()
 }
 
 /// One recipient, however spelled: the whole address lowercased. Local parts

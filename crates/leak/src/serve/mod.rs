@@ -9,6 +9,7 @@ mod memory;
 mod metrics;
 mod pipeline;
 mod reload;
+mod replies;
 pub mod settings;
 mod transactions;
 

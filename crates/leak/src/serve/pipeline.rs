@@ -9,6 +9,7 @@
 
 use super::limits::{same_recipient, Limits};
 use super::metrics::{Metrics, Refusal};
+use super::replies;
 use super::transactions::{Transaction, Transactions};
 use leak_accounts::Users;
 use leak_config::ModerationAction;
@@ -191,27 +192,32 @@ impl leak_smtp::Backend for Pipeline {
     }
 
     async fn check_sender(&self, session: &SessionInfo, _mail_from: &str) -> Result<(), Reply> {
-        // Trusted clients without an account have no hourly limit; their
-        // recipients still count.
-        let slot = match &session.account {
-            None => None,
-            Some(account) => match self.limits.reserve_message(account, unix_now()) {
-                Ok(Some(slot)) => Some(slot),
-                Ok(None) => {
-                    self.metrics.refused(Refusal::AccountLimit);
-                    return Err(Reply::new(
-                        450,
-                        [4, 7, 1],
-                        "Hourly message limit reached for this account, try again later",
-                    ));
-                }
-                Err(error) => {
-                    tracing::error!(session = %session.id, %error, "rate counter unreadable");
-                    return Err(Reply::local_error());
-                }
-            },
+        // An account's hour, or for a trusted client without one, its
+        // address's hour (the same `messages_per_hour`).
+        let now = unix_now();
+        let (reserved, whom) = match &session.account {
+            Some(account) => (
+                self.limits.reserve_message(account, now),
+                replies::Sender::Account,
+            ),
+            None => (
+                self.limits.reserve_client(session.peer.ip(), now),
+                replies::Sender::ClientAddress,
+            ),
         };
-        self.transactions.begin(session, slot);
+        let slot = match reserved {
+            Ok(Some(slot)) => slot,
+            Ok(None) => {
+                self.metrics.refused(Refusal::AccountLimit);
+                let limit = self.limits.messages_per_hour();
+                return Err(replies::hourly_limit(whom, limit, now));
+            }
+            Err(error) => {
+                tracing::error!(session = %session.id, %error, "rate counter unreadable");
+                return Err(Reply::local_error());
+            }
+        };
+        self.transactions.begin(session, Some(slot));
         Ok(())
     }
 
@@ -241,11 +247,8 @@ impl leak_smtp::Backend for Pipeline {
             }
             Ok(Some(None)) => {
                 self.metrics.refused(Refusal::RecipientLimit);
-                return Err(Reply::new(
-                    450,
-                    [4, 7, 1],
-                    "This recipient has received too many anonymous messages today, try again later",
-                ));
+                let limit = self.limits.per_recipient_per_day();
+                return Err(replies::recipient_limit(limit));
             }
             Ok(Some(Some(slot))) => slot,
             Err(error) => {
