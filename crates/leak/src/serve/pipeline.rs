@@ -184,6 +184,13 @@ impl From<Reply> for Unprepared {
 impl leak_smtp::Backend for Pipeline {
     async fn authenticate(&self, username: &str, password: &str) -> Option<String> {
         let users = self.users();
+        // Mail clients fill in the address (`alice@anon.example`); the
+        // account is the part before the anonymizer domain.
+        let domain = self.policy().anonymizer.domain.clone();
+        let username = match username.rsplit_once('@') {
+            Some((name, at)) if at.eq_ignore_ascii_case(&domain) => name,
+            _ => username,
+        };
         let (username, password) = (username.to_owned(), password.to_owned());
         tokio::task::spawn_blocking(move || users.verify(&username, &password).map(|_| username))
             .await
