@@ -3,6 +3,7 @@
 //! stderr and `serve` logs at start. They do not stop anything, because some
 //! setups need them (a TLS key readable through an `ssl-cert` group, a
 //! trusted application server on the LAN), but each is worth a second look.
+//! The deliverability warnings (`deliverability.rs`) are added to them.
 
 use leak_config::{Config, Problem};
 use std::os::unix::fs::MetadataExt;
@@ -21,6 +22,7 @@ pub fn warnings(config: &Config) -> Vec<Problem> {
     }
     users_file(config, &mut warnings);
     trusted_networks(config, &mut warnings);
+    warnings.extend(super::deliverability::warnings(config));
     warnings
 }
 
