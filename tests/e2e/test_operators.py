@@ -101,7 +101,7 @@ def test_sighup_reloads_accounts(daemon):
 
     assert not login("bob", "bob-password"), "not before SIGHUP"
     daemon.process.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: any("users file loaded" in line for line in daemon.log), 20)
+    assert wait_for(lambda: any("now in force: auth.users_file" in line for line in daemon.log), 20)
     assert login("bob", "bob-password")
     assert login("alice", PASSWORD)
 
@@ -154,10 +154,78 @@ def test_sighup_reloads_the_tls_certificate_and_keeps_it_when_broken(make_daemon
     assert first == ssl.PEM_cert_to_DER_cert(cert.read_text())
     make_cert(daemon.folder, "second.example")
     daemon.process.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: any("TLS certificate loaded" in line for line in daemon.log), 20)
+    assert wait_for(lambda: any(re.search(r"now in force: .*\btls\b", line) for line in daemon.log), 20)
     second = served_certificate(daemon.ports["implicit"])
     assert second != first and second == ssl.PEM_cert_to_DER_cert(cert.read_text())
     cert.write_text("garbage")
     daemon.process.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: any("keeping the previous TLS certificate" in line for line in daemon.log), 20)
+    assert wait_for(lambda: any("reload refused" in line for line in daemon.log), 20)
     assert served_certificate(daemon.ports["implicit"]) == second
+
+
+def test_metrics_parse_as_openmetrics_with_histograms(make_daemon):
+    """The exposition parses with the Prometheus project's own parser, keeps
+    the old names, and has the histograms, counters and build info."""
+    import re
+    import urllib.request
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    daemon = make_daemon(extra='[metrics]\nbind = "127.0.0.1:0"\n')
+    address = next(re.search(r"metrics endpoint at (http://\S+)", line).group(1)
+                   for line in daemon.log if "metrics endpoint at" in line)
+    submit(daemon, NOTE)
+    with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
+        client.starttls(context=tls_context())
+        try:
+            client.login("alice", "wrong password")
+        except smtplib.SMTPAuthenticationError:
+            pass
+        client.login("alice", PASSWORD)
+    response = urllib.request.urlopen(address, timeout=10)
+    assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+    families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+
+    def sample(family, suffix="", **labels):
+        return next(s.value for s in families[family].samples
+                    if s.name == family + suffix and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    assert sample("leak_messages_accepted", "_total") == 1
+    assert sample("leak_messages_refused", "_total", reason="moderation") == 0
+    assert sample("leak_auth_attempts", "_total", result="success") == 1
+    # smtplib tries AUTH PLAIN, then AUTH LOGIN, before giving up.
+    assert sample("leak_auth_attempts", "_total", result="failure") == 2
+    assert sample("leak_tls_handshakes", "_total", result="ok") == 1
+    assert sample("leak_submission_seconds", "_count") == 1
+    assert sample("leak_submission_seconds", "_bucket", le="+Inf") == 1
+    assert sample("leak_classification_seconds", "_count") == 1
+    assert families["leak_delivery_latency_seconds"].type == "histogram"
+    assert sample("leak_dns_lookups", "_total", result="ok") == 0
+    assert sample("leak_delivery_recipients", "_total", outcome="delivered") == 0
+    assert sample("leak_queue_messages") == 1
+    assert sample("leak_queue_messages", held="true") == 0
+    assert sample("leak_queue_recipients", state="queued") + sample("leak_queue_recipients", state="deferred") == 1
+    assert sample("leak_sessions_open") >= 0
+    assert sample("leak_build", "_info", version=daemon.cli("--version").stdout.split()[-1]) == 1
+
+
+def test_metrics_count_dns_lookups_and_delivery_latency(make_daemon, mx_and_dns):
+    import re
+    import urllib.request
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    sink, mx_port, nameserver = mx_and_dns
+    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, extra='[metrics]\nbind = "127.0.0.1:0"\n')
+    address = next(re.search(r"metrics endpoint at (http://\S+)", line).group(1)
+                   for line in daemon.log if "metrics endpoint at" in line)
+    submit(daemon, NOTE)
+    assert wait_for(lambda: len(sink.messages) == 1)
+
+    def samples():
+        text = urllib.request.urlopen(address, timeout=10).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
+    # The delivery is recorded just after the MX's 250.
+    assert wait_for(lambda: samples()[("leak_delivery_recipients_total", (("outcome", "delivered"),))] == 1)
+    found = samples()
+    assert found[("leak_dns_lookups_total", (("result", "ok"),))] == 1
+    assert found[("leak_delivery_latency_seconds_count", ())] == 1
+    assert found[("leak_delivery_latency_seconds_bucket", (("le", "+Inf"),))] == 1

@@ -1,17 +1,69 @@
 //! Running totals of delivery outcomes, per recipient, for the metrics
-//! endpoint. Counted when a result is recorded, since the daemon started.
+//! endpoint. Counted when a result is recorded, since the daemon started;
+//! with MX lookup outcomes and the time from queueing to delivery (a
+//! prometheus-client histogram, which the daemon registers as it is).
 
+use prometheus_client::metrics::histogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Upper bounds (seconds) of the delivery latency buckets: from seconds (no
+/// random delay) to the days a deferred recipient can take.
+const LATENCY_BUCKETS: [f64; 14] = [
+    1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 43_200.0, 86_400.0,
+    259_200.0, 432_000.0,
+];
+
 /// Outcomes of recipient attempts since start.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeliveryCounters {
     delivered: AtomicU64,
     deferred: AtomicU64,
     failed: AtomicU64,
+    dns_resolved: AtomicU64,
+    dns_failed: AtomicU64,
+    /// Seconds from queueing to delivery, per delivered recipient.
+    latency: Histogram,
+}
+
+impl Default for DeliveryCounters {
+    fn default() -> Self {
+        DeliveryCounters {
+            delivered: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dns_resolved: AtomicU64::new(0),
+            dns_failed: AtomicU64::new(0),
+            latency: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
 }
 
 impl DeliveryCounters {
+    /// A recipient delivered `seconds` after its message was queued.
+    pub(crate) fn delivered_after(&self, seconds: u64) {
+        self.latency.observe(seconds as f64);
+    }
+
+    /// One MX lookup (with its address lookups) done or failed.
+    pub(crate) fn resolved(&self, ok: bool) {
+        let counter = match ok {
+            true => &self.dns_resolved,
+            false => &self.dns_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// MX lookups that gave hosts to try, and those that failed.
+    pub fn dns_lookups(&self) -> (u64, u64) {
+        let (ok, failed) = (&self.dns_resolved, &self.dns_failed);
+        (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+    }
+
+    /// The delivery latency histogram (shares its data with this one).
+    pub fn latency(&self) -> Histogram {
+        self.latency.clone()
+    }
+
     pub(crate) fn count(&self, outcome: crate::Outcome, expired: bool) {
         let counter = match outcome {
             crate::Outcome::Delivered => &self.delivered,

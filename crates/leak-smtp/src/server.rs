@@ -58,6 +58,14 @@ pub(crate) struct Shared {
 pub struct Server {
     shared: Arc<Shared>,
     connections: Arc<Semaphore>,
+    handshakes: Arc<Handshakes>,
+}
+
+/// TLS handshakes since start (STARTTLS and implicit), for the metrics.
+#[derive(Debug, Default)]
+struct Handshakes {
+    completed: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
 }
 
 impl Server {
@@ -76,7 +84,15 @@ impl Server {
                 throttle,
             }),
             connections,
+            handshakes: Arc::default(),
         }
+    }
+
+    /// TLS handshakes completed and failed (or timed out) since start.
+    pub fn tls_handshakes(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let h = &self.handshakes;
+        (h.completed.load(Relaxed), h.failed.load(Relaxed))
     }
 
     /// Sessions currently open.
@@ -185,18 +201,23 @@ impl Server {
             return;
         };
         let handshake = tls.acceptor().accept(stream);
-        let stream =
-            match tokio::time::timeout(self.shared.settings.command_timeout, handshake).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::info!(session = %info.id, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(session = %info.id, "TLS handshake timed out");
-                    return;
-                }
-            };
+        let outcome = tokio::time::timeout(self.shared.settings.command_timeout, handshake).await;
+        let counter = match &outcome {
+            Ok(Ok(_)) => &self.handshakes.completed,
+            _ => &self.handshakes.failed,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stream = match outcome {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::info!(session = %info.id, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(session = %info.id, "TLS handshake timed out");
+                return;
+            }
+        };
         info.tls = true;
         let _ = Session::new(stream, &self.shared, info, mode)
             .run(greet, shutdown)

@@ -459,7 +459,9 @@ impl Inner {
         rcpts: &[String],
         body: &[u8],
     ) -> DomainResult {
-        let targets = match self.resolver.resolve(domain).await {
+        let resolved = self.resolver.resolve(domain).await;
+        self.counters.resolved(resolved.is_ok());
+        let targets = match resolved {
             Ok(t) => t,
             Err(failure) => {
                 let outcome = if failure.is_permanent() {

@@ -51,6 +51,9 @@ impl Inner {
                     }
                 }
                 counters.count(res.outcome, expired);
+                if matches!(res.outcome, Outcome::Delivered) {
+                    counters.delivered_after(now.saturating_sub(m.created));
+                }
                 r.report_pending = wants_report && r.status == RecipientStatus::Failed;
                 m.history.push(Attempt {
                     at: now,

@@ -253,20 +253,20 @@ impl Signals {
     }
 }
 
-/// What a scrape reports: the pipeline's counters, delivery outcomes, the
-/// queue by state and open sessions.
+/// What a scrape reports (`metrics.rs`): the pipeline's counters and
+/// timings, delivery outcomes, the queue by state and open sessions.
 fn metrics_renderer(
     pipeline: &Arc<Pipeline>,
     scheduler: &leak_delivery::Scheduler,
     server: &leak_smtp::Server,
 ) -> metrics::Render {
-    let (pipeline, delivery, server) = (pipeline.clone(), scheduler.counters(), server.clone());
-    Arc::new(move || {
-        let queue = leak_admin::QueueCounts::of_store(pipeline.store.as_ref()).unwrap_or_default();
-        pipeline
-            .metrics
-            .render(queue, &delivery, server.open_sessions())
-    })
+    let live = metrics::Live {
+        delivery: scheduler.counters(),
+        server: server.clone(),
+        queue: metrics::QueueCache::new(pipeline.store.clone()),
+    };
+    let registry = pipeline.metrics.registry(live);
+    Arc::new(move || metrics::render(&registry))
 }
 
 /// Drops stale rate counters once an hour.

@@ -131,11 +131,13 @@ impl Pipeline {
         } else {
             ""
         };
+        let started = std::time::Instant::now();
         let verdict = classifier.classify(&leak_moderation::Input {
             subject: &message.subject,
             text: &message.text,
             pseudonym,
         });
+        self.metrics.classification_took(started.elapsed());
         let leak_moderation::Verdict::Block {
             category,
             reason,
@@ -192,10 +194,14 @@ impl leak_smtp::Backend for Pipeline {
             _ => username,
         };
         let (username, password) = (username.to_owned(), password.to_owned());
-        tokio::task::spawn_blocking(move || users.verify(&username, &password).map(|_| username))
-            .await
-            .ok()
-            .flatten()
+        let account = tokio::task::spawn_blocking(move || {
+            users.verify(&username, &password).map(|_| username)
+        })
+        .await
+        .ok()
+        .flatten();
+        self.metrics.authenticated(account.is_some());
+        account
     }
 
     async fn check_sender(&self, session: &SessionInfo, _mail_from: &str) -> Result<(), Reply> {
@@ -276,6 +282,21 @@ impl leak_smtp::Backend for Pipeline {
     }
 
     async fn receive(&self, session: &SessionInfo, envelope: &Envelope, data: Vec<u8>) -> Reply {
+        let started = std::time::Instant::now();
+        let reply = self.store_message(session, envelope, data).await;
+        self.metrics.submission_took(started.elapsed());
+        reply
+    }
+}
+
+impl Pipeline {
+    /// The end of DATA: anonymize, moderate, store; the reply to send.
+    async fn store_message(
+        &self,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        data: Vec<u8>,
+    ) -> Reply {
         // The slots leave the registry now: whatever happens below, they are
         // either committed or given back when `transaction` is dropped.
         let Some(transaction) = self.transactions.finish(session) else {
