@@ -7,13 +7,16 @@
 //! - `man.rs`: the man pages in docs/man, generated from this command tree.
 //! - `cli/`: one file per operator command group (`check_config`, `user`,
 //!   `dkim`, `moderation`, `admin` for queue/optout/status/reload over the socket),
-//!   and `exposure.rs`, the warnings about readable secrets.
+//!   `exposure.rs`, the warnings about readable secrets, and
+//!   `deliverability.rs`, those about a non-FQDN hostname or no RSA key.
 //! - `process.rs`: the umask of `serve` and the SIGPIPE of the other commands.
 //! - `serve/`: the daemon: `mod.rs` starts everything and handles signals,
 //!   `pipeline.rs` is the SMTP backend (anonymize → moderate → sign → store),
 //!   `limits.rs` the durable rate counters and their reservations,
 //!   `transactions.rs` the slots each open SMTP transaction holds,
-//!   `settings.rs` maps the config onto each crate's settings.
+//!   `replies.rs` the limits' bilingual refusals, `reload.rs` SIGHUP and
+//!   `leak reload`, `metrics.rs` the Prometheus endpoint, `settings.rs`
+//!   maps the config onto each crate's settings.
 
 mod cli;
 mod man;
