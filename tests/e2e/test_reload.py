@@ -167,3 +167,41 @@ def test_listeners_need_a_restart_limits_do_not(rotating_daemon):
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
         send(daemon, "second of the hour")
     assert refused.value.smtp_code == 450
+
+
+def test_word_list_and_anonymizer_changes_apply_at_reload(make_daemon, mx_and_dns):
+    """An edited block list (the config itself unchanged) and a new notice
+    take effect at `leak reload`, without a restart."""
+    sink, mx_port, nameserver = mx_and_dns
+    daemon = make_daemon(start=False, nameserver=nameserver, mx_port=mx_port)
+    words = daemon.folder / "block.txt"
+    words.write_text("")
+    text = daemon.config.read_text().replace(
+        'action = "reject"', f'action = "reject"\nblock_words_file = "{words}"', 1)
+    daemon.config.write_text(text)
+    daemon.start()
+
+    def submit(body):
+        with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
+            client.starttls(context=tls_context())
+            client.login("alice", PASSWORD)
+            client.mail("alice@real.example")
+            client.rcpt("bob@example.test")
+            message = f"From: a@real.example\r\nTo: bob@example.test\r\nSubject: {body}\r\n\r\n{body}\r\n"
+            return client.data(message)[0]
+
+    assert submit("the zorblax is here") == 250
+    words.write_text("zorblax\n")
+    code, out, err = reload(daemon)
+    assert code == 0, err
+    assert "changed: moderation" in out
+    assert submit("the zorblax is here") == 550
+
+    daemon.config.write_text(daemon.config.read_text().replace(
+        'default_category = "someone"', 'default_category = "someone"\nnotice = "Sent through the reload test."', 1))
+    code, out, err = reload(daemon)
+    assert code == 0, err
+    assert out.splitlines() == ["changed: anonymizer"]
+    assert submit("hello again") == 250
+    assert b"Sent through the reload test." not in delivered(sink, "the zorblax is here")
+    assert b"Sent through the reload test." in delivered(sink, "hello again")
