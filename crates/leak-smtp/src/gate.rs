@@ -1,27 +1,33 @@
 //! The password-verification gate: at most `workers` verifications at once
 //! (each argon2id costs ~19 MiB and a core for ~20 ms), with bounded queues.
 //!
-//! Two queues: one for clients with no recent AUTH failure (the people who
-//! own accounts), one for everyone else. Waiting clean clients always go
-//! first, and with two or more workers the failing queue may use all but one
-//! of them, so a login keeps a free slot however large a flood is. A full
-//! queue is answered at once with a temporary failure instead of growing.
+//! Three queues, served in order: clients that logged in successfully
+//! recently and have not failed since (`Known`, the people who own
+//! accounts), clients never seen (`Fresh`), and clients with recent
+//! failures (`Suspect`). With two or more workers, fresh and suspect
+//! clients together may use all but one of them, so a known client finds a
+//! free slot however large a flood is. A full queue is answered at once with
+//! a temporary failure instead of growing.
 //!
 //! Written by hand because it is ~100 lines over tokio's `oneshot`, and no
-//! maintained crate offers a two-lane bounded admission queue.
+//! maintained crate offers a prioritised, bounded admission queue.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// Which queue a verification waits in.
+/// Which queue a verification waits in, highest priority first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lane {
-    /// The client has no recent AUTH failure.
-    Clean,
-    /// The client has failed recently: it may wait, and may be turned away.
-    Suspect,
+    /// Logged in successfully recently, no failure since.
+    Known = 0,
+    /// No recent history.
+    Fresh = 1,
+    /// Failed, or was turned away, recently.
+    Suspect = 2,
 }
+
+const LANES: [Lane; 3] = [Lane::Known, Lane::Fresh, Lane::Suspect];
 
 /// The queue is full: answer with a temporary failure.
 #[derive(Debug)]
@@ -29,8 +35,15 @@ pub(crate) struct Full;
 
 struct State {
     running: usize,
-    clean: VecDeque<oneshot::Sender<Permit>>,
-    suspect: VecDeque<oneshot::Sender<Permit>>,
+    /// Waiters per lane, indexed by `Lane as usize`.
+    queues: [VecDeque<oneshot::Sender<Permit>>; 3],
+}
+
+impl State {
+    /// Whether nobody of this lane's priority or higher is waiting.
+    fn nobody_ahead(&self, lane: Lane) -> bool {
+        self.queues[..=lane as usize].iter().all(VecDeque::is_empty)
+    }
 }
 
 struct Inner {
@@ -62,8 +75,7 @@ impl Gate {
                 queue_limit,
                 state: Mutex::new(State {
                     running: 0,
-                    clean: VecDeque::new(),
-                    suspect: VecDeque::new(),
+                    queues: Default::default(),
                 }),
             }),
         }
@@ -74,21 +86,14 @@ impl Gate {
     pub async fn enter(&self, lane: Lane) -> Result<Permit, Full> {
         let waiting = {
             let mut state = self.inner.lock();
-            let queue_empty = match lane {
-                Lane::Clean => state.clean.is_empty(),
-                Lane::Suspect => state.clean.is_empty() && state.suspect.is_empty(),
-            };
-            if queue_empty && state.running < self.inner.limit(lane) {
+            if state.nobody_ahead(lane) && state.running < self.inner.limit(lane) {
                 state.running += 1;
                 return Ok(Permit {
                     inner: self.inner.clone(),
                     armed: true,
                 });
             }
-            let queue = match lane {
-                Lane::Clean => &mut state.clean,
-                Lane::Suspect => &mut state.suspect,
-            };
+            let queue = &mut state.queues[lane as usize];
             queue.retain(|waiter| !waiter.is_closed());
             if queue.len() >= self.inner.queue_limit {
                 return Err(Full);
@@ -104,11 +109,11 @@ impl Gate {
 }
 
 impl Inner {
-    /// Slots a lane may use: suspects leave one free for clean clients.
+    /// Slots a lane may use: unknown clients leave one free for known ones.
     fn limit(&self, lane: Lane) -> usize {
         match lane {
-            Lane::Clean => self.workers,
-            Lane::Suspect => (self.workers - 1).max(1),
+            Lane::Known => self.workers,
+            Lane::Fresh | Lane::Suspect => (self.workers - 1).max(1),
         }
     }
 
@@ -125,14 +130,14 @@ impl Drop for Permit {
         let mut state = self.inner.lock();
         state.running -= 1;
         loop {
-            let waiter = if !state.clean.is_empty() {
-                state.clean.pop_front()
-            } else if state.running < self.inner.limit(Lane::Suspect) {
-                state.suspect.pop_front()
-            } else {
-                None
+            let running = state.running;
+            let lane = LANES.into_iter().find(|&lane| {
+                !state.queues[lane as usize].is_empty() && running < self.inner.limit(lane)
+            });
+            let Some(lane) = lane else { return };
+            let Some(waiter) = state.queues[lane as usize].pop_front() else {
+                return;
             };
-            let Some(waiter) = waiter else { return };
             state.running += 1;
             let permit = Permit {
                 inner: self.inner.clone(),
@@ -156,41 +161,44 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn waiter(gate: &Gate, lane: Lane) -> tokio::task::JoinHandle<Result<(), Full>> {
+        let gate = gate.clone();
+        tokio::spawn(async move { gate.enter(lane).await.map(|_| ()) })
+    }
+
     #[tokio::test]
-    async fn clean_clients_keep_a_slot_and_go_first() {
+    async fn known_clients_keep_a_slot_and_go_first() {
         let gate = Gate::new(2, 2);
         let busy = gate.enter(Lane::Suspect).await.unwrap();
-        // Suspects may use only one of two slots: the next one queues...
-        let queued = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.enter(Lane::Suspect).await.map(|_| ()) }
-        });
+        // Unknown clients may use only one of two slots: these queue...
+        let suspect = waiter(&gate, Lane::Suspect);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(!queued.is_finished());
-        // ...while a clean client gets the reserved slot at once.
-        let clean = tokio::time::timeout(Duration::from_millis(100), gate.enter(Lane::Clean))
+        let fresh = waiter(&gate, Lane::Fresh);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!suspect.is_finished() && !fresh.is_finished());
+        // ...while a known client gets the reserved slot at once.
+        let known = tokio::time::timeout(Duration::from_millis(100), gate.enter(Lane::Known))
             .await
-            .expect("a clean client does not wait behind suspects")
+            .expect("a known client does not wait behind the others")
             .unwrap();
-        drop(clean);
+        drop(known);
         drop(busy);
-        queued.await.unwrap().unwrap();
+        // The fresh one goes before the suspect that queued earlier.
+        fresh.await.unwrap().unwrap();
+        suspect.await.unwrap().unwrap();
     }
 
     #[tokio::test]
     async fn a_full_queue_refuses_instead_of_growing() {
         let gate = Gate::new(1, 1);
-        let _running = gate.enter(Lane::Suspect).await.unwrap();
-        let waiting = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.enter(Lane::Suspect).await.map(|_| ()) }
-        });
+        let running = gate.enter(Lane::Suspect).await.unwrap();
+        let waiting = waiter(&gate, Lane::Suspect);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(gate.enter(Lane::Suspect).await.is_err());
         waiting.abort();
         let _ = waiting.await;
-        // The abandoned waiter does not hold its place or a slot.
-        drop(_running);
+        // The abandoned waiter holds neither its place nor a slot.
+        drop(running);
         let again = tokio::time::timeout(Duration::from_millis(100), gate.enter(Lane::Suspect))
             .await
             .unwrap();

@@ -3,8 +3,8 @@
 //!
 //! A refused connection is told why with a `421`; on an implicit-TLS
 //! listener that reply goes inside TLS (a short handshake first), since a
-//! client there cannot read plaintext. Refusals run in a bounded number of
-//! tasks; past that, extra connections are simply closed.
+//! client there cannot read plaintext. Those refusals run in a bounded
+//! number of tasks; past that, extra connections are simply closed.
 
 use crate::anvil::{Anvil, ClientKey, ClientLimits, Refused};
 use crate::backend::{Backend, SessionInfo};
@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
-/// Refusals (421 and close) being written at once; more are just closed.
+/// Refusals inside TLS being handshaken at once; more are just closed.
 const MAX_REFUSALS: usize = 64;
 /// How long a refusal may take, TLS handshake included.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -205,12 +205,10 @@ impl Server {
         networks.iter().any(|net| net.contains(&peer.ip()))
     }
 
-    /// Answers `421` (inside TLS on implicit listeners) and closes, in a
-    /// bounded number of background tasks.
+    /// Answers `421` and closes. In plaintext the reply fits in the fresh
+    /// socket's send buffer, so it is written at once without a task; inside
+    /// TLS (implicit listeners) a bounded number of tasks do the handshake.
     fn refuse(&self, stream: TcpStream, mode: ListenerMode, why: Refused) {
-        let Ok(slot) = self.refusals.clone().try_acquire_owned() else {
-            return;
-        };
         let reply = match why {
             Refused::TooManyOpen => Reply::too_many_connections(),
             Refused::TooFast => Reply::new(
@@ -219,9 +217,15 @@ impl Server {
                 "Too many connections from your address, try again later",
             ),
         };
-        let tls = match mode {
-            ListenerMode::Implicit => self.shared.tls.clone(),
-            _ => None,
+        let tls = match (mode, &self.shared.tls) {
+            (ListenerMode::Implicit, Some(tls)) => tls.clone(),
+            _ => {
+                let _ = stream.try_write(&reply.to_wire());
+                return;
+            }
+        };
+        let Ok(slot) = self.refusals.clone().try_acquire_owned() else {
+            return;
         };
         let handshake = self
             .shared
@@ -229,7 +233,7 @@ impl Server {
             .tls_handshake_timeout
             .min(REFUSAL_TIMEOUT);
         tokio::spawn(async move {
-            let refusal = refuse_with(stream, reply, tls, handshake);
+            let refusal = refuse_inside_tls(stream, reply, tls, handshake);
             let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refusal).await;
             drop(slot);
         });
@@ -318,27 +322,17 @@ impl Server {
     }
 }
 
-/// Tells a refused client to come back later, inside TLS when `tls` is set
-/// (implicit-TLS listeners), then closes.
-async fn refuse_with(
+/// Tells a refused client on an implicit-TLS listener to come back later,
+/// inside TLS, then closes.
+async fn refuse_inside_tls(
     stream: TcpStream,
     reply: Reply,
-    tls: Option<Arc<TlsProvider>>,
+    tls: Arc<TlsProvider>,
     handshake: Duration,
 ) {
-    let wire = reply.to_wire();
-    match tls {
-        None => {
-            let mut stream = stream;
-            let _ = stream.write_all(&wire).await;
-            let _ = stream.shutdown().await;
-        }
-        Some(tls) => {
-            let accept = tls.acceptor().accept(stream);
-            if let Ok(Ok(mut stream)) = tokio::time::timeout(handshake, accept).await {
-                let _ = stream.write_all(&wire).await;
-                let _ = stream.shutdown().await;
-            }
-        }
+    let accept = tls.acceptor().accept(stream);
+    if let Ok(Ok(mut stream)) = tokio::time::timeout(handshake, accept).await {
+        let _ = stream.write_all(&reply.to_wire()).await;
+        let _ = stream.shutdown().await;
     }
 }

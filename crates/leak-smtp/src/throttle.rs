@@ -17,6 +17,7 @@
 //! `AUTH blocked: client=<ip> user=<name> reason=<client|user>`
 
 use crate::anvil::ClientKey;
+use crate::gate::Lane;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,9 @@ struct Counts {
     current: u32,
     previous: u32,
     reserved: u32,
+    /// Attempts turned away unverified (full queue) this bucket: they make
+    /// the client a suspect but do not count toward a block.
+    turned_away: u32,
 }
 
 impl Counts {
@@ -69,6 +73,7 @@ impl Counts {
         }
         if bucket != self.bucket {
             self.current = 0;
+            self.turned_away = 0;
             self.bucket = bucket;
         }
     }
@@ -82,9 +87,18 @@ impl Counts {
     }
 }
 
+/// Clients remembered per username as having logged into it.
+const KNOWN_CLIENTS: usize = 8;
+
 /// Failure counts per client and per username.
 pub(crate) struct AuthThrottle {
     counts: Mutex<HashMap<String, Counts>>,
+    /// Per username, the last clients that logged into it. They are exempt
+    /// from that username's block, so an attack on an account does not lock
+    /// its owner out (the owner's client is still under its own limit).
+    known: Mutex<HashMap<String, Vec<String>>>,
+    /// Clients with a successful login, and the bucket of the last one.
+    good: Mutex<HashMap<String, u64>>,
     /// Delay per failure; one second in production, shorter in tests.
     step: Duration,
     ledger: Option<Arc<dyn AuthLedger>>,
@@ -116,43 +130,60 @@ impl AuthThrottle {
         }
         AuthThrottle {
             counts: Mutex::new(counts),
+            known: Mutex::default(),
+            good: Mutex::default(),
             step,
             ledger,
         }
     }
 
-    /// Whether the client is blocked already (checked before the SASL
-    /// exchange, when the username is not known yet).
-    pub fn client_blocked(&self, ip: IpAddr) -> bool {
+    /// The verification queue for this client: known (logged in lately and
+    /// clean since), suspect (failed, turned away or in flight lately) or
+    /// fresh.
+    pub fn lane(&self, ip: IpAddr) -> Lane {
         let bucket = bucket_now();
-        let mut counts = self.lock();
-        counts.get_mut(&client_key(ip)).is_some_and(|c| {
+        let key = client_key(ip);
+        let suspect = self.lock().get_mut(&key).is_some_and(|c| {
             c.roll(bucket);
-            c.failures() + c.reserved >= CLIENT_BLOCK_AFTER
-        })
+            c.failures() + c.turned_away > 0
+        });
+        if suspect {
+            return Lane::Suspect;
+        }
+        let good = self.good.lock().unwrap_or_else(|e| e.into_inner());
+        match good.get(&key) {
+            Some(&last) if last + 1 >= bucket => Lane::Known,
+            _ => Lane::Fresh,
+        }
     }
 
-    /// Whether the client has failed (or has an attempt in flight) recently:
-    /// such clients wait behind the others for verification.
-    pub fn has_failures(&self, ip: IpAddr) -> bool {
-        let bucket = bucket_now();
+    /// The attempt was not verified (the queue was full): its reservation
+    /// is given back, and its client becomes a suspect.
+    pub fn turned_away(&self, mut attempt: Attempt<'_>) {
+        attempt.done = true;
         let mut counts = self.lock();
-        counts.get_mut(&client_key(ip)).is_some_and(|c| {
-            c.roll(bucket);
-            c.failures() + c.reserved > 0
-        })
+        for key in &attempt.keys {
+            if let Some(c) = counts.get_mut(key) {
+                c.reserved = c.reserved.saturating_sub(1);
+                c.turned_away += 1;
+            }
+        }
     }
 
     /// Counts an attempt before its password is verified, or refuses it.
     pub fn begin(&self, ip: IpAddr, username: &str) -> Result<Attempt<'_>, Blocked> {
         let bucket = bucket_now();
         let keys = [client_key(ip), user_key(username)];
+        let known = self.is_known(&keys);
         let mut counts = self.lock();
         if counts.len() + 2 > MAX_TRACKED {
             counts.retain(|_, c| !c.is_stale(bucket));
         }
         let limits = [CLIENT_BLOCK_AFTER, USER_BLOCK_AFTER];
         for (key, limit) in keys.iter().zip(limits) {
+            if known && limit == USER_BLOCK_AFTER {
+                continue;
+            }
             if let Some(c) = counts.get_mut(key) {
                 c.roll(bucket);
                 if c.failures() + c.reserved >= limit {
@@ -215,12 +246,43 @@ impl AuthThrottle {
         }
         drop(counts);
         if success {
+            self.remember(&attempt.keys, bucket);
             return Duration::ZERO;
         }
         if client_failures == CLIENT_BLOCK_AFTER {
             log_block(ip, username, Blocked::Client);
         }
         (self.step * client_failures.max(1)).min(MAX_DELAY)
+    }
+
+    /// Whether `[client, user]`'s client has logged into that user before.
+    fn is_known(&self, keys: &[String; 2]) -> bool {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(&keys[1])
+            .is_some_and(|clients| clients.contains(&keys[0]))
+    }
+
+    fn remember(&self, keys: &[String; 2], bucket: u64) {
+        let mut good = self.good.lock().unwrap_or_else(|e| e.into_inner());
+        if good.len() >= MAX_TRACKED {
+            good.retain(|_, last| *last + 1 >= bucket);
+        }
+        if good.len() < MAX_TRACKED {
+            good.insert(keys[0].clone(), bucket);
+        }
+        drop(good);
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= MAX_TRACKED && !known.contains_key(&keys[1]) {
+            return;
+        }
+        let clients = known.entry(keys[1].clone()).or_default();
+        if !clients.contains(&keys[0]) {
+            if clients.len() >= KNOWN_CLIENTS {
+                clients.remove(0);
+            }
+            clients.push(keys[0].clone());
+        }
     }
 
     fn release(&self, keys: &[String; 2]) {
@@ -300,11 +362,20 @@ mod tests {
         // The attacker logs into an account of their own: nothing is cleared.
         let own = throttle.begin(bad, "mallory").unwrap();
         throttle.finish(own, true, "mallory", bad);
+        assert_eq!(
+            throttle.lane(bad),
+            Lane::Suspect,
+            "failures outrank the success"
+        );
+        let owner = ip("127.0.0.20");
+        assert_eq!(throttle.lane(owner), Lane::Fresh);
+        let login = throttle.begin(owner, "bob").unwrap();
+        throttle.finish(login, true, "bob", owner);
+        assert_eq!(throttle.lane(owner), Lane::Known);
         for _ in 2..CLIENT_BLOCK_AFTER {
             let attempt = throttle.begin(bad, "alice").unwrap();
             assert!(throttle.finish(attempt, false, "alice", bad) <= MAX_DELAY);
         }
-        assert!(throttle.client_blocked(bad));
         assert_eq!(throttle.begin(bad, "mallory").err(), Some(Blocked::Client));
         assert!(throttle.begin(ip("127.0.0.10"), "bob").is_ok());
     }
@@ -329,8 +400,11 @@ mod tests {
     }
 
     #[test]
-    fn one_username_is_protected_across_clients() {
+    fn one_username_is_protected_across_clients_except_its_owners() {
         let throttle = AuthThrottle::new(Duration::ZERO, None);
+        let owner = ip("192.0.2.50");
+        let login = throttle.begin(owner, "alice").unwrap();
+        throttle.finish(login, true, "alice", owner);
         for n in 0..USER_BLOCK_AFTER {
             let client = ip(&format!("10.0.{}.{}", n / 200, n % 200));
             let attempt = throttle.begin(client, "Alice").unwrap();
@@ -341,6 +415,10 @@ mod tests {
             Some(Blocked::User)
         );
         assert!(throttle.begin(ip("10.9.9.9"), "bob").is_ok());
+        assert!(
+            throttle.begin(owner, "alice").is_ok(),
+            "the owner still gets in"
+        );
     }
 
     #[derive(Default)]
@@ -369,6 +447,6 @@ mod tests {
             throttle.finish(attempt, false, "alice", bad);
         }
         let restarted = AuthThrottle::new(Duration::ZERO, Some(ledger));
-        assert!(restarted.client_blocked(bad));
+        assert_eq!(restarted.begin(bad, "alice").err(), Some(Blocked::Client));
     }
 }

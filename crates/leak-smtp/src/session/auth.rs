@@ -5,11 +5,11 @@
 //! The order matters for memory and fairness: the per-client AUTH rate, then
 //! the throttle counts the attempt (refusing blocked clients and names), and
 //! only then does the attempt queue at the verification gate, where clients
-//! without recent failures go first. A full queue gets `454 4.7.0`.
+//! that logged in before go first, then unknown ones, then those with recent
+//! failures. A full queue gets `454 4.7.0`.
 
 use super::{Next, Session};
 use crate::anvil::Event;
-use crate::gate::Lane;
 use crate::io::Line;
 use crate::reply::Reply;
 use crate::throttle::Blocked;
@@ -43,10 +43,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         if self.envelope.is_some() {
             return self.refuse(Reply::bad_sequence("AUTH not allowed during a transaction"));
         }
-        if self.shared.throttle.client_blocked(self.info.peer.ip()) {
-            self.conn.queue(&auth_blocked());
-            return Next::Close;
-        }
         if !self.client_allows(Event::Auth) {
             return self.refuse(Reply::new(
                 454,
@@ -75,7 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn check_credentials(&mut self, username: String, password: String) -> Next {
         let ip = self.info.peer.ip();
         let shared = self.shared;
-        let clean = !shared.throttle.has_failures(ip);
+        let lane = shared.throttle.lane(ip);
         let attempt = match shared.throttle.begin(ip, &username) {
             Ok(attempt) => attempt,
             Err(Blocked::Client) => {
@@ -84,10 +80,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
             Err(Blocked::User) => return self.refuse(Reply::busy_try_later()),
         };
-        let lane = if clean { Lane::Clean } else { Lane::Suspect };
         let Ok(permit) = shared.gate.enter(lane).await else {
-            // Not verified: the reservation is given back as `attempt` drops.
-            tracing::info!(session = %self.info.id, "authentication queue full");
+            shared.throttle.turned_away(attempt);
+            tracing::info!(session = %self.info.id, ?lane, "authentication queue full");
+            // Answered after the usual failure delay, so that a flood does
+            // not spin on this reply.
+            tokio::time::sleep(shared.settings.auth_failure_delay).await;
             return self.refuse(Reply::busy_try_later());
         };
         let verified = shared.backend.authenticate(&username, &password).await;
