@@ -107,8 +107,9 @@ def test_auth_flood_keeps_memory_bounded_and_logins_fast(make_daemon):
 
 
 def test_parallel_attempts_cannot_race_past_the_block(make_daemon):
-    daemon = make_daemon(limits={"max_connections_per_client": 40}, failure_delay="50ms")
-    clients = [tls_session(daemon, "127.0.0.9") for _ in range(30)]
+    daemon = make_daemon(failure_delay="50ms")
+    # 20: as many connections as one client may hold by default.
+    clients = [tls_session(daemon, "127.0.0.9") for _ in range(20)]
     codes, barrier = [], threading.Barrier(len(clients))
 
     def attempt(client):
@@ -122,7 +123,7 @@ def test_parallel_attempts_cannot_race_past_the_block(make_daemon):
         thread.join(120)
     for client in clients:
         client.close()
-    assert len(codes) == 30
+    assert len(codes) == 20
     # Ten failures block the address: no more than ten can be verified.
     assert codes.count(535) <= 10, codes
     assert set(codes) <= {535, 421, 454}, codes
@@ -272,7 +273,8 @@ def test_session_duration_is_capped(make_daemon):
 
 def test_size_dsn_parameters_and_bare_lf_are_refused(daemon):
     client = trusted_session(daemon.ports["none"])
-    for size in ("99999999999999999999999999999", "18446744073709551617"):
+    # smtp-proto wraps these around to a small number after overflowing.
+    for size in ("184467440737095516161", "1000000000000000000000001", "18446744073709551617"):
         code, _ = client.command(f"MAIL FROM:<a@real.example> SIZE={size}")
         assert code in (501, 552), size
     for params in ("RET=HDRS", "ENVID=QQ314159"):

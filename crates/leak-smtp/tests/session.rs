@@ -157,7 +157,7 @@ async fn bare_lf_overflowing_size_and_dsn_parameters_are_refused() {
     client
         .write_all(
             b"EHLO c\r\nNOOP\n\
-              MAIL FROM:<a@b.test> SIZE=99999999999999999999999999999\r\n\
+              MAIL FROM:<a@b.test> SIZE=184467440737095516161\r\n\
               MAIL FROM:<a@b.test> SIZE=12x\r\n\
               MAIL FROM:<a@b.test> RET=HDRS\r\n\
               MAIL FROM:<a@b.test> ENVID=abc\r\n\
