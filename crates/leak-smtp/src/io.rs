@@ -104,13 +104,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads one line ending in LF, at most `max` bytes including the line end.
     /// A longer line is skipped up to its LF and reported as [`Line::TooLong`].
-    /// `timeout` bounds the whole line, not each read: a client trickling one
-    /// byte at a time cannot stretch it.
-    pub async fn read_line(&mut self, max: usize, timeout: Duration) -> Result<Line, ReadFailure> {
-        self.read_line_until(max, Instant::now() + timeout).await
-    }
-
-    /// [`Connection::read_line`] with an absolute deadline.
+    /// `deadline` bounds the whole line, not each read: a client trickling
+    /// one byte at a time cannot stretch it.
     pub async fn read_line_until(
         &mut self,
         max: usize,

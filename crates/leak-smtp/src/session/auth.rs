@@ -155,8 +155,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn challenge(&mut self, challenge: &str) -> Result<String, SaslFailure> {
         self.conn
             .queue_raw(format!("334 {challenge}\r\n").as_bytes());
-        let timeout = self.shared.settings.command_timeout;
-        match self.conn.read_line(MAX_SASL_LINE, timeout).await {
+        let deadline = self.line_deadline();
+        match self.conn.read_line_until(MAX_SASL_LINE, deadline).await {
             Ok(Line::Complete(line)) => {
                 let text = String::from_utf8_lossy(&line).trim_end().to_owned();
                 if text == "*" {
