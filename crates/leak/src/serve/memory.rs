@@ -14,7 +14,10 @@
 //! comes from the heap and stays there: an AUTH flood left gigabytes mapped
 //! after it ended. A fixed threshold (which turns the dynamic one off) makes
 //! every block of 1 MiB or more its own mapping, handed back to the kernel
-//! on free, and a trim threshold returns freed heap tops promptly.
+//! on free, and a trim threshold returns freed heap tops promptly. Measured
+//! with 200 parallel wrong-password AUTH (two verifications at a time): peak
+//! RSS 488 MB and 431 MB kept after the flood with glibc's defaults, 57 MB
+//! and 38 MB with these thresholds (docs/operations.md).
 
 /// Environment variable with which an operator overrides the choice.
 const OPERATOR_OVERRIDE: &str = "MALLOC_ARENA_MAX";
