@@ -75,7 +75,7 @@ def test_auth_flood_keeps_memory_bounded_and_logins_fast(make_daemon):
     peak = peak_rss_mb(daemon.process.pid)
     print(f"AUTH flood: answers {answers}, peak RSS {peak:.0f} MB, "
           f"legitimate logins {[round(s * 1000) for s in logins]} ms")
-    assert answers.get("535", 0) >= 20, "the flood really ran verifications"
+    assert answers.get("535", 0) >= 10, "the flood really ran verifications"
     assert peak < 300, f"peak RSS {peak:.0f} MB"
     # The median of five: one login is not hostage to a scheduler hiccup on
     # a shared machine; three slow ones would be a real fairness failure.
