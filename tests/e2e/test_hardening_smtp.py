@@ -277,3 +277,23 @@ def test_trusted_networks_are_exempt_from_per_client_limits(make_daemon):
     assert [c.reply()[0] for c in other] == [220, 421]
     for client in (first, second, *other):
         client.close()
+
+
+def test_message_recipient_and_auth_rates_per_client(make_daemon):
+    daemon = make_daemon(limits={"message_rate_per_client": 2, "recipient_rate_per_client": 3,
+                                 "auth_rate_per_client": 2})
+    client = tls_session(daemon, "127.0.0.6")
+    assert client.command(plain_auth("alice", PASSWORD))[0] == 235
+    codes = []
+    for _ in range(3):
+        codes.append(client.command("MAIL FROM:<a@real.example>")[0])
+        codes += [client.command(f"RCPT TO:<bob{n}@example.test>")[0] for n in range(2)]
+        client.command("RSET")
+    # Two messages, three recipients a minute from this client (after the
+    # third MAIL FROM is refused, its RCPTs have no transaction: 503).
+    assert codes == [250, 250, 250, 250, 250, 450, 450, 503, 503], codes
+    client.close()
+    # Two AUTH commands a minute: the first login above and this one.
+    assert tls_session(daemon, "127.0.0.6").command(plain_auth("alice", PASSWORD))[0] == 235
+    code, text = tls_session(daemon, "127.0.0.6").command(plain_auth("alice", PASSWORD))
+    assert (code, text[:5]) == (454, "4.7.0")
