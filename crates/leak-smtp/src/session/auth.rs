@@ -78,7 +78,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 self.conn.queue(&auth_blocked());
                 return Next::Close;
             }
-            Err(Blocked::User) => return self.refuse(Reply::busy_try_later()),
+            Err(Blocked::User) => {
+                return self.refuse(Reply::new(
+                    454,
+                    [4, 7, 0],
+                    "Too many failed authentications for this name, try again later",
+                ))
+            }
         };
         let Ok(permit) = shared.gate.enter(lane).await else {
             shared.throttle.turned_away(attempt);
