@@ -88,7 +88,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         };
         let Ok(permit) = shared.gate.enter(lane).await else {
             shared.throttle.turned_away(attempt);
-            tracing::info!(session = %self.info.id, ?lane, "authentication queue full");
+            // Debug only: under a flood this line would come hundreds of
+            // times a second; the block lines are what operators act on.
+            tracing::debug!(session = %self.info.id, ?lane, "authentication queue full");
             // Answered after the usual failure delay, so that a flood does
             // not spin on this reply.
             tokio::time::sleep(shared.settings.auth_failure_delay).await;
