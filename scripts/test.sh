@@ -14,6 +14,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v man >/dev/null || need_apt+=(man-db)
+# The e2e hardening test checks contrib/fail2ban's filter against a real log.
+command -v fail2ban-regex >/dev/null || need_apt+=(fail2ban)
 # The Rust DKIM tests verify signatures with Debian's dkimpy (/usr/bin/python3).
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need_apt+=(python3-dkim python3-nacl)
 if [ ${#need_apt[@]} -gt 0 ]; then

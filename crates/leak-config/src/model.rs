@@ -179,6 +179,40 @@ pub struct LimitsConfig {
     /// How long the whole DATA phase may take.
     #[serde(default = "default_data_timeout", with = "humantime_serde")]
     pub data_timeout: Duration,
+    /// Connections one client (IPv4 address or IPv6 /64) may hold at once;
+    /// more get `421 4.7.0`. 0: no limit. Trusted networks are exempt from
+    /// every `*_per_client` limit.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: u32,
+    /// New connections per minute from one client. 0: no limit.
+    #[serde(default = "default_connection_rate_per_client")]
+    pub connection_rate_per_client: u32,
+    /// MAIL FROM commands per minute from one client (`450 4.7.1`). 0: no limit.
+    #[serde(default = "default_message_rate_per_client")]
+    pub message_rate_per_client: u32,
+    /// RCPT TO commands per minute from one client (`450 4.7.1`). 0: no limit.
+    #[serde(default = "default_recipient_rate_per_client")]
+    pub recipient_rate_per_client: u32,
+    /// AUTH commands per minute from one client (`454 4.7.0`). 0: no limit.
+    #[serde(default = "default_auth_rate_per_client")]
+    pub auth_rate_per_client: u32,
+    /// Longest a connection may last, however busy (`421 4.4.2`).
+    #[serde(default = "default_max_session_duration", with = "humantime_serde")]
+    pub max_session_duration: Duration,
+    /// NOOP, RSET, HELP, VRFY and refused commands tolerated per connection.
+    #[serde(default = "default_max_junk_commands")]
+    pub max_junk_commands: u32,
+    /// How long a client may take over the TLS handshake.
+    #[serde(default = "default_tls_handshake_timeout", with = "humantime_serde")]
+    pub tls_handshake_timeout: Duration,
+    /// Password verifications (argon2id, ~19 MiB each) running at once;
+    /// 0 means one per CPU.
+    #[serde(default)]
+    pub auth_workers: usize,
+    /// AUTH attempts waiting for verification per queue before more are
+    /// answered `454 4.7.0`; 0 means four per worker.
+    #[serde(default)]
+    pub auth_queue: usize,
 }
 
 impl Default for LimitsConfig {
@@ -191,6 +225,16 @@ impl Default for LimitsConfig {
             max_connections: default_max_connections(),
             command_timeout: default_command_timeout(),
             data_timeout: default_data_timeout(),
+            max_connections_per_client: default_max_connections_per_client(),
+            connection_rate_per_client: default_connection_rate_per_client(),
+            message_rate_per_client: default_message_rate_per_client(),
+            recipient_rate_per_client: default_recipient_rate_per_client(),
+            auth_rate_per_client: default_auth_rate_per_client(),
+            max_session_duration: default_max_session_duration(),
+            max_junk_commands: default_max_junk_commands(),
+            tls_handshake_timeout: default_tls_handshake_timeout(),
+            auth_workers: 0,
+            auth_queue: 0,
         }
     }
 }
@@ -215,6 +259,30 @@ fn default_command_timeout() -> Duration {
 }
 fn default_data_timeout() -> Duration {
     Duration::from_secs(600)
+}
+fn default_max_connections_per_client() -> u32 {
+    20
+}
+fn default_connection_rate_per_client() -> u32 {
+    120
+}
+fn default_message_rate_per_client() -> u32 {
+    60
+}
+fn default_recipient_rate_per_client() -> u32 {
+    300
+}
+fn default_auth_rate_per_client() -> u32 {
+    30
+}
+fn default_max_session_duration() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_max_junk_commands() -> u32 {
+    50
+}
+fn default_tls_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// `[anonymizer]`: what the recipient sees instead of the sender.

@@ -113,6 +113,8 @@ fn limits(config: &Config, problems: &mut Vec<Problem>) {
     for (key, value) in [
         ("limits.command_timeout", limits.command_timeout),
         ("limits.data_timeout", limits.data_timeout),
+        ("limits.max_session_duration", limits.max_session_duration),
+        ("limits.tls_handshake_timeout", limits.tls_handshake_timeout),
     ] {
         if value.is_zero() {
             problems.push(Problem::new(key, "must be greater than 0"));

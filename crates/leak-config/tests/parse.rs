@@ -162,3 +162,56 @@ fn delays_are_one_duration_or_a_pair_with_modest_defaults() {
         "{problems:?}"
     );
 }
+
+/// The commented hardening keys in the example are exactly the defaults, and
+/// they parse once uncommented.
+#[test]
+fn example_hardening_keys_uncommented_are_the_defaults() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/leak.toml"),
+    )
+    .unwrap();
+    let keys = [
+        "max_connections_per_client",
+        "connection_rate_per_client",
+        "message_rate_per_client",
+        "recipient_rate_per_client",
+        "auth_rate_per_client",
+        "max_session_duration",
+        "max_junk_commands",
+        "tls_handshake_timeout",
+        "auth_workers",
+        "auth_queue",
+    ];
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if keys.iter().any(|k| rest.starts_with(&format!("{k} = "))) => rest,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(uncommented.matches("_per_client = ").count(), 5);
+    let config = leak_config::parse(&uncommented).expect("uncommented example parses");
+    let defaults = leak_config::parse(&text).unwrap().limits;
+    let limits = config.limits;
+    assert_eq!(
+        limits.max_connections_per_client,
+        defaults.max_connections_per_client
+    );
+    assert_eq!(limits.connection_rate_per_client, 120);
+    assert_eq!(
+        limits.message_rate_per_client,
+        defaults.message_rate_per_client
+    );
+    assert_eq!(
+        limits.recipient_rate_per_client,
+        defaults.recipient_rate_per_client
+    );
+    assert_eq!(limits.auth_rate_per_client, defaults.auth_rate_per_client);
+    assert_eq!(limits.max_session_duration, Duration::from_secs(1800));
+    assert_eq!(limits.max_session_duration, defaults.max_session_duration);
+    assert_eq!(limits.max_junk_commands, defaults.max_junk_commands);
+    assert_eq!(limits.tls_handshake_timeout, defaults.tls_handshake_timeout);
+    assert_eq!((limits.auth_workers, limits.auth_queue), (0, 0));
+}

@@ -3,6 +3,7 @@
 //! systemd it is ready, then handles signals: SIGHUP reloads the users file
 //! and the TLS certificate, SIGTERM/SIGINT stop it gracefully.
 
+mod auth_ledger;
 mod limits;
 mod memory;
 mod metrics;
@@ -28,6 +29,7 @@ const SESSION_GRACE: Duration = Duration::from_secs(20);
 pub fn run(config_path: &Path) -> CliResult {
     init_logging();
     memory::limit_malloc_arenas();
+    memory::return_large_blocks();
     let config = load_checked(config_path)?;
     for warning in crate::cli::exposure::warnings(&config) {
         tracing::warn!(key = %warning.key, "{}", warning.message);
@@ -117,10 +119,12 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
     });
-    let server = leak_smtp::Server::new(
+    let ledger = Arc::new(auth_ledger::StoreLedger::new(store.clone()));
+    let server = leak_smtp::Server::with_ledger(
         settings::smtp_settings(&config),
         pipeline.clone(),
         tls.clone(),
+        Some(ledger.clone()),
     );
     let (stop, shutdown) = watch::channel(false);
 
@@ -171,7 +175,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         tasks.spawn(metrics::serve(socket, render, shutdown.clone()));
     }
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
-    tokio::spawn(prune_counters(pipeline.clone(), shutdown.clone()));
+    tokio::spawn(prune_counters(pipeline.clone(), ledger, shutdown.clone()));
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("leak {} ready", env!("CARGO_PKG_VERSION"));
@@ -275,11 +279,18 @@ fn metrics_renderer(
     })
 }
 
-/// Drops stale rate counters once an hour.
-async fn prune_counters(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+/// Drops stale rate counters and AUTH failure counts once an hour.
+async fn prune_counters(
+    pipeline: Arc<Pipeline>,
+    ledger: Arc<auth_ledger::StoreLedger>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         if let Err(error) = pipeline.limits.prune(pipeline::unix_now()).await {
             tracing::warn!(%error, "pruning rate counters failed");
+        }
+        if let Err(error) = ledger.prune(pipeline::unix_now()).await {
+            tracing::warn!(%error, "pruning AUTH failure counts failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
