@@ -1,7 +1,9 @@
 //! Abuse limits that survive a restart: messages per account per hour, and
 //! anonymous messages per recipient per day (from all accounts together).
 //! Counters live in the store's `rate` tree, keyed by time bucket; recipient
-//! keys are hashed so the tree holds no address.
+//! keys are hashed so the tree holds no address, and normalised first
+//! (`leak_consent::normalize_address`, as the suppression list) so that
+//! `Bob@`, `bob+x@` and `bob@` share one counter.
 
 use leak_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -92,7 +94,7 @@ fn account_key(account: &str, now: u64) -> Vec<u8> {
 }
 
 fn recipient_key(recipient: &str, now: u64) -> Vec<u8> {
-    let normalized = leak_admin::optout::normalize(recipient);
+    let normalized = leak_consent::normalize_address(recipient);
     let digest = hex::encode(Sha256::digest(normalized.as_bytes()));
     format!("d/{}/{digest}", now / DAY).into_bytes()
 }
@@ -122,7 +124,7 @@ mod tests {
         assert!(!is_stale(&recipient_key("Bob@Example.test", now), now));
         assert!(is_stale(&recipient_key("bob@example.test", now - DAY), now));
         assert_eq!(
-            recipient_key("bob@EXAMPLE.test", now),
+            recipient_key("Bob+x@EXAMPLE.test", now),
             recipient_key("bob@example.test", now)
         );
     }

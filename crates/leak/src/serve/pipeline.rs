@@ -4,6 +4,7 @@
 
 use super::limits::Limits;
 use super::metrics::{Metrics, Refusal};
+use super::unsubscribe::Unsubscribe;
 use leak_accounts::Users;
 use leak_config::ModerationAction;
 use leak_smtp::{Envelope, Reply, SessionInfo};
@@ -24,6 +25,11 @@ pub struct Pipeline {
     /// Names each queued message to the delivery scheduler.
     pub scheduler: leak_delivery::QueueHint,
     pub metrics: Arc<Metrics>,
+    /// Opt-outs, hard bounces and complaints, checked at RCPT TO.
+    pub suppression: Arc<leak_consent::Suppression>,
+    /// Per-recipient `List-Unsubscribe` links (`[web] public_url` set): one
+    /// stored message per recipient (see `unsubscribe.rs`).
+    pub unsubscribe: Option<Unsubscribe>,
 }
 
 impl Pipeline {
@@ -42,6 +48,7 @@ impl Pipeline {
         session: &SessionInfo,
         envelope: &Envelope,
         data: Vec<u8>,
+        recipient: Option<&str>,
     ) -> Result<Prepared, Reply> {
         let account = session.account.clone().unwrap_or_default();
         let aliases = self
@@ -50,7 +57,12 @@ impl Pipeline {
             .get(&account)
             .map(|a| a.aliases.clone())
             .unwrap_or_default();
-        let options = self.anonymizer.clone();
+        let options = match (&self.unsubscribe, recipient) {
+            (Some(unsubscribe), Some(recipient)) => {
+                unsubscribe.options_for(&self.anonymizer, recipient)
+            }
+            _ => self.anonymizer.clone(),
+        };
         let mail_from = envelope.mail_from.clone();
         let now = unix_now();
         let anonymized = tokio::task::spawn_blocking(move || {
@@ -73,11 +85,17 @@ impl Pipeline {
         // let the runtime move other sessions to another thread meanwhile.
         tokio::task::block_in_place(|| {
             let hold_reason = self.moderate(&anonymized)?;
-            let mut signed = self.signer.sign(&anonymized.message).map_err(|error| {
+            let message = match (&self.unsubscribe, recipient) {
+                (Some(unsubscribe), Some(recipient)) => {
+                    unsubscribe.add_headers(&anonymized.message, recipient)
+                }
+                _ => anonymized.message,
+            };
+            let mut signed = self.signer.sign(&message).map_err(|error| {
                 tracing::error!(session = %session.id, %error, "DKIM signing failed");
                 Reply::local_error()
             })?;
-            signed.extend_from_slice(&anonymized.message);
+            signed.extend_from_slice(&message);
             Ok(Prepared {
                 body: signed,
                 hold_reason,
@@ -162,8 +180,10 @@ impl leak_smtp::Backend for Pipeline {
     }
 
     async fn check_recipient(&self, session: &SessionInfo, recipient: &str) -> Result<(), Reply> {
-        let checks =
-            leak_admin::optout::is_opted_out(&*self.store, recipient).and_then(|opted_out| {
+        let checks = self
+            .suppression
+            .is_suppressed(recipient)
+            .and_then(|opted_out| {
                 Ok((
                     opted_out,
                     self.limits.recipient_allowed(recipient, unix_now())?,
@@ -195,10 +215,64 @@ impl leak_smtp::Backend for Pipeline {
     }
 
     async fn receive(&self, session: &SessionInfo, envelope: &Envelope, data: Vec<u8>) -> Reply {
-        let prepared = match self.prepare(session, envelope, data).await {
-            Ok(prepared) => prepared,
+        // With per-recipient links, one message per recipient; else one for all.
+        let parts: Vec<Option<&str>> = match &self.unsubscribe {
+            Some(_) => envelope
+                .recipients
+                .iter()
+                .map(|r| Some(r.as_str()))
+                .collect(),
+            None => vec![None],
+        };
+        let mut prepared = Vec::with_capacity(parts.len());
+        for recipient in parts {
+            match self
+                .prepare(session, envelope, data.clone(), recipient)
+                .await
+            {
+                Ok(ready) => prepared.push((ready, recipient)),
+                Err(reply) => return reply,
+            }
+        }
+        drop(data);
+        let stored = async {
+            let mut ids = Vec::with_capacity(prepared.len());
+            for (ready, recipient) in prepared {
+                let recipients = match recipient {
+                    Some(recipient) => vec![recipient.to_string()],
+                    None => envelope.recipients.clone(),
+                };
+                ids.push(self.store_one(session, ready, recipients).await?);
+            }
+            Ok::<_, Reply>(ids)
+        };
+        // Stored and counted in one group commit. Should the store fail, the
+        // counters keep one message too many: limits err on the safe side.
+        let (stored, counted) = tokio::join!(
+            stored,
+            self.limits
+                .record(session.account.as_deref(), &envelope.recipients, unix_now())
+        );
+        if let Err(error) = counted {
+            tracing::warn!(session = %session.id, %error, "rate counters not updated");
+        }
+        let ids = match stored {
+            Ok(ids) => ids,
             Err(reply) => return reply,
         };
+        self.metrics.accepted();
+        Reply::ok(format!("Queued as {}", ids.join(" ")))
+    }
+}
+
+impl Pipeline {
+    /// Durably stores one prepared message for `recipients`; returns its id.
+    async fn store_one(
+        &self,
+        session: &SessionInfo,
+        prepared: Prepared,
+        recipients: Vec<String>,
+    ) -> Result<String, Reply> {
         let now = unix_now();
         let id = leak_store::new_message_id();
         let notify = session.account.as_ref().and_then(|account| {
@@ -207,6 +281,7 @@ impl leak_smtp::Backend for Pipeline {
                 .get(account)
                 .and_then(|a| a.notify.clone())
         });
+        let count = recipients.len();
         let message = QueuedMessage {
             id: id.clone(),
             created: now,
@@ -217,37 +292,25 @@ impl leak_smtp::Backend for Pipeline {
             held: prepared.hold_reason.is_some(),
             hold_reason: prepared.hold_reason,
             is_report: false,
-            recipients: envelope
-                .recipients
+            recipients: recipients
                 .iter()
                 .map(|address| Recipient::new(address.clone(), now))
                 .collect(),
             history: Vec::new(),
         };
         let held = message.held;
-        // Stored and counted in one group commit. Should the store fail, the
-        // counters keep one message too many: limits err on the safe side.
-        let (stored, counted) = tokio::join!(
-            self.store.enqueue(message, prepared.body),
-            self.limits
-                .record(session.account.as_deref(), &envelope.recipients, now)
-        );
-        if let Err(error) = stored {
+        if let Err(error) = self.store.enqueue(message, prepared.body).await {
             tracing::error!(session = %session.id, %error, "cannot store message");
             self.metrics.refused(Refusal::LocalError);
-            return Reply::local_error();
-        }
-        if let Err(error) = counted {
-            tracing::warn!(session = %session.id, %error, "rate counters not updated");
+            return Err(Reply::local_error());
         }
         // No session id here: the session's lines name the account and the
         // delivery lines name the recipient domain under the queue id, so
         // tying the two together stays at debug level.
-        tracing::info!(queue_id = %id, recipients = envelope.recipients.len(), held, "queued");
-        tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?envelope.recipients, "queued for");
+        tracing::info!(queue_id = %id, recipients = count, held, "queued");
+        tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?recipients, "queued for");
         self.scheduler.queued(&id);
-        self.metrics.accepted();
-        Reply::ok(format!("Queued as {id}"))
+        Ok(id)
     }
 }
 
