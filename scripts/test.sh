@@ -13,6 +13,11 @@ command -v swaks >/dev/null || need_apt+=(swaks)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# The consent tests: a real browser opens the opt-out link, curl sends the
+# RFC 8058 POST, nmap's smtp-open-relay script probes the inbound listener.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v nmap >/dev/null || need_apt+=(nmap)
+command -v curl >/dev/null || need_apt+=(curl)
 # The Rust DKIM tests verify signatures with Debian's dkimpy (/usr/bin/python3).
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need_apt+=(python3-dkim python3-nacl)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -20,8 +25,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-python3 - <<'PY' || { log "installing Python packages"; python3 -m pip install -q pytest dkimpy aiosmtpd pynacl; }
-import pytest, dkim, aiosmtpd, nacl  # noqa: F401
+python3 - <<'PY' || { log "installing Python packages"; python3 -m pip install -q pytest dkimpy aiosmtpd pynacl websockets; }
+import pytest, dkim, aiosmtpd, nacl, websockets  # noqa: F401
 PY
 
 log "format and lints"
