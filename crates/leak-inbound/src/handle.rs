@@ -231,14 +231,35 @@ impl Inbound {
     }
 
     /// Records that `address` is answered today; false if it already was.
+    /// Keys are the day then the address's HMAC, so past days are dropped
+    /// by [`prune_answered`](Self::prune_answered) without reading values.
     async fn first_answer_today(&self, address: &str) -> Result<bool, HandleError> {
-        let mut key = self.suppression.key(address);
-        key.extend_from_slice(&(unix_now() / 86_400).to_be_bytes());
+        let today = unix_now() / 86_400;
+        let mut key = today.to_be_bytes().to_vec();
+        key.extend_from_slice(&self.suppression.key(address));
         if self.store.kv_get(ANSWERED_TREE, &key)?.is_some() {
             return Ok(false);
         }
         self.store.kv_put(ANSWERED_TREE, &key, Vec::new()).await?;
+        // About once in 64 answers, forget the records of past days.
+        if rand::random::<u8>() < 4 {
+            self.prune_answered(today).await?;
+        }
         Ok(true)
+    }
+
+    /// Removes the answer records of days before `today`.
+    async fn prune_answered(&self, today: u64) -> Result<(), HandleError> {
+        for (key, _) in self.store.kv_scan(ANSWERED_TREE)? {
+            let day = key
+                .get(..8)
+                .and_then(|d| <[u8; 8]>::try_from(d).ok())
+                .map(u64::from_be_bytes);
+            if day.is_none_or(|day| day < today) {
+                self.store.kv_remove(ANSWERED_TREE, &key).await?;
+            }
+        }
+        Ok(())
     }
 }
 
