@@ -46,7 +46,10 @@ pub fn parse_bounce(message: &[u8]) -> Vec<Bounced> {
         return Vec::new();
     };
     for part in &parsed.parts {
-        if part.is_content_type("message", "delivery-status") {
+        // RFC 6533's global-delivery-status has the same fields in UTF-8.
+        if part.is_content_type("message", "delivery-status")
+            || part.is_content_type("message", "global-delivery-status")
+        {
             let text = match &part.body {
                 PartType::Text(text) => text.as_bytes().to_vec(),
                 PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.to_vec(),
