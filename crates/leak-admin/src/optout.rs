@@ -14,6 +14,12 @@ use crate::protocol::OptoutEntry;
 #[error("not an email address: {0:?} (expected local-part@domain)")]
 pub struct InvalidAddress(pub String);
 
+/// The form addresses are compared in; kept under this name for callers of
+/// earlier versions: it is [`leak_consent::normalize_address`].
+pub fn normalize(address: &str) -> String {
+    leak_consent::normalize_address(address)
+}
+
 /// Checks that an operator-given address has a local part and a domain;
 /// returns it normalised ([`leak_consent::normalize_address`]).
 pub fn validate(address: &str) -> Result<String, InvalidAddress> {
