@@ -1,6 +1,9 @@
 //! The SMTP backend: what happens to a transaction. Accounts and limits at
 //! AUTH, MAIL and RCPT; at the end of DATA the message is anonymized in memory,
 //! moderated, DKIM-signed and durably stored, and only then acknowledged.
+//! RCPT TO checks the suppression list (`leak_consent`); with `[web]`
+//! configured, one message is prepared and stored per recipient so each
+//! carries its own signed `List-Unsubscribe` link (`unsubscribe.rs`).
 
 use super::limits::Limits;
 use super::metrics::{Metrics, Refusal};
