@@ -13,6 +13,7 @@ command -v swaks >/dev/null || need_apt+=(swaks)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v man >/dev/null || need_apt+=(man-db)
 # The consent tests: a real browser opens the opt-out link, curl sends the
 # RFC 8058 POST, nmap's smtp-open-relay script probes the inbound listener.
 command -v chromium >/dev/null || need_apt+=(chromium)
@@ -42,6 +43,8 @@ LEAK_BIN="$PWD/target/debug/leak" python3 -m pytest -q tests/e2e
 
 log "systemd unit"
 tests/systemd_verify.sh
+log "Debian package (cargo-deb): install, verify the installed unit, check-config as leak, purge"
+tests/package_test.sh
 log "fuzz smoke run (a few seconds per target, fixed seed)"
 tests/fuzz_smoke.sh
 

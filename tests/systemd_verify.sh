@@ -6,7 +6,7 @@
 # verify insists that ExecStart's binary exists. Rather than install leak on
 # this machine or rewrite the unit, it verifies the unit unchanged inside a
 # throwaway root (--root): the host's systemd unit tree, /bin/kill, and an
-# executable stub at /usr/local/bin/leak. Only that stub is fake.
+# executable stub at /usr/bin/leak. Only that stub is fake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unit=systemd/leak.service
@@ -18,7 +18,7 @@ fi
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root/usr/bin" "$root/usr/local/bin" "$root/usr/lib/systemd" "$root/etc/systemd/system"
+mkdir -p "$root/usr/bin" "$root/usr/lib/systemd" "$root/etc/systemd/system"
 ln -s usr/bin "$root/bin"
 cp /bin/kill "$root/usr/bin/kill"   # ExecReload uses it; verify checks it too
 for dir in /usr/lib/systemd/system /lib/systemd/system; do
@@ -26,8 +26,8 @@ for dir in /usr/lib/systemd/system /lib/systemd/system; do
         cp -r "$dir" "$root/usr/lib/systemd/system"
     fi
 done
-printf '#!/bin/sh\nexit 0\n' >"$root/usr/local/bin/leak"
-chmod 0755 "$root/usr/local/bin/leak"
+printf '#!/bin/sh\nexit 0\n' >"$root/usr/bin/leak"
+chmod 0755 "$root/usr/bin/leak"
 cp "$unit" "$root/etc/systemd/system/leak.service"
 
 status=0
@@ -41,7 +41,7 @@ fi
 missing=0
 for directive in \
     'Type=notify' 'User=leak' 'StateDirectory=leak' 'RuntimeDirectory=leak' \
-    'ExecStart=/usr/local/bin/leak serve --config /etc/leak/leak.toml' \
+    'ExecStart=/usr/bin/leak serve --config /etc/leak/leak.toml' \
     'ExecReload=/bin/kill -HUP $MAINPID' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
     'PrivateTmp=yes' 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' \
     'AmbientCapabilities=CAP_NET_BIND_SERVICE' 'ReadWritePaths=/var/lib/leak /run/leak' \

@@ -73,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
         mail_from: "alice@example.org",
         account: "alice",
         aliases: &aliases,
+        notify: Some("alice.notify@example.net"),
     };
     if let Ok(anonymized) = anonymize(&submission, &options(flags), 1_700_000_000) {
         check_output(&anonymized.message);

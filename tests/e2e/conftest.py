@@ -147,6 +147,10 @@ action = "{settings.pop("moderation_action", "reject")}"
 [delivery]
 mx_port = {settings.pop("mx_port", 25)}
 retry_intervals = ["{settings.pop("retry", "1h")}"]
+# Tests want their mail at once; the defaults (minutes) are for production.
+random_delay = {value_toml(settings.pop("random_delay", "0s"))}
+report_delay = {value_toml(settings.pop("report_delay", "0s"))}
+date_rounding = "{settings.pop("date_rounding", "5m")}"
 
 [dns]
 nameservers = ["{nameserver}"]
@@ -206,6 +210,8 @@ nameservers = ["{nameserver}"]
 
 
 def value_toml(value):
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(value_toml(v) for v in value) + "]"
     return f'"{value}"' if isinstance(value, str) else str(value)
 
 
@@ -246,11 +252,30 @@ class Sink:
         self.messages = []
         # Seconds to wait before answering DATA: keeps deliveries in flight.
         self.delay = 0.0
+        # RCPT TO addresses answered "550 5.1.1" (the recipient's MX refuses).
+        self.refuse = set()
+        # RCPT TO addresses answered "451 4.3.0" once, then accepted.
+        self.defer_once = set()
+        # Every RCPT TO as (client address and port, address, time seen).
+        self.rcpts = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts.append((session.peer, address, time.time()))
+        if address in self.refuse:
+            return "550 5.1.1 no such user here"
+        if address in self.defer_once:
+            self.defer_once.discard(address)
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             import asyncio
             await asyncio.sleep(self.delay)
+        # Which connection carried it, and when it arrived.
+        envelope.peer = session.peer
+        envelope.arrived = time.time()
         self.messages.append(envelope)
         return "250 2.0.0 OK"
 

@@ -78,10 +78,7 @@ def test_delivered_message_is_anonymous_and_dkim_signed(make_daemon, dkim_keys, 
 
 def test_random_delay_holds_back_the_first_attempt(make_daemon, mx_and_dns):
     sink, mx_port, nameserver = mx_and_dns
-    daemon = make_daemon(start=False, nameserver=nameserver, mx_port=mx_port)
-    text = daemon.config.read_text().replace('retry_intervals = ["1h"]', 'retry_intervals = ["1h"]\nrandom_delay = "1d"')
-    daemon.config.write_text(text)
-    daemon.start()
+    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, random_delay=["12h", "1d"])
     with smtplib.SMTP("127.0.0.1", daemon.ports["none"], timeout=30, source_address=("127.0.0.2", 0)) as client:
         client.sendmail("app@real.example", ["bob@example.test"],
                         "From: x@anon.test\r\nTo: bob@example.test\r\nSubject: later\r\n\r\nlater\r\n")

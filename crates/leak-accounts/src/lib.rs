@@ -39,6 +39,8 @@ pub enum AccountsError {
     NotFound(String),
     #[error("invalid account name `{0}`: use letters, digits, '.', '-', '_' or '@'")]
     BadName(String),
+    #[error("invalid alias `{0}`: give a name of one or more words or an e-mail address")]
+    BadAlias(String),
     #[error("the password must not be empty")]
     EmptyPassword,
     #[error("cannot hash the password: {0}")]
@@ -80,10 +82,17 @@ impl Users {
                 })
             }
         };
-        toml::from_str(&text).map_err(|e| AccountsError::Invalid {
+        let users: Users = toml::from_str(&text).map_err(|e| AccountsError::Invalid {
             path: path.display().to_string(),
             message: e.message().to_owned(),
-        })
+        })?;
+        for (name, account) in &users.users {
+            check_hash(&account.password).map_err(|problem| AccountsError::Invalid {
+                path: path.display().to_string(),
+                message: format!("account `{name}`: {problem}"),
+            })?;
+        }
+        Ok(users)
     }
 
     /// Writes the file atomically with mode 0600.
@@ -105,6 +114,22 @@ impl Users {
         password: &str,
         notify: Option<String>,
     ) -> Result<(), AccountsError> {
+        self.add_with_aliases(name, password, notify, Vec::new())
+    }
+
+    /// Adds an account with the person's other names and addresses
+    /// (`leak user add --alias`), which the anonymizer scrubs from messages
+    /// and refuses as recipients.
+    pub fn add_with_aliases(
+        &mut self,
+        name: &str,
+        password: &str,
+        notify: Option<String>,
+        aliases: Vec<String>,
+    ) -> Result<(), AccountsError> {
+        if let Some(alias) = aliases.iter().find(|a| !valid_alias(a)) {
+            return Err(AccountsError::BadAlias(alias.clone()));
+        }
         if !valid_name(name) {
             return Err(AccountsError::BadName(name.to_owned()));
         }
@@ -117,7 +142,7 @@ impl Users {
         let account = Account {
             password: hash_password(password)?,
             notify,
-            aliases: Vec::new(),
+            aliases,
         };
         self.users.insert(name.to_owned(), account);
         Ok(())
@@ -157,7 +182,43 @@ fn hash_password(password: &str) -> Result<String, AccountsError> {
         .map_err(|e| AccountsError::Hash(e.to_string()))
 }
 
+/// The costs a stored hash may ask for. A hand-edited (or planted) hash
+/// with `m=1048576` would make every AUTH attempt allocate 1 GiB: the users
+/// file is refused at load instead, and such a hash is never verified.
+/// Generous next to what `leak user add` writes (m=19456, t=2, p=1, the
+/// OWASP minimum) and to the usual "strong" profile (m=65536, t=3, p=4).
+pub const MAX_MEMORY_KIB: u32 = 65_536;
+/// Most passes over memory allowed in a stored hash.
+pub const MAX_TIME_COST: u32 = 10;
+/// Most lanes allowed in a stored hash.
+pub const MAX_PARALLELISM: u32 = 4;
+
+/// Checks a stored hash: an argon2id PHC string within the cost caps.
+pub fn check_hash(hash: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(hash).map_err(|e| format!("unreadable password hash ({e})"))?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(format!(
+            "password hash is {}, not argon2id",
+            parsed.algorithm
+        ));
+    }
+    let params = argon2::Params::try_from(&parsed)
+        .map_err(|e| format!("unreadable argon2 parameters ({e})"))?;
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    if m > MAX_MEMORY_KIB || t > MAX_TIME_COST || p > MAX_PARALLELISM {
+        return Err(format!(
+            "argon2 cost m={m},t={t},p={p} is above the limit \
+             m={MAX_MEMORY_KIB},t={MAX_TIME_COST},p={MAX_PARALLELISM}: remove the account from the file and add it again with `leak user add`"
+        ));
+    }
+    Ok(())
+}
+
 fn verify_password(hash: &str, password: &str) -> bool {
+    // Checked again here so that no path verifies an over-cost hash.
+    if check_hash(hash).is_err() {
+        return false;
+    }
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -173,6 +234,24 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+}
+
+/// An alias is a name (any words, at least one letter or digit) or an
+/// address (`local@domain`, no spaces), on one line.
+fn valid_alias(alias: &str) -> bool {
+    let alias = alias.trim();
+    let is_address = |a: &str| {
+        a.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !a.chars().any(char::is_whitespace)
+        })
+    };
+    alias.chars().count() <= 200
+        && !alias.chars().any(char::is_control)
+        && alias.chars().any(char::is_alphanumeric)
+        && (!alias.contains('@') || is_address(alias))
 }
 
 /// tmp → fsync → rename → fsync dir, mode 0600 from the start.
@@ -203,6 +282,25 @@ fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn over_cost_hashes_are_refused_at_load_and_never_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let absurd = "$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0$0Rlq3w/rMpwBXIfxs6AQNHxMTXJx2MKZI9WJV0NfR+Y";
+        std::fs::write(&path, format!("[users.mallory]\npassword = \"{absurd}\"\n")).unwrap();
+        let error = Users::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("mallory") && error.contains("m=1048576"),
+            "{error}"
+        );
+        assert!(!verify_password(absurd, "x"));
+        assert!(check_hash(DUMMY_HASH).is_ok());
+        let argon2i = DUMMY_HASH.replace("argon2id", "argon2i");
+        assert!(check_hash(&argon2i).is_err());
+        assert!(check_hash(&DUMMY_HASH.replace("t=2", "t=11")).is_err());
+        assert!(check_hash(&DUMMY_HASH.replace("p=1", "p=5")).is_err());
+    }
 
     #[test]
     fn add_save_load_verify_remove() {
@@ -242,6 +340,30 @@ mod tests {
             users.remove("alice"),
             Err(AccountsError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn aliases_are_stored_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let mut users = Users::default();
+        let aliases = vec!["Jean Dupont".to_string(), "jd1987@example.org".to_string()];
+        users
+            .add_with_aliases("jean", "pw", None, aliases.clone())
+            .unwrap();
+        for bad in ["", "  ", "a@b@c.example", "x\ny", "jd @x.example"] {
+            assert!(
+                matches!(
+                    users.add_with_aliases("other", "pw", None, vec![bad.to_string()]),
+                    Err(AccountsError::BadAlias(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        users.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("jd1987@example.org"), "{text}");
+        assert_eq!(Users::load(&path).unwrap().users["jean"].aliases, aliases);
     }
 
     #[test]

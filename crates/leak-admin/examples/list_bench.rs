@@ -42,6 +42,7 @@ fn message(i: usize, now: u64) -> QueuedMessage {
         is_report: false,
         recipients: vec![bob, Recipient::new(format!("carol{i}@example.org"), now)],
         history: vec![],
+        stamped: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, ErrorKind as IoErrorKind};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    /// Binds the socket at `path` with mode 0660, creating its folder.
+    /// Binds the socket at `path` with mode 0660, creating its folder (0750).
     ///
     /// A leftover socket file from a daemon that died is removed; a socket
     /// some live process still answers on is `AddrInUse` (two daemons on one
@@ -70,7 +70,12 @@ impl AdminServer {
     /// Needs no tokio runtime.
     pub fn bind(path: &Path) -> io::Result<AdminServer> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent)?;
+            // 0750 whatever the umask (`leak serve` runs with 077): the
+            // group must be able to reach the socket inside.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(parent)?;
         }
         remove_stale_socket(path)?;
         let listener = StdUnixListener::bind(path)?;

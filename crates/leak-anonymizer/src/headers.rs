@@ -20,12 +20,10 @@ use crate::{random_hex, AnonymizeError};
 /// The header names a rebuilt message can have at its top level, in
 /// canonical spelling. Nothing else is ever written there.
 pub const OUTPUT_HEADERS: &[&str] = &[
-    "Received",
     "From",
     "To",
     "Cc",
     "Subject",
-    "Date",
     "Message-ID",
     "MIME-Version",
     "List-Unsubscribe",
@@ -40,15 +38,15 @@ pub(crate) type Mailbox = (Option<String>, String);
 
 /// Everything written in a rebuilt message's header block.
 pub(crate) struct Envelope {
-    /// leak's own trace line, without any client information.
-    pub(crate) received: Option<String>,
     pub(crate) from: Mailbox,
     pub(crate) to: Vec<Mailbox>,
     pub(crate) cc: Vec<Mailbox>,
     /// Decoded, scrubbed subject; empty means no Subject header.
     pub(crate) subject: String,
-    /// Unix time written in UTC.
-    pub(crate) date: i64,
+    /// Unix time written in UTC; `None` for the top-level message, which
+    /// delivery dates at its first attempt (the submission time must not
+    /// show).
+    pub(crate) date: Option<i64>,
     /// Without angle brackets.
     pub(crate) message_id: String,
     /// The opt-out address, for `List-Unsubscribe`.
@@ -64,7 +62,7 @@ impl Envelope {
         let mailboxes = |list: Option<&mail_parser::Address<'_>>| -> Vec<Mailbox> {
             list.map(|list| {
                 list.iter()
-                    .filter_map(|addr| mailbox(addr, identity, true))
+                    .filter_map(|addr| mailbox(addr, identity))
                     .collect()
             })
             .unwrap_or_default()
@@ -77,48 +75,91 @@ impl Envelope {
             .map(|date| date.to_timestamp())
             .unwrap_or(ctx.now_unix as i64);
         Envelope {
-            received: None,
             from: from.unwrap_or_else(|| (Some(name.to_string()), address.to_string())),
             to: mailboxes(message.to()),
             cc: mailboxes(message.cc()),
             subject: scrub_subject(message.subject().unwrap_or(""), identity),
-            date,
+            date: Some(date),
             message_id: format!("{}@{}", random_hex(), ctx.domain),
             list_unsubscribe: None,
         }
     }
 }
 
-/// The decoded subject without control characters, the sender's identity
-/// replaced.
+/// Reply prefixes of the common clients' languages ("AW:" German, "SV:"
+/// Nordic, "RV:" Spanish in Outlook, "Antw:" Dutch…): each tells the
+/// recipient the sender's language and client, so all become "Re:".
+const REPLY_PREFIXES: &[&str] = &[
+    "re", "aw", "antw", "antwort", "sv", "vs", "r", "rif", "odp", "ynt", "res",
+];
+
+/// Forward prefixes ("WG:" German, "TR:" French, "RV:"… ): all become "Fwd:".
+const FORWARD_PREFIXES: &[&str] = &[
+    "fwd", "fw", "tr", "wg", "enc", "i", "doorst", "fs", "vb", "vl", "pd", "trs", "rv", "reenv",
+];
+
+/// The decoded subject without control characters, its reply and forward
+/// prefixes normalised, the sender's identity replaced.
 pub(crate) fn scrub_subject(subject: &str, identity: &Identity) -> String {
     let single_line: String = subject
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let collapsed = single_line.split_whitespace().collect::<Vec<_>>().join(" ");
-    identity.scrub(&collapsed)
+    identity.scrub_phrase(&normalize_prefixes(&collapsed))
 }
 
-/// A recipient as written in To or Cc, or `None` when its address is not a
-/// plain `local@domain` or is the sender's own (a self-copy would reveal it).
-/// With `replace_own`, the sender's own address becomes the pseudonym instead.
-pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity, replace_own: bool) -> Option<Mailbox> {
+/// "AW: WG: RE: x" → "Re: Fwd: x": the leading prefixes (with or without a
+/// counter such as "RE[2]:", with an ASCII or full-width colon) become
+/// "Re:" or "Fwd:", one of each kind in a row.
+fn normalize_prefixes(subject: &str) -> String {
+    let mut rest = subject.trim_start();
+    let mut prefixes: Vec<&str> = Vec::new();
+    while let Some((word, after)) = rest.split_once([':', '：']) {
+        let word = word.trim();
+        let bare = word
+            .split_once('[')
+            .filter(|(_, n)| n.trim_end_matches(']').chars().all(|c| c.is_ascii_digit()))
+            .map_or(word, |(w, _)| w)
+            .to_lowercase();
+        let kind = if REPLY_PREFIXES.contains(&bare.as_str()) {
+            "Re:"
+        } else if FORWARD_PREFIXES.contains(&bare.as_str()) {
+            "Fwd:"
+        } else {
+            break;
+        };
+        if prefixes.last() != Some(&kind) {
+            prefixes.push(kind);
+        }
+        rest = after.trim_start();
+    }
+    if prefixes.is_empty() {
+        return subject.to_string();
+    }
+    let mut out = prefixes.join(" ");
+    if !rest.is_empty() {
+        out.push(' ');
+        out.push_str(rest);
+    }
+    out
+}
+
+/// A recipient of an attached (forwarded) message, without its display
+/// name, or `None` when its address is not a plain `local@domain`; the
+/// sender's own address becomes the pseudonym.
+pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity) -> Option<Mailbox> {
     let address = clean_address(addr.address()?)?;
     if identity.is_own_address(&address) {
         let (name, address) = identity.replacement();
-        return replace_own.then(|| (Some(name.to_string()), address.to_string()));
+        return Some((Some(name.to_string()), address.to_string()));
     }
-    let name = addr
-        .name()
-        .map(|name| scrub_subject(name, identity))
-        .filter(|name| !name.is_empty());
-    Some((name, address))
+    Some((None, address))
 }
 
 /// Accepts `local@domain` made of printable characters other than the ones
 /// that delimit addresses in a header.
-fn clean_address(address: &str) -> Option<String> {
+pub(crate) fn clean_address(address: &str) -> Option<String> {
     let address = address.trim();
     let (local, domain) = address.rsplit_once('@')?;
     let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]".contains(c);
@@ -144,9 +185,6 @@ pub(crate) fn write_message(
     body: MimePart<'static>,
 ) -> Result<Vec<u8>, AnonymizeError> {
     let mut builder = MessageBuilder::new();
-    if let Some(received) = &envelope.received {
-        builder = builder.header("Received", Raw::new(received.clone()));
-    }
     let (name, address) = &envelope.from;
     builder = builder.from(Address::new_address(name.clone(), address.clone()));
     if !envelope.to.is_empty() {
@@ -158,22 +196,44 @@ pub(crate) fn write_message(
     if !envelope.subject.is_empty() {
         builder = builder.subject(Text::new(envelope.subject.clone()));
     }
+    if let Some(date) = envelope.date {
+        builder = builder.date(Date::new(date));
+    }
     builder = builder
-        .date(Date::new(envelope.date))
         .message_id(envelope.message_id.clone())
         .header("MIME-Version", Raw::new("1.0"));
     if let Some(optout) = &envelope.list_unsubscribe {
         builder = builder.header("List-Unsubscribe", Raw::new(format!("<mailto:{optout}>")));
     }
-    builder
+    let bytes = builder
         .body(body)
         .write_to_vec()
-        .map_err(|_| AnonymizeError::Build)
+        .map_err(|_| AnonymizeError::Build)?;
+    Ok(match envelope.date {
+        Some(_) => bytes,
+        None => without_date(bytes),
+    })
 }
 
-/// An RFC 5322 date in UTC, as `Date` and `Received` carry it.
-pub(crate) fn rfc5322_date(unix: i64) -> String {
-    Date::new(unix).to_rfc822()
+/// mail-builder writes the current time as `Date` when none is given: take
+/// that field out of the header section again.
+fn without_date(message: Vec<u8>) -> Vec<u8> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |p| p + 2);
+    let mut out = Vec::with_capacity(message.len());
+    let mut skipping = false;
+    for line in message[..end].split_inclusive(|&b| b == b'\n') {
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            skipping = line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(&message[end..]);
+    out
 }
 
 #[cfg(test)]
@@ -193,10 +253,19 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_utc() {
-        assert_eq!(
-            rfc5322_date(1_795_154_580),
-            "Fri, 20 Nov 2026 06:03:00 +0000"
-        );
+    fn localized_prefixes_are_normalised() {
+        for (subject, expected) in [
+            ("AW: Termin", "Re: Termin"),
+            ("WG: AW: Termin", "Fwd: Re: Termin"),
+            ("TR: RE: RE: Devis", "Fwd: Re: Devis"),
+            ("RV: Presupuesto", "Fwd: Presupuesto"),
+            ("SV: Möte", "Re: Möte"),
+            ("Fwd: x", "Fwd: x"),
+            ("RE[2]: x", "Re: x"),
+            ("Réunion: ordre du jour", "Réunion: ordre du jour"),
+            ("Re:", "Re:"),
+        ] {
+            assert_eq!(normalize_prefixes(subject), expected, "{subject}");
+        }
     }
 }

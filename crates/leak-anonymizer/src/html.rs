@@ -13,17 +13,25 @@
 //!   `cite="mid:…"` and other client fingerprints go), `on*` handlers, links
 //!   other than `http`, `https` and `mailto`;
 //! - signature and quoted-reply attribution blocks marked by the big
-//!   clients' class names, and "Sent from my iPhone"-style lines.
+//!   clients' class names, attribution lines that a `<blockquote>` follows
+//!   (Apple Mail's), and "Sent from my iPhone"-style lines;
+//!
+//! - forwarded and quoted messages' header blocks (Outlook's "De : …
+//!   Envoyé : …", Apple Mail's and Thunderbird's header tables).
 //!
 //! Text is entity-decoded, scrubbed of the sender's names and addresses and
-//! re-escaped. The same pass produces the plain-text rendering used for
-//! moderation.
+//! re-escaped. Scrubbing works on runs of text between block boundaries, so
+//! a name split over inline elements (`<b>J</b>ean`) is still found. The
+//! same pass produces the plain-text rendering used for moderation.
 
 use crate::css::{scrub_css, scrub_style_sheet};
 use crate::entities::{decode, escape_attribute, escape_text};
+use crate::html_regions::{resolve_attributions, CLOSE, OPEN};
+use crate::html_tokens::{read_end_tag, read_start_tag, split_raw_text, tag_start, StartTag};
 use crate::identity::Identity;
+use crate::quotes::{is_attribution, is_separator, label_of, Label};
 use crate::resources::Resources;
-use crate::text::{is_attribution, is_client_line};
+use crate::text::{collapse_spaces, is_client_line};
 
 /// The scrubbed HTML and its plain-text rendering.
 pub(crate) struct HtmlOutput {
@@ -127,55 +135,86 @@ const MARKED_BLOCKS: &[&str] = &[
 /// those that clients always close, so the end is found reliably.
 const MARKABLE: &[&str] = &["div", "pre", "span", "table", "blockquote", "section", "td"];
 
-/// One start tag as read from the source.
-struct StartTag {
-    name: String,
-    attributes: Vec<(String, String)>,
-}
-
-impl StartTag {
-    fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn is_marked_block(&self) -> bool {
-        let marks = |value: &str| {
-            value
-                .split_whitespace()
-                .any(|word| MARKED_BLOCKS.contains(&word.to_ascii_lowercase().as_str()))
-        };
-        MARKABLE.contains(&self.name.as_str())
-            && (self.attribute("class").is_some_and(marks)
-                || self.attribute("id").is_some_and(marks))
-    }
+/// True for a signature or attribution block marked by the big clients'
+/// class names or ids.
+fn is_marked_block(tag: &StartTag) -> bool {
+    let marks = |value: &str| {
+        value
+            .split_whitespace()
+            .any(|word| MARKED_BLOCKS.contains(&word.to_ascii_lowercase().as_str()))
+    };
+    MARKABLE.contains(&tag.name.as_str())
+        && (tag.attribute("class").is_some_and(marks) || tag.attribute("id").is_some_and(marks))
 }
 
 /// The state of one scrubbing pass.
 struct Scrubber<'a> {
     identity: &'a Identity,
     resources: &'a Resources<'a>,
+    /// Signature lines found in the plain-text alternative.
+    signature: &'a [String],
+    /// How many `<blockquote>` elements are open: quoted text is not the
+    /// sender's signature.
+    quote_depth: usize,
     html: String,
     text: String,
     /// The element being dropped with its content, and how deep we are in it.
     skipping: Option<(String, usize)>,
+    /// The current run of text and inline markup, scrubbed as one text when
+    /// a block starts or ends, so a name split over inline elements
+    /// (`<b>J</b>ean <i>D</i>upont`, `Du</span><span>pont`) is still found.
+    run: Vec<Segment>,
+    /// Inside the header block of a forwarded or quoted message, and
+    /// whether the last run was a bare label ("Date:") whose value follows.
+    header_block: bool,
+    after_label: bool,
 }
 
+/// A piece of an inline run.
+enum Segment {
+    /// Decoded text, not yet scrubbed.
+    Text(String),
+    /// A tag as it will be written.
+    Markup(String),
+}
+
+/// Elements that do not break a run of text.
+const INLINE: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "em", "font", "i", "ins", "kbd",
+    "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "var",
+];
+
 /// Scrubs one HTML document (see the module docs).
-pub(crate) fn scrub_html(input: &str, identity: &Identity, resources: &Resources) -> HtmlOutput {
+///
+/// `signature` holds the lines of the sender's signature found in the plain
+/// text alternative of the same message: a run of text outside quotes that
+/// is one of them goes too (an unmarked signature has no mark in HTML).
+pub(crate) fn scrub_html(
+    input: &str,
+    identity: &Identity,
+    resources: &Resources,
+    signature: &[String],
+) -> HtmlOutput {
     let mut scrubber = Scrubber {
         identity,
         resources,
+        signature,
+        quote_depth: 0,
         html: String::with_capacity(input.len()),
         text: String::new(),
         skipping: None,
+        run: Vec::new(),
+        header_block: false,
+        after_label: false,
     };
-    scrubber.run(input);
+    // The private-use markers of attribution regions cannot come from the
+    // input.
+    scrubber.run(&input.replace([OPEN, CLOSE], ""));
+    scrubber.flush();
+    let (html, text) = resolve_attributions(&scrubber.html, &scrubber.text);
     HtmlOutput {
-        html: scrubber.html,
-        text: tidy_text(&scrubber.text),
+        html,
+        text: tidy_text(&text),
     }
 }
 
@@ -235,7 +274,8 @@ impl Scrubber<'_> {
             }
             return after;
         }
-        if DROPPED_WITH_CONTENT.contains(&name.as_str()) || tag.is_marked_block() {
+        if DROPPED_WITH_CONTENT.contains(&name.as_str()) || is_marked_block(&tag) {
+            self.flush();
             if !is_void && !RAW_TEXT.contains(&name.as_str()) {
                 self.skipping = Some((name, 1));
             }
@@ -247,10 +287,10 @@ impl Scrubber<'_> {
         let Some(attributes) = self.attributes(&tag) else {
             return after; // an image that is not part of the message
         };
-        self.html.push('<');
-        self.html.push_str(&name);
-        self.html.push_str(&attributes);
-        self.html.push('>');
+        self.markup(&name, format!("<{name}{attributes}>"));
+        if name == "blockquote" {
+            self.quote_depth += 1;
+        }
         if BLOCK.contains(&name.as_str()) {
             self.text.push('\n');
         }
@@ -289,9 +329,12 @@ impl Scrubber<'_> {
             || DROPPED_WITH_CONTENT.contains(&name)
             || VOID.contains(&name);
         if !dropped && !name.is_empty() {
-            self.html.push_str("</");
-            self.html.push_str(name);
-            self.html.push('>');
+            self.markup(name, format!("</{name}>"));
+        } else if !INLINE.contains(&name) {
+            self.flush();
+        }
+        if name == "blockquote" {
+            self.quote_depth = self.quote_depth.saturating_sub(1);
         }
         if BLOCK.contains(&name) {
             self.text.push('\n');
@@ -302,13 +345,107 @@ impl Scrubber<'_> {
         if self.skipping.is_some() {
             return;
         }
-        let text = decode(raw);
-        if is_client_line(&text) || is_attribution(&text) {
-            return;
+        self.run.push(Segment::Text(decode(raw)));
+    }
+
+    /// Writes a tag: inside the current run when the element is inline,
+    /// after scrubbing the run otherwise.
+    fn markup(&mut self, name: &str, tag: String) {
+        if INLINE.contains(&name) {
+            self.run.push(Segment::Markup(tag));
+        } else {
+            self.flush();
+            self.html.push_str(&tag);
         }
-        let text = self.identity.scrub(&text);
-        self.html.push_str(&escape_text(&text));
-        self.text.push_str(&text);
+    }
+
+    /// True for the runs of a forwarded or quoted message's header block
+    /// (Outlook's "De : … Envoyé : …" lines, Apple Mail's and Thunderbird's
+    /// header tables): it starts at a separator ("-------- Forwarded Message
+    /// --------", "Begin forwarded message:", a rule) or at a sender line
+    /// with an address, and lasts while runs are labelled lines, bare labels
+    /// or the values after them.
+    fn is_quote_header(&mut self, joined: &str) -> bool {
+        let text = joined.trim();
+        if text.is_empty() {
+            return false;
+        }
+        let label = label_of(text);
+        let bare_label = label.is_some()
+            && text
+                .split_once(':')
+                .is_some_and(|(_, v)| v.trim().is_empty());
+        let value = std::mem::take(&mut self.after_label);
+        let starts = is_separator(text)
+            || (label == Some(Label::From) && (text.contains('@') || self.header_block));
+        if starts || (self.header_block && (label.is_some() || value)) {
+            self.header_block = true;
+            self.after_label = bare_label;
+            return true;
+        }
+        self.header_block = false;
+        false
+    }
+
+    /// Scrubs the current run as one text and writes it: a name found
+    /// across several text nodes is replaced in the first and removed from
+    /// the others; a run that is a client tagline or a reply attribution
+    /// loses its text (its tags stay, balanced).
+    fn flush(&mut self) {
+        let run = std::mem::take(&mut self.run);
+        let joined: String = run
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Text(text) => Some(text.as_str()),
+                Segment::Markup(_) => None,
+            })
+            .collect();
+        let is_signature = self.quote_depth == 0
+            && !self.signature.is_empty()
+            && self.signature.contains(&collapse_spaces(&joined));
+        let dropped = is_client_line(&joined) || self.is_quote_header(&joined) || is_signature;
+        let attribution = !dropped && is_attribution(&joined);
+        if attribution {
+            self.html.push(OPEN);
+            self.text.push(OPEN);
+        }
+        let found = if dropped {
+            Vec::new()
+        } else {
+            self.identity.find(&joined)
+        };
+        let mut offset = 0;
+        let mut next = 0;
+        for segment in run {
+            let text = match segment {
+                Segment::Markup(tag) => {
+                    self.html.push_str(&tag);
+                    continue;
+                }
+                Segment::Text(_) if dropped => continue,
+                Segment::Text(text) => text,
+            };
+            let mut out = String::with_capacity(text.len());
+            for c in text.chars() {
+                while found.get(next).is_some_and(|f| f.end <= offset) {
+                    next += 1;
+                }
+                match found.get(next) {
+                    Some(f) if offset == f.start => {
+                        out.push_str(self.identity.replacement_for(f));
+                    }
+                    Some(f) if offset > f.start => {}
+                    _ => out.push(c),
+                }
+                offset += 1;
+            }
+            self.html.push_str(&escape_text(&out));
+            self.text.push_str(&out);
+        }
+        if attribution {
+            self.html.push(CLOSE);
+            self.text.push(CLOSE);
+        }
     }
 
     /// The kept attributes, rendered (` name="value"`…), or `None` when the
@@ -363,120 +500,6 @@ fn push_attribute(out: &mut String, name: &str, value: &str) {
     out.push('"');
 }
 
-/// When `rest` starts with `prefix` followed by a letter (a real tag, not a
-/// stray `<` in text), the text after `prefix`.
-fn tag_start<'s>(rest: &'s str, prefix: &str) -> Option<&'s str> {
-    let after = rest.strip_prefix(prefix)?;
-    after
-        .chars()
-        .next()
-        .filter(char::is_ascii_alphabetic)
-        .map(|_| after)
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '_' | '.')
-}
-
-/// Reads an end tag's name and skips to its `>`.
-fn read_end_tag(after: &str) -> (String, usize) {
-    let name_len = after
-        .find(|c: char| !is_name_char(c))
-        .unwrap_or(after.len());
-    let name = after[..name_len].to_ascii_lowercase();
-    let consumed = after[name_len..]
-        .find('>')
-        .map_or(after.len(), |i| name_len + i + 1);
-    (name, consumed)
-}
-
-/// Reads a start tag (name and attributes, values entity-decoded) up to and
-/// including its `>`, honouring quoted values.
-fn read_start_tag(after: &str) -> (StartTag, usize) {
-    let name_len = after
-        .find(|c: char| !is_name_char(c))
-        .unwrap_or(after.len());
-    let mut tag = StartTag {
-        name: after[..name_len].to_ascii_lowercase(),
-        attributes: Vec::new(),
-    };
-    let bytes = after.as_bytes();
-    let mut i = name_len;
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return (tag, bytes.len());
-        }
-        if bytes[i] == b'>' {
-            return (tag, i + 1);
-        }
-        let name_start = i;
-        while i < bytes.len()
-            && !matches!(bytes[i], b'=' | b'>' | b'/')
-            && !bytes[i].is_ascii_whitespace()
-        {
-            i += 1;
-        }
-        let name = after[name_start..i].to_ascii_lowercase();
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < bytes.len() && bytes[i] == b'=' {
-            i += 1;
-            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            let (raw, next) = read_attribute_value(after, i);
-            value = decode(raw);
-            i = next;
-        }
-        if !name.is_empty() {
-            tag.attributes.push((name, value));
-        }
-    }
-}
-
-/// Reads a quoted or unquoted attribute value starting at byte `i`.
-fn read_attribute_value(after: &str, i: usize) -> (&str, usize) {
-    let bytes = after.as_bytes();
-    match bytes.get(i) {
-        Some(&quote) if quote == b'"' || quote == b'\'' => {
-            let start = i + 1;
-            match after[start..].find(quote as char) {
-                Some(len) => (&after[start..start + len], start + len + 1),
-                None => (&after[start..], after.len()),
-            }
-        }
-        _ => {
-            let end = after[i..]
-                .find(|c: char| c.is_ascii_whitespace() || c == '>')
-                .map_or(after.len(), |len| i + len);
-            (&after[i..end], end)
-        }
-    }
-}
-
-/// Splits raw-text content at its end tag (`</style>`), case-insensitively.
-fn split_raw_text<'s>(after: &'s str, name: &str) -> (&'s str, &'s str) {
-    let closing = format!("</{name}");
-    let position = after
-        .as_bytes()
-        .windows(closing.len())
-        .position(|w| w.eq_ignore_ascii_case(closing.as_bytes()));
-    match position {
-        Some(start) => {
-            let end = after[start..]
-                .find('>')
-                .map_or(after.len(), |i| start + i + 1);
-            (&after[..start], &after[end..])
-        }
-        None => (after, ""),
-    }
-}
-
 /// Collapses the whitespace of the text rendering, one line per block.
 fn tidy_text(text: &str) -> String {
     let lines: Vec<String> = text
@@ -506,16 +529,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn scrub(html: &str) -> HtmlOutput {
-        let mut identity = Identity::new(
-            &[("Jean Dupont".into(), "jean@corp.example".into())],
-            "",
-            "",
-            &[],
-            "anon.example",
-        );
+        let mut identity =
+            crate::identity::tests::identity_of(&[("Jean Dupont", "jean@corp.example")], "", &[]);
         identity.replace_with("friend@anon.example", "Un ami");
         let cids = HashMap::from([("logo@corp".to_string(), "n1@anon.example".to_string())]);
-        scrub_html(html, &identity, &Resources::new(&cids))
+        scrub_html(html, &identity, &Resources::new(&cids), &[])
     }
 
     #[test]
@@ -538,7 +556,7 @@ mod tests {
     fn comments_meta_scripts_and_fingerprints_go() {
         let out = scrub(
             "<!DOCTYPE html><html><head><meta name=generator content=\"Word\">\
-             <link rel=stylesheet href=https://t.example/s.css><title>For Jean</title></head>\
+             <link rel=stylesheet href=https://t.example/s.css><title>For Jean Dupont</title></head>\
              <body class=\"Apple\" onload=\"track()\"><!-- by Jean's Mac -->\
              <script type=text/javascript>if (a < b) track()</script>\
              <a href=\"javascript:x()\">j</a><a href=\"mailto:jean@corp.example\">mail</a>\
@@ -569,7 +587,89 @@ mod tests {
              <div id=Signature><p>Corp</p></div><p>after</p>\
              <div>On Mon, 23 Nov 2026 at 14:02, Bob wrote:</div>",
         );
-        assert_eq!(out.html, "<p>Text</p><p>after</p><div></div>");
+        assert_eq!(
+            out.html,
+            "<p>Text</p><p>after</p><div>On Mon, 23 Nov 2026 at 14:02, Bob wrote:</div>"
+        );
+    }
+
+    #[test]
+    fn names_split_over_inline_elements_are_found() {
+        let out = scrub("<p>Signé <b>J</b>ean <i>D</i>upont.</p><p>De <span>Jean Du</span><span>pont</span></p><div>Jean</div>");
+        assert_eq!(
+            out.html,
+            "<p>Signé <b>Un ami</b><i></i>.</p><p>De <span>Un ami</span><span></span></p><div>Un ami</div>"
+        );
+        let out = scrub("<p>Prends <b>contact</b> avec <i>Jean</i> Martin</p>");
+        assert_eq!(
+            out.html,
+            "<p>Prends <b>contact</b> avec <i>Jean</i> Martin</p>"
+        );
+    }
+
+    #[test]
+    fn url_encoded_addresses_in_links_are_replaced() {
+        let out = scrub("<a href=\"mailto:jean%40corp.example?subject=x\">écrire</a>");
+        assert_eq!(
+            out.html,
+            "<a href=\"mailto:friend@anon.example?subject=x\">écrire</a>"
+        );
+    }
+
+    #[test]
+    fn forwarded_header_blocks_go() {
+        let outlook = scrub("<p>Voir ci-dessous.</p><div><p><b>De&nbsp;:</b> Bob &lt;bob@x.example&gt;<br><b>Envoyé&nbsp;:</b> lundi 23 novembre 2026 14:02:05<br><b>À&nbsp;:</b> Jean<br><b>Objet&nbsp;:</b> Plan</p></div><p>Le plan.</p>");
+        assert_eq!(outlook.text, "Voir ci-dessous.\n\nLe plan.");
+        let thunderbird = scrub("<p>Tiens</p><div>-------- Forwarded Message --------<table><tr><th>Subject: </th><td>Plan</td></tr><tr><th>Date: </th><td>Mon, 23 Nov 2026 14:02:05 +0530</td></tr><tr><th>From: </th><td>Bob &lt;bob@x.example&gt;</td></tr></table><br><p>Le plan.</p></div>");
+        assert_eq!(thunderbird.text, "Tiens\n\nLe plan.");
+        let apple = scrub("<div>Begin forwarded message:</div><br><div><b>From: </b>Bob &lt;bob@x.example&gt;</div><div><b>Date: </b>23 November 2026 at 14:02:05 GMT+5:30</div><br><div>Le plan.</div>");
+        assert_eq!(apple.text, "Le plan.");
+        let kept = scrub("<p>De : ma part, merci.</p><p>Date : demain.</p>");
+        assert_eq!(kept.text, "De : ma part, merci.\n\nDate : demain.");
+    }
+
+    #[test]
+    fn attributions_go_only_before_a_quote() {
+        let apple = scrub("<div>Oui.<br><blockquote type=\"cite\">On 23 Nov 2026, at 14:02, Bob &lt;bob@x.example&gt; wrote:<br><br></blockquote></div><blockquote type=\"cite\"><div>Question ?</div></blockquote>");
+        assert_eq!(
+            apple.html,
+            "<div>Oui.<br><blockquote type=\"cite\"><br><br></blockquote></div><blockquote type=\"cite\"><div>Question ?</div></blockquote>"
+        );
+        assert_eq!(apple.text, "Oui.\n\nQuestion ?");
+        let prose = scrub("<p>Le 3 mai, le président a écrit :</p><p>nous viendrons.</p>");
+        assert_eq!(
+            prose.html,
+            "<p>Le 3 mai, le président a écrit :</p><p>nous viendrons.</p>"
+        );
+        let forged = scrub("<p>a\u{E000}b</p><blockquote>c\u{E001}</blockquote>");
+        assert_eq!(forged.html, "<p>ab</p><blockquote>c</blockquote>");
+    }
+
+    #[test]
+    fn signature_lines_of_the_text_alternative_go_outside_quotes() {
+        let mut identity = crate::identity::tests::identity_of(&[], "", &[]);
+        identity.replace_with("friend@anon.example", "Un ami");
+        let cids = HashMap::new();
+        let signature = [
+            "Canary Holdings".to_string(),
+            "Tel. +33 1 23 45 67 89".to_string(),
+        ];
+        let out = scrub_html(
+            "<p>Voici.</p><p>Canary&nbsp;Holdings</p><p>Tel. +33 1 23 45 67 89</p><blockquote><p>Canary Holdings</p></blockquote>",
+            &identity,
+            &Resources::new(&cids),
+            &signature,
+        );
+        assert_eq!(
+            out.html,
+            "<p>Voici.</p><p></p><p></p><blockquote><p>Canary Holdings</p></blockquote>"
+        );
+    }
+
+    #[test]
+    fn taglines_split_over_runs_go() {
+        let out = scrub("<p>Oui</p><div>Von meinem <b>iPhone</b> gesendet</div>");
+        assert_eq!(out.html, "<p>Oui</p><div><b></b></div>");
     }
 
     #[test]

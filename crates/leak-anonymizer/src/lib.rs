@@ -12,25 +12,33 @@
 //!
 //! - `lib.rs`: the public API ([`Options`], [`Submission`], [`Anonymized`],
 //!   [`AnonymizeError`], [`anonymize`]) and the leak notice.
-//! - `identity.rs`: the sender's real names and addresses, their replacement,
-//!   the category and pseudonym rules, pseudonym sanitising.
+//! - `identity.rs`: the sender's real names and addresses (whole names with
+//!   their variants, never single common words) and their replacement.
+//! - `pseudonym.rs`: the category and pseudonym rules, pseudonym sanitising.
 //! - `headers.rs`: the top-level header block ([`OUTPUT_HEADERS`] lists
 //!   every name it can contain).
 //! - `mime.rs`: the walk over the MIME tree that rebuilds every part.
-//! - `text.rs`: plain-text scrubbing (attributions, signatures, PGP armour,
-//!   client taglines).
-//! - `html.rs`, `css.rs`, `entities.rs`, `resources.rs`: HTML scrubbing
-//!   (comments, generator tags, remote resources, client fingerprints) and
-//!   the `cid:`/`data:` references it may keep.
+//! - `text.rs`: plain-text scrubbing (signatures, PGP armour, client
+//!   taglines); `quotes.rs`: quoted-reply attributions and forwarded-message
+//!   header blocks in the common clients' languages.
+//! - `html.rs` (its tokenizer in `html_tokens.rs`, its attribution regions
+//!   in `html_regions.rs`), `css.rs`,
+//!   `entities.rs`, `resources.rs`: HTML scrubbing (comments, generator
+//!   tags, remote resources, client fingerprints, quote headers) and the
+//!   `cid:`/`data:` references it may keep.
 //! - `image.rs`: EXIF/XMP/IPTC stripping of JPEG, PNG and WebP attachments.
 
 mod css;
 mod entities;
 mod headers;
 mod html;
+mod html_regions;
+mod html_tokens;
 mod identity;
 mod image;
 mod mime;
+mod pseudonym;
+mod quotes;
 mod resources;
 mod text;
 
@@ -40,9 +48,10 @@ use mail_parser::{Address, HeaderName, Message, MessageParser};
 use rand::RngCore;
 
 pub use headers::OUTPUT_HEADERS;
+pub use pseudonym::PSEUDONYM_HEADER;
 
 use headers::{Envelope, Mailbox};
-use identity::Identity;
+use identity::{Identity, Sources};
 use mime::{Context, Rebuilder};
 
 /// The notice leak adds to every message unless the operator configures
@@ -69,8 +78,9 @@ pub struct Options {
     pub default_category: String,
     /// Category key → label shown as the sender's name ("friend" → "Un ami").
     pub categories: BTreeMap<String, String>,
-    /// Whether a display name submitted with an address at `domain` becomes
-    /// the pseudonym.
+    /// Whether a pseudonym the user asked for explicitly (a `+tag` on a
+    /// `From` address at `domain`, or the `X-Leak-Pseudonym` header) replaces
+    /// the category's label. The `From` display name never does.
     pub allow_custom_pseudonyms: bool,
     /// Footer added to the text and HTML bodies (`{hostname}` and `{optout}`
     /// are substituted); `None` adds no footer.
@@ -91,19 +101,22 @@ pub struct Submission<'a> {
     pub account: &'a str,
     /// Other real names and addresses of the account, to scrub as well.
     pub aliases: &'a [String],
+    /// The account's notify address: scrubbed, and refused as a recipient.
+    pub notify: Option<&'a str>,
 }
 
 /// The rebuilt message and what moderation needs to judge it.
 #[derive(Debug, Clone)]
 pub struct Anonymized {
-    /// The rebuilt message, CRLF line endings only, not yet DKIM-signed.
+    /// The rebuilt message, CRLF line endings only, without `Date` and
+    /// `Received` (added at delivery) and not yet DKIM-signed.
     pub message: Vec<u8>,
     /// The chosen category key.
     pub category: String,
     /// The display name used in `From` (custom or the category's label).
     pub pseudonym: String,
-    /// True when the pseudonym came from the submitted display name (the
-    /// caller moderates it).
+    /// True when the pseudonym is one the user asked for (the caller
+    /// moderates it).
     pub custom_pseudonym: bool,
     /// The decoded subject after scrubbing.
     pub subject: String,
@@ -129,6 +142,14 @@ pub enum AnonymizeError {
     /// metadata could not be removed.
     #[error("an image attachment could not be cleaned of its metadata")]
     Image,
+    /// A `To` or `Cc` address is the sender's own (the account's notify
+    /// address or one of its addresses): the recipients would see it.
+    #[error(
+        "a To or Cc address is your own address, which the recipients would see; \
+         send yourself a Bcc instead / une adresse en To ou Cc est la votre et les \
+         destinataires la verraient ; mettez-vous plutot en Cci"
+    )]
+    OwnAddress,
     /// The configured category or domain cannot form an address.
     #[error("the anonymizer is misconfigured")]
     Misconfigured,
@@ -138,7 +159,9 @@ pub enum AnonymizeError {
 }
 
 /// Rebuilds `sub` as an anonymous message (see the crate docs). `now_unix`
-/// is the current time; the `Date` header is rounded down to the minute.
+/// is the current time (used for nested messages without a date). The result
+/// has neither `Date` nor a `Received` line: delivery adds both, with the
+/// time of the first delivery attempt, and signs the message then.
 pub fn anonymize(
     sub: &Submission,
     opts: &Options,
@@ -150,24 +173,36 @@ pub fn anonymize(
     let from = first_mailbox(message.from()).ok_or(AnonymizeError::NoFrom)?;
     let claimed = claimed_identities(&message);
     let mut identity = Identity::new(
-        &claimed,
-        sub.mail_from,
-        sub.account,
-        sub.aliases,
+        &Sources {
+            submitted: &claimed,
+            mail_from: sub.mail_from,
+            account: sub.account,
+            notify: sub.notify,
+            aliases: sub.aliases,
+        },
         &opts.domain,
     );
     if let Some(organization) = message.header(HeaderName::Organization) {
         identity.add_phrase(organization.as_text().unwrap_or(""));
     }
-    let (category, pseudonym, custom_pseudonym) =
-        identity::choose((&from.0, &from.1), opts, &identity);
+    let requested = message
+        .header_as(PSEUDONYM_HEADER, mail_parser::HeaderForm::Text)
+        .into_iter()
+        .next()
+        .and_then(|value| value.into_text());
+    let pseudonym::Choice {
+        category,
+        pseudonym,
+        custom: custom_pseudonym,
+    } = pseudonym::choose(&from.1, requested.as_deref(), opts, &identity);
     if !is_local_part(&category) || !is_domain(&opts.domain) {
         return Err(AnonymizeError::Misconfigured);
     }
     let pseudonym_address = format!("{category}@{}", opts.domain);
     identity.replace_with(&pseudonym_address, &pseudonym);
+    let to = recipients(message.to(), &identity)?;
+    let cc = recipients(message.cc(), &identity)?;
 
-    let date = (now_unix - now_unix % 60) as i64;
     let ctx = Context {
         identity: &identity,
         domain: &opts.domain,
@@ -176,26 +211,13 @@ pub fn anonymize(
     let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
     let body = Rebuilder::new(&message, &ctx, notice.as_deref(), 0).rebuild()?;
 
-    let recipients = |list: Option<&Address<'_>>| -> Vec<Mailbox> {
-        list.map(|list| {
-            list.iter()
-                .filter_map(|addr| headers::mailbox(addr, &identity, false))
-                .collect()
-        })
-        .unwrap_or_default()
-    };
     let subject = headers::scrub_subject(message.subject().unwrap_or(""), &identity);
     let envelope = Envelope {
-        received: Some(format!(
-            "by {} (leak); {}",
-            opts.hostname,
-            headers::rfc5322_date(date)
-        )),
         from: (Some(pseudonym.clone()), pseudonym_address),
-        to: recipients(message.to()),
-        cc: recipients(message.cc()),
+        to,
+        cc,
         subject: subject.clone(),
-        date,
+        date: None,
         message_id: format!("{}@{}", random_hex(), opts.domain),
         list_unsubscribe: opts.optout_address.clone(),
     };
@@ -222,6 +244,29 @@ fn render_notice(notice: &str, opts: &Options) -> String {
         text = text.replace("{optout}", optout);
     }
     text.replace("{hostname}", &opts.hostname)
+}
+
+/// The addresses of a `To` or `Cc` header as written, without their display
+/// names (the sender's address-book names tell who wrote). An address of the
+/// sender's own refuses the message.
+fn recipients(
+    list: Option<&Address<'_>>,
+    identity: &Identity,
+) -> Result<Vec<Mailbox>, AnonymizeError> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for addr in list.iter() {
+        let Some(address) = addr.address().and_then(headers::clean_address) else {
+            continue;
+        };
+        if identity.is_own_address(&address) {
+            return Err(AnonymizeError::OwnAddress);
+        }
+        out.push((None, address));
+    }
+    Ok(out)
 }
 
 /// The first (name, address) of an address header.

@@ -21,7 +21,7 @@ use crate::html::{self, scrub_html};
 use crate::identity::Identity;
 use crate::image::strip_metadata;
 use crate::resources::Resources;
-use crate::text::{self, scrub_plain};
+use crate::text::{self, scrub_plain_with_signature};
 use crate::{random_hex, AnonymizeError};
 
 /// Content types that are signatures or keys: they identify the signer.
@@ -79,6 +79,9 @@ pub(crate) struct Rebuilder<'m, 'x> {
     footer_applied: bool,
     depth: usize,
     text: String,
+    /// The sender's signature lines found in the plain-text bodies, removed
+    /// from the HTML alternative as well.
+    signature: Vec<String>,
 }
 
 impl<'m, 'x> Rebuilder<'m, 'x> {
@@ -125,6 +128,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             footer_applied: false,
             depth,
             text: String::new(),
+            signature: Vec::new(),
         }
     }
 
@@ -209,7 +213,9 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         }
         let subtype = content_type.strip_prefix("text/").unwrap_or("plain");
         let scrubbed = if subtype == "plain" && !is_attachment(part) {
-            scrub_plain(body, self.ctx.identity)
+            let (text, signature) = scrub_plain_with_signature(body, self.ctx.identity);
+            self.signature.extend(signature);
+            text
         } else {
             self.ctx.identity.scrub(body)
         };
@@ -223,12 +229,12 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             }
             _ => scrubbed,
         };
-        Some(text_part(subtype, with_notice))
+        Some(keep_flowed(part, text_part(subtype, with_notice)))
     }
 
     fn html(&mut self, id: u32, body: &str) -> Option<MimePart<'static>> {
         let resources = Resources::new(&self.cids);
-        let output = scrub_html(body, self.ctx.identity, &resources);
+        let output = scrub_html(body, self.ctx.identity, &resources, &self.signature);
         self.push_text(&output.text);
         let with_notice = match self.notice {
             Some(notice) if self.footer_html == Some(id) => {
@@ -404,6 +410,31 @@ fn text_part(subtype: &str, text: String) -> MimePart<'static> {
         ContentType::new(format!("text/{subtype}")).attribute("charset", "utf-8"),
         BodyPart::Text(Cow::Owned(normalized)),
     )
+}
+
+/// Keeps `format=flowed` (and `delsp=yes`) of a text part: its lines keep
+/// their trailing spaces, so the recipient's client re-flows the paragraphs
+/// instead of showing them hard-wrapped.
+fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePart<'static> {
+    let param = |name: &str| {
+        part.content_type()
+            .and_then(|ct| ct.attribute(name))
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if param("format").as_deref() != Some("flowed") {
+        return rebuilt;
+    }
+    if let Some((_, mail_builder::headers::HeaderType::ContentType(ct))) =
+        rebuilt.headers.first_mut()
+    {
+        ct.attributes
+            .push((Cow::Borrowed("format"), Cow::Borrowed("flowed")));
+        if param("delsp").as_deref() == Some("yes") {
+            ct.attributes
+                .push((Cow::Borrowed("delsp"), Cow::Borrowed("yes")));
+        }
+    }
+    rebuilt
 }
 
 fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> {

@@ -21,6 +21,7 @@ fn try_run(text: &str, opts: &Options) -> Result<Anonymized, AnonymizeError> {
         mail_from: "jean.dupont@corp.example",
         account: "jdupont",
         aliases: &aliases,
+        notify: None,
     };
     anonymize(&sub, opts, NOW)
 }
@@ -38,16 +39,25 @@ fn simple(from: &str) -> String {
     format!("From: {from}\nTo: bob@x.example\nSubject: hi\n\nHello\n")
 }
 
+/// A message asking for `pseudonym` with the `X-Leak-Pseudonym` header (and
+/// the same text as the client's display name, which must not matter).
+fn asking(pseudonym: &str, from: &str) -> String {
+    format!(
+        "From: {pseudonym} <{from}>\nX-Leak-Pseudonym: {pseudonym}\nTo: bob@x.example\n\
+         Subject: hi\n\nHello\n"
+    )
+}
+
 #[test]
 fn pseudonym_cannot_inject_headers() {
     for from in [
-        "=?utf-8?q?Eve=0D=0ABcc:_victim@x.example?= <friend@anon.example>",
-        "=?utf-8?b?PGV2ZUBiYW5rLmV4YW1wbGU+?= <friend@anon.example>",
-        "\"=?utf-8?q?ceo=40bank.example?=\" <friend@anon.example>",
-        "\"Eve\\\" <ceo@bank.example>\" <friend@anon.example>",
-        "=?utf-8?q?Eve=E2=80=AEmoc.knab=40oec?= <friend@anon.example>",
+        "=?utf-8?q?Eve=0D=0ABcc:_victim@x.example?=",
+        "=?utf-8?b?PGV2ZUBiYW5rLmV4YW1wbGU+?=",
+        "\"=?utf-8?q?ceo=40bank.example?=\"",
+        "\"Eve\\\" <ceo@bank.example>\"",
+        "=?utf-8?q?Eve=E2=80=AEmoc.knab=40oec?=",
     ] {
-        let out = run(&simple(from));
+        let out = run(&asking(from, "friend@anon.example"));
         let head = header_block(&out.message);
         assert!(
             !out.pseudonym
@@ -82,7 +92,10 @@ fn pseudonym_cannot_inject_headers() {
 
 #[test]
 fn non_ascii_pseudonyms_are_encoded() {
-    let out = run(&simple("\"Le Hérisson\" <friend@anon.example>"));
+    let out = run(&asking(
+        "=?utf-8?q?Le_H=C3=A9risson?=",
+        "friend@anon.example",
+    ));
     let head = header_block(&out.message);
     assert!(head.is_ascii(), "{head}");
     assert!(head.contains("From: =?utf-8?"), "{head}");
@@ -94,7 +107,7 @@ fn non_ascii_pseudonyms_are_encoded() {
 
     let mut strict = options();
     strict.allow_custom_pseudonyms = false;
-    let out = try_run(&simple("\"Le Hérisson\" <colleague@anon.example>"), &strict).unwrap();
+    let out = try_run(&asking("Le Hérisson", "colleague@anon.example"), &strict).unwrap();
     assert_eq!(
         (out.pseudonym.as_str(), out.custom_pseudonym),
         ("Un collègue", false)
@@ -109,7 +122,7 @@ fn non_ascii_pseudonyms_are_encoded() {
 
 #[test]
 fn a_pseudonym_naming_the_sender_is_refused() {
-    let out = run(&simple("\"Jean D.\" <friend@anon.example>"));
+    let out = run(&asking("Jean D.", "friend@anon.example"));
     assert_eq!(
         (out.pseudonym.as_str(), out.custom_pseudonym),
         ("Un ami", false)
@@ -300,5 +313,25 @@ fn notice_survives_a_dropped_body_part() {
     assert!(
         message.body_text(0).unwrap().contains("sent anonymously"),
         "{raw}"
+    );
+}
+
+#[test]
+fn format_flowed_is_kept_with_its_soft_breaks() {
+    let out = run("From: Jean Dupont <jean.dupont@corp.example>\nTo: bob@x.example\n\
+        Subject: flowed\nMIME-Version: 1.0\n\
+        Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\n\
+        Content-Transfer-Encoding: 8bit\n\n\
+        Un long paragraphe que le client a coup\u{e9} \nen plusieurs lignes pour \nle transport.\n\n\
+        Second paragraphe.\n");
+    let message = check_structure(&out.message);
+    let part = message.text_bodies().next().expect("text body");
+    let ct = part.content_type().expect("content type");
+    assert_eq!(ct.attribute("format"), Some("flowed"));
+    assert_eq!(ct.attribute("delsp"), Some("yes"));
+    let text = message.body_text(0).expect("text");
+    assert!(
+        text.contains("coup\u{e9} \r\nen plusieurs lignes pour \r\nle transport."),
+        "{text:?}"
     );
 }

@@ -22,8 +22,8 @@ mod validate;
 
 pub use load::{load, parse, resolve_paths};
 pub use model::*;
-pub use units::ByteSize;
-pub use validate::{parse_nameserver, parse_network, validate};
+pub use units::{ByteSize, DelayRange};
+pub use validate::{is_valid_selector, parse_nameserver, parse_network, validate};
 
 use std::fmt;
 

@@ -1,7 +1,7 @@
 //! The config file's structure. Every section and field an operator may write,
 //! with its default. Names follow CONTRACT.md exactly.
 
-use crate::units::ByteSize;
+use crate::units::{ByteSize, DelayRange};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -162,7 +162,7 @@ impl Default for AuthConfig {
 }
 
 fn default_users_file() -> PathBuf {
-    PathBuf::from("/etc/leak/users.toml")
+    PathBuf::from("/etc/leak/accounts/users.toml")
 }
 
 fn default_max_auth_failures() -> u32 {
@@ -247,7 +247,10 @@ pub struct AnonymizerConfig {
     /// The category used when the submitted From names none.
     #[serde(default = "default_category")]
     pub default_category: String,
-    /// Whether a display name on a From at `domain` may become the pseudonym.
+    /// Whether a user may ask for a pseudonym of their own, explicitly: a
+    /// `+tag` on a From at `domain` (`friend+Le.Renard@…`) or the
+    /// `X-Leak-Pseudonym` header. The From display name never becomes the
+    /// pseudonym (clients prefill it with the real name).
     #[serde(default = "default_true")]
     pub allow_custom_pseudonyms: bool,
     /// Footer added to every message; `""` adds none. Default: leak's bilingual notice.
@@ -394,10 +397,18 @@ pub struct DeliveryConfig {
     pub queue_lifetime: Duration,
     #[serde(default = "default_delivery_tls")]
     pub tls: DeliveryTls,
-    /// Random wait before the first attempt, so arrival time does not reveal
-    /// when a message was written.
-    #[serde(default, with = "humantime_serde")]
-    pub random_delay: Duration,
+    /// Random wait before the first attempt, so the time a message reaches
+    /// the recipient's MX cannot be matched to the time it was submitted.
+    #[serde(default = "default_random_delay")]
+    pub random_delay: DelayRange,
+    /// Random wait before a failure report is first sent, so the notify
+    /// address's mail system cannot pair it with the refused message by time.
+    #[serde(default = "default_report_delay")]
+    pub report_delay: DelayRange,
+    /// `Date` and leak's `Received` line carry the first delivery attempt's
+    /// time rounded down to a multiple of this.
+    #[serde(default = "default_date_rounding", with = "humantime_serde")]
+    pub date_rounding: Duration,
     /// Simultaneous outbound connections in total.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent: usize,
@@ -416,7 +427,9 @@ impl Default for DeliveryConfig {
             retry_intervals: default_retry_intervals(),
             queue_lifetime: default_queue_lifetime(),
             tls: default_delivery_tls(),
-            random_delay: Duration::ZERO,
+            random_delay: default_random_delay(),
+            report_delay: default_report_delay(),
+            date_rounding: default_date_rounding(),
             max_concurrent: default_max_concurrent(),
             max_per_domain: default_max_per_domain(),
             timeout: default_smtp_timeout(),
@@ -428,6 +441,23 @@ impl Default for DeliveryConfig {
 fn durations<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
     let list: Vec<humantime_serde::Serde<Duration>> = Deserialize::deserialize(deserializer)?;
     Ok(list.into_iter().map(|d| d.into_inner()).collect())
+}
+
+/// Up to 10 minutes: see docs/operations.md, "What timing reveals".
+fn default_random_delay() -> DelayRange {
+    DelayRange::up_to(Duration::from_secs(10 * 60))
+}
+
+/// 10 minutes to an hour: see docs/operations.md, "Failure reports".
+fn default_report_delay() -> DelayRange {
+    DelayRange {
+        min: Duration::from_secs(10 * 60),
+        max: Duration::from_secs(3600),
+    }
+}
+
+fn default_date_rounding() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 fn default_mx_port() -> u16 {

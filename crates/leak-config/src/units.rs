@@ -1,7 +1,9 @@
-//! Sizes written as bytes (`26214400`) or with a unit (`"25MB"`, `"512KiB"`).
+//! Sizes written as bytes (`26214400`) or with a unit (`"25MB"`, `"512KiB"`),
+//! and random delays written as one duration or a pair ([`DelayRange`]).
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
+use std::time::Duration;
 
 /// A size in bytes that operators can write human-readably.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,5 +80,58 @@ mod tests {
         assert!(ByteSize::parse("ten MB").is_err());
         assert!(ByteSize::parse("10 parsecs").is_err());
         assert!(ByteSize::parse("99999999999999999999GB").is_err());
+    }
+}
+
+/// A random wait drawn uniformly between `min` and `max` (inclusive). Written
+/// as one duration (`"10m"`: anywhere from 0 to 10 minutes) or as a pair
+/// (`["10m", "1h"]`; `["5s", "5s"]` is a fixed wait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DelayRange {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl DelayRange {
+    /// From 0 up to `max`.
+    pub const fn up_to(max: Duration) -> DelayRange {
+        DelayRange {
+            min: Duration::ZERO,
+            max,
+        }
+    }
+}
+
+impl fmt::Display for DelayRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to {}",
+            humantime_serde::re::humantime::format_duration(self.min),
+            humantime_serde::re::humantime::format_duration(self.max)
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for DelayRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(humantime_serde::Serde<Duration>),
+            Pair([humantime_serde::Serde<Duration>; 2]),
+        }
+        let raw = Raw::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "expected a duration such as \"10m\" or a pair such as [\"10m\", \"1h\"]",
+            )
+        })?;
+        Ok(match raw {
+            Raw::One(max) => DelayRange::up_to(max.into_inner()),
+            Raw::Pair([min, max]) => DelayRange {
+                min: min.into_inner(),
+                max: max.into_inner(),
+            },
+        })
     }
 }

@@ -183,6 +183,21 @@ fn moderation(config: &Config, problems: &mut Vec<Problem>) {
     }
 }
 
+/// Whether `selector` can name a DKIM key: dot-separated DNS labels of 1 to
+/// 63 letters, digits and hyphens, no label starting or ending with a hyphen.
+/// It is pasted into a DNS record and into every `DKIM-Signature`, so
+/// anything else (spaces, quotes, semicolons) would corrupt both.
+pub fn is_valid_selector(selector: &str) -> bool {
+    !selector.is_empty()
+        && selector.len() <= 253
+        && selector.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 fn dkim(config: &Config, problems: &mut Vec<Problem>) {
     if config.dkim.keys.is_empty() {
         problems.push(Problem::new(
@@ -192,11 +207,7 @@ fn dkim(config: &Config, problems: &mut Vec<Problem>) {
     }
     let mut selectors = std::collections::HashSet::new();
     for (index, key) in config.dkim.keys.iter().enumerate() {
-        let valid_selector = !key.selector.is_empty()
-            && key.selector.split('.').all(|label| {
-                !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-        if !valid_selector {
+        if !is_valid_selector(&key.selector) {
             problems.push(Problem::new(
                 format!("dkim.key[{index}].selector"),
                 "must be a DNS label such as \"leak-ed\"",
@@ -256,6 +267,29 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "delivery.max_per_domain",
             "must be greater than 0",
         ));
+    }
+    if delivery.date_rounding.as_secs() == 0 || delivery.date_rounding.as_secs() > 3600 {
+        problems.push(Problem::new(
+            "delivery.date_rounding",
+            "must be between 1s and 1h",
+        ));
+    }
+    for (key, range) in [
+        ("delivery.random_delay", delivery.random_delay),
+        ("delivery.report_delay", delivery.report_delay),
+    ] {
+        if range.min > range.max {
+            problems.push(Problem::new(
+                key,
+                "the first duration must not be longer than the second",
+            ));
+        }
+        if range.max >= delivery.queue_lifetime {
+            problems.push(Problem::new(
+                key,
+                "must be shorter than delivery.queue_lifetime",
+            ));
+        }
     }
 }
 

@@ -177,3 +177,43 @@ secret_file = "consent.secret"
     let problems = leak_config::parse(&role).unwrap_err();
     assert_eq!(problems[0].key, "listener[1].role");
 }
+
+#[test]
+fn delays_are_one_duration_or_a_pair_with_modest_defaults() {
+    let base =
+        "[server]\nhostname = \"mail.anon.example\"\n[anonymizer]\ndomain = \"anon.example\"\n";
+    let config = leak_config::parse(base).unwrap();
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    assert_eq!(
+        config.delivery.random_delay,
+        leak_config::DelayRange::up_to(minutes(10))
+    );
+    assert_eq!(config.delivery.report_delay.min, minutes(10));
+    assert_eq!(config.delivery.report_delay.max, minutes(60));
+
+    let text =
+        format!("{base}[delivery]\nrandom_delay = \"0s\"\nreport_delay = [\"2s\", \"3s\"]\n");
+    let config = leak_config::parse(&text).unwrap();
+    assert_eq!(
+        config.delivery.random_delay,
+        leak_config::DelayRange::default()
+    );
+    assert_eq!(config.delivery.report_delay.min, Duration::from_secs(2));
+    assert_eq!(config.delivery.report_delay.max, Duration::from_secs(3));
+
+    let bad =
+        format!("{base}[delivery]\nrandom_delay = [\"1h\", \"1m\"]\nreport_delay = \"soon\"\n");
+    let problems = leak_config::parse(&bad).unwrap_err();
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["delivery.report_delay"], "{problems:?}");
+    let problems = leak_config::validate(
+        &leak_config::parse(&format!(
+            "{base}[delivery]\nrandom_delay = [\"1h\", \"1m\"]\n"
+        ))
+        .unwrap(),
+    );
+    assert!(
+        problems.iter().any(|p| p.key == "delivery.random_delay"),
+        "{problems:?}"
+    );
+}

@@ -67,6 +67,9 @@ pub(crate) struct Transaction<'a> {
     pub recipients: &'a [String],
     /// CRLF line endings, without the final CRLF (see [`canonical_body`]).
     pub body: &'a [u8],
+    /// Open a connection for this transaction alone: no kept session is
+    /// used, and the session is closed afterwards (failure reports).
+    pub own_session: bool,
 }
 
 /// Tries each MX address in order until one gives a definitive answer.
@@ -102,7 +105,8 @@ pub(crate) async fn deliver(
 
 /// One host: `Ok` with per-recipient results once it answered the transaction,
 /// `Err` with the reason when the next host should be tried. A kept session
-/// to the address is used first; the session is kept again afterwards.
+/// to the address is used first; the session is kept again afterwards;
+/// neither for a transaction that wants its own session.
 async fn try_host(
     cfg: &SmtpConfig,
     host: &str,
@@ -110,6 +114,14 @@ async fn try_host(
     tx: &Transaction<'_>,
 ) -> Result<Vec<RecipientResult>, String> {
     let sock = SocketAddr::new(addr, cfg.port);
+    if tx.own_session {
+        let mut session = open(cfg, host, sock).await?;
+        let (results, clean) = session.transaction(cfg, tx).await?;
+        if clean {
+            session.quit().await;
+        }
+        return Ok(results);
+    }
     if let Some(mut session) = cfg.sessions.take(sock) {
         if session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx).await {
@@ -174,6 +186,14 @@ impl Session {
             Session::Plain(client) => client.rset().await.is_ok(),
             Session::Tls(client) => client.rset().await.is_ok(),
         }
+    }
+
+    /// `QUIT`, for a session that is not kept.
+    async fn quit(self) {
+        let _ = match self {
+            Session::Plain(client) => client.quit().await,
+            Session::Tls(client) => client.quit().await,
+        };
     }
 
     async fn transaction(

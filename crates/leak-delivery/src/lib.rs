@@ -15,7 +15,11 @@
 //!   expires old recipients, queues failure reports and removes finished mail.
 //! - `agenda.rs`: the scheduler's in-memory plan of when each message is due
 //!   and which wait for a connection slot.
-//! - `report.rs`: RFC 3464 failure reports to the account's notify address.
+//! - `stamp.rs`: what is added at the first attempt — `Date`, leak's
+//!   `Received` line (the rounded attempt time, kept for retries) and the
+//!   DKIM signatures — to the stored message, which carries none of them.
+//! - `report.rs`: RFC 3464 failure reports to the account's notify address,
+//!   sent after their own random delay on a connection of their own.
 //! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint.
 //!
 //! # Durability
@@ -35,12 +39,14 @@ mod dns;
 mod report;
 mod scheduler;
 mod sessions;
+mod stamp;
 mod tls;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
 pub use scheduler::{QueueHint, Scheduler};
+pub use stamp::{outgoing, stamp_time};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -69,9 +75,16 @@ pub struct DeliverySettings {
     /// After this long in the queue a recipient fails as expired.
     pub queue_lifetime: Duration,
     pub tls: TlsMode,
-    /// Up to this long before a message's first attempt, so arrival time does
-    /// not reveal when it was written. Zero disables it.
-    pub random_delay: Duration,
+    /// The wait before a message's first attempt, drawn once when it is
+    /// queued, so its arrival at the recipient's MX does not match its
+    /// submission. Zero disables it.
+    pub random_delay: RandomDelay,
+    /// The wait before a failure report's first attempt, so the notify
+    /// address's mail system cannot pair it with the refused message by time.
+    pub report_delay: RandomDelay,
+    /// `Date` and `Received` carry the first attempt's time rounded down to a
+    /// multiple of this (at least one second).
+    pub date_rounding: Duration,
     /// Simultaneous SMTP transactions overall.
     pub max_concurrent: usize,
     /// Simultaneous SMTP transactions to one recipient domain.
@@ -106,7 +119,9 @@ impl Default for DeliverySettings {
                 .collect(),
             queue_lifetime: Duration::from_secs(5 * 24 * 3600),
             tls: TlsMode::Opportunistic,
-            random_delay: Duration::ZERO,
+            random_delay: RandomDelay::default(),
+            report_delay: RandomDelay::default(),
+            date_rounding: Duration::from_secs(300),
             max_concurrent: 20,
             max_per_domain: 4,
             nameservers: Vec::new(),
@@ -129,6 +144,26 @@ impl DeliverySettings {
             .get(i)
             .copied()
             .unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// A wait drawn uniformly from `min..=max` (whole seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RandomDelay {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl RandomDelay {
+    /// One draw, from the operating system's random source: nothing a
+    /// recipient sees (queue id, Message-ID) predicts it.
+    pub fn draw(&self) -> Duration {
+        use rand::Rng;
+        let (min, max) = (self.min.as_secs(), self.max.as_secs());
+        if max <= min {
+            return Duration::from_secs(min);
+        }
+        Duration::from_secs(rand::rngs::OsRng.gen_range(min..=max))
     }
 }
 
@@ -156,5 +191,23 @@ mod tests {
         assert_eq!(s.retry_delay(1), Duration::from_secs(1));
         assert_eq!(s.retry_delay(2), Duration::from_secs(7));
         assert_eq!(s.retry_delay(9), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn random_delays_stay_in_range_and_vary() {
+        let delay = RandomDelay {
+            min: Duration::from_secs(10),
+            max: Duration::from_secs(70),
+        };
+        let draws: std::collections::HashSet<u64> =
+            (0..300).map(|_| delay.draw().as_secs()).collect();
+        assert!(draws.iter().all(|d| (10..=70).contains(d)), "{draws:?}");
+        assert!(draws.len() > 20, "{draws:?}");
+        assert_eq!(RandomDelay::default().draw(), Duration::ZERO);
+        let fixed = RandomDelay {
+            min: Duration::from_secs(5),
+            max: Duration::from_secs(5),
+        };
+        assert_eq!(fixed.draw(), Duration::from_secs(5));
     }
 }

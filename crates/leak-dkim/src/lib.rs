@@ -13,8 +13,15 @@
 //! - `der.rs`: the few DER structures mail-auth does not write for us
 //!   (PKCS#8 around a PKCS#1 RSA key, SubjectPublicKeyInfo for the DNS record).
 //!
-//! The signing itself is `mail-auth`'s; this crate decides what is signed and how
-//! keys are stored.
+//! Canonicalization, hashing and the signature's serialisation are
+//! `mail-auth`'s; this crate decides what is signed and how keys are stored.
+//! Signatures carry no `t=` (signing time, optional per RFC 6376 §3.5):
+//! mail-auth's `DkimSigner::sign` always stamps the current second, which would
+//! tell the recipient when the message was signed more precisely than the
+//! rounded `Date` leak writes, so [`Signer::sign`] drives mail-auth's public
+//! building blocks (`Signature::canonicalize`, `SigningKey::hash`/`sign`)
+//! itself, the way `DkimSigner::sign` does, without the timestamp. Without
+//! `t=` the same message signed twice gives the same signature.
 
 mod der;
 mod keys;
@@ -22,13 +29,13 @@ mod ring_rsa;
 
 pub use keys::{dns_record, dns_txt_value, generate_key};
 
+use base64::Engine;
 use keys::LoadedKey;
 use mail_auth::common::crypto::{Ed25519Key, SigningKey};
-use mail_auth::common::headers::HeaderWriter;
-use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
+use mail_auth::common::headers::{HeaderStream, HeaderWriter, Writable, Writer};
+use mail_auth::dkim::{Canonicalization, DkimSigner, Done, Signature};
 use ring_rsa::RingRsaKey;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 /// The headers leak signs when a message has them (RFC 6376 §5.4 recommends
 /// these; the List-Unsubscribe pair per RFC 8058).
@@ -106,12 +113,12 @@ pub enum DkimError {
     Sign { selector: String, reason: String },
 }
 
-/// A loaded key. The Ed25519 signer is reused (the header list changes per
-/// message, hence the lock; signing takes ~50 µs). The RSA key is shared and
-/// gets a fresh signer per message, so slow RSA signatures run in parallel.
+/// A loaded key with its signature template. Signing only reads it (the
+/// per-message header list goes into a copy of the template), so concurrent
+/// signatures need no lock.
 enum KeySigner {
-    Ed25519(Box<Mutex<DkimSigner<Ed25519Key, Done>>>),
-    Rsa { key: RingRsaKey, domain: String },
+    Ed25519(Box<DkimSigner<Ed25519Key, Done>>),
+    Rsa(Box<DkimSigner<RingRsaKey, Done>>),
 }
 
 /// All configured keys, ready to sign for one domain. Built once at startup
@@ -140,12 +147,9 @@ impl Signer {
         for spec in keys {
             let signer = match keys::load_key(&spec.private_key, spec.algorithm)? {
                 LoadedKey::Ed25519(key) => {
-                    KeySigner::Ed25519(Box::new(Mutex::new(build(*key, domain, &spec.selector))))
+                    KeySigner::Ed25519(Box::new(build(*key, domain, &spec.selector)))
                 }
-                LoadedKey::Rsa(key) => KeySigner::Rsa {
-                    key,
-                    domain: domain.to_owned(),
-                },
+                LoadedKey::Rsa(key) => KeySigner::Rsa(Box::new(build(key, domain, &spec.selector))),
             };
             loaded.push((spec.selector.clone(), signer));
         }
@@ -154,17 +158,14 @@ impl Signer {
 
     /// Signs `message` (headers and body, CRLF line endings) with every key.
     /// Returns the `DKIM-Signature` header lines (one per key, each
-    /// CRLF-terminated) to prepend to the message unchanged.
+    /// CRLF-terminated, without `t=`) to prepend to the message unchanged.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DkimError> {
         let headers = headers_to_sign(message)?;
         let mut out = Vec::new();
         for (selector, signer) in &self.keys {
             let result = match signer {
                 KeySigner::Ed25519(s) => sign_with(s, &headers, message),
-                KeySigner::Rsa { key, domain } => {
-                    let signer = Mutex::new(build(key.clone(), domain, selector));
-                    sign_with(&signer, &headers, message)
-                }
+                KeySigner::Rsa(s) => sign_with(s, &headers, message),
             };
             let header = result.map_err(|e| DkimError::Sign {
                 selector: selector.clone(),
@@ -190,16 +191,109 @@ fn build<T: SigningKey>(key: T, domain: &str, selector: &str) -> DkimSigner<T, D
         .body_canonicalization(Canonicalization::Relaxed)
 }
 
+/// What `DkimSigner::sign` does, minus the `t=` it always sets: canonicalize
+/// the listed headers and the body, hash the body, sign the headers followed by
+/// the signature header with an empty `b=`.
 fn sign_with<T: SigningKey>(
-    signer: &Mutex<DkimSigner<T, Done>>,
+    signer: &DkimSigner<T, Done>,
     headers: &[String],
     message: &[u8],
 ) -> mail_auth::Result<String> {
-    // A poisoned lock only means another signing call panicked; the signer
-    // itself holds no partial state, so carry on with it.
-    let mut signer = signer.lock().unwrap_or_else(|p| p.into_inner());
-    signer.template.h = headers.to_vec();
-    Ok(signer.sign(message)?.to_header())
+    let mut signature = signer.template.clone();
+    signature.h = headers.to_vec();
+    let (_, canonical_headers, signed_headers, canonical_body) =
+        signature.canonicalize(Fields::new(message));
+    if signed_headers.is_empty() {
+        return Err(mail_auth::Error::NoHeadersFound);
+    }
+    let body_hash = signer.key.hash(canonical_body);
+    let base64 = base64::engine::general_purpose::STANDARD;
+    signature.bh = base64.encode(body_hash.as_ref()).into_bytes();
+    signature.t = 0; // 0 is left out when written
+    signature.x = 0;
+    signature.h = signed_headers;
+    let b = signer.key.sign(Signable {
+        headers: canonical_headers,
+        signature: &signature,
+    })?;
+    signature.b = base64.encode(b).into_bytes();
+    Ok(signature.to_header())
+}
+
+/// The data a DKIM signature covers (RFC 6376 §3.7): the canonical signed
+/// headers, then the `DKIM-Signature` header itself with `b=` empty.
+struct Signable<'a, H: Writable> {
+    headers: H,
+    signature: &'a Signature,
+}
+
+impl<H: Writable> Writable for Signable<'_, H> {
+    fn write(self, writer: &mut impl Writer) {
+        self.headers.write(writer);
+        self.signature.write(writer, false);
+    }
+}
+
+/// The header fields and body of a message, as mail-auth's canonicalization
+/// reads them (its own iterator is crate-private): each field's name, and its
+/// value from after the colon through the line end of its last continuation
+/// line; the body starts after the empty line.
+struct Fields<'x> {
+    message: &'x [u8],
+    pos: usize,
+    body: Option<usize>,
+}
+
+impl<'x> Fields<'x> {
+    fn new(message: &'x [u8]) -> Self {
+        Fields {
+            message,
+            pos: 0,
+            body: None,
+        }
+    }
+}
+
+impl<'x> HeaderStream<'x> for Fields<'x> {
+    fn next_header(&mut self) -> Option<(&'x [u8], &'x [u8])> {
+        loop {
+            if self.body.is_some() {
+                return None;
+            }
+            let rest = &self.message[self.pos..];
+            if rest.is_empty() || rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
+                let blank = if rest.starts_with(b"\r\n") {
+                    2
+                } else {
+                    rest.len().min(1)
+                };
+                self.body = Some(self.pos + blank);
+                return None;
+            }
+            // The field ends at the first line end not followed by a space or tab.
+            let mut end = rest.len();
+            let mut i = 0;
+            while let Some(nl) = rest[i..].iter().position(|&b| b == b'\n') {
+                let after = i + nl + 1;
+                if !matches!(rest.get(after), Some(b' ' | b'\t')) {
+                    end = after;
+                    break;
+                }
+                i = after;
+            }
+            let field = &rest[..end];
+            self.pos += end;
+            if let Some(colon) = field.iter().position(|&b| b == b':') {
+                return Some((&field[..colon], &field[colon + 1..]));
+            }
+            // A line without a colon is not a field: skip it.
+        }
+    }
+
+    fn body(&mut self) -> &'x [u8] {
+        while self.next_header().is_some() {}
+        &self.message[self.body.unwrap_or(self.message.len())..]
+    }
 }
 
 /// The [`SIGNED_HEADERS`] the message has, plus `From` once more. mail-auth signs
@@ -250,6 +344,27 @@ mod tests {
         let msg = b"From: a@x.test\r\nSubject: hi\r\nX-Other: 1\r\nTo: b@y.test\r\n\r\nbody\r\n";
         let list = headers_to_sign(msg).unwrap();
         assert_eq!(list, ["From", "To", "Subject", "From"]);
+    }
+
+    #[test]
+    fn fields_follow_folding_and_find_the_body() {
+        let msg = b"A: 1\r\nB: x\r\n\ty\r\nno colon\r\nC:z\r\n\r\nbody\r\nD: not a header\r\n";
+        let mut fields = Fields::new(msg);
+        let mut seen = Vec::new();
+        while let Some((name, value)) = fields.next_header() {
+            seen.push((name.to_vec(), value.to_vec()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (b"A".to_vec(), b" 1\r\n".to_vec()),
+                (b"B".to_vec(), b" x\r\n\ty\r\n".to_vec()),
+                (b"C".to_vec(), b"z\r\n".to_vec()),
+            ]
+        );
+        assert_eq!(fields.body(), b"body\r\nD: not a header\r\n");
+        assert_eq!(Fields::new(b"A: 1\n\nbody").body(), b"body");
+        assert_eq!(Fields::new(b"A: 1\r\n").body(), b"");
     }
 
     #[test]

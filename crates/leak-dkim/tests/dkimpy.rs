@@ -74,6 +74,16 @@ fn both_signatures_verify_with_dkimpy() {
         .next()
         .unwrap();
     assert_eq!(h.matches("From").count(), 2, "h={h}");
+    // No signing time: it would date the message to the second.
+    assert!(
+        !unfolded.contains(" t=") && !unfolded.contains(";t="),
+        "{unfolded}"
+    );
+    assert_eq!(
+        signer.sign(MESSAGE).unwrap(),
+        headers,
+        "without t= a message always gets the same signature"
+    );
     assert!(
         !h.contains("Cc") && !h.contains("List-Unsubscribe"),
         "h={h}"

@@ -4,6 +4,7 @@
 use crate::reply::Reply;
 use async_trait::async_trait;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// What a backend knows about the session it is asked about.
 #[derive(Debug, Clone)]
@@ -44,4 +45,24 @@ pub trait Backend: Send + Sync + 'static {
     /// The message is complete and well-formed (CRLF lines, dots un-stuffed).
     /// Returns the final reply: `250` only once the message is durably stored.
     async fn receive(&self, session: &SessionInfo, envelope: &Envelope, message: Vec<u8>) -> Reply;
+
+    /// The session's transaction is over: after DATA whatever its outcome,
+    /// at RSET, EHLO/HELO, STARTTLS, and when the connection ends for any
+    /// reason. Lets a backend give back what it reserved at MAIL and RCPT.
+    /// Called possibly more than once per transaction, and when none is
+    /// open: must be idempotent. The session is named by `id` and `peer`.
+    fn transaction_ended(&self, _session: &SessionInfo) {}
+}
+
+/// Tells the backend the transaction is over when a connection ends, however
+/// it ends (QUIT, timeout, error, the task dropped at shutdown).
+pub(crate) struct TransactionGuard {
+    pub backend: Arc<dyn Backend>,
+    pub session: SessionInfo,
+}
+
+impl Drop for TransactionGuard {
+    fn drop(&mut self) {
+        self.backend.transaction_ended(&self.session);
+    }
 }

@@ -1,7 +1,7 @@
 //! Accept loops: one per listener, a cap on concurrent connections, TLS
 //! (implicit or after STARTTLS), and a graceful stop.
 
-use crate::backend::{Backend, SessionInfo};
+use crate::backend::{Backend, SessionInfo, TransactionGuard};
 use crate::reply::Reply;
 use crate::session::{Ended, Session};
 use crate::throttle::AuthThrottle;
@@ -151,6 +151,10 @@ impl Server {
                 .any(|net| net.contains(&peer.ip())),
         };
         tracing::info!(session = %info.id, peer = %peer, "connection");
+        let _transaction = TransactionGuard {
+            backend: shared.backend.clone(),
+            session: info.clone(),
+        };
         let plain = match mode {
             ListenerMode::Implicit => {
                 self.over_tls(stream, info, mode, true, shutdown).await;

@@ -40,6 +40,7 @@ fn message(id: String, created: u64) -> QueuedMessage {
         is_report: false,
         recipients: vec![Recipient::new("someone@sink.test", created)],
         history: Vec::new(),
+        stamped: None,
     }
 }
 

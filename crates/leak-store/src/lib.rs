@@ -35,6 +35,8 @@
 //!   deleted once no envelope references them.
 //! - `record.rs`: the on-disk record formats (version byte + crc32 on each).
 //! - `damage.rs`, `stats.rs`: the damaged-record register and write counters.
+//! - `private.rs`: file modes: directories 0700 and files 0600 whatever the
+//!   umask, too-open ones tightened (with a warning) at open.
 //!
 //! # On disk
 //!
@@ -44,6 +46,8 @@
 //! <data_dir>/segments/<16 hex>.seg      body records, append-only
 //! ```
 //!
+//! Directories are mode 0700 and files 0600 (see `private.rs`).
+//!
 //! Bodies stay out of sled because sled 0.34 amplifies disk use badly for
 //! large values and keeps deleted data around. An envelope holds the
 //! (segment, offset, length, crc) of its body, and is written only after the
@@ -52,6 +56,7 @@
 
 mod damage;
 mod model;
+mod private;
 mod record;
 mod segments;
 mod sled_store;

@@ -32,6 +32,12 @@ pub struct QueuedMessage {
     pub recipients: Vec<Recipient>,
     /// Every delivery attempt, oldest first.
     pub history: Vec<Attempt>,
+    /// The time written in `Date` and leak's `Received` line, fixed at the
+    /// first delivery attempt (rounded) so every retry and every recipient
+    /// domain gets the same headers. `None` until then; records written
+    /// before this field existed load as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamped: Option<UnixTime>,
 }
 
 /// Sorts messages oldest first (ties by id), the order listings show.

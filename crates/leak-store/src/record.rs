@@ -162,6 +162,7 @@ mod tests {
             is_report: false,
             recipients: vec![crate::Recipient::new("bob@example.org", 7)],
             history: vec![],
+            stamped: None,
         }
     }
 

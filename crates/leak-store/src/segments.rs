@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -231,6 +231,7 @@ impl Segments {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(crate::private::FILE_MODE)
             .open(segment_path(&self.dir, number))?;
         File::open(&self.dir)?.sync_all()?;
         self.stats.count_segment_created();

@@ -3,7 +3,7 @@
 //! segment files; every mutation goes through the writer thread (`writer.rs`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use tokio::sync::oneshot;
 
 use crate::damage::{kv_record_name, Damage};
+use crate::private;
 use crate::record::{self, BodyRef};
 use crate::segments::{self, Segments};
 use crate::stats::{Stats, StoreStats};
@@ -186,12 +187,15 @@ impl SledStore {
 
     /// Opens (or creates) the store in `data_dir`.
     pub fn open_with(data_dir: &Path, options: StoreOptions) -> Result<SledStore> {
+        private::private_dir(data_dir)?;
         let segments_dir = data_dir.join("segments");
         if !segments_dir.is_dir() {
-            fs::create_dir_all(&segments_dir)?;
+            private::private_dir(&segments_dir)?;
             File::open(data_dir)?.sync_all()?;
         }
         let db = open_db(data_dir, &options)?;
+        // sled's files follow the umask: make sure none is open to others.
+        private::tighten_tree(data_dir)?;
         let envelopes = db.open_tree(ENVELOPES_TREE).map_err(db_error)?;
         let db_log = File::open(data_dir.join("db").join("db"))?;
         let shared = Arc::new(Shared {

@@ -6,14 +6,18 @@
 //! - `main.rs`: the clap command tree and exit codes.
 //! - `man.rs`: the man pages in docs/man, generated from this command tree.
 //! - `cli/`: one file per operator command group (`check_config`, `user`,
-//!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket).
+//!   `dkim`, `moderation`, `admin` for queue/optout/status over the socket),
+//!   and `exposure.rs`, the warnings about readable secrets.
+//! - `process.rs`: the umask of `serve` and the SIGPIPE of the other commands.
 //! - `serve/`: the daemon: `mod.rs` starts everything and handles signals,
 //!   `pipeline.rs` is the SMTP backend (anonymize → moderate → sign → store),
-//!   `limits.rs` the durable rate counters, `settings.rs` maps the config
-//!   onto each crate's settings.
+//!   `limits.rs` the durable rate counters and their reservations,
+//!   `transactions.rs` the slots each open SMTP transaction holds,
+//!   `settings.rs` maps the config onto each crate's settings.
 
 mod cli;
 mod man;
+mod process;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -74,6 +78,10 @@ fn main() -> ExitCode {
         .config
         .or_else(|| std::env::var_os("LEAK_CONFIG").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("/etc/leak/leak.toml"));
+    match cli.command {
+        Command::Serve => process::private_umask(),
+        _ => process::default_sigpipe(),
+    }
     let result = match cli.command {
         Command::Serve => serve::run(&config_path),
         Command::CheckConfig => cli::check_config::run(&config_path),

@@ -124,6 +124,7 @@ pub fn message(id: &str, created: u64) -> QueuedMessage {
             mx: Some("mx.example.test".into()),
             result: "451 4.3.0 try later".into(),
         }],
+        stamped: None,
     }
 }
 

@@ -51,6 +51,7 @@ pub fn run(data: &[u8], mail_from: &str) -> Anonymized {
         mail_from,
         account: "zvanderkamp",
         aliases: &aliases,
+        notify: None,
     };
     anonymize(&sub, &options(), NOW).unwrap_or_else(|e| panic!("anonymize failed: {e}"))
 }

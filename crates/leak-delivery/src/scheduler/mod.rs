@@ -13,7 +13,7 @@ use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
 use crate::sessions::SessionCache;
-use crate::{tls, DeliveryCounters, DeliveryError, DeliverySettings};
+use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
@@ -32,14 +32,27 @@ pub struct Scheduler {
 }
 
 /// Tells the scheduler that a message was just queued, so it looks at that
-/// message alone instead of rereading the queue. Cheap to clone.
+/// message alone instead of rereading the queue; and says when a new
+/// message's first attempt is due. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct QueueHint(mpsc::UnboundedSender<String>);
+pub struct QueueHint {
+    sender: mpsc::UnboundedSender<String>,
+    random_delay: RandomDelay,
+}
 
 impl QueueHint {
     pub fn queued(&self, id: &str) {
         // The scheduler gone means shutdown: the message is safe in the store.
-        let _ = self.0.send(id.to_owned());
+        let _ = self.sender.send(id.to_owned());
+    }
+
+    /// When a message queued at `now` is first attempted: after a fresh
+    /// draw of `random_delay`, the same for all its recipients. Stored as the
+    /// recipients' `next_attempt`, so it survives restarts; drawn at random
+    /// (not derived from the queue id, which the recipient sees in the
+    /// envelope sender) so nothing the recipient has predicts it.
+    pub fn first_due(&self, now: u64) -> u64 {
+        now + self.random_delay.draw().as_secs()
     }
 }
 
@@ -81,7 +94,8 @@ impl Running {
 }
 
 impl Scheduler {
-    /// Checks the settings and sets up DNS and TLS. `signer` signs failure reports.
+    /// Checks the settings and sets up DNS and TLS. `signer` signs every
+    /// message at delivery time.
     pub fn new(
         settings: DeliverySettings,
         store: Arc<dyn Store>,
@@ -109,13 +123,17 @@ impl Scheduler {
         };
         let waker = Arc::new(Notify::new());
         let (sender, hints) = mpsc::unbounded_channel();
+        let hint = QueueHint {
+            sender,
+            random_delay: settings.random_delay,
+        };
         let inner = Inner {
             settings,
             store,
             signer,
             resolver,
             smtp,
-            hint: QueueHint(sender),
+            hint,
             counters: Arc::default(),
         };
         Ok(Scheduler {
@@ -314,7 +332,6 @@ impl Inner {
         let expires = msg
             .created
             .saturating_add(settings.queue_lifetime.as_secs());
-        let first_due = msg.created + random_offset(&msg.id, settings.random_delay);
         let mut plan = Plan {
             expired: Vec::new(),
             due: BTreeMap::new(),
@@ -329,10 +346,7 @@ impl Inner {
                 plan.expired.push(r.address.clone());
                 continue;
             }
-            let mut at = r.next_attempt.unwrap_or(0);
-            if r.attempts == 0 {
-                at = at.max(first_due);
-            }
+            let at = r.next_attempt.unwrap_or(0);
             if at <= now {
                 plan.due.entry(domain).or_default().push(r.address.clone());
             } else {
@@ -400,7 +414,8 @@ impl Inner {
         self.record(&id, result, unix_now()).await;
     }
 
-    /// Records the start of an attempt: one more attempt, the next retry time.
+    /// Records the start of an attempt: one more attempt, the next retry
+    /// time, and at the message's first attempt its stamp (see `stamp.rs`).
     /// `None` when the message is gone or held (then nothing is attempted).
     async fn claim(&self, id: &str, rcpts: &[String], now: u64) -> Option<QueuedMessage> {
         let claimed = rcpts.to_vec();
@@ -408,6 +423,9 @@ impl Inner {
         let change = Box::new(move |m: &mut QueuedMessage| {
             if m.held {
                 return;
+            }
+            if m.stamped.is_none() {
+                m.stamped = Some(stamp::stamp_time(now, settings.date_rounding));
             }
             for r in m.recipients.iter_mut() {
                 if !r.status.is_final() && claimed.contains(&r.address) {
@@ -454,11 +472,33 @@ impl Inner {
                 return DomainResult { mx: None, results };
             }
         };
-        let body = client::canonical_body(body);
+        let stamp = msg
+            .stamped
+            .unwrap_or_else(|| stamp::stamp_time(unix_now(), self.settings.date_rounding));
+        let hostname = &self.settings.hostname;
+        // One signature per attempt (for all this domain's recipients), off
+        // the executor: RSA takes about a millisecond.
+        let signed =
+            tokio::task::block_in_place(|| stamp::outgoing(body, stamp, hostname, &self.signer));
+        let body = match signed {
+            Ok(signed) => client::canonical_body(&signed),
+            Err(e) => {
+                tracing::error!(queue_id = %msg.id, error = %e, "DKIM signing failed");
+                let reply = "451 4.3.0 local error signing the message";
+                return DomainResult {
+                    mx: None,
+                    results: deferred_all(rcpts, reply),
+                };
+            }
+        };
         let tx = Transaction {
             from: &msg.return_path,
             recipients: rcpts,
             body: &body,
+            // A failure report never shares a connection with other mail: the
+            // notify address's mail system must not see it arrive on the
+            // session that carried (or was refused) the message it reports.
+            own_session: msg.is_report,
         };
         client::deliver(&self.smtp, &targets, &tx).await
     }
@@ -494,21 +534,6 @@ pub(crate) fn domain_of(address: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// A per-message delay before the first attempt, uniformly spread over
-/// `0..=max` seconds and derived from the (random) queue id, so it survives
-/// restarts without being stored.
-fn random_offset(id: &str, max: Duration) -> u64 {
-    let max = max.as_secs();
-    if max == 0 {
-        return 0;
-    }
-    // FNV-1a: the id is already random; this only folds it into a number.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    hash % (max + 1)
-}
-
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -525,26 +550,10 @@ fn until(at: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
 
     #[test]
     fn domains_are_lowercased_and_bare() {
         assert_eq!(domain_of("Bob@Example.TEST"), "example.test");
         assert_eq!(domain_of("a@b@c.test."), "c.test");
-    }
-
-    #[test]
-    fn random_offset_is_bounded_and_stable() {
-        let max = Duration::from_secs(60);
-        let mut distinct = HashSet::new();
-        for i in 0..200 {
-            let id = format!("{:016x}", i * 7919);
-            let o = random_offset(&id, max);
-            assert!(o <= 60);
-            assert_eq!(o, random_offset(&id, max));
-            distinct.insert(o);
-        }
-        assert!(distinct.len() > 30);
-        assert_eq!(random_offset("abc", Duration::ZERO), 0);
     }
 }

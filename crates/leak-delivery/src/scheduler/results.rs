@@ -123,7 +123,7 @@ impl Inner {
             .recipients
             .iter()
             .filter(|r| r.report_pending && select(r))
-            .map(|r| failed_recipient(&msg, r))
+            .map(failed_recipient)
             .collect();
         let mut msg = msg;
         if !pending.is_empty() && self.report(&msg, &pending, now).await {
@@ -155,14 +155,14 @@ impl Inner {
         let ctx = ReportContext {
             hostname: &self.settings.hostname,
             return_domain: &self.settings.return_domain,
-            signer: &self.signer,
         };
-        match report::build(&ctx, msg, &body, failed, now) {
+        let due = now + self.settings.report_delay.draw().as_secs();
+        match report::build(&ctx, msg, &body, failed, now, due) {
             Ok(Some((report, body))) => {
                 let report_id = report.id.clone();
                 match self.store.enqueue(report, body).await {
                     Ok(()) => {
-                        tracing::info!(queue_id = %msg.id, %report_id, "failure report queued");
+                        tracing::info!(queue_id = %msg.id, %report_id, due, "failure report queued");
                         self.hint.queued(&report_id);
                         true
                     }
@@ -190,22 +190,15 @@ fn wants_report(message: &QueuedMessage) -> bool {
 }
 
 /// What the report says about one failed recipient, from its stored state.
-fn failed_recipient(message: &QueuedMessage, recipient: &Recipient) -> FailedRecipient {
+fn failed_recipient(recipient: &Recipient) -> FailedRecipient {
     let last = recipient.last_error.clone().unwrap_or_default();
     let (reply, expired) = match last.strip_prefix(EXPIRED_PREFIX) {
         Some(reply) => (reply.to_owned(), true),
         None => (last, false),
     };
-    let mx = message
-        .history
-        .iter()
-        .rev()
-        .find(|attempt| attempt.recipient == recipient.address)
-        .and_then(|attempt| attempt.mx.clone());
     FailedRecipient {
         address: recipient.address.clone(),
         reply,
-        mx,
         expired,
     }
 }

@@ -6,13 +6,15 @@ pub mod dns;
 pub mod smtp;
 
 use async_trait::async_trait;
+use dns::{DnsServer, Zone};
 use leak_delivery::{DeliverySettings, Scheduler};
 use leak_dkim::{generate_key, Algorithm, KeySpec, Signer};
 use leak_store::{
     DamagedRecord, MessageChange, QueuedMessage, Recipient, Result, Store, StoreError,
 };
+use smtp::{bind_same_port, start, Behavior, Sink};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -148,22 +150,17 @@ pub fn signer(dir: &std::path::Path) -> (Arc<Signer>, Vec<String>) {
     (Arc::new(Signer::load(DOMAIN, &specs).unwrap()), records)
 }
 
-/// A queued message from `someone@anon.test`, signed by `signer`.
-pub fn message(
-    signer: &Signer,
-    rcpts: &[&str],
-    notify: Option<&str>,
-    body_text: &str,
-) -> (QueuedMessage, Vec<u8>) {
+/// A queued message from `someone@anon.test`, stored as the anonymizer
+/// stores it: no `Date`, no `Received`, no signature (delivery adds them).
+pub fn message(rcpts: &[&str], notify: Option<&str>, body_text: &str) -> (QueuedMessage, Vec<u8>) {
     let id = format!("{:016x}", rand_id());
     let plain = format!(
         "From: \"Quelqu'un\" <someone@{DOMAIN}>\r\nTo: {}\r\nSubject: test {id}\r\n\
-         Date: Thu, 26 Nov 2026 05:00:00 +0000\r\nMessage-ID: <{id}@{DOMAIN}>\r\n\
+         Message-ID: <{id}@{DOMAIN}>\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body_text}",
         rcpts.join(", ")
     );
-    let mut body = signer.sign(plain.as_bytes()).unwrap();
-    body.extend_from_slice(plain.as_bytes());
+    let body = plain.into_bytes();
     let created = now();
     let msg = QueuedMessage {
         id,
@@ -177,6 +174,7 @@ pub fn message(
         is_report: false,
         recipients: rcpts.iter().map(|r| Recipient::new(*r, created)).collect(),
         history: Vec::new(),
+        stamped: None,
     };
     (msg, body)
 }
@@ -234,4 +232,52 @@ pub async fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+pub fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+/// Listeners on 127.0.0.<each of `lasts`>, all on one port.
+pub async fn listeners(lasts: &[u8]) -> (u16, Vec<tokio::net::TcpListener>) {
+    let ips: Vec<IpAddr> = lasts.iter().map(|l| IpAddr::V4(ip(*l))).collect();
+    let ls = bind_same_port(&ips).await;
+    (ls[0].local_addr().unwrap().port(), ls)
+}
+
+/// One receiver on 127.0.0.2 and a DNS server answering `domain` with its
+/// address (implicit MX): the MX port, the receiver, the DNS server.
+pub async fn one_receiver(domain: &str, behavior: Behavior) -> (u16, Sink, DnsServer) {
+    let (port, mut ls) = listeners(&[2]).await;
+    let sink = start(ls.pop().unwrap(), behavior);
+    let mut zone = Zone::default();
+    zone.a(domain, ip(2), 300);
+    (port, sink, DnsServer::start(zone).await)
+}
+
+pub fn script(f: impl Fn(&str) -> String + Send + Sync + 'static) -> smtp::RcptScript {
+    Arc::new(f)
+}
+
+/// Splits what delivery sent into what it added in front of the stored
+/// message (DKIM signatures, leak's `Received`, `Date`) and the stored bytes.
+pub fn split_stamp(data: &[u8]) -> (String, Vec<u8>) {
+    let text = String::from_utf8_lossy(data);
+    let date = text.find("\r\nDate: ").expect("a Date line") + 2;
+    let end = date + text[date..].find("\r\n").unwrap() + 2;
+    let added = text[..end].to_string();
+    assert!(added.starts_with("DKIM-Signature: "), "{added}");
+    assert!(
+        added.contains("\r\nReceived: by mail.anon.test (leak); "),
+        "{added}"
+    );
+    (added, data[end..].to_vec())
+}
+
+pub fn reports(sink: &Sink) -> Vec<String> {
+    sink.received()
+        .into_iter()
+        .filter(|r| r.mail_from == "<>")
+        .map(|r| String::from_utf8(r.data).unwrap())
+        .collect()
 }

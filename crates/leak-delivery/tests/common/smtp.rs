@@ -21,6 +21,8 @@ pub struct Received {
     /// The message after removing dot-stuffing, with its final CRLF.
     pub data: Vec<u8>,
     pub tls: bool,
+    /// Which connection carried it (1 for the first accepted).
+    pub session: usize,
 }
 
 /// Decides the reply to `RCPT TO:<addr>`.
@@ -57,6 +59,8 @@ pub struct Sink {
     pub max_sessions: Arc<AtomicUsize>,
     /// Sessions accepted in all (to check that sessions are reused).
     pub sessions: Arc<AtomicUsize>,
+    /// Every `RCPT TO` address with the connection it came on, accepted or not.
+    pub rcpt_log: Arc<Mutex<Vec<(usize, String)>>>,
 }
 
 impl Sink {
@@ -89,16 +93,23 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
     let max_sessions = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(AtomicUsize::new(0));
     let sessions = Arc::new(AtomicUsize::new(0));
+    let rcpt_log = Arc::new(Mutex::new(Vec::new()));
     let (rec, max, accepted) = (received.clone(), max_sessions.clone(), sessions.clone());
+    let rcpts = rcpt_log.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            accepted.fetch_add(1, Ordering::SeqCst);
+            let number = accepted.fetch_add(1, Ordering::SeqCst) + 1;
             let (rec, max, open, behavior) =
                 (rec.clone(), max.clone(), open.clone(), behavior.clone());
+            let log = Log {
+                received: rec,
+                rcpts: rcpts.clone(),
+                session: number,
+            };
             tokio::spawn(async move {
                 let now = open.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(now, Ordering::SeqCst);
-                session(stream, behavior, rec).await;
+                session(stream, behavior, log).await;
                 open.fetch_sub(1, Ordering::SeqCst);
             });
         }
@@ -108,10 +119,18 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
         received,
         max_sessions,
         sessions,
+        rcpt_log,
     }
 }
 
-async fn session(stream: TcpStream, behavior: Behavior, rec: Arc<Mutex<Vec<Received>>>) {
+/// Where one connection records what it saw.
+struct Log {
+    received: Arc<Mutex<Vec<Received>>>,
+    rcpts: Arc<Mutex<Vec<(usize, String)>>>,
+    session: usize,
+}
+
+async fn session(stream: TcpStream, behavior: Behavior, rec: Log) {
     let mut stream = BufReader::new(stream);
     let greeting = format!("{}\r\n", behavior.greeting);
     if stream
@@ -145,7 +164,7 @@ struct Upgrade;
 async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut BufReader<S>,
     behavior: &Behavior,
-    rec: &Mutex<Vec<Received>>,
+    rec: &Log,
     tls: bool,
 ) -> Option<Upgrade> {
     let mut cur = Received {
@@ -154,6 +173,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         rcpts: Vec::new(),
         data: Vec::new(),
         tls,
+        session: rec.session,
     };
     loop {
         let mut line = Vec::new();
@@ -185,6 +205,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             tokio::time::sleep(behavior.rcpt_delay).await;
             let addr = text[8..].trim_matches(|c| c == '<' || c == '>').to_string();
             let reply = (behavior.rcpt)(&addr);
+            rec.rcpts.lock().unwrap().push((rec.session, addr.clone()));
             if reply.starts_with('2') {
                 cur.rcpts.push(addr);
             }
@@ -193,7 +214,7 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             stream.get_mut().write_all(b"354 go on\r\n").await.ok()?;
             cur.data = read_data(stream).await?;
             if behavior.data_reply.starts_with('2') {
-                rec.lock().unwrap().push(cur.clone());
+                rec.received.lock().unwrap().push(cur.clone());
             }
             behavior.data_reply.clone()
         } else if upper == "QUIT" {

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     pub(super) fn ehlo(&mut self, host: String) -> Next {
         self.helo = Some(host);
-        self.envelope = None;
+        self.end_transaction();
         let settings = &self.shared.settings;
         let mut response = EhloResponse::new(settings.hostname.as_str());
         response.capabilities =
@@ -40,7 +40,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     pub(super) fn helo(&mut self, host: String) -> Next {
         self.helo = Some(host);
-        self.envelope = None;
+        self.end_transaction();
         let hostname = self.shared.settings.hostname.clone();
         self.reply(Reply::new(250, [2, 0, 0], hostname))
     }

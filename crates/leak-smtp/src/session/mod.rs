@@ -129,7 +129,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Request::Rcpt { to } => self.rcpt(to.into_owned()).await,
             Request::Data => self.data().await,
             Request::Rset => {
-                self.envelope = None;
+                self.end_transaction();
                 self.reply(Reply::ok("Reset"))
             }
             Request::Noop { .. } => self.reply(Reply::ok("OK")),
@@ -149,6 +149,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             )),
             _ => self.refuse(Reply::not_implemented()),
         }
+    }
+
+    /// Drops the transaction in progress, if any, and tells the backend.
+    fn end_transaction(&mut self) {
+        self.envelope = None;
+        self.shared.backend.transaction_ended(&self.info);
     }
 
     /// Queues a reply that does not count as an error.
@@ -181,6 +187,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn start_tls(mut self) -> Ended<S> {
+        self.end_transaction();
         if self.conn.flush().await.is_err() {
             return Ended::Closed;
         }

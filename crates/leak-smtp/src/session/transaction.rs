@@ -80,22 +80,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             [2, 0, 0],
             "Start mail input; end with <CRLF>.<CRLF>",
         ));
-        let message = match self.receive_data().await {
-            Ok(message) => message,
-            Err(DataEnd::Refused(reply)) => return self.refuse(reply),
+        let next = match self.receive_data().await {
+            Ok(message) => {
+                let reply = self
+                    .shared
+                    .backend
+                    .receive(&self.info, &envelope, message)
+                    .await;
+                self.reply(reply)
+            }
+            Err(DataEnd::Refused(reply)) => self.refuse(reply),
             Err(DataEnd::Fatal(reply)) => {
                 self.conn.queue(&reply);
-                return Next::Close;
+                Next::Close
             }
-            Err(DataEnd::Gone) => return Next::Close,
+            Err(DataEnd::Gone) => Next::Close,
         };
-        let reply = self
-            .shared
-            .backend
-            .receive(&self.info, &envelope, message)
-            .await;
-        self.conn.queue(&reply);
-        Next::Continue
+        self.shared.backend.transaction_ended(&self.info);
+        next
     }
 
     /// Reads the message up to `CRLF.CRLF` within `limits.data_timeout`.

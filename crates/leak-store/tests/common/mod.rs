@@ -22,6 +22,7 @@ pub fn message(id: &str, created: u64) -> QueuedMessage {
             Recipient::new("carol@example.com", created),
         ],
         history: vec![],
+        stamped: None,
     }
 }
 

@@ -1,12 +1,18 @@
 //! `leak check-config`: every problem in the config and the files it names,
-//! each with its key path; `ok` when there is none.
+//! each with its key path; `ok` when there is none. Warnings (`exposure.rs`:
+//! readable keys, a foreign users file, wide trusted networks) go to stderr
+//! and do not fail the check.
 
 use crate::{CliResult, Failure};
 use leak_config::{Config, Problem};
 use std::path::Path;
 
 pub fn run(path: &Path) -> CliResult {
-    let (_, problems) = inspect(path);
+    let (config, problems) = inspect(path);
+    // Warnings go to stderr and never change the outcome.
+    for warning in config.iter().flat_map(super::exposure::warnings) {
+        eprintln!("warning: {warning}");
+    }
     if problems.is_empty() {
         println!("ok");
         return Ok(());

@@ -52,6 +52,11 @@ pub fn run(config_path: &Path, command: DkimCommand) -> CliResult {
             out,
             domain,
         } => {
+            if !leak_config::is_valid_selector(&selector) {
+                return Err(Failure::refused(anyhow::anyhow!(
+                    "invalid selector {selector:?}: use DNS labels of letters, digits and hyphens separated by dots, such as \"leak-ed\""
+                )));
+            }
             let domain = match domain {
                 Some(domain) => domain,
                 None => super::parse_config(config_path)?.anonymizer.domain,

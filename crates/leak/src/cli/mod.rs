@@ -4,6 +4,7 @@ pub mod admin;
 pub mod check_config;
 pub mod dkim;
 pub mod dns;
+pub mod exposure;
 pub mod moderation;
 pub mod queue_filter;
 pub mod user;

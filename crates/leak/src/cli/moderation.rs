@@ -26,6 +26,7 @@ pub fn run(config_path: &Path, command: ModerationCommand) -> CliResult {
         mail_from: "",
         account: "",
         aliases: &[],
+        notify: None,
     };
     // A message is judged as the daemon judges it: after anonymizing. Plain
     // text (no header block) is judged as it is.

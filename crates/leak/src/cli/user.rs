@@ -18,6 +18,11 @@ pub enum UserCommand {
         /// Where delivery-failure reports for this account go.
         #[arg(long, value_name = "ADDR")]
         notify: Option<String>,
+        /// Another name or address of this person, scrubbed from the
+        /// messages and refused as a To/Cc ("Jean Dupont",
+        /// jd1987@example.org). Repeatable.
+        #[arg(long = "alias", value_name = "NAME_OR_ADDR")]
+        aliases: Vec<String>,
     },
     /// Remove an account.
     Remove {
@@ -37,6 +42,7 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
             name,
             password_stdin,
             notify,
+            aliases,
         } => {
             if let Some(address) = &notify {
                 if !address.contains('@') || address.chars().any(char::is_whitespace) {
@@ -51,7 +57,7 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
                 (generate_password(), true)
             };
             users
-                .add(&name, &password, notify)
+                .add_with_aliases(&name, &password, notify, aliases)
                 .map_err(Failure::refused)?;
             users.save(path).map_err(Failure::environment)?;
             if generated {
@@ -67,10 +73,14 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
         }
         UserCommand::List => {
             for (name, account) in &users.users {
-                match &account.notify {
-                    Some(notify) => println!("{name}\tnotify={notify}"),
-                    None => println!("{name}"),
+                let mut line = name.clone();
+                if let Some(notify) = &account.notify {
+                    line.push_str(&format!("\tnotify={notify}"));
                 }
+                if !account.aliases.is_empty() {
+                    line.push_str(&format!("\taliases={}", account.aliases.len()));
+                }
+                println!("{line}");
             }
         }
     }

@@ -49,19 +49,19 @@ pub fn unsubscribe(config: &Config, list: &Arc<Suppression>) -> Option<Unsubscri
     })
 }
 
-/// Queues leak's own answers: DKIM-signed, null envelope sender, marked as
-/// reports so that their failure never causes another message.
+/// Queues leak's own answers: null envelope sender, marked as reports so
+/// that their failure never causes another message. Like every leak
+/// message they are stored undated and unsigned: delivery adds `Date`,
+/// `Received` and the DKIM signatures at the first attempt.
 pub struct Outbox {
     pub store: Arc<dyn Store>,
-    pub signer: Arc<leak_dkim::Signer>,
     pub scheduler: leak_delivery::QueueHint,
 }
 
 #[async_trait::async_trait]
 impl leak_inbound::Outbox for Outbox {
     async fn send(&self, to: &str, message: Vec<u8>) -> Result<(), String> {
-        let mut body = self.signer.sign(&message).map_err(|e| e.to_string())?;
-        body.extend_from_slice(&message);
+        let body = without_date(&message);
         let now = super::pipeline::unix_now();
         let id = leak_store::new_message_id();
         let queued = QueuedMessage {
@@ -74,8 +74,10 @@ impl leak_inbound::Outbox for Outbox {
             held: false,
             hold_reason: None,
             is_report: true,
+            // Answers are not delayed: their timing tells nothing about a sender.
             recipients: vec![Recipient::new(to.to_string(), now)],
             history: Vec::new(),
+            stamped: None,
         };
         self.store
             .enqueue(queued, body)
@@ -85,6 +87,27 @@ impl leak_inbound::Outbox for Outbox {
         self.scheduler.queued(&id);
         Ok(())
     }
+}
+
+/// `message` without the `Date` field mail-builder always writes (a stored
+/// message with a `Date` would be sent unsigned, as queued by an older leak).
+fn without_date(message: &[u8]) -> Vec<u8> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |i| i + 2);
+    let mut out = Vec::with_capacity(message.len());
+    let mut skipping = false;
+    for line in message[..end].split_inclusive(|&b| b == b'\n') {
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            skipping = line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(&message[end..]);
+    out
 }
 
 /// The inbound role's backend.

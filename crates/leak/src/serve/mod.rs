@@ -9,6 +9,7 @@ mod memory;
 mod metrics;
 mod pipeline;
 pub mod settings;
+mod transactions;
 mod unsubscribe;
 
 use crate::{CliResult, Failure};
@@ -30,6 +31,9 @@ pub fn run(config_path: &Path) -> CliResult {
     init_logging();
     memory::limit_malloc_arenas();
     let config = load_checked(config_path)?;
+    for warning in crate::cli::exposure::warnings(&config) {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,12 +95,9 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         )),
         None => None,
     };
-    let scheduler = leak_delivery::Scheduler::new(
-        settings::delivery_settings(&config),
-        store.clone(),
-        signer.clone(),
-    )
-    .map_err(Failure::environment)?;
+    let scheduler =
+        leak_delivery::Scheduler::new(settings::delivery_settings(&config), store.clone(), signer)
+            .map_err(Failure::environment)?;
     let suppression = consent::suppression(&config, store.clone()).map_err(Failure::environment)?;
     let pipeline = Arc::new(Pipeline {
         users: RwLock::new(Arc::new(
@@ -108,6 +109,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             config.limits.messages_per_hour,
             config.limits.per_recipient_per_day,
         ),
+        transactions: Default::default(),
         anonymizer: settings::anonymizer_options(&config),
         classifier: if config.moderation.enabled {
             Some(settings::classifier(&config).map_err(Failure::refused)?)
@@ -115,7 +117,6 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             None
         },
         moderation_action: config.moderation.action,
-        signer: signer.clone(),
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
         unsubscribe: consent::unsubscribe(&config, &suppression),
@@ -130,7 +131,6 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             store.clone(),
             consent::Outbox {
                 store: store.clone(),
-                signer: signer.clone(),
                 scheduler: scheduler.hint(),
             },
             inbound_counters.clone(),

@@ -1,12 +1,18 @@
-//! The SMTP backend: what happens to a transaction. Accounts and limits at
-//! AUTH, MAIL and RCPT; at the end of DATA the message is anonymized in memory,
-//! moderated, DKIM-signed and durably stored, and only then acknowledged.
-//! RCPT TO checks the suppression list (`leak_consent`); with `[web]`
-//! configured, one message is prepared and stored per recipient so each
-//! carries its own signed `List-Unsubscribe` link (`unsubscribe.rs`).
+//! The SMTP backend: what happens to a transaction. Accounts at AUTH; limit
+//! slots reserved at MAIL and RCPT (`limits.rs`, held per session in
+//! `transactions.rs`); at the end of DATA the message is anonymized in
+//! memory, moderated and durably stored, and only then acknowledged, its
+//! slots committed with it. It is stored without `Date`, `Received` or DKIM
+//! signature: delivery adds them at the first attempt
+//! (`leak_delivery::outgoing`), so nothing the recipient gets carries the
+//! submission time. RCPT TO checks the suppression list (`leak_consent`);
+//! with `[web]` configured, one message is prepared and stored per recipient
+//! so each carries its own `List-Unsubscribe` link (`unsubscribe.rs`), signed
+//! at delivery with the rest.
 
-use super::limits::Limits;
+use super::limits::{same_recipient, Limits};
 use super::metrics::{Metrics, Refusal};
+use super::transactions::{Transaction, Transactions};
 use super::unsubscribe::Unsubscribe;
 use leak_accounts::Users;
 use leak_config::ModerationAction;
@@ -20,12 +26,14 @@ pub struct Pipeline {
     pub users: RwLock<Arc<Users>>,
     pub store: Arc<dyn Store>,
     pub limits: Limits,
+    /// The limit slots held by each open transaction.
+    pub transactions: Transactions,
     pub anonymizer: leak_anonymizer::Options,
     /// `None` when moderation is disabled.
     pub classifier: Option<leak_moderation::Classifier>,
     pub moderation_action: ModerationAction,
-    pub signer: Arc<leak_dkim::Signer>,
-    /// Names each queued message to the delivery scheduler.
+    /// Names each queued message to the delivery scheduler, and draws when
+    /// its first attempt is due (`[delivery] random_delay`).
     pub scheduler: leak_delivery::QueueHint,
     pub metrics: Arc<Metrics>,
     /// Opt-outs, hard bounces and complaints, checked at RCPT TO.
@@ -45,20 +53,20 @@ impl Pipeline {
         self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Anonymize → moderate → sign, off the async executor. `Err` is the reply.
+    /// Anonymize → moderate, off the async executor.
     async fn prepare(
         &self,
         session: &SessionInfo,
         envelope: &Envelope,
         data: Vec<u8>,
         recipient: Option<&str>,
-    ) -> Result<Prepared, Reply> {
+    ) -> Result<Prepared, Unprepared> {
         let account = session.account.clone().unwrap_or_default();
-        let aliases = self
+        let (aliases, notify) = self
             .users()
             .users
             .get(&account)
-            .map(|a| a.aliases.clone())
+            .map(|a| (a.aliases.clone(), a.notify.clone()))
             .unwrap_or_default();
         let options = match (&self.unsubscribe, recipient) {
             (Some(unsubscribe), Some(recipient)) => {
@@ -74,6 +82,7 @@ impl Pipeline {
                 mail_from: &mail_from,
                 account: &account,
                 aliases: &aliases,
+                notify: notify.as_deref(),
             };
             leak_anonymizer::anonymize(&submission, &options, now)
         })
@@ -81,28 +90,26 @@ impl Pipeline {
         .map_err(|_| Reply::local_error())?
         .map_err(|error| {
             self.metrics.refused(Refusal::InvalidMessage);
-            Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
+            // A To or Cc at the sender's own address is a policy refusal,
+            // not a malformed message.
+            let (code, status) = match error {
+                leak_anonymizer::AnonymizeError::OwnAddress => (550, [5, 7, 1]),
+                _ => (554, [5, 6, 0]),
+            };
+            Reply::new(code, status, format!("Message refused: {error}"))
         })?;
 
-        // Classifying and RSA signing take up to a millisecond or so each:
-        // let the runtime move other sessions to another thread meanwhile.
+        // Classifying takes up to a millisecond or so: let the runtime move
+        // other sessions to another thread meanwhile.
         tokio::task::block_in_place(|| {
-            let hold_reason = self.moderate(&anonymized)?;
-            let message = match (&self.unsubscribe, recipient) {
+            let hold_reason = self.moderate(&anonymized).map_err(Unprepared::Moderated)?;
+            let body = match (&self.unsubscribe, recipient) {
                 (Some(unsubscribe), Some(recipient)) => {
                     unsubscribe.add_headers(&anonymized.message, recipient)
                 }
                 _ => anonymized.message,
             };
-            let mut signed = self.signer.sign(&message).map_err(|error| {
-                tracing::error!(session = %session.id, %error, "DKIM signing failed");
-                Reply::local_error()
-            })?;
-            signed.extend_from_slice(&message);
-            Ok(Prepared {
-                body: signed,
-                hold_reason,
-            })
+            Ok(Prepared { body, hold_reason })
         })
     }
 
@@ -150,6 +157,21 @@ struct Prepared {
     hold_reason: Option<String>,
 }
 
+/// Why no message came out of `prepare`; each holds the reply.
+enum Unprepared {
+    /// Refused by moderation: counts toward the account's hourly limit, so
+    /// that probing the filter costs as much as sending.
+    Moderated(Reply),
+    /// Anything else: the transaction's slots are given back.
+    Failed(Reply),
+}
+
+impl From<Reply> for Unprepared {
+    fn from(reply: Reply) -> Self {
+        Unprepared::Failed(reply)
+    }
+}
+
 #[async_trait::async_trait]
 impl leak_smtp::Backend for Pipeline {
     async fn authenticate(&self, username: &str, password: &str) -> Option<String> {
@@ -162,62 +184,92 @@ impl leak_smtp::Backend for Pipeline {
     }
 
     async fn check_sender(&self, session: &SessionInfo, _mail_from: &str) -> Result<(), Reply> {
-        let Some(account) = &session.account else {
-            return Ok(());
+        // Trusted clients without an account have no hourly limit; their
+        // recipients still count.
+        let slot = match &session.account {
+            None => None,
+            Some(account) => match self.limits.reserve_message(account, unix_now()) {
+                Ok(Some(slot)) => Some(slot),
+                Ok(None) => {
+                    self.metrics.refused(Refusal::AccountLimit);
+                    return Err(Reply::new(
+                        450,
+                        [4, 7, 1],
+                        "Hourly message limit reached for this account, try again later",
+                    ));
+                }
+                Err(error) => {
+                    tracing::error!(session = %session.id, %error, "rate counter unreadable");
+                    return Err(Reply::local_error());
+                }
+            },
         };
-        match self.limits.account_allowed(account, unix_now()) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                self.metrics.refused(Refusal::AccountLimit);
-                Err(Reply::new(
-                    450,
-                    [4, 7, 1],
-                    "Hourly message limit reached for this account, try again later",
-                ))
-            }
-            Err(error) => {
-                tracing::error!(session = %session.id, %error, "rate counter unreadable");
-                Err(Reply::local_error())
-            }
-        }
+        self.transactions.begin(session, slot);
+        Ok(())
     }
 
     async fn check_recipient(&self, session: &SessionInfo, recipient: &str) -> Result<(), Reply> {
-        let checks = self
-            .suppression
-            .is_suppressed(recipient)
-            .and_then(|opted_out| {
-                Ok((
-                    opted_out,
-                    self.limits.recipient_allowed(recipient, unix_now())?,
-                ))
-            });
-        match checks {
-            Ok((true, _)) => {
+        let who = same_recipient(recipient);
+        // A repeated recipient (in any case) is answered 250 like the first
+        // and stored once: the client asked for one delivery to that person
+        // and gets it, without a refusal that some clients would take as a
+        // reason to give up the whole message, and without a second slot.
+        if self.transactions.has_recipient(session, &who) {
+            return Ok(());
+        }
+        let checks = self.suppression.is_suppressed(recipient).and_then(|out| {
+            Ok(match out {
+                true => None,
+                false => Some(self.limits.reserve_recipient(recipient, unix_now())?),
+            })
+        });
+        let slot = match checks {
+            Ok(None) => {
                 self.metrics.refused(Refusal::OptOut);
-                Err(Reply::new(
+                return Err(Reply::new(
                     550,
                     [5, 7, 1],
                     "This recipient has asked not to receive anonymous mail",
-                ))
+                ));
             }
-            Ok((false, false)) => {
+            Ok(Some(None)) => {
                 self.metrics.refused(Refusal::RecipientLimit);
-                Err(Reply::new(
+                return Err(Reply::new(
                     450,
                     [4, 7, 1],
                     "This recipient has received too many anonymous messages today, try again later",
-                ))
+                ));
             }
-            Ok((false, true)) => Ok(()),
+            Ok(Some(Some(slot))) => slot,
             Err(error) => {
                 tracing::error!(session = %session.id, %error, "recipient checks failed");
-                Err(Reply::local_error())
+                return Err(Reply::local_error());
             }
+        };
+        if self.transactions.add_recipient(session, who, slot) {
+            Ok(())
+        } else {
+            tracing::error!(session = %session.id, "recipient without a transaction");
+            Err(Reply::local_error())
         }
     }
 
+    fn transaction_ended(&self, session: &SessionInfo) {
+        drop(self.transactions.finish(session));
+    }
+
     async fn receive(&self, session: &SessionInfo, envelope: &Envelope, data: Vec<u8>) -> Reply {
+        // The slots leave the registry now: whatever happens below, they are
+        // either committed or given back when `transaction` is dropped.
+        let Some(transaction) = self.transactions.finish(session) else {
+            tracing::error!(session = %session.id, "DATA without a transaction");
+            return Reply::local_error();
+        };
+        let Some(envelope) = distinct_recipients(envelope, &transaction) else {
+            tracing::error!(session = %session.id, "recipient without a slot");
+            return Reply::local_error();
+        };
+        let envelope = &envelope;
         // With per-recipient links, one message per recipient; else one for all.
         let parts: Vec<Option<&str>> = match &self.unsubscribe {
             Some(_) => envelope
@@ -234,7 +286,14 @@ impl leak_smtp::Backend for Pipeline {
                 .await
             {
                 Ok(ready) => prepared.push((ready, recipient)),
-                Err(reply) => return reply,
+                Err(Unprepared::Failed(reply)) => return reply,
+                Err(Unprepared::Moderated(reply)) => {
+                    let hourly = transaction.message.into_iter().collect();
+                    if let Err(error) = self.limits.commit(hourly).await {
+                        tracing::warn!(session = %session.id, %error, "rate counters not updated");
+                    }
+                    return reply;
+                }
             }
         }
         drop(data);
@@ -251,11 +310,8 @@ impl leak_smtp::Backend for Pipeline {
         };
         // Stored and counted in one group commit. Should the store fail, the
         // counters keep one message too many: limits err on the safe side.
-        let (stored, counted) = tokio::join!(
-            stored,
-            self.limits
-                .record(session.account.as_deref(), &envelope.recipients, unix_now())
-        );
+        let (stored, counted) =
+            tokio::join!(stored, self.limits.commit(transaction.into_reservations()));
         if let Err(error) = counted {
             tracing::warn!(session = %session.id, %error, "rate counters not updated");
         }
@@ -277,6 +333,7 @@ impl Pipeline {
         recipients: Vec<String>,
     ) -> Result<String, Reply> {
         let now = unix_now();
+        let due = self.scheduler.first_due(now);
         let id = leak_store::new_message_id();
         let notify = session.account.as_ref().and_then(|account| {
             self.users()
@@ -297,9 +354,10 @@ impl Pipeline {
             is_report: false,
             recipients: recipients
                 .iter()
-                .map(|address| Recipient::new(address.clone(), now))
+                .map(|address| Recipient::new(address.clone(), due))
                 .collect(),
             history: Vec::new(),
+            stamped: None,
         };
         let held = message.held;
         if let Err(error) = self.store.enqueue(message, prepared.body).await {
@@ -315,6 +373,27 @@ impl Pipeline {
         self.scheduler.queued(&id);
         Ok(id)
     }
+}
+
+/// The envelope with each recipient once (the first spelling kept), checked
+/// against the slots the transaction holds: `None` if one has none, which
+/// would be a bug; the message is then refused rather than sent unlimited.
+fn distinct_recipients(envelope: &Envelope, transaction: &Transaction) -> Option<Envelope> {
+    let mut seen = std::collections::HashSet::new();
+    let mut recipients = Vec::new();
+    for address in &envelope.recipients {
+        let who = same_recipient(address);
+        if !transaction.recipients.contains_key(&who) {
+            return None;
+        }
+        if seen.insert(who) {
+            recipients.push(address.clone());
+        }
+    }
+    Some(Envelope {
+        mail_from: envelope.mail_from.clone(),
+        recipients,
+    })
 }
 
 pub fn unix_now() -> u64 {

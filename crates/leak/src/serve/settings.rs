@@ -98,7 +98,9 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
             DeliveryTls::Opportunistic => leak_delivery::TlsMode::Opportunistic,
             DeliveryTls::Required => leak_delivery::TlsMode::Required,
         },
-        random_delay: delivery.random_delay,
+        random_delay: random_delay(delivery.random_delay),
+        report_delay: random_delay(delivery.report_delay),
+        date_rounding: delivery.date_rounding,
         max_concurrent: delivery.max_concurrent,
         max_per_domain: delivery.max_per_domain,
         nameservers: config
@@ -112,5 +114,12 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         command_timeout: delivery.timeout,
         data_timeout: delivery.timeout.max(Duration::from_secs(600)),
         ..leak_delivery::DeliverySettings::default()
+    }
+}
+
+fn random_delay(range: leak_config::DelayRange) -> leak_delivery::RandomDelay {
+    leak_delivery::RandomDelay {
+        min: range.min,
+        max: range.max,
     }
 }
