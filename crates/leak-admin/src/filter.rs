@@ -116,6 +116,7 @@ mod tests {
                 })
                 .collect(),
             history: Vec::new(),
+            stamped: None,
         }
     }
 

@@ -36,6 +36,10 @@ pub struct Config {
     /// Prometheus metrics endpoint; absent means no metrics listener.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// One-click opt-out over HTTP; absent means no web listener and no
+    /// HTTPS `List-Unsubscribe` link.
+    #[serde(default)]
+    pub web: Option<WebConfig>,
 }
 
 /// `[server]`: who this server is and where it keeps its state.
@@ -92,6 +96,22 @@ pub struct ListenerConfig {
     pub bind: String,
     #[serde(default = "default_listener_tls")]
     pub tls: ListenerTls,
+    /// What the socket is for: submission by accounts, or inbound mail for
+    /// `anonymizer.domain` (bounces, complaints, opt-out mail, replies).
+    #[serde(default)]
+    pub role: ListenerRole,
+}
+
+/// What a listener accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerRole {
+    /// Authenticated (or trusted) submission of anonymous mail.
+    #[default]
+    Submission,
+    /// Mail *to* `anonymizer.domain` from anyone, never relayed (port 25,
+    /// the MX of the anonymizer domain).
+    Inbound,
 }
 
 fn default_listener_tls() -> ListenerTls {
@@ -549,4 +569,21 @@ pub struct MetricsConfig {
     /// `ip:port` to serve `/metrics` on.
     #[serde(default)]
     pub bind: String,
+}
+
+/// `[web]`: the HTTP listener for one-click opt-out (RFC 8058) and health.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// `ip:port` to listen on (usually loopback, behind a reverse proxy).
+    #[serde(default)]
+    pub bind: String,
+    /// The public base URL recipients reach, e.g. `https://anon.example`;
+    /// the `List-Unsubscribe` links are `{public_url}/optout/{token}`.
+    #[serde(default)]
+    pub public_url: String,
+    /// The server secret that keys opt-out tokens and suppression entries;
+    /// absent: `{data_dir}/consent.secret`, generated at first start.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
 }

@@ -124,6 +124,61 @@ fn not_toml_is_one_clear_problem() {
 }
 
 #[test]
+fn inbound_role_and_web_section() {
+    let text = r#"
+[server]
+hostname = "mail.anon.example"
+
+[[listener]]
+bind = "127.0.0.1:587"
+tls = "none"
+
+[[listener]]
+bind = "127.0.0.1:25"
+tls = "none"
+role = "inbound"
+
+[anonymizer]
+domain = "anon.example"
+
+[web]
+bind = "127.0.0.1:8080"
+public_url = "https://anon.example/"
+secret_file = "consent.secret"
+"#;
+    let mut config = leak_config::parse(text).expect("parses");
+    assert_eq!(
+        config.listeners[0].role,
+        leak_config::ListenerRole::Submission
+    );
+    assert_eq!(config.listeners[1].role, leak_config::ListenerRole::Inbound);
+    leak_config::resolve_paths(&mut config, Path::new("/etc/leak"));
+    let web = config.web.as_ref().unwrap();
+    assert_eq!(
+        web.secret_file.as_deref(),
+        Some(Path::new("/etc/leak/consent.secret"))
+    );
+    let problems = leak_config::validate(&config);
+    assert!(
+        !problems.iter().any(|p| p.key.starts_with("web")),
+        "{problems:?}"
+    );
+
+    let bad = text
+        .replace("https://anon.example/", "anon.example")
+        .replace("127.0.0.1:8080", "localhost");
+    let problems = leak_config::validate(&leak_config::parse(&bad).unwrap());
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        keys.contains(&"web.bind") && keys.contains(&"web.public_url"),
+        "{keys:?}"
+    );
+    let role = text.replace("\"inbound\"", "\"relay\"");
+    let problems = leak_config::parse(&role).unwrap_err();
+    assert_eq!(problems[0].key, "listener[1].role");
+}
+
+#[test]
 fn delays_are_one_duration_or_a_pair_with_modest_defaults() {
     let base =
         "[server]\nhostname = \"mail.anon.example\"\n[anonymizer]\ndomain = \"anon.example\"\n";

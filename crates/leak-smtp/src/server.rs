@@ -50,8 +50,13 @@ pub struct Settings {
     pub data_timeout: Duration,
     /// Failed AUTH per session before it is closed.
     pub max_auth_failures: u32,
-    /// Addresses that may submit without AUTH.
+    /// Addresses that may submit without AUTH (and are exempt from the
+    /// per-client limits).
     pub trusted_networks: Vec<ipnet::IpNet>,
+    /// Mail *to* this server (the inbound role): MAIL and RCPT need no AUTH
+    /// and the backend alone decides which recipients it takes. Unlike a
+    /// trusted network, this exempts nobody from the per-client limits.
+    pub accept_without_auth: bool,
     /// Concurrent connections across all listeners.
     pub max_connections: usize,
     /// Delay added per failed AUTH from one address (grows with each failure).
@@ -82,6 +87,7 @@ impl Default for Settings {
             data_timeout: Duration::from_secs(600),
             max_auth_failures: 3,
             trusted_networks: Vec::new(),
+            accept_without_auth: false,
             max_connections: 256,
             auth_failure_delay: Duration::from_secs(1),
             client_limits: ClientLimits::default(),

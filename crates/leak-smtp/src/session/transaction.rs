@@ -19,7 +19,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return self.refuse(Reply::bad_sequence("Nested MAIL command"));
         }
         // Nobody relays through leak without an account or a trusted address.
-        if self.info.account.is_none() && !self.info.trusted {
+        let open = self.shared.settings.accept_without_auth;
+        if self.info.account.is_none() && !self.info.trusted && !open {
             return self.refuse(Reply::auth_required());
         }
         if !is_valid_address(&from.address, true) {

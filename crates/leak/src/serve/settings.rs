@@ -82,6 +82,7 @@ pub fn smtp_settings(config: &Config) -> leak_smtp::Settings {
             .iter()
             .filter_map(|n| leak_config::parse_network(n))
             .collect(),
+        accept_without_auth: false,
         max_connections: config.limits.max_connections,
         auth_failure_delay: config.auth.failure_delay,
         client_limits: leak_smtp::ClientLimits {
