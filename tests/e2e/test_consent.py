@@ -386,3 +386,28 @@ def test_the_inbound_listener_never_relays(consent):
     assert "Server is an open relay" not in result.stdout, result.stdout
     assert daemon.queue_ids() == set()
     assert sink.messages == []
+
+
+def test_the_inbound_listener_keeps_the_per_client_limits(make_daemon):
+    """Mail to leak needs no account, but one client still cannot take every
+    connection of the inbound listener (the MX of the anonymizer domain)."""
+    extra = '\n[[listener]]\nbind = "127.0.0.1:0"\ntls = "none"\nrole = "inbound"\n'
+    daemon = make_daemon(extra=extra, limits={"max_connections_per_client": 2})
+    inbound = int(daemon.listening[3].rsplit(":", 1)[1])
+    held = []
+    try:
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", inbound), timeout=10)
+            sock.settimeout(10)
+            assert sock.recv(200).startswith(b"220"), "the first two connections are served"
+            held.append(sock)
+        with socket.create_connection(("127.0.0.1", inbound), timeout=10) as third:
+            third.settimeout(10)
+            assert third.recv(200).startswith(b"421"), "the third from the same client is refused"
+        with socket.create_connection(("127.0.0.1", inbound), timeout=10,
+                                      source_address=("127.0.0.7", 0)) as other:
+            other.settimeout(10)
+            assert other.recv(200).startswith(b"220"), "another client is still served"
+    finally:
+        for sock in held:
+            sock.close()
