@@ -14,6 +14,13 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v man >/dev/null || need_apt+=(man-db)
+# The e2e hardening test checks contrib/fail2ban's filter against a real log.
+command -v fail2ban-regex >/dev/null || need_apt+=(fail2ban)
+# The consent tests: a real browser opens the opt-out link, curl sends the
+# RFC 8058 POST, nmap's smtp-open-relay script probes the inbound listener.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v nmap >/dev/null || need_apt+=(nmap)
+command -v curl >/dev/null || need_apt+=(curl)
 # The Rust DKIM tests verify signatures with Debian's dkimpy (/usr/bin/python3).
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need_apt+=(python3-dkim python3-nacl)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -21,8 +28,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-python3 - <<'PY' || { log "installing Python packages"; python3 -m pip install -q pytest dkimpy aiosmtpd pynacl prometheus-client; }
-import pytest, dkim, aiosmtpd, nacl, prometheus_client  # noqa: F401
+python3 - <<'PY' || { log "installing Python packages"; python3 -m pip install -q pytest dkimpy aiosmtpd pynacl websockets prometheus-client; }
+import pytest, dkim, aiosmtpd, nacl, websockets, prometheus_client  # noqa: F401
 PY
 
 log "format and lints"

@@ -179,8 +179,10 @@ nameservers = ["{nameserver}"]
             ready.set()
 
         threading.Thread(target=pump, args=(self.process.stderr,), daemon=True).start()
-        if not ready.wait(timeout) or self.process.poll() is not None or len(listening) != 3:
+        if not ready.wait(timeout) or self.process.poll() is not None or len(listening) < 3:
             raise RuntimeError("leak did not start:\n" + "".join(self.log))
+        # Every listener in config order (tests may add some through `extra`).
+        self.listening = listening
         for name, address in zip(("starttls", "implicit", "none"), listening):
             self.ports[name] = int(address.rsplit(":", 1)[1])
         return self

@@ -115,7 +115,14 @@ def test_concurrent_sessions_to_one_victim_get_exactly_the_daily_limit(make_daem
 
 
 def test_concurrent_sessions_of_one_account_get_exactly_the_hourly_limit(make_daemon):
-    daemon = make_daemon(limits={"messages_per_hour": 60, "max_connections": 128})
+    # One client address opens the 100 sessions: lift the per-client limits
+    # (tested in test_hardening_smtp.py) so only the account's limit counts.
+    daemon = make_daemon(limits={"messages_per_hour": 60, "max_connections": 128,
+                                 "max_connections_per_client": 128,
+                                 "connection_rate_per_client": 1000,
+                                 "message_rate_per_client": 1000,
+                                 "recipient_rate_per_client": 1000,
+                                 "auth_rate_per_client": 1000})
 
     def prepare(_):
         return alice_client(daemon)

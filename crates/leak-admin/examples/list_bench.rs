@@ -105,6 +105,10 @@ async fn main() {
     let socket = dir.path().join("admin.sock");
     let server = AdminServer::bind(&socket).expect("socket binds");
     let ctx = AdminContext {
+        suppression: Arc::new(leak_consent::Suppression::new(
+            store.clone(),
+            &leak_consent::Secret::from_bytes([9; 32]),
+        )),
         store,
         wake_scheduler: Arc::new(Notify::new()),
         status: Arc::new(move || StatusInfo {

@@ -13,8 +13,8 @@
 //!   [`AdminContext`], what it needs from the daemon.
 //! - `ops.rs`: what each request does to the [`leak_store::Store`]: list,
 //!   show, retry, hold, release, delete, opt-out, status.
-//! - `optout.rs`: the opt-out list (hashed addresses in the kv tree
-//!   `optout`), including [`optout::is_opted_out`] for RCPT TO.
+//! - `optout.rs`: `leak optout` over the suppression list
+//!   ([`leak_consent::Suppression`], which RCPT TO checks too).
 //! - `filter.rs`: the `queue list|retry|delete` filters and `queue summary`'s
 //!   per-domain shape, applied on the CLI's side.
 //! - `client.rs`: [`AdminClient`] and its typed calls, [`ClientError`].

@@ -42,9 +42,9 @@ pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
         Request::QueueHold { id } => hold(store.as_ref(), &id).await,
         Request::QueueRelease { id } => release(store.as_ref(), &id).await,
         Request::QueueDelete { target } => delete(store, target).await,
-        Request::OptoutAdd { address } => optout_add(store.as_ref(), &address).await,
-        Request::OptoutRemove { address } => optout_remove(store.as_ref(), &address).await,
-        Request::OptoutList => optout::list(store.as_ref())
+        Request::OptoutAdd { address } => optout_add(&ctx.suppression, &address).await,
+        Request::OptoutRemove { address } => optout_remove(&ctx.suppression, &address).await,
+        Request::OptoutList => optout::list(&ctx.suppression)
             .map(|entries| Response::Optouts { entries })
             .map_err(store_error),
         Request::Status => status(ctx).await,
@@ -301,10 +301,10 @@ fn flatten<T>(
     joined.unwrap_or_else(|e| Err(StoreError::Database(format!("store task failed: {e}"))))
 }
 
-async fn optout_add(store: &dyn Store, address: &str) -> OpResult {
+async fn optout_add(list: &leak_consent::Suppression, address: &str) -> OpResult {
     let normalized =
         optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
-    let (hash, changed) = optout::add(store, &normalized, now())
+    let (hash, changed) = optout::add(list, &normalized, now())
         .await
         .map_err(store_error)?;
     if changed {
@@ -313,13 +313,10 @@ async fn optout_add(store: &dyn Store, address: &str) -> OpResult {
     Ok(Response::OptoutAdded { hash, changed })
 }
 
-async fn optout_remove(store: &dyn Store, address: &str) -> OpResult {
+async fn optout_remove(list: &leak_consent::Suppression, address: &str) -> OpResult {
     let normalized =
         optout::validate(address).map_err(|e| (ErrorKind::BadRequest, e.to_string()))?;
-    match optout::remove(store, &normalized)
-        .await
-        .map_err(store_error)?
-    {
+    match list.remove(address).await.map_err(store_error)? {
         Some(hash) => {
             tracing::info!(%hash, "opt-out: address removed");
             Ok(Response::OptoutRemoved { hash })

@@ -111,13 +111,19 @@ pub enum ErrorKind {
     Store,
 }
 
-/// One opt-out record. Only the hash is stored, never the address.
+/// One suppression record. Only the hash is stored, never the address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OptoutEntry {
-    /// Lowercase hex SHA-256 of the normalized address.
+    /// Lowercase hex HMAC of the normalised address (SHA-256 for `legacy`).
     pub hash: String,
     /// When it was added, if the record says so.
     pub added: Option<UnixTime>,
+    /// `cli`, `web`, `mail`, `bounce`, `complaint` or `legacy`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// For bounces and complaints: the status code or feedback type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What `leak status` shows.

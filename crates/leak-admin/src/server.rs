@@ -33,8 +33,10 @@ const SOCKET_MODE: u32 = 0o660;
 /// What the admin server needs from the running daemon.
 #[derive(Clone)]
 pub struct AdminContext {
-    /// The queue and opt-out list.
+    /// The queue.
     pub store: Arc<dyn Store>,
+    /// The suppression list `leak optout` edits.
+    pub suppression: Arc<leak_consent::Suppression>,
     /// Rung after `retry` and `release`, so the delivery scheduler looks at
     /// the queue now instead of at its next tick.
     pub wake_scheduler: Arc<Notify>,

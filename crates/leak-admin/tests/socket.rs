@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::Duration;
 
 use common::Harness;
-use leak_admin::{optout, AdminClient, AdminServer, ClientError, ErrorKind, MAX_REQUEST_LINE};
+use leak_admin::{AdminClient, AdminServer, ClientError, ErrorKind, MAX_REQUEST_LINE};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
@@ -131,32 +131,32 @@ async fn an_aborted_server_still_removes_its_socket() {
 #[tokio::test]
 async fn optout_add_list_remove_and_check() {
     let h = Harness::start().await;
+    let list =
+        leak_consent::Suppression::new(h.store.clone(), &leak_consent::Secret::from_bytes([9; 32]));
     let mut client = h.client().await;
     let (hash, added) = client.optout_add("Bob@Example.TEST").await.unwrap();
     assert!(added);
-    assert_eq!(hash, optout::hash("Bob@example.test"));
-    let (again, added) = client.optout_add("<Bob@example.test>").await.unwrap();
+    assert_eq!(hash, list.hash("bob@example.test"));
+    let (again, added) = client.optout_add("<bob+news@example.test>").await.unwrap();
     assert_eq!(
         (again.as_str(), added),
         (hash.as_str(), false),
-        "same address, domain case aside"
+        "same mailbox, case and +tag aside"
     );
-
-    assert!(optout::is_opted_out(h.store.as_ref(), "Bob@EXAMPLE.test").unwrap());
-    assert!(
-        !optout::is_opted_out(h.store.as_ref(), "bob@example.test").unwrap(),
-        "local part is case-sensitive"
-    );
+    for variant in ["Bob@EXAMPLE.test", "bob@example.test", "BOB+x@example.test"] {
+        assert!(list.is_suppressed(variant).unwrap(), "{variant}");
+    }
 
     let entries = client.optout_list().await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].hash, hash);
+    assert_eq!(entries[0].source.as_deref(), Some("cli"));
     let added_at = entries[0].added.expect("the time is recorded");
     assert!(common::now().abs_diff(added_at) < 10);
-    let raw = h.store.kv_scan(optout::TREE).unwrap();
+    let raw = h.store.kv_scan(leak_consent::TREE).unwrap();
     assert!(
         !raw.iter()
-            .any(|(k, v)| k.windows(3).any(|w| w == b"Bob") || v.windows(3).any(|w| w == b"Bob")),
+            .any(|(k, v)| k.windows(3).any(|w| w == b"bob") || v.windows(3).any(|w| w == b"bob")),
         "no address stored in clear"
     );
 
@@ -170,16 +170,19 @@ async fn optout_add_list_remove_and_check() {
         other => panic!("expected BadRequest, got {other:?}"),
     }
     assert_eq!(
-        client.optout_remove("Bob@example.TEST").await.unwrap(),
+        client
+            .optout_remove("BOB+other@example.TEST")
+            .await
+            .unwrap(),
         hash
     );
-    assert!(!optout::is_opted_out(h.store.as_ref(), "Bob@example.test").unwrap());
+    assert!(!list.is_suppressed("bob@example.test").unwrap());
     match client.optout_remove("Bob@example.test").await {
         Err(ClientError::Daemon {
             kind: ErrorKind::NotFound,
             message,
         }) => {
-            assert_eq!(message, "Bob@example.test is not on the opt-out list")
+            assert_eq!(message, "bob@example.test is not on the opt-out list")
         }
         other => panic!("expected NotFound, got {other:?}"),
     }

@@ -268,5 +268,4 @@ mod tests {
             assert_eq!(normalize_prefixes(subject), expected, "{subject}");
         }
     }
-
 }

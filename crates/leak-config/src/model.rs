@@ -38,6 +38,10 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     #[serde(default)]
     pub log: LogConfig,
+    /// One-click opt-out over HTTP; absent means no web listener and no
+    /// HTTPS `List-Unsubscribe` link.
+    #[serde(default)]
+    pub web: Option<WebConfig>,
 }
 
 /// `[server]`: who this server is and where it keeps its state.
@@ -94,6 +98,22 @@ pub struct ListenerConfig {
     pub bind: String,
     #[serde(default = "default_listener_tls")]
     pub tls: ListenerTls,
+    /// What the socket is for: submission by accounts, or inbound mail for
+    /// `anonymizer.domain` (bounces, complaints, opt-out mail, replies).
+    #[serde(default)]
+    pub role: ListenerRole,
+}
+
+/// What a listener accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerRole {
+    /// Authenticated (or trusted) submission of anonymous mail.
+    #[default]
+    Submission,
+    /// Mail *to* `anonymizer.domain` from anyone, never relayed (port 25,
+    /// the MX of the anonymizer domain).
+    Inbound,
 }
 
 fn default_listener_tls() -> ListenerTls {
@@ -181,6 +201,40 @@ pub struct LimitsConfig {
     /// How long the whole DATA phase may take.
     #[serde(default = "default_data_timeout", with = "humantime_serde")]
     pub data_timeout: Duration,
+    /// Connections one client (IPv4 address or IPv6 /64) may hold at once;
+    /// more get `421 4.7.0`. 0: no limit. Trusted networks are exempt from
+    /// every `*_per_client` limit.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: u32,
+    /// New connections per minute from one client. 0: no limit.
+    #[serde(default = "default_connection_rate_per_client")]
+    pub connection_rate_per_client: u32,
+    /// MAIL FROM commands per minute from one client (`450 4.7.1`). 0: no limit.
+    #[serde(default = "default_message_rate_per_client")]
+    pub message_rate_per_client: u32,
+    /// RCPT TO commands per minute from one client (`450 4.7.1`). 0: no limit.
+    #[serde(default = "default_recipient_rate_per_client")]
+    pub recipient_rate_per_client: u32,
+    /// AUTH commands per minute from one client (`454 4.7.0`). 0: no limit.
+    #[serde(default = "default_auth_rate_per_client")]
+    pub auth_rate_per_client: u32,
+    /// Longest a connection may last, however busy (`421 4.4.2`).
+    #[serde(default = "default_max_session_duration", with = "humantime_serde")]
+    pub max_session_duration: Duration,
+    /// NOOP, RSET, HELP, VRFY and refused commands tolerated per connection.
+    #[serde(default = "default_max_junk_commands")]
+    pub max_junk_commands: u32,
+    /// How long a client may take over the TLS handshake.
+    #[serde(default = "default_tls_handshake_timeout", with = "humantime_serde")]
+    pub tls_handshake_timeout: Duration,
+    /// Password verifications (argon2id, ~19 MiB each) running at once;
+    /// 0 means one per CPU.
+    #[serde(default)]
+    pub auth_workers: usize,
+    /// AUTH attempts waiting for verification per queue before more are
+    /// answered `454 4.7.0`; 0 means four per worker.
+    #[serde(default)]
+    pub auth_queue: usize,
 }
 
 impl Default for LimitsConfig {
@@ -193,6 +247,16 @@ impl Default for LimitsConfig {
             max_connections: default_max_connections(),
             command_timeout: default_command_timeout(),
             data_timeout: default_data_timeout(),
+            max_connections_per_client: default_max_connections_per_client(),
+            connection_rate_per_client: default_connection_rate_per_client(),
+            message_rate_per_client: default_message_rate_per_client(),
+            recipient_rate_per_client: default_recipient_rate_per_client(),
+            auth_rate_per_client: default_auth_rate_per_client(),
+            max_session_duration: default_max_session_duration(),
+            max_junk_commands: default_max_junk_commands(),
+            tls_handshake_timeout: default_tls_handshake_timeout(),
+            auth_workers: 0,
+            auth_queue: 0,
         }
     }
 }
@@ -217,6 +281,30 @@ fn default_command_timeout() -> Duration {
 }
 fn default_data_timeout() -> Duration {
     Duration::from_secs(600)
+}
+fn default_max_connections_per_client() -> u32 {
+    20
+}
+fn default_connection_rate_per_client() -> u32 {
+    120
+}
+fn default_message_rate_per_client() -> u32 {
+    60
+}
+fn default_recipient_rate_per_client() -> u32 {
+    300
+}
+fn default_auth_rate_per_client() -> u32 {
+    30
+}
+fn default_max_session_duration() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_max_junk_commands() -> u32 {
+    50
+}
+fn default_tls_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// `[anonymizer]`: what the recipient sees instead of the sender.
@@ -516,4 +604,21 @@ pub enum ClientIpLog {
     Hashed,
     /// Not at all.
     None,
+}
+
+/// `[web]`: the HTTP listener for one-click opt-out (RFC 8058) and health.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// `ip:port` to listen on (usually loopback, behind a reverse proxy).
+    #[serde(default)]
+    pub bind: String,
+    /// The public base URL recipients reach, e.g. `https://anon.example`;
+    /// the `List-Unsubscribe` links are `{public_url}/optout/{token}`.
+    #[serde(default)]
+    pub public_url: String,
+    /// The server secret that keys opt-out tokens and suppression entries;
+    /// absent: `{data_dir}/consent.secret`, generated at first start.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
 }

@@ -18,6 +18,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     dkim(config, &mut problems);
     delivery(config, &mut problems);
     dns_and_metrics(config, &mut problems);
+    web(config, &mut problems);
     problems
 }
 
@@ -113,6 +114,8 @@ fn limits(config: &Config, problems: &mut Vec<Problem>) {
     for (key, value) in [
         ("limits.command_timeout", limits.command_timeout),
         ("limits.data_timeout", limits.data_timeout),
+        ("limits.max_session_duration", limits.max_session_duration),
+        ("limits.tls_handshake_timeout", limits.tls_handshake_timeout),
     ] {
         if value.is_zero() {
             problems.push(Problem::new(key, "must be greater than 0"));
@@ -308,6 +311,26 @@ fn dns_and_metrics(config: &Config, problems: &mut Vec<Problem>) {
                 format!("`{}` is not an ip:port address", metrics.bind),
             ));
         }
+    }
+}
+
+fn web(config: &Config, problems: &mut Vec<Problem>) {
+    let Some(web) = &config.web else {
+        return;
+    };
+    if web.bind.parse::<SocketAddr>().is_err() {
+        problems.push(Problem::new(
+            "web.bind",
+            format!("`{}` is not an ip:port address", web.bind),
+        ));
+    }
+    let url = web.public_url.trim_end_matches('/');
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    if !scheme_ok || url.contains(char::is_whitespace) || url.split("://").nth(1) == Some("") {
+        problems.push(Problem::new(
+            "web.public_url",
+            "must be the public base URL of the opt-out pages, e.g. \"https://anon.example\"",
+        ));
     }
 }
 

@@ -124,6 +124,61 @@ fn not_toml_is_one_clear_problem() {
 }
 
 #[test]
+fn inbound_role_and_web_section() {
+    let text = r#"
+[server]
+hostname = "mail.anon.example"
+
+[[listener]]
+bind = "127.0.0.1:587"
+tls = "none"
+
+[[listener]]
+bind = "127.0.0.1:25"
+tls = "none"
+role = "inbound"
+
+[anonymizer]
+domain = "anon.example"
+
+[web]
+bind = "127.0.0.1:8080"
+public_url = "https://anon.example/"
+secret_file = "consent.secret"
+"#;
+    let mut config = leak_config::parse(text).expect("parses");
+    assert_eq!(
+        config.listeners[0].role,
+        leak_config::ListenerRole::Submission
+    );
+    assert_eq!(config.listeners[1].role, leak_config::ListenerRole::Inbound);
+    leak_config::resolve_paths(&mut config, Path::new("/etc/leak"));
+    let web = config.web.as_ref().unwrap();
+    assert_eq!(
+        web.secret_file.as_deref(),
+        Some(Path::new("/etc/leak/consent.secret"))
+    );
+    let problems = leak_config::validate(&config);
+    assert!(
+        !problems.iter().any(|p| p.key.starts_with("web")),
+        "{problems:?}"
+    );
+
+    let bad = text
+        .replace("https://anon.example/", "anon.example")
+        .replace("127.0.0.1:8080", "localhost");
+    let problems = leak_config::validate(&leak_config::parse(&bad).unwrap());
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(
+        keys.contains(&"web.bind") && keys.contains(&"web.public_url"),
+        "{keys:?}"
+    );
+    let role = text.replace("\"inbound\"", "\"relay\"");
+    let problems = leak_config::parse(&role).unwrap_err();
+    assert_eq!(problems[0].key, "listener[1].role");
+}
+
+#[test]
 fn delays_are_one_duration_or_a_pair_with_modest_defaults() {
     let base =
         "[server]\nhostname = \"mail.anon.example\"\n[anonymizer]\ndomain = \"anon.example\"\n";
@@ -161,4 +216,57 @@ fn delays_are_one_duration_or_a_pair_with_modest_defaults() {
         problems.iter().any(|p| p.key == "delivery.random_delay"),
         "{problems:?}"
     );
+}
+
+/// The commented hardening keys in the example are exactly the defaults, and
+/// they parse once uncommented.
+#[test]
+fn example_hardening_keys_uncommented_are_the_defaults() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/leak.toml"),
+    )
+    .unwrap();
+    let keys = [
+        "max_connections_per_client",
+        "connection_rate_per_client",
+        "message_rate_per_client",
+        "recipient_rate_per_client",
+        "auth_rate_per_client",
+        "max_session_duration",
+        "max_junk_commands",
+        "tls_handshake_timeout",
+        "auth_workers",
+        "auth_queue",
+    ];
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if keys.iter().any(|k| rest.starts_with(&format!("{k} = "))) => rest,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(uncommented.matches("_per_client = ").count(), 5);
+    let config = leak_config::parse(&uncommented).expect("uncommented example parses");
+    let defaults = leak_config::parse(&text).unwrap().limits;
+    let limits = config.limits;
+    assert_eq!(
+        limits.max_connections_per_client,
+        defaults.max_connections_per_client
+    );
+    assert_eq!(limits.connection_rate_per_client, 120);
+    assert_eq!(
+        limits.message_rate_per_client,
+        defaults.message_rate_per_client
+    );
+    assert_eq!(
+        limits.recipient_rate_per_client,
+        defaults.recipient_rate_per_client
+    );
+    assert_eq!(limits.auth_rate_per_client, defaults.auth_rate_per_client);
+    assert_eq!(limits.max_session_duration, Duration::from_secs(1800));
+    assert_eq!(limits.max_session_duration, defaults.max_session_duration);
+    assert_eq!(limits.max_junk_commands, defaults.max_junk_commands);
+    assert_eq!(limits.tls_handshake_timeout, defaults.tls_handshake_timeout);
+    assert_eq!((limits.auth_workers, limits.auth_queue), (0, 0));
 }

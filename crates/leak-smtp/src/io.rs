@@ -5,6 +5,7 @@
 use crate::reply::Reply;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// Why reading from the client stopped.
 #[derive(Debug)]
@@ -79,9 +80,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads more bytes, flushing queued replies first. Waits at most `timeout`.
     pub async fn fill(&mut self, timeout: Duration) -> Result<(), ReadFailure> {
-        self.flush().await.map_err(ReadFailure::Io)?;
+        self.fill_until(Instant::now() + timeout).await
+    }
+
+    /// Reads more bytes, flushing queued replies first; gives up at `deadline`.
+    pub async fn fill_until(&mut self, deadline: Instant) -> Result<(), ReadFailure> {
+        let write = tokio::time::timeout_at(deadline, self.flush()).await;
+        match write {
+            Err(_) => return Err(ReadFailure::Timeout),
+            Ok(result) => result.map_err(ReadFailure::Io)?,
+        }
         let mut chunk = [0u8; READ_CHUNK];
-        match tokio::time::timeout(timeout, self.stream.read(&mut chunk)).await {
+        match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
             Err(_) => Err(ReadFailure::Timeout),
             Ok(Err(error)) => Err(ReadFailure::Io(error)),
             Ok(Ok(0)) => Err(ReadFailure::Closed),
@@ -94,7 +104,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads one line ending in LF, at most `max` bytes including the line end.
     /// A longer line is skipped up to its LF and reported as [`Line::TooLong`].
-    pub async fn read_line(&mut self, max: usize, timeout: Duration) -> Result<Line, ReadFailure> {
+    /// `deadline` bounds the whole line, not each read: a client trickling
+    /// one byte at a time cannot stretch it.
+    pub async fn read_line_until(
+        &mut self,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<Line, ReadFailure> {
         let mut skipping = false;
         loop {
             if let Some(end) = self.input.iter().position(|&b| b == b'\n') {
@@ -109,7 +125,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 skipping = true;
                 self.input.clear();
             }
-            self.fill(timeout).await?;
+            self.fill_until(deadline).await?;
         }
     }
 

@@ -17,15 +17,23 @@
 //!   dots and refuses bare CR, bare LF, NUL, long lines and oversize messages.
 //! - `session/`: the session state machine, one file per group of verbs
 //!   (`greeting.rs` EHLO/HELO, `auth.rs`, `transaction.rs` MAIL/RCPT/DATA).
-//! - `server.rs`: accept loops, the connection cap, STARTTLS/implicit TLS,
-//!   graceful shutdown.
+//! - `server.rs`: accept loops, the connection caps (421 inside TLS on
+//!   implicit listeners), STARTTLS/implicit TLS, graceful shutdown.
 //! - `tls.rs`: loading (and reloading) the certificate into rustls.
+//! - `throttle.rs`: slows down and then refuses repeated AUTH failures, per
+//!   client and per username, counted before verification and kept across
+//!   restarts through an [`AuthLedger`].
+//! - `anvil.rs`: per-client limits (connections at once, connection, message,
+//!   recipient and AUTH rates), IPv6 grouped per /64.
+//! - `gate.rs`: admission to password verification: a few at once, bounded
+//!   queues, clients without recent failures first.
 //! - `logged_peer.rs`: how log lines show the client's address (`[log]
 //!   client_ip`: full, keyed hash, or hidden).
-//! - `throttle.rs`: slows down and then refuses repeated AUTH failures.
 
+mod anvil;
 mod backend;
 mod data;
+mod gate;
 mod io;
 mod logged_peer;
 mod reply;
@@ -34,9 +42,11 @@ mod session;
 mod throttle;
 mod tls;
 
+pub use anvil::ClientLimits;
 pub use backend::{Backend, Envelope, SessionInfo};
 pub use data::{dot_stuff, DataError, DataReceiver, DataStatus};
-pub use logged_peer::{log_client_ips, logged_peer, ClientIpLog, LoggedPeer};
+pub use logged_peer::{log_client_ips, logged_ip, logged_peer, ClientIpLog, LoggedPeer};
 pub use reply::Reply;
 pub use server::{ListenerMode, Server, Settings};
+pub use throttle::{AuthLedger, BUCKET_SECONDS};
 pub use tls::{TlsError, TlsProvider};

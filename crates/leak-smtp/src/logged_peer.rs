@@ -1,7 +1,8 @@
 //! How log lines show a client's address (`[log] client_ip` in the daemon's
 //! config): as is, as a keyed hash, or not at all. The choice is made once
 //! per process with [`log_client_ips`]; every line that names a client
-//! formats it with [`logged_peer`].
+//! formats it with [`logged_peer`] or [`logged_ip`] (among them the `AUTH
+//! blocked` line fail2ban reads: it finds no address unless "full").
 //!
 //! The hash is HMAC-SHA-256 (ring, already linked for TLS) of the IP address
 //! (not the port, so a client's connections correlate) under a key drawn from
@@ -10,7 +11,7 @@
 //! matched across restarts.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 
 /// How a client's address appears in the log.
@@ -47,24 +48,38 @@ pub fn log_client_ips(mode: ClientIpLog) {
     let _ = MODE.set(Mode { mode, key });
 }
 
-/// The client's address as the log shows it (`Display`).
+/// The client's address and port as the log shows them (`Display`).
 pub fn logged_peer(peer: SocketAddr) -> LoggedPeer {
-    LoggedPeer(peer)
+    LoggedPeer(peer.ip(), Some(peer.port()))
 }
 
-/// A client address formatted per [`log_client_ips`].
-pub struct LoggedPeer(SocketAddr);
+/// The client's address alone as the log shows it (`Display`).
+pub fn logged_ip(ip: IpAddr) -> LoggedPeer {
+    LoggedPeer(ip, None)
+}
+
+/// A client address (and port) formatted per [`log_client_ips`].
+pub struct LoggedPeer(IpAddr, Option<u16>);
+
+impl LoggedPeer {
+    fn full(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(port) => write!(f, "{}", SocketAddr::new(self.0, port)),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
 
 impl fmt::Display for LoggedPeer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(mode) = MODE.get() else {
-            return write!(f, "{}", self.0);
+            return self.full(f);
         };
         match mode.mode {
-            ClientIpLog::Full => write!(f, "{}", self.0),
+            ClientIpLog::Full => self.full(f),
             ClientIpLog::Hidden => f.write_str("-"),
             ClientIpLog::Hashed => {
-                let tag = ring::hmac::sign(&mode.key, self.0.ip().to_string().as_bytes());
+                let tag = ring::hmac::sign(&mode.key, self.0.to_string().as_bytes());
                 f.write_str("ip-")?;
                 tag.as_ref()[..8]
                     .iter()

@@ -43,6 +43,23 @@ impl Reply {
     pub(crate) fn shutting_down() -> Reply {
         Reply::new(421, [4, 3, 2], "Server shutting down, try again later")
     }
+    pub(crate) fn session_too_long() -> Reply {
+        Reply::new(421, [4, 4, 2], "Session too long, closing connection")
+    }
+    pub(crate) fn too_many_junk_commands() -> Reply {
+        Reply::new(
+            421,
+            [4, 7, 0],
+            "Too many commands without progress, closing connection",
+        )
+    }
+    pub(crate) fn busy_try_later() -> Reply {
+        Reply::new(
+            454,
+            [4, 7, 0],
+            "Too many authentications in progress, try again later",
+        )
+    }
     pub(crate) fn line_too_long() -> Reply {
         Reply::new(500, [5, 5, 2], "Line too long")
     }

@@ -53,6 +53,9 @@ fn settings(trusted: bool) -> Settings {
         },
         max_connections: 4,
         auth_failure_delay: Duration::from_millis(10),
+        max_junk_commands: 5,
+        max_session_duration: Duration::from_secs(120),
+        ..Settings::default()
     }
 }
 
@@ -144,4 +147,113 @@ async fn shutdown_ends_an_idle_session_with_421() {
     stop.send(true).unwrap();
     let got = replies(&mut client, 1).await;
     assert!(got[0].starts_with("421 4.3.2"), "{got:?}");
+}
+
+#[tokio::test]
+async fn bare_lf_overflowing_size_and_dsn_parameters_are_refused() {
+    let (mut client, _stop) = session(true, Arc::new(Recorder::default()));
+    replies(&mut client, 1).await;
+    // Five refusals: max_junk_commands (5) is reached, not passed.
+    client
+        .write_all(
+            b"EHLO c\r\nNOOP\n\
+              MAIL FROM:<a@b.test> SIZE=184467440737095516161\r\n\
+              MAIL FROM:<a@b.test> SIZE=12x\r\n\
+              MAIL FROM:<a@b.test> RET=HDRS\r\n\
+              MAIL FROM:<a@b.test> ENVID=abc\r\n\
+              MAIL FROM:<a@b.test> SIZE=100 BODY=8BITMIME\r\n",
+        )
+        .await
+        .unwrap();
+    let got = replies(&mut client, 7).await;
+    let codes: Vec<&str> = got.iter().map(|l| &l[..9]).collect();
+    assert_eq!(
+        codes,
+        [
+            "250 8BITM",
+            "500 5.5.2",
+            "552 5.3.4",
+            "501 5.5.4",
+            "555 5.5.4",
+            "555 5.5.4",
+            "250 2.1.0"
+        ],
+        "{got:?}"
+    );
+    let (mut client, _stop) = session(true, Arc::new(Recorder::default()));
+    replies(&mut client, 1).await;
+    client
+        .write_all(
+            b"EHLO c\r\nMAIL FROM:<a@b.test>\r\n\
+              RCPT TO:<x@y.test> NOTIFY=SUCCESS,FAILURE\r\n\
+              RCPT TO:<x@y.test> ORCPT=rfc822;x@y.test\r\n",
+        )
+        .await
+        .unwrap();
+    let got = replies(&mut client, 4).await.split_off(2);
+    assert!(got.iter().all(|l| l.starts_with("555 5.5.4")), "{got:?}");
+}
+
+#[tokio::test]
+async fn junk_commands_end_the_session() {
+    let (mut client, _stop) = session(true, Arc::new(Recorder::default()));
+    replies(&mut client, 1).await;
+    // max_junk_commands is 5 in these settings: the sixth NOOP is too many.
+    client
+        .write_all(b"NOOP\r\nRSET\r\nHELP\r\nVRFY x\r\nNOOP\r\nNOOP\r\nNOOP\r\n")
+        .await
+        .unwrap();
+    let got = replies(&mut client, 7).await;
+    assert!(got[6].starts_with("421 4.7.0"), "{got:?}");
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "closed; the last NOOP was never answered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_command_cannot_extend_the_line_deadline() {
+    let (mut client, _stop) = session(true, Arc::new(Recorder::default()));
+    replies(&mut client, 1).await;
+    let started = tokio::time::Instant::now();
+    // One byte every 10 s: each read is well inside command_timeout (30 s),
+    // but the line as a whole is not.
+    for byte in b"NOOP NOOP NOOP NOOP NOOP NOOP" {
+        if client.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let mut buf = [0u8; 256];
+        if let Ok(Ok(read)) =
+            tokio::time::timeout(Duration::from_millis(1), client.read(&mut buf)).await
+        {
+            let text = String::from_utf8_lossy(&buf[..read]).into_owned();
+            assert!(text.starts_with("421 4.4.2"), "{text:?}");
+            break;
+        }
+    }
+    assert!(started.elapsed() <= Duration::from_secs(40));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_session_still_ends_at_the_duration_cap() {
+    let (mut client, _stop) = session(true, Arc::new(Recorder::default()));
+    replies(&mut client, 1).await;
+    client.write_all(b"EHLO c\r\n").await.unwrap();
+    replies(&mut client, 1).await;
+    let started = tokio::time::Instant::now();
+    let mut text = String::new();
+    // A useful-looking command every 20 s never idles out; the 120 s cap ends it.
+    while !text.contains("421") {
+        assert!(started.elapsed() < Duration::from_secs(200), "{text:?}");
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let _ = client.write_all(b"EHLO c\r\n").await;
+        let mut buf = [0u8; 4096];
+        if let Ok(Ok(read)) =
+            tokio::time::timeout(Duration::from_millis(1), client.read(&mut buf)).await
+        {
+            text.push_str(&String::from_utf8_lossy(&buf[..read]));
+        }
+    }
+    assert!(text.contains("421 4.4.2 Session too long"), "{text:?}");
+    assert!(started.elapsed() >= Duration::from_secs(100));
 }

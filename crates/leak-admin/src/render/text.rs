@@ -225,13 +225,18 @@ pub fn status_text(report: &StatusReport) -> String {
     )
 }
 
-/// `leak optout list`: one `<sha256>  <added>` line per entry.
+/// `leak optout list`: one `<hash>  <added>  <source>[  <reason>]` line per
+/// entry (`-` for an unknown date).
 pub fn optout_lines(entries: &[OptoutEntry]) -> String {
     entries
         .iter()
-        .map(|e| match e.added {
-            Some(at) => format!("{}  {}\n", e.hash, rfc3339(at)),
-            None => format!("{}\n", e.hash),
+        .map(|e| {
+            let added = e.added.map_or_else(|| "-".to_string(), rfc3339);
+            let source = e.source.as_deref().unwrap_or("legacy");
+            match &e.reason {
+                Some(reason) => format!("{}  {added}  {source}  {reason}\n", e.hash),
+                None => format!("{}  {added}  {source}\n", e.hash),
+            }
         })
         .collect()
 }

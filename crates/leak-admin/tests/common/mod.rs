@@ -33,6 +33,10 @@ impl Harness {
         let wake = Arc::new(Notify::new());
         let ctx = AdminContext {
             store: Arc::clone(&store),
+            suppression: Arc::new(leak_consent::Suppression::new(
+                Arc::clone(&store),
+                &leak_consent::Secret::from_bytes([9; 32]),
+            )),
             wake_scheduler: Arc::clone(&wake),
             status: Arc::new(|| StatusInfo {
                 version: "9.9.9".into(),

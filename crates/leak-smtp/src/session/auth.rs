@@ -1,10 +1,18 @@
 //! AUTH PLAIN and AUTH LOGIN (RFC 4954), offered only over TLS. Failures are
-//! slowed down, counted per session and per address, and end the session
-//! after `auth.max_auth_failures`.
+//! slowed down, counted per session, per client and per username, and end
+//! the session after `auth.max_auth_failures`.
+//!
+//! The order matters for memory and fairness: the per-client AUTH rate, then
+//! the throttle counts the attempt (refusing blocked clients and names), and
+//! only then does the attempt queue at the verification gate, where clients
+//! that logged in before go first, then unknown ones, then those with recent
+//! failures. A full queue gets `454 4.7.0`.
 
 use super::{Next, Session};
+use crate::anvil::Event;
 use crate::io::Line;
 use crate::reply::Reply;
+use crate::throttle::Blocked;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
@@ -35,13 +43,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         if self.envelope.is_some() {
             return self.refuse(Reply::bad_sequence("AUTH not allowed during a transaction"));
         }
-        if self.shared.throttle.is_blocked(self.info.peer.ip()) {
-            self.conn.queue(&Reply::new(
-                421,
+        if !self.client_allows(Event::Auth) {
+            return self.refuse(Reply::new(
+                454,
                 [4, 7, 0],
-                "Too many failed authentications, try again later",
+                "Too many authentications from your address, try again later",
             ));
-            return Next::Close;
         }
         let credentials = match mechanism {
             AUTH_PLAIN => self.sasl_plain(initial).await,
@@ -63,16 +70,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     async fn check_credentials(&mut self, username: String, password: String) -> Next {
         let ip = self.info.peer.ip();
-        match self.shared.backend.authenticate(&username, &password).await {
+        let shared = self.shared;
+        let lane = shared.throttle.lane(ip);
+        let attempt = match shared.throttle.begin(ip, &username) {
+            Ok(attempt) => attempt,
+            Err(Blocked::Client) => {
+                self.conn.queue(&auth_blocked());
+                return Next::Close;
+            }
+            Err(Blocked::User) => {
+                return self.refuse(Reply::new(
+                    454,
+                    [4, 7, 0],
+                    "Too many failed authentications for this name, try again later",
+                ))
+            }
+        };
+        let Ok(permit) = shared.gate.enter(lane).await else {
+            shared.throttle.turned_away(attempt);
+            // Debug only: under a flood this line would come hundreds of
+            // times a second; the block lines are what operators act on.
+            tracing::debug!(session = %self.info.id, ?lane, "authentication queue full");
+            // Answered after the usual failure delay, so that a flood does
+            // not spin on this reply.
+            tokio::time::sleep(shared.settings.auth_failure_delay).await;
+            return self.refuse(Reply::busy_try_later());
+        };
+        let verified = shared.backend.authenticate(&username, &password).await;
+        drop(permit);
+        let delay = shared
+            .throttle
+            .finish(attempt, verified.is_some(), &username, ip);
+        match verified {
             Some(account) => {
-                self.shared.throttle.record_success(ip);
                 tracing::info!(session = %self.info.id, account = %account, "authenticated");
                 self.info.account = Some(account);
                 self.reply(Reply::new(235, [2, 7, 0], "Authentication succeeded"))
             }
             None => {
                 self.auth_failures += 1;
-                let delay = self.shared.throttle.record_failure(ip);
                 tracing::info!(session = %self.info.id, failures = self.auth_failures, "authentication failed");
                 tokio::time::sleep(delay).await;
                 self.conn.queue(&Reply::new(
@@ -127,8 +163,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn challenge(&mut self, challenge: &str) -> Result<String, SaslFailure> {
         self.conn
             .queue_raw(format!("334 {challenge}\r\n").as_bytes());
-        let timeout = self.shared.settings.command_timeout;
-        match self.conn.read_line(MAX_SASL_LINE, timeout).await {
+        let deadline = self.line_deadline();
+        match self.conn.read_line_until(MAX_SASL_LINE, deadline).await {
             Ok(Line::Complete(line)) => {
                 let text = String::from_utf8_lossy(&line).trim_end().to_owned();
                 if text == "*" {
@@ -145,6 +181,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Err(_) => Err(SaslFailure::Gone),
         }
     }
+}
+
+fn auth_blocked() -> Reply {
+    Reply::new(
+        421,
+        [4, 7, 0],
+        "Too many failed authentications, try again later",
+    )
 }
 
 fn decode(text: &str) -> Result<Vec<u8>, SaslFailure> {

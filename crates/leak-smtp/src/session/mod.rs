@@ -1,5 +1,10 @@
 //! One SMTP session over any byte stream: the state machine and the command
 //! loop. The verbs live in `greeting.rs`, `auth.rs` and `transaction.rs`.
+//!
+//! The loop bounds what one client can hold: each command line must arrive
+//! whole within `command_timeout` (a trickle of bytes does not extend it),
+//! the whole connection ends at `max_session_duration`, and junk commands
+//! (NOOP, RSET, HELP, VRFY and refused commands) are limited.
 
 mod auth;
 mod greeting;
@@ -13,6 +18,7 @@ use smtp_proto::Request;
 use std::borrow::Cow;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
 const MAX_COMMAND_LINE: usize = 512;
@@ -50,10 +56,20 @@ pub(crate) struct Session<'a, S> {
     errors: u32,
     /// Failed AUTH attempts in this session.
     auth_failures: u32,
+    /// Junk commands so far: NOOP, RSET, HELP, VRFY and refused ones.
+    junk: u32,
+    /// When the connection must end (`limits.max_session_duration`).
+    ends: Instant,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
-    pub fn new(stream: S, shared: &'a Shared, info: SessionInfo, mode: ListenerMode) -> Self {
+    pub fn new(
+        stream: S,
+        shared: &'a Shared,
+        info: SessionInfo,
+        mode: ListenerMode,
+        ends: Instant,
+    ) -> Self {
         Session {
             conn: Connection::new(stream),
             shared,
@@ -63,6 +79,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             envelope: None,
             errors: 0,
             auth_failures: 0,
+            junk: 0,
+            ends,
         }
     }
 
@@ -74,8 +92,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             self.conn.queue_raw(banner.as_bytes());
         }
         loop {
+            let deadline = self.line_deadline();
             let line = tokio::select! {
-                line = self.conn.read_line(MAX_COMMAND_LINE, self.shared.settings.command_timeout) => line,
+                line = self.conn.read_line_until(MAX_COMMAND_LINE, deadline) => line,
                 _ = shutdown.wait_for(|stop| *stop) => {
                     self.conn.queue(&Reply::shutting_down());
                     break;
@@ -84,6 +103,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let next = match line {
                 Ok(Line::Complete(line)) => self.handle_line(&line).await,
                 Ok(Line::TooLong) => self.refuse(Reply::line_too_long()),
+                Err(ReadFailure::Timeout) if Instant::now() >= self.ends => {
+                    self.conn.queue(&Reply::session_too_long());
+                    Next::Close
+                }
                 Err(ReadFailure::Timeout) => {
                     self.conn.queue(&Reply::idle_timeout());
                     Next::Close
@@ -100,18 +123,30 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 Next::StartTls => return self.start_tls().await,
             }
         }
-        let _ = self.conn.flush().await;
+        let flush = tokio::time::timeout(std::time::Duration::from_secs(5), self.conn.flush());
+        let _ = flush.await;
         Ended::Closed
     }
 
+    /// When the next command line must be complete.
+    fn line_deadline(&self) -> Instant {
+        (Instant::now() + self.shared.settings.command_timeout).min(self.ends)
+    }
+
     async fn handle_line(&mut self, line: &[u8]) -> Next {
-        let content = line.strip_suffix(b"\n").unwrap_or(line);
-        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        // Commands end in CRLF. A bare LF is how SMTP smuggling splits one
+        // line into two for a server that is lax about it: refuse the line.
+        let Some(content) = line.strip_suffix(b"\r\n") else {
+            return self.refuse(Reply::new(500, [5, 5, 2], "Commands must end with CRLF"));
+        };
         // A CR or NUL inside a command could smuggle a second command or
         // truncate an address further down the line, and invalid UTF-8 has
         // no meaning even with SMTPUTF8: refuse the whole line.
         if content.iter().any(|&b| b == b'\r' || b == 0) || std::str::from_utf8(content).is_err() {
             return self.refuse(Reply::new(500, [5, 5, 2], "Invalid characters in command"));
+        }
+        if let Err(reply) = check_size_parameter(content) {
+            return self.refuse(reply);
         }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request,
@@ -130,19 +165,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Request::Data => self.data().await,
             Request::Rset => {
                 self.end_transaction();
-                self.reply(Reply::ok("Reset"))
+                self.junk(Reply::ok("Reset"))
             }
-            Request::Noop { .. } => self.reply(Reply::ok("OK")),
+            Request::Noop { .. } => self.junk(Reply::ok("OK")),
             Request::Quit => {
                 self.conn.queue(&Reply::new(221, [2, 0, 0], "Bye"));
                 Next::Close
             }
-            Request::Vrfy { .. } => self.reply(Reply::new(
+            Request::Vrfy { .. } => self.junk(Reply::new(
                 252,
                 [2, 5, 0],
                 "Cannot verify users here, send the message and delivery will be attempted",
             )),
-            Request::Help { .. } => self.reply(Reply::new(
+            Request::Help { .. } => self.junk(Reply::new(
                 214,
                 [2, 0, 0],
                 "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT",
@@ -165,10 +200,22 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Queues an error reply; too many of them end the session.
     fn refuse(&mut self, reply: Reply) -> Next {
-        self.conn.queue(&reply);
         self.errors += 1;
         if self.errors >= MAX_ERRORS {
+            self.conn.queue(&reply);
             self.conn.queue(&Reply::too_many_errors());
+            return Next::Close;
+        }
+        self.junk(reply)
+    }
+
+    /// Queues the reply to a command that moves nothing forward; past
+    /// `limits.max_junk_commands` of them the session ends.
+    fn junk(&mut self, reply: Reply) -> Next {
+        self.conn.queue(&reply);
+        self.junk += 1;
+        if self.junk > self.shared.settings.max_junk_commands {
+            self.conn.queue(&Reply::too_many_junk_commands());
             return Next::Close;
         }
         Next::Continue
@@ -221,6 +268,41 @@ fn parse_error_reply(error: smtp_proto::Error) -> Reply {
         ),
         Error::ResponseTooLong | Error::InvalidResponse { .. } => Reply::unknown_command(),
     }
+}
+
+/// Looks at a `MAIL FROM` line's `SIZE=` before smtp-proto does: its parser
+/// wraps an overflowing number around to a small value, which would be
+/// accepted. A value that is not a number is a syntax error (501), one too
+/// large for any counter is simply too big (552).
+fn check_size_parameter(line: &[u8]) -> Result<(), Reply> {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Ok(());
+    };
+    if !text
+        .get(..5)
+        .is_some_and(|verb| verb.eq_ignore_ascii_case("MAIL "))
+    {
+        return Ok(());
+    }
+    let params = text.rsplit_once('>').map_or("", |(_, rest)| rest);
+    for param in params.split_ascii_whitespace() {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case("SIZE") {
+            continue;
+        }
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Reply::new(501, [5, 5, 4], "Invalid SIZE parameter"));
+        }
+        if value
+            .parse::<u64>()
+            .map_or(true, |size| size > usize::MAX as u64 / 2)
+        {
+            return Err(Reply::message_too_big());
+        }
+    }
+    Ok(())
 }
 
 /// Client-supplied text made safe to echo: printable ASCII only, bounded.

@@ -1,11 +1,12 @@
 //! MAIL FROM, RCPT TO and DATA: one transaction from envelope to stored message.
 
 use super::{printable, Next, Session};
+use crate::anvil::{ClientKey, Event};
 use crate::backend::Envelope;
 use crate::data::{DataError, DataReceiver, DataStatus};
 use crate::io::ReadFailure;
 use crate::reply::Reply;
-use smtp_proto::{MailFrom, RcptTo};
+use smtp_proto::{MailFrom, RcptTo, MAIL_BODY_7BIT, MAIL_BODY_8BITMIME, MAIL_SMTPUTF8};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -18,7 +19,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return self.refuse(Reply::bad_sequence("Nested MAIL command"));
         }
         // Nobody relays through leak without an account or a trusted address.
-        if self.info.account.is_none() && !self.info.trusted {
+        let open = self.shared.settings.accept_without_auth;
+        if self.info.account.is_none() && !self.info.trusted && !open {
             return self.refuse(Reply::auth_required());
         }
         if !is_valid_address(&from.address, true) {
@@ -26,6 +28,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if from.size > self.shared.settings.max_message_size {
             return self.refuse(Reply::message_too_big());
+        }
+        if let Err(reply) = only_advertised_mail_parameters(&from) {
+            return self.refuse(reply);
+        }
+        if !self.client_allows(Event::Message) {
+            return self.refuse(Reply::new(
+                450,
+                [4, 7, 1],
+                "Too many messages from your address, try again later",
+            ));
         }
         if let Err(reply) = self
             .shared
@@ -51,6 +63,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if !is_valid_address(&to.address, false) {
             return self.refuse(Reply::new(553, [5, 1, 3], "Invalid recipient address"));
+        }
+        // DSN (RFC 3461) is not advertised, so NOTIFY= and ORCPT= are not
+        // understood, and what leak does not understand it refuses.
+        if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
+            return self.refuse(unsupported_parameter());
+        }
+        if !self.client_allows(Event::Recipient) {
+            return self.refuse(Reply::new(
+                450,
+                [4, 7, 1],
+                "Too many recipients from your address, try again later",
+            ));
         }
         if let Err(reply) = self
             .shared
@@ -103,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// Reads the message up to `CRLF.CRLF` within `limits.data_timeout`.
     async fn receive_data(&mut self) -> Result<Vec<u8>, DataEnd> {
         let settings = &self.shared.settings;
-        let deadline = Instant::now() + settings.data_timeout;
+        let deadline = (Instant::now() + settings.data_timeout).min(self.ends);
         let mut receiver = DataReceiver::new(settings.max_message_size);
         loop {
             let (used, status) = receiver.feed(self.conn.buffered());
@@ -132,6 +156,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         }
     }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+    /// Counts a per-client event; trusted networks are not limited.
+    pub(super) fn client_allows(&self, event: Event) -> bool {
+        self.info.trusted
+            || self
+                .shared
+                .anvil
+                .allow(ClientKey::of(self.info.peer.ip()), event)
+    }
+}
+
+/// MAIL FROM may carry what EHLO advertised (SIZE, BODY=7BIT/8BITMIME,
+/// SMTPUTF8) and AUTH= (RFC 4954); DSN's RET= and ENVID=, and every other
+/// extension's parameters, are refused.
+fn only_advertised_mail_parameters(from: &MailFrom<String>) -> Result<(), Reply> {
+    let known = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME | MAIL_SMTPUTF8;
+    let unknown = from.flags & !known != 0
+        || from.env_id.is_some()
+        || from.trans_id.is_some()
+        || from.solicit.is_some()
+        || from.mtrk.is_some()
+        || from.by != 0
+        || from.hold_for != 0
+        || from.hold_until != 0
+        || from.mt_priority != 0;
+    if unknown {
+        return Err(unsupported_parameter());
+    }
+    Ok(())
+}
+
+fn unsupported_parameter() -> Reply {
+    Reply::new(
+        555,
+        [5, 5, 4],
+        "Unsupported parameter (DSN and other extensions are not offered)",
+    )
 }
 
 /// How DATA ended when no message came out of it.

@@ -67,17 +67,20 @@ pub enum QueueCommand {
 
 #[derive(Subcommand)]
 pub enum OptoutCommand {
-    /// Refuse anonymous mail to this address from now on.
+    /// Refuse anonymous mail to this address from now on, however it is
+    /// written (case, +tag, Gmail dots).
     Add {
         /// The recipient's address.
         address: String,
     },
-    /// Accept anonymous mail to this address again.
+    /// Accept anonymous mail to this address again (any form of it; also
+    /// lifts a bounce or complaint entry).
     Remove {
-        /// The recipient's address.
+        /// The recipient's address, in any form.
         address: String,
     },
-    /// Every opted-out address.
+    /// Every suppressed address: its key, date, source (cli, web, mail,
+    /// bounce, complaint, legacy) and reason.
     List,
 }
 

@@ -20,7 +20,9 @@
 //! died with the old process are gone with them.
 //!
 //! Counters live in the store's `rate` tree, keyed by time bucket; recipient
-//! keys are hashed so the tree holds no address.
+//! keys are hashed so the tree holds no address, and normalised first
+//! (`leak_consent::normalize_address`, as the suppression list) so that
+//! `Bob@`, `bob+x@` and `bob@` share one counter.
 
 use leak_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -213,12 +215,14 @@ fn client_key(ip: std::net::IpAddr, now: u64) -> Vec<u8> {
     format!("h/{}/@client/{digest}", now / HOUR).into_bytes()
 }
 
-/// One recipient, however spelled: the whole address lowercased. Local parts
-/// may be case-sensitive in theory, but nearly every mailbox ignores case, so
-/// `Bob@` and `bob@` are one person for the limits and the deduplication of
+/// One recipient, however spelled: `leak_consent::normalize_address`
+/// (lowercase, `+tag` dropped, Gmail dots dropped, IDN domains as A-labels),
+/// the form the suppression list compares too. Local parts may be
+/// case-sensitive in theory, but nearly every mailbox ignores case, so `Bob@`,
+/// `bob+x@` and `bob@` are one person for the limits and the deduplication of
 /// RCPT TO.
 pub fn same_recipient(recipient: &str) -> String {
-    leak_admin::optout::normalize(recipient).to_lowercase()
+    leak_consent::normalize_address(recipient)
 }
 
 fn recipient_key(recipient: &str, now: u64) -> Vec<u8> {
@@ -294,7 +298,7 @@ mod tests {
         assert!(!is_stale(&recipient_key("Bob@Example.test", now), now));
         assert!(is_stale(&recipient_key("bob@example.test", now - DAY), now));
         assert_eq!(
-            recipient_key("Bob@EXAMPLE.test", now),
+            recipient_key("Bob+x@EXAMPLE.test", now),
             recipient_key("bob@example.test", now)
         );
     }

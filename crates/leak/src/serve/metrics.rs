@@ -18,7 +18,7 @@ use leak_admin::QueueCounts;
 use leak_delivery::DeliveryCounters;
 use leak_store::Store;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -175,7 +175,20 @@ pub struct Live {
     pub delivery: Arc<DeliveryCounters>,
     pub server: leak_smtp::Server,
     pub queue: QueueCache,
+    /// Counter families of other parts (the consent loop), read at each scrape.
+    pub extra: Vec<Extra>,
 }
+
+/// A counter family another part keeps: its name without `_total`, its
+/// help, and one value per label (`None`: unlabelled).
+pub struct CounterFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub samples: Vec<(Option<(&'static str, &'static str)>, u64)>,
+}
+
+/// Reads some counter families at scrape time.
+pub type Extra = Box<dyn Fn() -> Vec<CounterFamily> + Send + Sync>;
 
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -269,6 +282,16 @@ impl Collector for Live {
         )?;
         for (state, n) in states {
             ConstGauge::new(n as i64).encode(recipients.encode_family(&[("state", state)])?)?;
+        }
+        for family in self.extra.iter().flat_map(|read| read()) {
+            let kind = ConstCounter::new(0u64).metric_type();
+            let mut metric = encoder.encode_descriptor(family.name, family.help, None, kind)?;
+            for (label, n) in family.samples {
+                match label {
+                    None => metric.encode_counter::<NoLabelSet, _, u64>(&n, None)?,
+                    Some(label) => ConstCounter::new(n).encode(metric.encode_family(&[label])?)?,
+                }
+            }
         }
         let open = ConstGauge::new(self.server.open_sessions() as i64);
         open.encode(encoder.encode_descriptor(

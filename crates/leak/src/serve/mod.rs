@@ -4,6 +4,8 @@
 //! (`reload.rs`, also asked for by `leak reload`), SIGTERM/SIGINT stop it
 //! gracefully.
 
+mod auth_ledger;
+mod consent;
 mod limits;
 mod memory;
 mod metrics;
@@ -12,6 +14,7 @@ mod reload;
 mod replies;
 pub mod settings;
 mod transactions;
+mod unsubscribe;
 
 use crate::{CliResult, Failure};
 use anyhow::Context;
@@ -30,6 +33,7 @@ const SESSION_GRACE: Duration = Duration::from_secs(20);
 
 pub fn run(config_path: &Path) -> CliResult {
     memory::limit_malloc_arenas();
+    memory::return_large_blocks();
     // Problems with the config go to stderr as plain lines, before logging
     // is set up (its format is in the config).
     let config = load_checked(config_path)?;
@@ -112,6 +116,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     let scheduler =
         leak_delivery::Scheduler::new(settings::delivery_settings(&config), store.clone(), signer)
             .map_err(Failure::environment)?;
+    let suppression = consent::suppression(&config, store.clone()).map_err(Failure::environment)?;
     let pipeline = Arc::new(Pipeline {
         users: RwLock::new(Arc::new(
             leak_accounts::Users::load(&config.auth.users_file).map_err(Failure::refused)?,
@@ -128,11 +133,30 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         )),
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
+        unsubscribe: consent::unsubscribe(&config, &suppression),
+        suppression: suppression.clone(),
     });
-    let server = leak_smtp::Server::new(
+    let ledger = Arc::new(auth_ledger::StoreLedger::new(store.clone()));
+    let inbound_counters = Arc::new(leak_inbound::Counters::default());
+    let inbound_server = leak_smtp::Server::new(
+        consent::inbound_smtp_settings(&config),
+        Arc::new(consent::inbound(
+            &config,
+            suppression.clone(),
+            store.clone(),
+            consent::Outbox {
+                store: store.clone(),
+                scheduler: scheduler.hint(),
+            },
+            inbound_counters.clone(),
+        )),
+        tls.clone(),
+    );
+    let server = leak_smtp::Server::with_ledger(
         settings::smtp_settings(&config),
         pipeline.clone(),
         tls.clone(),
+        Some(ledger.clone()),
     );
     let reloader = Arc::new(reload::Reloader::new(
         config_path,
@@ -152,8 +176,11 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             .map_err(Failure::environment)?;
         let address = socket.local_addr().map_err(Failure::environment)?;
         let mode = settings::listener_mode(listener.tls);
-        tracing::info!(tls = ?listener.tls, "listening on {address}");
-        listener_names.push(format!("{address} ({})", tls_name(listener.tls)));
+        tracing::info!(tls = ?listener.tls, role = ?listener.role, "listening on {address}");
+        let inbound = listener.role == leak_config::ListenerRole::Inbound;
+        let role = if inbound { ", inbound" } else { "" };
+        listener_names.push(format!("{address} ({}{role})", tls_name(listener.tls)));
+        let server = if inbound { &inbound_server } else { &server };
         let (server, shutdown) = (server.clone(), shutdown.clone());
         tasks.spawn(async move { server.serve(socket, mode, shutdown).await });
     }
@@ -170,6 +197,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     let status_server = server.clone();
     let context = leak_admin::AdminContext {
         store: store.clone(),
+        suppression: suppression.clone(),
         wake_scheduler: scheduler.waker(),
         status: Arc::new(move || leak_admin::StatusInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -190,11 +218,27 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             .map_err(Failure::environment)?;
         let address = socket.local_addr().map_err(Failure::environment)?;
         tracing::info!("metrics endpoint at http://{address}/metrics");
-        let render = metrics_renderer(&pipeline, &scheduler, &server);
+        let (list, counters) = (suppression.clone(), inbound_counters.clone());
+        let consent: metrics::Extra = Box::new(move || consent::metric_families(&list, &counters));
+        let render = metrics_renderer(&pipeline, &scheduler, &server, consent);
         tasks.spawn(metrics::serve(socket, render, shutdown.clone()));
     }
+    if let Some(web) = &config.web {
+        let socket = TcpListener::bind(&web.bind)
+            .await
+            .with_context(|| format!("cannot serve the opt-out pages on {}", web.bind))
+            .map_err(Failure::environment)?;
+        let address = socket.local_addr().map_err(Failure::environment)?;
+        tracing::info!("opt-out pages at http://{address}/optout/");
+        let (list, shutdown) = (suppression.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(error) = leak_web::serve(socket, list, shutdown).await {
+                tracing::error!(%error, "web listener failed");
+            }
+        });
+    }
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
-    tokio::spawn(prune_counters(pipeline.clone(), shutdown.clone()));
+    tokio::spawn(prune_counters(pipeline.clone(), ledger, shutdown.clone()));
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("leak {} ready", env!("CARGO_PKG_VERSION"));
@@ -204,7 +248,11 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     tracing::info!("stopping: no new connections, finishing sessions");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop.send(true);
-    if !server.drain(SESSION_GRACE).await {
+    let (submission_done, inbound_done) = tokio::join!(
+        server.drain(SESSION_GRACE),
+        inbound_server.drain(SESSION_GRACE)
+    );
+    if !(submission_done && inbound_done) {
         tracing::warn!("some sessions did not finish in time and were aborted");
     }
     tasks.abort_all();
@@ -259,21 +307,30 @@ fn metrics_renderer(
     pipeline: &Arc<Pipeline>,
     scheduler: &leak_delivery::Scheduler,
     server: &leak_smtp::Server,
+    consent: metrics::Extra,
 ) -> metrics::Render {
     let live = metrics::Live {
         delivery: scheduler.counters(),
         server: server.clone(),
         queue: metrics::QueueCache::new(pipeline.store.clone()),
+        extra: vec![consent],
     };
     let registry = pipeline.metrics.registry(live);
     Arc::new(move || metrics::render(&registry))
 }
 
-/// Drops stale rate counters once an hour.
-async fn prune_counters(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+/// Drops stale rate counters and AUTH failure counts once an hour.
+async fn prune_counters(
+    pipeline: Arc<Pipeline>,
+    ledger: Arc<auth_ledger::StoreLedger>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         if let Err(error) = pipeline.limits.prune(pipeline::unix_now()).await {
             tracing::warn!(%error, "pruning rate counters failed");
+        }
+        if let Err(error) = ledger.prune(pipeline::unix_now()).await {
+            tracing::warn!(%error, "pruning AUTH failure counts failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

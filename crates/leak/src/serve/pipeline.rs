@@ -5,12 +5,16 @@
 //! slots committed with it. It is stored without `Date`, `Received` or DKIM
 //! signature: delivery adds them at the first attempt
 //! (`leak_delivery::outgoing`), so nothing the recipient gets carries the
-//! submission time.
+//! submission time. RCPT TO checks the suppression list (`leak_consent`);
+//! with `[web]` configured, one message is prepared and stored per recipient
+//! so each carries its own `List-Unsubscribe` link (`unsubscribe.rs`), signed
+//! at delivery with the rest.
 
 use super::limits::{same_recipient, Limits};
 use super::metrics::{Metrics, Refusal};
 use super::replies;
 use super::transactions::{Transaction, Transactions};
+use super::unsubscribe::Unsubscribe;
 use leak_accounts::Users;
 use leak_config::ModerationAction;
 use leak_smtp::{Envelope, Reply, SessionInfo};
@@ -30,6 +34,11 @@ pub struct Pipeline {
     /// its first attempt is due (`[delivery] random_delay`).
     pub scheduler: leak_delivery::QueueHint,
     pub metrics: Arc<Metrics>,
+    /// Opt-outs, hard bounces and complaints, checked at RCPT TO.
+    pub suppression: Arc<leak_consent::Suppression>,
+    /// Per-recipient `List-Unsubscribe` links (`[web] public_url` set): one
+    /// stored message per recipient (see `unsubscribe.rs`).
+    pub unsubscribe: Option<Unsubscribe>,
 }
 
 /// What the anonymizer and moderation do with a message: swapped whole by a
@@ -69,6 +78,7 @@ impl Pipeline {
         session: &SessionInfo,
         envelope: &Envelope,
         data: Vec<u8>,
+        recipient: Option<&str>,
     ) -> Result<Prepared, Unprepared> {
         let account = session.account.clone().unwrap_or_default();
         let (aliases, notify) = self
@@ -78,7 +88,12 @@ impl Pipeline {
             .map(|a| (a.aliases.clone(), a.notify.clone()))
             .unwrap_or_default();
         let policy = self.policy();
-        let options = policy.anonymizer.clone();
+        let options = match (&self.unsubscribe, recipient) {
+            (Some(unsubscribe), Some(recipient)) => {
+                unsubscribe.options_for(&policy.anonymizer, recipient)
+            }
+            _ => policy.anonymizer.clone(),
+        };
         let mail_from = envelope.mail_from.clone();
         let now = unix_now();
         let anonymized = tokio::task::spawn_blocking(move || {
@@ -110,10 +125,13 @@ impl Pipeline {
             let hold_reason = self
                 .moderate(&policy, &anonymized)
                 .map_err(Unprepared::Moderated)?;
-            Ok(Prepared {
-                body: anonymized.message,
-                hold_reason,
-            })
+            let body = match (&self.unsubscribe, recipient) {
+                (Some(unsubscribe), Some(recipient)) => {
+                    unsubscribe.add_headers(&anonymized.message, recipient)
+                }
+                _ => anonymized.message,
+            };
+            Ok(Prepared { body, hold_reason })
         })
     }
 
@@ -243,7 +261,7 @@ impl leak_smtp::Backend for Pipeline {
         if self.transactions.has_recipient(session, &who) {
             return Ok(());
         }
-        let checks = leak_admin::optout::is_opted_out(&*self.store, recipient).and_then(|out| {
+        let checks = self.suppression.is_suppressed(recipient).and_then(|out| {
             Ok(match out {
                 true => None,
                 false => Some(self.limits.reserve_recipient(recipient, unix_now())?),
@@ -308,17 +326,68 @@ impl Pipeline {
             return Reply::local_error();
         };
         let envelope = &envelope;
-        let prepared = match self.prepare(session, envelope, data).await {
-            Ok(prepared) => prepared,
-            Err(Unprepared::Failed(reply)) => return reply,
-            Err(Unprepared::Moderated(reply)) => {
-                let hourly = transaction.message.into_iter().collect();
-                if let Err(error) = self.limits.commit(hourly).await {
-                    tracing::warn!(session = %session.id, %error, "rate counters not updated");
-                }
-                return reply;
-            }
+        // With per-recipient links, one message per recipient; else one for all.
+        let parts: Vec<Option<&str>> = match &self.unsubscribe {
+            Some(_) => envelope
+                .recipients
+                .iter()
+                .map(|r| Some(r.as_str()))
+                .collect(),
+            None => vec![None],
         };
+        let mut prepared = Vec::with_capacity(parts.len());
+        for recipient in parts {
+            match self
+                .prepare(session, envelope, data.clone(), recipient)
+                .await
+            {
+                Ok(ready) => prepared.push((ready, recipient)),
+                Err(Unprepared::Failed(reply)) => return reply,
+                Err(Unprepared::Moderated(reply)) => {
+                    let hourly = transaction.message.into_iter().collect();
+                    if let Err(error) = self.limits.commit(hourly).await {
+                        tracing::warn!(session = %session.id, %error, "rate counters not updated");
+                    }
+                    return reply;
+                }
+            }
+        }
+        drop(data);
+        let stored = async {
+            let mut ids = Vec::with_capacity(prepared.len());
+            for (ready, recipient) in prepared {
+                let recipients = match recipient {
+                    Some(recipient) => vec![recipient.to_string()],
+                    None => envelope.recipients.clone(),
+                };
+                ids.push(self.store_one(session, ready, recipients).await?);
+            }
+            Ok::<_, Reply>(ids)
+        };
+        // Stored and counted in one group commit. Should the store fail, the
+        // counters keep one message too many: limits err on the safe side.
+        let (stored, counted) =
+            tokio::join!(stored, self.limits.commit(transaction.into_reservations()));
+        if let Err(error) = counted {
+            tracing::warn!(session = %session.id, %error, "rate counters not updated");
+        }
+        let ids = match stored {
+            Ok(ids) => ids,
+            Err(reply) => return reply,
+        };
+        self.metrics.accepted();
+        Reply::ok(format!("Queued as {}", ids.join(" ")))
+    }
+}
+
+impl Pipeline {
+    /// Durably stores one prepared message for `recipients`; returns its id.
+    async fn store_one(
+        &self,
+        session: &SessionInfo,
+        prepared: Prepared,
+        recipients: Vec<String>,
+    ) -> Result<String, Reply> {
         let now = unix_now();
         let due = self.scheduler.first_due(now);
         let id = leak_store::new_message_id();
@@ -328,6 +397,7 @@ impl Pipeline {
                 .get(account)
                 .and_then(|a| a.notify.clone())
         });
+        let count = recipients.len();
         let message = QueuedMessage {
             id: id.clone(),
             created: now,
@@ -338,8 +408,7 @@ impl Pipeline {
             held: prepared.hold_reason.is_some(),
             hold_reason: prepared.hold_reason,
             is_report: false,
-            recipients: envelope
-                .recipients
+            recipients: recipients
                 .iter()
                 .map(|address| Recipient::new(address.clone(), due))
                 .collect(),
@@ -347,28 +416,18 @@ impl Pipeline {
             stamped: None,
         };
         let held = message.held;
-        // Stored and counted in one group commit. Should the store fail, the
-        // counters keep one message too many: limits err on the safe side.
-        let (stored, counted) = tokio::join!(
-            self.store.enqueue(message, prepared.body),
-            self.limits.commit(transaction.into_reservations())
-        );
-        if let Err(error) = stored {
+        if let Err(error) = self.store.enqueue(message, prepared.body).await {
             tracing::error!(session = %session.id, %error, "cannot store message");
             self.metrics.refused(Refusal::LocalError);
-            return Reply::local_error();
-        }
-        if let Err(error) = counted {
-            tracing::warn!(session = %session.id, %error, "rate counters not updated");
+            return Err(Reply::local_error());
         }
         // No session id here: the session's lines name the account and the
         // delivery lines name the recipient domain under the queue id, so
         // tying the two together stays at debug level.
-        tracing::info!(queue_id = %id, recipients = envelope.recipients.len(), held, "queued");
-        tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?envelope.recipients, "queued for");
+        tracing::info!(queue_id = %id, recipients = count, held, "queued");
+        tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?recipients, "queued for");
         self.scheduler.queued(&id);
-        self.metrics.accepted();
-        Reply::ok(format!("Queued as {id}"))
+        Ok(id)
     }
 }
 

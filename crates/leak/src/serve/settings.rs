@@ -73,6 +73,15 @@ pub fn classifier(config: &Config) -> anyhow::Result<leak_moderation::Classifier
 
 /// `[limits]`, `[auth]` and `server.hostname` as the SMTP server's settings.
 pub fn smtp_settings(config: &Config) -> leak_smtp::Settings {
+    let limits = &config.limits;
+    let auth_workers = match limits.auth_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let auth_queue = match limits.auth_queue {
+        0 => 4 * auth_workers,
+        n => n,
+    };
     leak_smtp::Settings {
         hostname: config.server.hostname.clone(),
         max_message_size: config.limits.max_message_size.bytes() as usize,
@@ -86,8 +95,21 @@ pub fn smtp_settings(config: &Config) -> leak_smtp::Settings {
             .iter()
             .filter_map(|n| leak_config::parse_network(n))
             .collect(),
+        accept_without_auth: false,
         max_connections: config.limits.max_connections,
         auth_failure_delay: config.auth.failure_delay,
+        client_limits: leak_smtp::ClientLimits {
+            max_connections: limits.max_connections_per_client,
+            connection_rate: limits.connection_rate_per_client,
+            message_rate: limits.message_rate_per_client,
+            recipient_rate: limits.recipient_rate_per_client,
+            auth_rate: limits.auth_rate_per_client,
+        },
+        max_session_duration: limits.max_session_duration,
+        max_junk_commands: limits.max_junk_commands,
+        tls_handshake_timeout: limits.tls_handshake_timeout,
+        auth_workers,
+        auth_queue,
     }
 }
 
