@@ -11,11 +11,10 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
-use mail_parser::{Addr, Message};
+use mail_parser::Addr;
 
 use crate::identity::Identity;
-use crate::mime::Context;
-use crate::{random_hex, AnonymizeError};
+use crate::AnonymizeError;
 
 /// The header names a rebuilt message can have at its top level, in
 /// canonical spelling. Nothing else is ever written there.
@@ -53,40 +52,6 @@ pub(crate) struct Envelope {
     pub(crate) message_id: String,
     /// The opt-out address, for `List-Unsubscribe`.
     pub(crate) list_unsubscribe: Option<String>,
-}
-
-impl Envelope {
-    /// The headers of an attached (forwarded) message: From, To, Cc and
-    /// Subject with the sender's identity replaced, the Date moved to UTC (a
-    /// zone offset tells where the writer lives), a fresh Message-ID.
-    pub(crate) fn nested(message: &Message<'_>, ctx: &Context<'_>) -> Self {
-        let identity = ctx.identity;
-        let mailboxes = |list: Option<&mail_parser::Address<'_>>| -> Vec<Mailbox> {
-            list.map(|list| {
-                list.iter()
-                    .filter_map(|addr| mailbox(addr, identity, true))
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let from = mailboxes(message.from()).into_iter().next();
-        let (name, address) = identity.replacement();
-        let date = message
-            .date()
-            .filter(|date| date.is_valid())
-            .map(|date| date.to_timestamp())
-            .unwrap_or(ctx.now_unix as i64);
-        Envelope {
-            received: None,
-            from: from.unwrap_or_else(|| (Some(name.to_string()), address.to_string())),
-            to: mailboxes(message.to()),
-            cc: mailboxes(message.cc()),
-            subject: scrub_subject(message.subject().unwrap_or(""), identity),
-            date,
-            message_id: format!("{}@{}", random_hex(), ctx.domain),
-            list_unsubscribe: None,
-        }
-    }
 }
 
 /// The decoded subject without control characters, the sender's identity

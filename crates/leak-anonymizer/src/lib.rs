@@ -23,6 +23,8 @@
 //!   (comments, generator tags, remote resources, client fingerprints) and
 //!   the `cid:`/`data:` references it may keep.
 //! - `image.rs`: EXIF/XMP/IPTC stripping of JPEG, PNG and WebP attachments.
+//! - `limits.rs`: nesting, part-count and header-size limits, checked
+//!   without recursion before the MIME tree is walked.
 
 mod css;
 mod entities;
@@ -30,6 +32,7 @@ mod headers;
 mod html;
 mod identity;
 mod image;
+mod limits;
 mod mime;
 mod resources;
 mod text;
@@ -135,6 +138,25 @@ pub enum AnonymizeError {
     /// The rebuilt message could not be serialised.
     #[error("the message could not be rebuilt")]
     Build,
+    /// A forwarded message, report or digest is attached: its headers name
+    /// people, hosts and time zones that cannot all be cleaned.
+    #[error(
+        "a forwarded message or report (message/*) is attached; paste its text into a new \
+         message instead / un message transfere ou un rapport (message/*) est joint ; \
+         copiez son texte dans un nouveau message"
+    )]
+    NestedMessage,
+    /// MIME parts nested deeper than Postfix's `mime_nesting_limit` (100).
+    #[error(
+        "MIME parts are nested too deeply / les parties MIME sont imbriquees trop profondement"
+    )]
+    TooDeep,
+    /// More parts than any real message has.
+    #[error("the message has too many parts / le message a trop de parties")]
+    TooManyParts,
+    /// A part's header block is larger than leak accepts.
+    #[error("a header block is too large / un bloc d'en-tetes est trop grand")]
+    HeaderTooLarge,
 }
 
 /// Rebuilds `sub` as an anonymous message (see the crate docs). `now_unix`
@@ -144,9 +166,11 @@ pub fn anonymize(
     opts: &Options,
     now_unix: u64,
 ) -> Result<Anonymized, AnonymizeError> {
+    limits::prescan(sub.data)?;
     let message = MessageParser::default()
         .parse(sub.data)
         .ok_or(AnonymizeError::Unparseable)?;
+    limits::check_tree(&message)?;
     let from = first_mailbox(message.from()).ok_or(AnonymizeError::NoFrom)?;
     let claimed = claimed_identities(&message);
     let mut identity = Identity::new(
@@ -171,10 +195,9 @@ pub fn anonymize(
     let ctx = Context {
         identity: &identity,
         domain: &opts.domain,
-        now_unix,
     };
     let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
-    let body = Rebuilder::new(&message, &ctx, notice.as_deref(), 0).rebuild()?;
+    let body = Rebuilder::new(&message, &ctx, notice.as_deref()).rebuild()?;
 
     let recipients = |list: Option<&Address<'_>>| -> Vec<Mailbox> {
         list.map(|list| {

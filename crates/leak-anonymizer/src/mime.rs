@@ -16,10 +16,10 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::{BodyPart, MimePart};
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 
-use crate::headers::{self, Envelope};
 use crate::html::{self, scrub_html};
 use crate::identity::Identity;
 use crate::image::strip_metadata;
+use crate::limits::MAX_NESTING;
 use crate::resources::Resources;
 use crate::text::{self, scrub_plain};
 use crate::{random_hex, AnonymizeError};
@@ -46,10 +46,6 @@ const CARD_TYPES: &[&str] = &["text/vcard", "text/x-vcard", "text/directory"];
 /// Attachment extensions that are detached signatures.
 const SIGNATURE_EXTENSIONS: &[&str] = &[".sig", ".p7s"];
 
-/// Nested messages deeper than this are refused (mail-parser nests further,
-/// but no real mail forwards a forward of a forward this deep).
-const MAX_DEPTH: usize = 8;
-
 /// A rebuilt message body and its text for moderation.
 pub(crate) struct Rebuilt {
     pub(crate) root: MimePart<'static>,
@@ -60,7 +56,6 @@ pub(crate) struct Rebuilt {
 pub(crate) struct Context<'a> {
     pub(crate) identity: &'a Identity,
     pub(crate) domain: &'a str,
-    pub(crate) now_unix: u64,
 }
 
 /// Walks one (possibly nested) message.
@@ -77,7 +72,6 @@ pub(crate) struct Rebuilder<'m, 'x> {
     /// Whether the notice made it into some part (a footer target can be
     /// dropped, e.g. a vCard the parser took for a body).
     footer_applied: bool,
-    depth: usize,
     text: String,
 }
 
@@ -86,7 +80,6 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         message: &'m Message<'x>,
         ctx: &'m Context<'m>,
         notice: Option<&'m str>,
-        depth: usize,
     ) -> Self {
         let cids = message
             .parts
@@ -123,7 +116,6 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 .rfind(|id| is_body(id, true))
                 .copied(),
             footer_applied: false,
-            depth,
             text: String::new(),
         }
     }
@@ -131,10 +123,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     /// Rebuilds the whole body. A message whose every part was dropped (or a
     /// message with only attachments) still gets the notice, as its own part.
     pub(crate) fn rebuild(mut self) -> Result<Rebuilt, AnonymizeError> {
-        if self.depth > MAX_DEPTH {
-            return Err(AnonymizeError::Unparseable);
-        }
-        let root = self.part(0)?;
+        let root = self.part(0, 1)?;
         let root = match (root, self.notice) {
             (Some(root), Some(notice)) if !self.footer_applied => multipart(
                 "mixed",
@@ -150,7 +139,13 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         })
     }
 
-    fn part(&mut self, id: u32) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+    /// Rebuilds part `id` at nesting `depth` (1 for the root). The depth
+    /// was checked by `limits::check_tree`; it is checked again here so the
+    /// recursion is bounded whatever the part table holds.
+    fn part(&mut self, id: u32, depth: usize) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+        if depth > MAX_NESTING {
+            return Err(AnonymizeError::TooDeep);
+        }
         let Some(part) = self.message.parts.get(id as usize) else {
             return Ok(None);
         };
@@ -164,13 +159,14 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             return Ok(None);
         }
         let rebuilt = match &part.body {
-            PartType::Multipart(children) => return self.multipart(&content_type, children),
+            PartType::Multipart(children) => return self.multipart(&content_type, children, depth),
             PartType::Text(body) => self.text(id, part, &content_type, body),
             PartType::Html(body) => self.html(id, body),
             PartType::Binary(body) | PartType::InlineBinary(body) => {
                 self.binary(part, &content_type, body)?
             }
-            PartType::Message(nested) => self.nested(nested)?,
+            // The prescan and the tree check refuse these first.
+            PartType::Message(_) => return Err(AnonymizeError::NestedMessage),
         };
         Ok(rebuilt.map(|rebuilt| self.decorate(part, rebuilt)))
     }
@@ -179,18 +175,19 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         &mut self,
         content_type: &str,
         children: &[u32],
+        depth: usize,
     ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
         let subtype = content_type.strip_prefix("multipart/").unwrap_or("mixed");
         if subtype == "signed" {
             // The first child is the signed content; the rest is the signature.
             return match children.first() {
-                Some(first) => self.part(*first),
+                Some(first) => self.part(*first, depth + 1),
                 None => Ok(None),
             };
         }
         let mut parts = Vec::with_capacity(children.len());
         for child in children {
-            if let Some(part) = self.part(*child)? {
+            if let Some(part) = self.part(*child, depth + 1)? {
                 parts.push(part);
             }
         }
@@ -264,27 +261,6 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             ContentType::new(content_type.to_string()),
             BodyPart::Binary(Cow::Owned(cleaned)),
         )))
-    }
-
-    /// An attached message (a forward) is rebuilt like the outer one: its
-    /// headers reduced to From, To, Cc, Subject and Date (in UTC), its body
-    /// walked part by part.
-    fn nested(
-        &mut self,
-        nested: &Message<'_>,
-    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
-        let inner = Rebuilder::new(nested, self.ctx, None, self.depth + 1).rebuild()?;
-        self.push_text(&inner.text);
-        let envelope = Envelope::nested(nested, self.ctx);
-        self.push_text(&envelope.subject);
-        let bytes = headers::write_message(&envelope, inner.root)?;
-        let encoding = if bytes.is_ascii() { "7bit" } else { "8bit" };
-        let part = MimePart::new(
-            ContentType::new("message/rfc822"),
-            BodyPart::Binary(Cow::Owned(bytes)),
-        )
-        .transfer_encoding(encoding);
-        Ok(Some(part))
     }
 
     /// Adds the Content-Disposition (type and filename only) and the renamed
