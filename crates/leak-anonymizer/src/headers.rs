@@ -69,30 +69,60 @@ pub(crate) fn scrub_subject(subject: &str, identity: &Identity) -> String {
 /// plain `local@domain` or is the sender's own (a self-copy would reveal it).
 /// With `replace_own`, the sender's own address becomes the pseudonym instead.
 pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity, replace_own: bool) -> Option<Mailbox> {
-    let address = clean_address(addr.address()?)?;
-    if identity.is_own_address(&address) {
+    let parsed = addr.address()?.trim();
+    // mail-parser reads a quoted local part (`"a b"@x`) as a display name
+    // followed by `@x`: put the address back together.
+    let (raw, name) = match (parsed.starts_with('@'), addr.name()) {
+        (true, Some(local)) => (format!("{local}{parsed}"), None),
+        _ => (parsed.to_string(), addr.name()),
+    };
+    if identity.is_own_address(&raw) {
         let (name, address) = identity.replacement();
         return replace_own.then(|| (Some(name.to_string()), address.to_string()));
     }
-    let name = addr
-        .name()
+    let address = clean_address(&raw)?;
+    let name = name
         .map(|name| scrub_subject(name, identity))
         .filter(|name| !name.is_empty());
     Some((name, address))
 }
 
-/// Accepts `local@domain` made of printable characters other than the ones
-/// that delimit addresses in a header.
+/// `local@domain` as it may be written in a header: a domain of printable
+/// characters that do not delimit addresses, and a local part that is either
+/// a dot-atom or, when it holds anything else (`a>"b`), written as an
+/// RFC 5322 quoted string (`"a>\\"b"`), so it is never emitted unquoted.
+/// Control characters, blanks in the domain and over-long addresses are
+/// refused.
 fn clean_address(address: &str) -> Option<String> {
     let address = address.trim();
     let (local, domain) = address.rsplit_once('@')?;
-    let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]".contains(c);
-    let ok = !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !address.chars().any(forbidden)
-        && address.len() <= 254;
-    ok.then(|| address.to_string())
+    let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]@".contains(c);
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.chars().any(forbidden)
+        || local.chars().any(|c| c.is_control())
+        || local.len() > 64
+    {
+        return None;
+    }
+    let local = if is_dot_atom(local) {
+        local.to_string()
+    } else {
+        let escaped = local.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{escaped}\"")
+    };
+    let cleaned = format!("{local}@{domain}");
+    (cleaned.len() <= 254).then_some(cleaned)
+}
+
+/// RFC 5322 dot-atom: atext runs separated by single dots (non-ASCII
+/// letters allowed, as RFC 6532 does).
+fn is_dot_atom(local: &str) -> bool {
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
 }
 
 fn address_list(list: &[Mailbox]) -> Address<'static> {
@@ -153,8 +183,14 @@ mod tests {
         );
         assert!(clean_address("bob@x.example>\r\nBcc: eve@y").is_none());
         assert!(clean_address("bob").is_none());
-        assert!(clean_address("a b@x").is_none());
         assert!(clean_address("@x").is_none());
+        assert!(clean_address("a@b c").is_none());
+        assert_eq!(clean_address("a b@x").as_deref(), Some("\"a b\"@x"));
+        assert_eq!(
+            clean_address("a>\"b@x.example").as_deref(),
+            Some("\"a>\\\"b\"@x.example")
+        );
+        assert_eq!(clean_address("a..b@x").as_deref(), Some("\"a..b\"@x"));
     }
 
     #[test]

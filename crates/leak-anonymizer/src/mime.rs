@@ -371,15 +371,36 @@ fn is_signature_or_key(part: &MessagePart<'_>, body: &[u8]) -> bool {
     armoured || SIGNATURE_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
 }
 
-fn text_part(subtype: &str, text: String) -> MimePart<'static> {
-    let normalized = text
-        .replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .replace('\n', "\r\n");
+/// A text part of the rebuilt message. Its content is made safe to put on
+/// the wire whatever the builder's transfer encoding: line ends become CRLF
+/// and every other C0 control (NUL included) and DEL is removed, so a
+/// quoted-printable or base64 `CRLF NUL . CRLF` submitted inside a text part
+/// can never come out as raw bytes towards the recipient's server.
+pub(crate) fn text_part(subtype: &str, text: String) -> MimePart<'static> {
+    let normalized = wire_safe_text(&text);
     MimePart::new(
         ContentType::new(format!("text/{subtype}")).attribute("charset", "utf-8"),
         BodyPart::Text(Cow::Owned(normalized)),
     )
+}
+
+/// `text` with CRLF line ends only and no control character but TAB.
+pub(crate) fn wire_safe_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            '\t' => out.push('\t'),
+            c if c.is_ascii_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> {

@@ -1,0 +1,72 @@
+//! What the rebuilt message puts on the wire: no control bytes smuggled
+//! through an encoded text part, and quoted local parts kept quoted.
+
+mod common;
+
+use common::{check_structure, options, NOW};
+use leak_anonymizer::{anonymize, Anonymized, Submission};
+use mail_parser::{MessageParser, PartType};
+
+fn run(text: &str) -> Anonymized {
+    let data = text.replace('\n', "\r\n").into_bytes();
+    let sub = Submission {
+        data: &data,
+        mail_from: "a@b.example",
+        account: "a",
+        aliases: &[],
+    };
+    anonymize(&sub, &options(), NOW).expect("anonymized")
+}
+
+fn assert_no_controls(raw: &[u8]) {
+    for (i, &byte) in raw.iter().enumerate() {
+        match byte {
+            b'\r' => assert_eq!(raw.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
+            b'\n' => assert!(i > 0 && raw[i - 1] == b'\r', "bare LF at {i}"),
+            b'\t' => {}
+            0..=0x1F | 0x7F => panic!("control byte {byte:#04x} at {i}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn encoded_nul_and_bare_line_ends_never_reach_the_wire() {
+    let out = run("From: a@b.example\nTo: bob@x.example\nSubject: s\n\
+        MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n\
+        --b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n\
+        one=0D=0A=00.=0D=0Atwo=0Dthree=0Afour=01=1B[31m=7F\n\
+        --b\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n\
+        PHA+aGk8L3A+DQoALg0KbWFpbCBmcm9tOjw+DQo=\n--b--\n");
+    assert_no_controls(&out.message);
+    let message = check_structure(&out.message);
+    for part in &message.parts {
+        if let PartType::Text(text) | PartType::Html(text) = &part.body {
+            assert_no_controls(text.replace("\r\n", "").as_bytes());
+        }
+    }
+    let text = message.body_text(0).unwrap();
+    assert!(
+        text.contains("one\r\n.\r\ntwo\r\nthree\r\nfour[31m"),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn quoted_local_parts_stay_quoted() {
+    let out = run(
+        "From: a@b.example\nTo: \"a>\\\"b\"@x.example, \"john doe\"@y.example\n\
+        Subject: s\n\nhello\n",
+    );
+    let raw = String::from_utf8_lossy(&out.message).to_string();
+    assert!(raw.contains("<\"a>\\\"b\"@x.example>"), "{raw}");
+    assert!(raw.contains("<\"john doe\"@y.example>"), "{raw}");
+    let message = MessageParser::default().parse(&out.message).unwrap();
+    let to: Vec<_> = message
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(to.len(), 2, "{to:?}");
+}
