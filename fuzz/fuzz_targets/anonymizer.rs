@@ -26,6 +26,7 @@ fn options(flags: u8) -> Options {
         allow_custom_pseudonyms: flags & 1 == 1,
         notice: (flags & 2 == 2).then(|| DEFAULT_NOTICE.to_string()),
         optout_address: (flags & 4 == 4).then(|| "optout@anon.example".to_string()),
+        attachments: Default::default(),
     }
 }
 

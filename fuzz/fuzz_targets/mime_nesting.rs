@@ -23,6 +23,7 @@ fn options() -> Options {
         allow_custom_pseudonyms: false,
         notice: None,
         optout_address: None,
+        attachments: Default::default(),
     }
 }
 

@@ -310,6 +310,7 @@ mod tests {
             allow_custom_pseudonyms: true,
             notice: None,
             optout_address: None,
+            attachments: Default::default(),
         }
     }
 

@@ -22,16 +22,17 @@
 //! - `html.rs`, `css.rs`, `entities.rs`, `resources.rs`: HTML scrubbing
 //!   (comments, generator tags, remote resources, client fingerprints) and
 //!   the `cid:`/`data:` references it may keep.
-//! - `image.rs`: EXIF/XMP/IPTC stripping of JPEG, PNG and WebP attachments.
+//! - `attachments/`: the attachment policy: the real type sniffed from the
+//!   bytes, images and text attachments cleaned, everything else refused.
 //! - `limits.rs`: nesting, part-count and header-size limits, checked
 //!   without recursion before the MIME tree is walked.
 
+mod attachments;
 mod css;
 mod entities;
 mod headers;
 mod html;
 mod identity;
-mod image;
 mod limits;
 mod mime;
 mod resources;
@@ -42,6 +43,7 @@ use std::collections::BTreeMap;
 use mail_parser::{Address, HeaderName, Message, MessageParser};
 use rand::RngCore;
 
+pub use attachments::{AttachmentPolicy, Reason as RefusalReason, Refusal};
 pub use headers::OUTPUT_HEADERS;
 
 use headers::{Envelope, Mailbox};
@@ -81,6 +83,8 @@ pub struct Options {
     /// Where recipients can refuse further anonymous mail: adds a
     /// `List-Unsubscribe` header and a sentence to the notice.
     pub optout_address: Option<String>,
+    /// `anonymizer.attachments`: which attachments are cleaned and sent.
+    pub attachments: AttachmentPolicy,
 }
 
 /// One submitted message and what the SMTP session knows about its sender.
@@ -128,10 +132,10 @@ pub enum AnonymizeError {
     /// Encrypted content cannot be checked for the sender's identity.
     #[error("encrypted messages cannot be sent anonymously")]
     Encrypted,
-    /// An image looked like JPEG, PNG or WebP but could not be read, so its
-    /// metadata could not be removed.
-    #[error("an image attachment could not be cleaned of its metadata")]
-    Image,
+    /// An attachment leak cannot clean (see the `attachments` module):
+    /// the whole message is refused, naming the attachment.
+    #[error("{0}")]
+    Attachment(Refusal),
     /// The configured category or domain cannot form an address.
     #[error("the anonymizer is misconfigured")]
     Misconfigured,
@@ -195,6 +199,7 @@ pub fn anonymize(
     let ctx = Context {
         identity: &identity,
         domain: &opts.domain,
+        policy: opts.attachments,
     };
     let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
     let body = Rebuilder::new(&message, &ctx, notice.as_deref()).rebuild()?;

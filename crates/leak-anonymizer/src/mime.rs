@@ -16,21 +16,14 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::{BodyPart, MimePart};
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 
+use crate::attachments::sniff;
+use crate::attachments::{self, AttachmentPolicy, Outcome, Reason, Refusal, DROPPED_TYPES};
 use crate::html::{self, scrub_html};
 use crate::identity::Identity;
-use crate::image::strip_metadata;
 use crate::limits::MAX_NESTING;
 use crate::resources::Resources;
 use crate::text::{self, scrub_plain};
 use crate::{random_hex, AnonymizeError};
-
-/// Content types that are signatures or keys: they identify the signer.
-const SIGNATURE_TYPES: &[&str] = &[
-    "application/pgp-signature",
-    "application/pgp-keys",
-    "application/pkcs7-signature",
-    "application/x-pkcs7-signature",
-];
 
 /// Content types whose content cannot be inspected.
 const ENCRYPTED_TYPES: &[&str] = &[
@@ -39,12 +32,6 @@ const ENCRYPTED_TYPES: &[&str] = &[
     "application/pkcs7-mime",
     "application/x-pkcs7-mime",
 ];
-
-/// Contact cards: the sender's business card, phone numbers and all.
-const CARD_TYPES: &[&str] = &["text/vcard", "text/x-vcard", "text/directory"];
-
-/// Attachment extensions that are detached signatures.
-const SIGNATURE_EXTENSIONS: &[&str] = &[".sig", ".p7s"];
 
 /// A rebuilt message body and its text for moderation.
 pub(crate) struct Rebuilt {
@@ -56,6 +43,7 @@ pub(crate) struct Rebuilt {
 pub(crate) struct Context<'a> {
     pub(crate) identity: &'a Identity,
     pub(crate) domain: &'a str,
+    pub(crate) policy: AttachmentPolicy,
 }
 
 /// Walks one (possibly nested) message.
@@ -153,22 +141,61 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         if ENCRYPTED_TYPES.contains(&content_type.as_str()) {
             return Err(AnonymizeError::Encrypted);
         }
-        if SIGNATURE_TYPES.contains(&content_type.as_str())
-            || CARD_TYPES.contains(&content_type.as_str())
-        {
+        if DROPPED_TYPES.contains(&content_type.as_str()) {
             return Ok(None);
         }
-        let rebuilt = match &part.body {
+        let name = part.attachment_name();
+        let refused = |reason| AnonymizeError::Attachment(Refusal::new(name, reason));
+        let (rebuilt, attachment) = match &part.body {
             PartType::Multipart(children) => return self.multipart(&content_type, children, depth),
-            PartType::Text(body) => self.text(id, part, &content_type, body),
-            PartType::Html(body) => self.html(id, body),
+            PartType::Text(body) if is_body_text(part, &content_type) => {
+                if body.contains("-----BEGIN PGP MESSAGE") {
+                    return Err(AnonymizeError::Encrypted);
+                }
+                if has_foreign_armour(body) {
+                    return Err(refused(Reason::KeyOrSignature));
+                }
+                (self.text(id, body), false)
+            }
+            PartType::Text(body) => {
+                attachments::check_text(name, &content_type, body, self.ctx.policy)
+                    .map_err(AnonymizeError::Attachment)?;
+                (self.text_attachment(part, &content_type, body), true)
+            }
+            PartType::Html(body) => {
+                if body.contains("-----BEGIN PGP MESSAGE") {
+                    return Err(AnonymizeError::Encrypted);
+                }
+                if sniff::has_armour(body) {
+                    return Err(refused(Reason::KeyOrSignature));
+                }
+                if is_attachment(part) && self.ctx.policy != AttachmentPolicy::Clean {
+                    return Err(refused(match self.ctx.policy {
+                        AttachmentPolicy::Images => Reason::ImagesOnly,
+                        _ => Reason::NoAttachments,
+                    }));
+                }
+                (self.html(id, body), false)
+            }
             PartType::Binary(body) | PartType::InlineBinary(body) => {
-                self.binary(part, &content_type, body)?
+                match attachments::clean_binary(name, &content_type, body, self.ctx.policy)
+                    .map_err(AnonymizeError::Attachment)?
+                {
+                    Outcome::Image(bytes, media_type) => (
+                        MimePart::new(
+                            ContentType::new(media_type),
+                            BodyPart::Binary(Cow::Owned(bytes)),
+                        ),
+                        false,
+                    ),
+                    Outcome::Text(text) => (self.text_attachment(part, "text/plain", &text), true),
+                }
             }
             // The prescan and the tree check refuse these first.
             PartType::Message(_) => return Err(AnonymizeError::NestedMessage),
         };
-        Ok(rebuilt.map(|rebuilt| self.decorate(part, rebuilt)))
+        let decorated = self.decorate(part, rebuilt, attachment);
+        Ok(Some(decorated))
     }
 
     fn multipart(
@@ -194,36 +221,45 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         Ok((!parts.is_empty()).then(|| multipart(subtype, parts)))
     }
 
-    fn text(
-        &mut self,
-        id: u32,
-        part: &MessagePart<'_>,
-        content_type: &str,
-        body: &str,
-    ) -> Option<MimePart<'static>> {
-        if is_attachment(part) && is_signature_or_key(part, body.as_bytes()) {
-            return None;
-        }
-        let subtype = content_type.strip_prefix("text/").unwrap_or("plain");
-        let scrubbed = if subtype == "plain" && !is_attachment(part) {
-            scrub_plain(body, self.ctx.identity)
-        } else {
-            self.ctx.identity.scrub(body)
-        };
-        if subtype == "plain" {
-            self.push_text(&scrubbed);
-        }
+    /// A body text part: scrubbed (attributions, signatures, armour),
+    /// moderated, and the notice appended to the last one.
+    fn text(&mut self, id: u32, body: &str) -> MimePart<'static> {
+        let scrubbed = scrub_plain(body, self.ctx.identity);
+        self.push_text(&scrubbed);
         let with_notice = match self.notice {
-            Some(notice) if self.footer_text == Some(id) && subtype == "plain" => {
+            Some(notice) if self.footer_text == Some(id) => {
                 self.footer_applied = true;
                 text::append_notice(&scrubbed, notice)
             }
             _ => scrubbed,
         };
-        Some(text_part(subtype, with_notice))
+        text_part("plain", with_notice)
     }
 
-    fn html(&mut self, id: u32, body: &str) -> Option<MimePart<'static>> {
+    /// A text attachment: the identity scrubbed out, moderated like the
+    /// body, sent in its own charset with its own line ends.
+    fn text_attachment(
+        &mut self,
+        part: &MessagePart<'_>,
+        content_type: &str,
+        body: &str,
+    ) -> MimePart<'static> {
+        let scrubbed = self.ctx.identity.scrub(body);
+        self.push_text(&scrubbed);
+        let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+        let (bytes, charset) = attachments::text::encode(&scrubbed, charset);
+        let kept = ["csv", "markdown", "x-markdown", "tab-separated-values"];
+        let subtype = content_type
+            .strip_prefix("text/")
+            .filter(|sub| kept.contains(sub))
+            .unwrap_or("plain");
+        MimePart::new(
+            ContentType::new(format!("text/{subtype}")).attribute("charset", charset),
+            BodyPart::Binary(Cow::Owned(bytes)),
+        )
+    }
+
+    fn html(&mut self, id: u32, body: &str) -> MimePart<'static> {
         let resources = Resources::new(&self.cids);
         let output = scrub_html(body, self.ctx.identity, &resources);
         self.push_text(&output.text);
@@ -234,45 +270,26 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             }
             _ => output.html,
         };
-        Some(text_part("html", with_notice))
+        text_part("html", with_notice)
     }
 
-    fn binary(
+    /// Adds the Content-Disposition (type and filename only; always
+    /// `attachment` for text attachments, so the builder encodes their line
+    /// ends) and the renamed Content-ID of the original part. The file name
+    /// is moderated: the recipient reads it.
+    fn decorate(
         &mut self,
         part: &MessagePart<'_>,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
-        if is_signature_or_key(part, body) {
-            return Ok(None);
-        }
-        let cleaned = match strip_metadata(body) {
-            Ok(Some(cleaned)) => cleaned,
-            Ok(None) => body.to_vec(),
-            Err(_) => return Err(AnonymizeError::Image),
-        };
-        let content_type = if content_type.starts_with("text/") {
-            // Undecodable text: send it as opaque bytes.
-            "application/octet-stream"
-        } else {
-            content_type
-        };
-        Ok(Some(MimePart::new(
-            ContentType::new(content_type.to_string()),
-            BodyPart::Binary(Cow::Owned(cleaned)),
-        )))
-    }
-
-    /// Adds the Content-Disposition (type and filename only) and the renamed
-    /// Content-ID of the original part.
-    fn decorate(
-        &self,
-        part: &MessagePart<'_>,
         mut rebuilt: MimePart<'static>,
+        text_attachment: bool,
     ) -> MimePart<'static> {
         let filename = part.attachment_name().map(|name| self.clean_filename(name));
-        if let Some(disposition) = part.content_disposition() {
-            let kind = if disposition.is_inline() {
+        if let Some(name) = &filename {
+            self.push_text(name);
+        }
+        let disposition = part.content_disposition();
+        if disposition.is_some() || text_attachment {
+            let kind = if disposition.is_some_and(|d| d.is_inline()) && !text_attachment {
                 "inline"
             } else {
                 "attachment"
@@ -359,16 +376,17 @@ fn is_attachment(part: &MessagePart<'_>) -> bool {
         .is_some_and(|cd| cd.is_attachment())
 }
 
-/// Armoured PGP signatures and keys, and detached signature files.
-fn is_signature_or_key(part: &MessagePart<'_>, body: &[u8]) -> bool {
-    let head = &body[..body.len().min(4096)];
-    let text = String::from_utf8_lossy(head);
-    let text = text.trim_start();
-    let armoured = text.starts_with("-----BEGIN PGP SIGNATURE")
-        || text.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK")
-        || text.starts_with("-----BEGIN PKCS7");
-    let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
-    armoured || SIGNATURE_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+/// A `text/plain` part shown as the message body (not an attachment).
+fn is_body_text(part: &MessagePart<'_>, content_type: &str) -> bool {
+    content_type == "text/plain" && !is_attachment(part)
+}
+
+/// Armour in a body that `text.rs` does not remove (it removes PGP
+/// signatures, clear-signing and public key blocks): certificates, private
+/// keys, PKCS#7.
+fn has_foreign_armour(body: &str) -> bool {
+    let without_pgp = body.replace("-----BEGIN PGP", "");
+    sniff::has_armour(&without_pgp)
 }
 
 /// A text part of the rebuilt message. Its content is made safe to put on

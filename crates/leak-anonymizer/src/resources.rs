@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 
-use crate::image::strip_metadata;
+use crate::attachments::image::strip_metadata;
 
 /// The Content-ID renaming table of one message, used to rewrite references.
 pub(crate) struct Resources<'a> {
@@ -81,7 +81,6 @@ fn clean_data_image(after_scheme: &str) -> Option<String> {
     let data = engine.decode(compact).ok()?;
     let cleaned = match strip_metadata(&data) {
         Ok(Some(cleaned)) => cleaned,
-        Ok(None) if media_type == "image/gif" => data,
         Ok(None) | Err(_) => return None,
     };
     Some(format!(
@@ -110,7 +109,7 @@ mod tests {
         assert_eq!(r.rewrite("https://t.example/p.gif"), None);
         assert_eq!(r.rewrite("//t.example/p.gif"), None);
         assert_eq!(r.rewrite("data:text/html;base64,PGI+"), None);
-        let gif = "data:image/gif;base64,R0lGODlhAQABAAAAACw=";
+        let gif = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
         assert_eq!(r.rewrite(gif).as_deref(), Some(gif));
     }
 }

@@ -156,7 +156,7 @@ proptest! {
             Ok(())
             | Err(
                 AnonymizeError::Encrypted
-                | AnonymizeError::Image
+                | AnonymizeError::Attachment(_)
                 | AnonymizeError::NestedMessage,
             ) => {}
             Err(other) => prop_assert!(false, "unexpected {other:?}"),

@@ -23,6 +23,7 @@ pub fn options() -> Options {
         allow_custom_pseudonyms: true,
         notice: Some(DEFAULT_NOTICE.to_string()),
         optout_address: Some("optout@anon.example".into()),
+        attachments: Default::default(),
     }
 }
 

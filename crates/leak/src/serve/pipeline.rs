@@ -64,9 +64,19 @@ impl Pipeline {
         })
         .await
         .map_err(|_| Reply::local_error())?
-        .map_err(|error| {
-            self.metrics.refused(Refusal::InvalidMessage);
-            Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
+        .map_err(|error| match error {
+            // The operator's settings, not the message: try again later.
+            leak_anonymizer::AnonymizeError::Misconfigured => {
+                tracing::error!(session = %session.id, "anonymizer misconfigured");
+                Reply::local_error()
+            }
+            // Everything else is the message itself: a part leak cannot
+            // clean, a structure it refuses. The text names the attachment
+            // and what to do, in English and French.
+            error => {
+                self.metrics.refused(Refusal::InvalidMessage);
+                Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
+            }
         })?;
 
         // Classifying and RSA signing take up to a millisecond or so each:
