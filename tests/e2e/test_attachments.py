@@ -367,3 +367,94 @@ def test_every_uncleanable_attachment_refuses_the_message(make_daemon, mx_and_dn
     assert daemon.process.poll() is None
     assert sink.messages == [], "nothing refused reached the recipient"
     assert daemon.queue_ids() == set()
+
+
+def test_text_attachments_are_scrubbed_moderated_and_keep_charset_and_line_ends(
+        make_daemon, mx_and_dns, tmp_path):
+    notes = f"Notes de Jean Dupont\n\u00e9t\u00e9 2026;{SUBMITTER}\nligne 3\n".encode("latin-1")
+    message = mixed("See the notes.", [("notes.csv", "text/csv; charset=iso-8859-1", notes)])
+    assert b"charset=iso-8859-1" in message
+    code, text, raw = deliver(make_daemon, mx_and_dns, message)
+    assert code == 250, text
+    assert b"Dupont" not in raw and SUBMITTER.encode() not in raw
+    _, parts = received_parts(raw)
+    csv = [body for ctype, name, body in parts if name == "notes.csv"]
+    assert len(csv) == 1, parts
+    assert b"\xe9t\xe9 2026;" in csv[0], "latin-1 kept"
+    assert b"\r\n" not in csv[0] and csv[0].count(b"\n") == 3, "LF line ends kept"
+
+
+def test_text_attachment_content_is_moderated(daemon):
+    insult = "T'es qu'un sale c0nn4rd, espece de minable.\n".encode()
+    code, text = send_raw(daemon, mixed("Hello.", [("note.txt", "application/octet-stream", insult)]))
+    assert (code, text[:5]) == (550, "5.7.1"), text
+
+
+def test_policy_images_and_none(make_daemon, pixels):
+    png = pixels.read_bytes()
+    txt = b"just text\n"
+    images = make_daemon(extra="", start=False)
+    images.config.write_text(images.config.read_text().replace(
+        'default_category = "someone"', 'default_category = "someone"\nattachments = "images"'))
+    images.start()
+    assert send_raw(images, mixed("x", [("a.png", "image/png", png)]))[0] == 250
+    code, text = send_raw(images, mixed("x", [("a.txt", "text/plain", txt)]))
+    assert (code, text[:5]) == (554, "5.6.0") and "only image" in text, text
+    none = make_daemon(start=False)
+    none.config.write_text(none.config.read_text().replace(
+        'default_category = "someone"', 'default_category = "someone"\nattachments = "none"'))
+    none.start()
+    code, text = send_raw(none, mixed("x", [("a.png", "image/png", png)]))
+    assert (code, text[:5]) == (554, "5.6.0") and "no attachments" in text, text
+    assert send_raw(none, mixed("plain body only", []))[0] == 250
+
+
+NESTED_KINDS = [
+    ("message/rfc822", "From: a@x.example\r\nSubject: fwd\r\n\r\nold\r\n"),
+    ("message/global", "From: a@x.example\r\nSubject: fwd\r\n\r\nold\r\n"),
+    ("message/disposition-notification", "Reporting-UA: pc.corp.example; Thunderbird\r\n"
+                                         "Final-Recipient: rfc822;a@x.example\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n"),
+    ("message/delivery-status", "Reporting-MTA: dns; mx.corp.example\r\n\r\nFinal-Recipient: rfc822;a@x\r\n"
+                                "Action: failed\r\nStatus: 5.0.0\r\n"),
+    ("text/rfc822-headers", "Received: from pc.corp.example ([198.51.100.7])\r\nFrom: a@x.example\r\n"),
+    ("message/partial", "From: a@x.example\r\n\r\npart\r\n"),
+    ("message/external-body", "Content-Type: text/plain\r\n\r\n"),
+]
+
+
+@pytest.mark.parametrize("ctype,body", NESTED_KINDS)
+def test_nested_messages_and_reports_are_refused(daemon, ctype, body):
+    message = ("From: x@anon.test\r\nTo: bob@example.test\r\nSubject: report\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+               f"see below\r\n--b\r\nContent-Type: {ctype}\r\n\r\n{body}\r\n--b--\r\n").encode()
+    code, text = send_raw(daemon, message)
+    assert (code, text[:5]) == (554, "5.6.0"), (ctype, text)
+    assert " / " in text
+
+
+@pytest.mark.parametrize("where", ["html", "body"])
+def test_pgp_material_in_the_body_is_refused(daemon, where):
+    armour = ("-----BEGIN PGP SIGNATURE-----\n\niHUEARYKAB0WIQ\n-----END PGP SIGNATURE-----\n"
+              if where == "html" else
+              "-----BEGIN PGP MESSAGE-----\n\nhF4DAAAAAAAAAAASAQdA\n-----END PGP MESSAGE-----\n")
+    if where == "html":
+        message = mixed("hello", [], html=f"<p>hello</p><pre>{armour}</pre>")
+    else:
+        message = mixed(f"hello\n{armour}", [])
+    code, text = send_raw(daemon, message)
+    assert (code, text[:5]) == (554, "5.6.0"), text
+
+
+def test_data_uri_gif_is_cleaned(make_daemon, mx_and_dns, tmp_path):
+    gif = tmp_path / "dot.gif"
+    run("convert", "-size", "4x4", "xc:green", "-comment", f"{CANARY} gif comment", str(gif))
+    tag_image(gif)
+    assert CANARY.encode() in gif.read_bytes()
+    uri = "data:image/gif;base64," + base64.b64encode(gif.read_bytes()).decode()
+    code, text, raw = deliver(make_daemon, mx_and_dns, mixed("x", [], html=f'<p><img src="{uri}"></p>'))
+    assert code == 250, text
+    _, parts = received_parts(raw)
+    html = [body for ctype, _, body in parts if ctype == "text/html"][0].decode()
+    assert "data:image/gif;base64," in html, "the image stays"
+    found = html.split("data:image/gif;base64,")[1].split('"')[0]
+    assert CANARY.encode() not in base64.b64decode(found)
