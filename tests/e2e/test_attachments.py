@@ -460,3 +460,14 @@ def test_data_uri_gif_is_cleaned(make_daemon, mx_and_dns, tmp_path):
     assert "data:image/gif;base64," in html, "the image stays"
     found = html.split("data:image/gif;base64,")[1].split('"')[0]
     assert CANARY.encode() not in base64.b64decode(found)
+
+
+def test_text_hidden_in_html_title_and_attributes_is_moderated(daemon):
+    insult = "T'es qu'un sale c0nn4rd, espece de minable."
+    for html in (f"<html><head><title>{insult}</title></head><body><p>hi</p></body></html>",
+                 f'<p title="{insult}">hi</p>',
+                 f'<p>hi</p><style>p::after {{ content: "{insult}" }}</style>'):
+        code, text = send_raw(daemon, mixed("hi", [], html=html))
+        assert (code, text[:5]) == (550, "5.7.1"), (html, text)
+    code, text = send_raw(daemon, mixed("hi", [(f"{insult}.txt", "text/plain", b"fine\n")]))
+    assert (code, text[:5]) == (550, "5.7.1"), text

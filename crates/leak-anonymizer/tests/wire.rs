@@ -70,3 +70,30 @@ fn quoted_local_parts_stay_quoted() {
         .collect();
     assert_eq!(to.len(), 2, "{to:?}");
 }
+
+#[test]
+fn everything_the_recipient_reads_is_moderated() {
+    let out = run("From: a@b.example\nTo: bob@x.example\nSubject: s\nMIME-Version: 1.0\n\
+        Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html\n\n\
+        <html><head><title>TITLE-WORDS</title><style>p::after { content: \"CSS-WORDS\" }</style></head>\
+        <body><p style='x: 1' title='TOOLTIP-WORDS'>hi</p><img src=\"data:image/gif;base64,\
+        R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7\" alt=\"ALT-WORDS\">\
+        <textarea>AREA-WORDS</textarea></body></html>\n\
+        --b\nContent-Type: text/plain; name=\"NAME-WORDS.txt\"\n\
+        Content-Disposition: attachment; filename=\"NAME-WORDS.txt\"\n\nFILE-WORDS\n--b--\n");
+    for words in [
+        "TITLE-WORDS",
+        "CSS-WORDS",
+        "TOOLTIP-WORDS",
+        "ALT-WORDS",
+        "AREA-WORDS",
+        "NAME-WORDS",
+        "FILE-WORDS",
+    ] {
+        assert!(
+            out.text.contains(words),
+            "{words} not moderated: {}",
+            out.text
+        );
+    }
+}
