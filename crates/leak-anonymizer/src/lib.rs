@@ -227,6 +227,9 @@ pub fn anonymize(
         message_id: format!("{}@{}", random_hex(), opts.domain),
         list_unsubscribe: opts.optout_address.clone(),
     };
+    // The parsed message holds a decoded copy of every attachment: free it
+    // before the output is written (peak memory).
+    drop(message);
     let bytes = headers::write_message(&envelope, body.root)?;
     Ok(Anonymized {
         message: bytes,

@@ -1,5 +1,6 @@
 //! Metadata removal for the image formats leak can rewrite: JPEG, PNG,
-//! WebP (with `img-parts`) and GIF (`gif.rs`).
+//! WebP (with `img-parts`) and GIF (`gif.rs`); JPEG and PNG are walked
+//! from the borrowed bytes (`jpeg.rs`, `png.rs`) to keep one copy in memory.
 //!
 //! Phones and cameras write the place a photo was taken (GPS), the camera's
 //! serial number, the owner's name and the editing software into the image
@@ -11,14 +12,11 @@
 //! shown sideways. Images over [`MAX_PIXELS`] are refused: a decompression
 //! bomb for whoever opens them.
 
-use img_parts::jpeg::JpegSegment;
-use img_parts::jpeg::{markers, Jpeg};
-use img_parts::png::Png;
 use img_parts::webp::{WebP, CHUNK_XMP};
 use img_parts::{Bytes, ImageEXIF};
 
-use super::gif;
 use super::sniff::{sniff, Kind};
+use super::{gif, jpeg, png};
 
 /// Largest image accepted, in pixels (100 megapixels: above any phone or
 /// camera photo people mail, far below a decompression bomb).
@@ -47,8 +45,8 @@ pub(crate) struct CleanImage {
 /// could still carry metadata, so the caller must not pass it through.
 pub(crate) fn clean_image(data: &[u8]) -> Result<Option<CleanImage>, ImageError> {
     let (bytes, media_type) = match sniff(data) {
-        Kind::Jpeg => (strip_jpeg(Bytes::copy_from_slice(data))?, "image/jpeg"),
-        Kind::Png => (strip_png(Bytes::copy_from_slice(data))?, "image/png"),
+        Kind::Jpeg => (jpeg::clean(data)?, "image/jpeg"),
+        Kind::Png => (png::clean(data)?, "image/png"),
         Kind::WebP => (strip_webp(Bytes::copy_from_slice(data))?, "image/webp"),
         Kind::Gif => (gif::clean(data, MAX_PIXELS)?, "image/gif"),
         _ => return Ok(None),
@@ -61,193 +59,12 @@ pub(crate) fn strip_metadata(data: &[u8]) -> Result<Option<Vec<u8>>, ImageError>
     Ok(clean_image(data)?.map(|image| image.bytes))
 }
 
-fn check_size(width: u64, height: u64) -> Result<(), ImageError> {
+pub(crate) fn check_size(width: u64, height: u64) -> Result<(), ImageError> {
     if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
         Err(ImageError::TooLarge)
     } else {
         Ok(())
     }
-}
-
-/// Keeps only the segments needed to decode the picture: JFIF (APP0),
-/// Adobe colour transform (APP14) and the non-APP segments, plus a new
-/// EXIF block holding only the orientation when the photo had one. EXIF and
-/// XMP (APP1), ICC profiles (APP2), IPTC (APP13), MPF and other APP segments
-/// and comments are dropped, and so is anything after the image's end
-/// marker (phones append secondary images and vendor trailers there).
-fn strip_jpeg(bytes: Bytes) -> Result<Vec<u8>, ImageError> {
-    let mut jpeg = Jpeg::from_bytes(bytes).map_err(|_| ImageError::Broken)?;
-    let (width, height) = jpeg_size(&jpeg).ok_or(ImageError::Broken)?;
-    check_size(width, height)?;
-    let orientation = jpeg
-        .segments()
-        .iter()
-        .filter(|segment| segment.marker() == markers::APP1)
-        .find_map(|segment| exif_orientation(segment.contents()));
-    jpeg.segments_mut().retain(|segment| {
-        let contents = segment.contents();
-        match segment.marker() {
-            markers::APP0 => contents.starts_with(b"JFIF\0"),
-            markers::APP14 => contents.starts_with(b"Adobe"),
-            markers::COM => false,
-            marker => !(markers::APP0..=markers::APP15).contains(&marker),
-        }
-    });
-    if let Some(orientation) = orientation.filter(|o| (2..=8).contains(o)) {
-        let at = usize::from(
-            jpeg.segments()
-                .first()
-                .is_some_and(|s| s.marker() == markers::APP0),
-        );
-        let exif = JpegSegment::new_with_contents(markers::APP1, orientation_exif(orientation));
-        jpeg.segments_mut().insert(at, exif);
-    }
-    let encoded = jpeg.encoder().bytes();
-    Ok(clean_after_first_scan(&encoded))
-}
-
-/// Width and height from the first start-of-frame segment.
-fn jpeg_size(jpeg: &Jpeg) -> Option<(u64, u64)> {
-    let sof = jpeg.segments().iter().find(
-        |segment| matches!(segment.marker(), 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF),
-    )?;
-    let c = sof.contents();
-    let height = u16::from_be_bytes([*c.get(1)?, *c.get(2)?]);
-    let width = u16::from_be_bytes([*c.get(3)?, *c.get(4)?]);
-    Some((u64::from(width), u64::from(height)))
-}
-
-/// The Orientation tag (0x0112) of IFD0 in an APP1 `Exif` segment.
-fn exif_orientation(app1: &[u8]) -> Option<u16> {
-    let tiff = app1.strip_prefix(b"Exif\0\0")?;
-    let big = match tiff.get(..2)? {
-        b"MM" => true,
-        b"II" => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b = tiff.get(at..at + 2)?;
-        Some(if big {
-            u16::from_be_bytes([b[0], b[1]])
-        } else {
-            u16::from_le_bytes([b[0], b[1]])
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
-        Some(if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
-    };
-    let ifd = u32_at(4)? as usize;
-    let count = u16_at(ifd)? as usize;
-    (0..count.min(256)).find_map(|i| {
-        let entry = ifd + 2 + i * 12;
-        (u16_at(entry)? == 0x0112 && u16_at(entry + 2)? == 3).then(|| u16_at(entry + 8))?
-    })
-}
-
-/// An APP1 `Exif` segment with one tag: the orientation.
-fn orientation_exif(orientation: u16) -> Bytes {
-    let mut out = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
-    out.extend_from_slice(&orientation.to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    Bytes::from(out)
-}
-
-/// `img-parts` keeps everything after the first start-of-scan as opaque
-/// entropy data. This walks that tail marker by marker (as a decoder would),
-/// drops APP and comment segments found between scans of progressive images,
-/// and cuts the file after the end-of-image marker.
-fn clean_after_first_scan(encoded: &[u8]) -> Vec<u8> {
-    let Some(sos) = find_first_sos(encoded) else {
-        return encoded.to_vec();
-    };
-    let mut out = encoded[..sos].to_vec();
-    let mut i = sos;
-    while i < encoded.len() {
-        let byte = encoded[i];
-        let next = encoded.get(i + 1).copied();
-        if byte != 0xFF {
-            out.push(byte);
-            i += 1;
-            continue;
-        }
-        match next {
-            // Stuffed zero, fill byte, restart markers: part of the scan.
-            Some(0x00) | Some(0xFF) | Some(0xD0..=0xD7) => {
-                out.push(byte);
-                i += 1;
-            }
-            Some(0xD9) => {
-                out.extend_from_slice(&[0xFF, 0xD9]);
-                return out;
-            }
-            Some(marker) => {
-                let len_hi = encoded.get(i + 2).copied().unwrap_or(0) as usize;
-                let len_lo = encoded.get(i + 3).copied().unwrap_or(0) as usize;
-                let end = (i + 2 + (len_hi << 8 | len_lo)).min(encoded.len());
-                let is_metadata =
-                    (markers::APP0..=markers::APP15).contains(&marker) || marker == markers::COM;
-                if !is_metadata {
-                    out.extend_from_slice(&encoded[i..end]);
-                }
-                i = end.max(i + 2);
-            }
-            None => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Offset of the first byte after the first SOS segment header, if any.
-fn find_first_sos(encoded: &[u8]) -> Option<usize> {
-    let mut i = 2; // after SOI
-    while i + 4 <= encoded.len() {
-        if encoded[i] != 0xFF {
-            return None;
-        }
-        let marker = encoded[i + 1];
-        let len = (encoded[i + 2] as usize) << 8 | encoded[i + 3] as usize;
-        let end = i + 2 + len;
-        if marker == markers::SOS {
-            return Some(end.min(encoded.len()));
-        }
-        i = end;
-    }
-    None
-}
-
-/// PNG chunks needed to render an image faithfully. Everything else (text
-/// chunks, which hold XMP and author fields, `eXIf`, `tIME`, ICC profiles
-/// in `iCCP`, private chunks) is dropped.
-const PNG_KEPT_CHUNKS: &[&[u8; 4]] = &[
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"bKGD",
-    b"pHYs", b"acTL", b"fcTL", b"fdAT",
-];
-
-fn strip_png(bytes: Bytes) -> Result<Vec<u8>, ImageError> {
-    let mut png = Png::from_bytes(bytes).map_err(|_| ImageError::Broken)?;
-    let ihdr = png.chunk_by_type(*b"IHDR").ok_or(ImageError::Broken)?;
-    let c = ihdr.contents();
-    let width = c.get(0..4).ok_or(ImageError::Broken)?;
-    let height = c.get(4..8).ok_or(ImageError::Broken)?;
-    check_size(
-        u64::from(u32::from_be_bytes(
-            width.try_into().map_err(|_| ImageError::Broken)?,
-        )),
-        u64::from(u32::from_be_bytes(
-            height.try_into().map_err(|_| ImageError::Broken)?,
-        )),
-    )?;
-    png.chunks_mut()
-        .retain(|chunk| PNG_KEPT_CHUNKS.contains(&&chunk.kind()));
-    Ok(png.encoder().bytes().to_vec())
 }
 
 /// WebP chunks that hold the picture; EXIF, XMP, ICCP and unknown chunks go.
@@ -262,13 +79,15 @@ fn strip_webp(bytes: Bytes) -> Result<Vec<u8>, ImageError> {
     webp.remove_chunks_by_id(CHUNK_XMP);
     // Rewrites the VP8X flags to match the chunks left.
     webp.set_exif(None);
-    Ok(webp.encoder().bytes().to_vec())
+    Ok(Vec::from(webp.encoder().bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use img_parts::png::PngChunk;
+    use crate::attachments::jpeg::exif_orientation;
+    use img_parts::jpeg::{markers, Jpeg};
+    use img_parts::png::{Png, PngChunk};
 
     /// A structurally valid JPEG: SOI, JFIF, EXIF, comment, DQT, SOS with a
     /// few entropy bytes, EOI, then a trailer.

@@ -21,11 +21,13 @@
 //!
 //! - `mod.rs`: the policy, the refusal and the dispatch.
 //! - `sniff.rs`: the real type from magic numbers and text shapes.
-//! - `image.rs`, `gif.rs`: image cleaners.
+//! - `image.rs`, `jpeg.rs`, `png.rs`, `gif.rs`: image cleaners.
 //! - `text.rs`: text attachments re-encoded in their own charset.
 
 pub(crate) mod gif;
 pub(crate) mod image;
+pub(crate) mod jpeg;
+pub(crate) mod png;
 pub(crate) mod sniff;
 pub(crate) mod text;
 
