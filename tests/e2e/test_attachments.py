@@ -313,7 +313,7 @@ def refused_files(tmp):
         z.writestr("docProps/core.xml", f"<cp:coreProperties><dc:creator>{CANARY}</dc:creator></cp:coreProperties>")
         z.writestr("word/document.xml", "<w:document><w:body><w:p><w:r><w:t>Plan</w:t></w:r></w:p></w:body></w:document>")
     files.append(("plan.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                  docx.getvalue(), "archive"))
+                  docx.getvalue(), "office documents"))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(f"Users/{CANARY}/notes.txt", "hello")
@@ -509,3 +509,14 @@ def test_a_large_photo_costs_at_most_about_three_times_its_size(make_daemon, mx_
     print(f"attachment {len(data)} bytes, message {len(message)} bytes, peak RSS growth {growth} bytes "
           f"({growth / len(data):.2f}x the attachment, {growth / len(message):.2f}x the message)")
     assert growth <= 3.5 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"
+
+
+def test_a_forwarded_message_is_refused_by_name(daemon):
+    message = ("From: x@anon.test\r\nTo: bob@example.test\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+               "see below\r\n--b\r\nContent-Type: message/rfc822; name=\"Re: plan.eml\"\r\n"
+               "Content-Disposition: attachment; filename=\"Re: plan.eml\"\r\n\r\n"
+               "From: a@x.example\r\nSubject: plan\r\n\r\nold\r\n--b--\r\n").encode()
+    code, text = send_raw(daemon, message)
+    assert (code, text[:5]) == (554, "5.6.0"), text
+    assert '"Re: plan.eml"' in text and "forwarded e-mail" in text and " / piece jointe " in text, text

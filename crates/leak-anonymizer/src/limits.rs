@@ -23,6 +23,7 @@
 
 use mail_parser::{Message, PartType};
 
+use crate::attachments::{Reason, Refusal};
 use crate::AnonymizeError;
 
 /// Deepest multipart nesting accepted (Postfix `mime_nesting_limit`).
@@ -81,10 +82,27 @@ fn check_content_type(value: &[u8]) -> Result<(), AnonymizeError> {
         }
     }
     if cleaned.starts_with(b"message") || cleaned.starts_with(b"multipart/digest") {
-        Err(AnonymizeError::NestedMessage)
+        Err(match declared_name(value) {
+            Some(name) => AnonymizeError::Attachment(Refusal::new(Some(&name), Reason::Message)),
+            None => AnonymizeError::NestedMessage,
+        })
     } else {
         Ok(())
     }
+}
+
+/// The `name=` parameter of a Content-Type value, when there is one, so
+/// the refusal can name the forwarded message as the user's client shows it.
+fn declared_name(value: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(value);
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("name=")? + "name=".len();
+    let rest = text[at..].trim_start();
+    let name = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?,
+        None => rest.split([';', ' ', '\t']).next()?,
+    };
+    (!name.trim().is_empty()).then(|| name.trim().to_string())
 }
 
 /// Walks the parsed part table without recursion: nesting depth, part count,
@@ -142,6 +160,15 @@ mod tests {
                 "{header}"
             );
         }
+        let named =
+            "From: a@b.example\r\nContent-Type: message/rfc822; name=\"Re: plan.eml\"\r\n\r\nx";
+        assert_eq!(
+            prescan(named.as_bytes()),
+            Err(AnonymizeError::Attachment(Refusal::new(
+                Some("Re: plan.eml"),
+                Reason::Message
+            )))
+        );
         let plain = "From: a@b.example\r\nContent-Type: text/plain; name=message.txt\r\n\r\nx";
         assert_eq!(prescan(plain.as_bytes()), Ok(()));
     }

@@ -294,7 +294,7 @@ fn refusal_reason(kind: Kind) -> Option<Reason> {
         Kind::Svg => Reason::Svg,
         Kind::Pdf => Reason::Pdf,
         Kind::Zip | Kind::Archive => Reason::Archive,
-        Kind::Ole => Reason::Document,
+        Kind::Ole | Kind::OfficeZip => Reason::Document,
         Kind::Tnef => Reason::Tnef,
         Kind::Executable => Reason::Executable,
         Kind::KeyOrSignature => Reason::KeyOrSignature,

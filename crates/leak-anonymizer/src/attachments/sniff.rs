@@ -18,8 +18,11 @@ pub(crate) enum Kind {
     OtherImage(&'static str),
     Svg,
     Pdf,
-    /// A ZIP archive: OOXML and ODF documents are ZIP files too.
+    /// A ZIP archive.
     Zip,
+    /// An OOXML (DOCX, XLSX, PPTX) or OpenDocument file: a ZIP naming
+    /// `[Content_Types].xml` or starting with an ODF `mimetype` member.
+    OfficeZip,
     /// Compound File Binary: legacy Office documents and Outlook `.msg`.
     Ole,
     /// Other archives and compressed files.
@@ -78,7 +81,22 @@ pub(crate) fn sniff(data: &[u8]) -> Kind {
         return Kind::Pdf;
     }
     if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") || starts(b"PK\x07\x08") {
-        return Kind::Zip;
+        // Member names are in the local headers and in the central
+        // directory at the end: look at both ends only.
+        let head = &data[..data.len().min(64 * 1024)];
+        let tail = &data[data.len().saturating_sub(1 << 20)..];
+        let office = [
+            &b"[Content_Types].xml"[..],
+            b"mimetypeapplication/vnd.oasis.opendocument",
+        ];
+        return if office
+            .iter()
+            .any(|name| find(head, name).is_some() || find(tail, name).is_some())
+        {
+            Kind::OfficeZip
+        } else {
+            Kind::Zip
+        };
     }
     if starts(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         return Kind::Ole;
@@ -302,6 +320,10 @@ mod tests {
         assert_eq!(sniff(b"II*\0\x08\0\0\0"), Kind::OtherImage("TIFF"));
         assert_eq!(sniff(b"%PDF-1.7\n"), Kind::Pdf);
         assert_eq!(sniff(b"PK\x03\x04\x14\0"), Kind::Zip);
+        assert_eq!(
+            sniff(b"PK\x03\x04\x14\0\0\0\0\0[Content_Types].xml"),
+            Kind::OfficeZip
+        );
         assert_eq!(sniff(b"\x78\x9f\x3e\x22\x01\x00"), Kind::Tnef);
         assert_eq!(sniff(b"\x7fELF\x02\x01"), Kind::Executable);
         assert_eq!(sniff(b"hello,world\r\n1,2\r\n"), Kind::Text);
