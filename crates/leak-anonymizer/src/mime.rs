@@ -155,6 +155,12 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 if has_foreign_armour(body) {
                     return Err(refused(Reason::KeyOrSignature));
                 }
+                // A card or an invitation sent as the body is still one.
+                match sniff::sniff_text(body) {
+                    sniff::Kind::Card => return Err(refused(Reason::Card)),
+                    sniff::Kind::Calendar => return Err(refused(Reason::Calendar)),
+                    _ => {}
+                }
                 (self.text(id, body), false)
             }
             PartType::Text(body) => {
@@ -376,9 +382,10 @@ fn is_attachment(part: &MessagePart<'_>) -> bool {
         .is_some_and(|cd| cd.is_attachment())
 }
 
-/// A `text/plain` part shown as the message body (not an attachment).
+/// A `text/plain` part shown as the message body: not an attachment and
+/// without a file name (a named part is a file, judged as one).
 fn is_body_text(part: &MessagePart<'_>, content_type: &str) -> bool {
-    content_type == "text/plain" && !is_attachment(part)
+    content_type == "text/plain" && !is_attachment(part) && part.attachment_name().is_none()
 }
 
 /// Armour in a body that `text.rs` does not remove (it removes PGP

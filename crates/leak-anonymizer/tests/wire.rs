@@ -97,3 +97,33 @@ fn everything_the_recipient_reads_is_moderated() {
         );
     }
 }
+
+#[test]
+fn cards_and_invitations_are_refused_in_any_shape() {
+    let data_for = |headers: &str, body: &str| {
+        format!("From: a@b.example\nTo: c@d.example\n{headers}\n\n{body}\n")
+    };
+    let card = "BEGIN:VCARD\nVERSION:3.0\nFN:Jean Dupont\nTEL:+33612345678\nEND:VCARD";
+    let invite = "BEGIN:VCALENDAR\nPRODID:-//Corp//EN\nBEGIN:VEVENT\nEND:VEVENT\nEND:VCALENDAR";
+    for (headers, body) in [
+        ("Content-Type: text/plain", card),
+        ("Content-Type: text/plain; name=card.vcf", card),
+        ("Content-Type: text/x-vcard", card),
+        ("Content-Type: text/plain", invite),
+        ("Content-Type: text/calendar; method=REQUEST", invite),
+        ("Content-Type: application/octet-stream", card),
+    ] {
+        let data = data_for(headers, body).replace('\n', "\r\n").into_bytes();
+        let sub = Submission {
+            data: &data,
+            mail_from: "a@b.example",
+            account: "a",
+            aliases: &[],
+        };
+        let result = anonymize(&sub, &options(), NOW);
+        assert!(
+            matches!(result, Err(leak_anonymizer::AnonymizeError::Attachment(_))),
+            "{headers}: {result:?}"
+        );
+    }
+}
