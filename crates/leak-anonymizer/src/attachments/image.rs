@@ -54,11 +54,6 @@ pub(crate) fn clean_image(data: &[u8]) -> Result<Option<CleanImage>, ImageError>
     Ok(Some(CleanImage { bytes, media_type }))
 }
 
-/// [`clean_image`]'s bytes only (the `data:` URI cleaner keeps its own type).
-pub(crate) fn strip_metadata(data: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
-    Ok(clean_image(data)?.map(|image| image.bytes))
-}
-
 pub(crate) fn check_size(width: u64, height: u64) -> Result<(), ImageError> {
     if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
         Err(ImageError::TooLarge)
@@ -88,6 +83,10 @@ mod tests {
     use crate::attachments::jpeg::exif_orientation;
     use img_parts::jpeg::{markers, Jpeg};
     use img_parts::png::{Png, PngChunk};
+
+    fn strip_metadata(data: &[u8]) -> Result<Option<Vec<u8>>, ImageError> {
+        Ok(clean_image(data)?.map(|image| image.bytes))
+    }
 
     /// A structurally valid JPEG: SOI, JFIF, EXIF, comment, DQT, SOS with a
     /// few entropy bytes, EOI, then a trailer.
