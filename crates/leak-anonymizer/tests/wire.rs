@@ -127,3 +127,18 @@ fn cards_and_invitations_are_refused_in_any_shape() {
         );
     }
 }
+
+#[test]
+fn text_attachments_keep_their_line_ends_but_the_wire_stays_clean() {
+    let out = run(
+        "From: a@b.example\nTo: c@d.example\nSubject: s\nMIME-Version: 1.0\n\
+        Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n\
+        --b\nContent-Type: text/plain; charset=utf-8; name=unix.txt\n\
+        Content-Disposition: attachment; filename=unix.txt\nContent-Transfer-Encoding: base64\n\n\
+        b25lCnR3bw10aHJlZQxmb3VyCg==\n--b--\n",
+    );
+    assert_no_controls(&out.message);
+    let message = check_structure(&out.message);
+    let file = message.attachments().next().expect("kept");
+    assert_eq!(file.contents(), b"one\ntwo\rthreefour\n");
+}

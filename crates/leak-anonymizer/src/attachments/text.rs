@@ -1,7 +1,7 @@
 //! Text attachments leave as they came: in their own charset (when it can
 //! still encode the scrubbed text; UTF-8 otherwise) and with their own line
 //! ends (a Unix CSV keeps its LF). Control characters other than TAB, CR,
-//! LF and form feed are removed. They are written as attachments, so the
+//! LF are removed. They are written as attachments, so the
 //! builder base64- or quoted-printable-encodes them and bare line ends or
 //! control bytes never reach the wire.
 
@@ -9,7 +9,7 @@
 pub(crate) fn encode(text: &str, declared_charset: Option<&str>) -> (Vec<u8>, String) {
     let cleaned: String = text
         .chars()
-        .filter(|&c| !c.is_control() || matches!(c, '\t' | '\r' | '\n' | '\x0c'))
+        .filter(|&c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'))
         .collect();
     let encoding = declared_charset
         .and_then(|label| encoding_rs::Encoding::for_label(label.trim().as_bytes()))
