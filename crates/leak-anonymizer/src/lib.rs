@@ -130,7 +130,10 @@ pub enum AnonymizeError {
     #[error("the message has no From address")]
     NoFrom,
     /// Encrypted content cannot be checked for the sender's identity.
-    #[error("encrypted messages cannot be sent anonymously")]
+    #[error(
+        "encrypted messages cannot be sent anonymously; send it unencrypted / \
+         les messages chiffres ne peuvent pas etre envoyes anonymement ; envoyez-le en clair"
+    )]
     Encrypted,
     /// An attachment leak cannot clean (see the `attachments` module):
     /// the whole message is refused, naming the attachment.

@@ -168,9 +168,10 @@ fn refusals_are_typed_and_safe_to_show() {
         --e\nContent-Type: application/octet-stream\n\n-----BEGIN PGP MESSAGE-----\nhQ==\n-----END PGP MESSAGE-----\n--e--\n";
     let err = try_run(encrypted, &options()).unwrap_err();
     assert_eq!(err, AnonymizeError::Encrypted);
-    assert_eq!(
-        err.to_string(),
-        "encrypted messages cannot be sent anonymously"
+    assert!(
+        err.to_string()
+            .starts_with("encrypted messages cannot be sent anonymously; send it unencrypted / "),
+        "{err}"
     );
     assert_eq!(
         try_run("To: bob@x.example\nSubject: x\n\nbody\n", &options()).unwrap_err(),
