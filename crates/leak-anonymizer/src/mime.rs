@@ -259,10 +259,13 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             .strip_prefix("text/")
             .filter(|sub| kept.contains(sub))
             .unwrap_or("plain");
+        // Encoded here: the builder may write a text attachment as 7bit,
+        // bare CRs and all, and the file keeps its own line ends.
         MimePart::new(
             ContentType::new(format!("text/{subtype}")).attribute("charset", charset),
-            BodyPart::Binary(Cow::Owned(bytes)),
+            BodyPart::Binary(Cow::Owned(base64_lines(&bytes))),
         )
+        .transfer_encoding("base64")
     }
 
     fn html(&mut self, id: u32, body: &str) -> MimePart<'static> {
@@ -407,6 +410,18 @@ pub(crate) fn text_part(subtype: &str, text: String) -> MimePart<'static> {
         ContentType::new(format!("text/{subtype}")).attribute("charset", "utf-8"),
         BodyPart::Text(Cow::Owned(normalized)),
     )
+}
+
+/// `bytes` in base64, 76 characters per CRLF-terminated line (RFC 2045).
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for line in encoded.as_bytes().chunks(76) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
 }
 
 /// `text` with CRLF line ends only and no control character but TAB.

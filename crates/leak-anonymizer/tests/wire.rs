@@ -142,3 +142,19 @@ fn text_attachments_keep_their_line_ends_but_the_wire_stays_clean() {
     let file = message.attachments().next().expect("kept");
     assert_eq!(file.contents(), b"one\ntwo\rthreefour\n");
 }
+
+/// Found by the `anonymizer` fuzz target: the builder wrote a text
+/// attachment holding a bare CR as 7bit.
+#[test]
+fn a_bare_cr_in_a_text_attachment_stays_encoded() {
+    let out = run(
+        "From: a@b.example\nTo: c@d.example\nSubject: s\nMIME-Version: 1.0\n\
+        Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n\
+        --b\nContent-Type: text/plain\nContent-Disposition: attachment\n\
+        Content-Transfer-Encoding: quoted-printable\n\nx=0Dy=0Dz\n--b--\n",
+    );
+    assert_no_controls(&out.message);
+    let message = check_structure(&out.message);
+    let file = message.attachments().next().expect("kept");
+    assert_eq!(file.contents(), b"x\ry\rz");
+}
