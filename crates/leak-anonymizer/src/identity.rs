@@ -265,11 +265,6 @@ impl Identity {
         self.addresses.iter().any(|own| without_tag(own) == wanted)
     }
 
-    /// The pseudonymous (name, address) that replaces the real ones.
-    pub(crate) fn replacement(&self) -> (&str, &str) {
-        (&self.replacement_name, &self.replacement_address)
-    }
-
     /// True when `text` mentions any identifying name or address, or any
     /// single word of the sender's names.
     pub(crate) fn is_mentioned_in(&self, text: &str) -> bool {

@@ -331,6 +331,23 @@ pub struct AnonymizerConfig {
     /// Category key → the name the recipient sees.
     #[serde(default = "default_categories")]
     pub categories: BTreeMap<String, String>,
+    /// Which attachments are cleaned and sent; the rest refuse the message.
+    #[serde(default)]
+    pub attachments: AttachmentsPolicy,
+}
+
+/// `anonymizer.attachments`: what leak does with attachments. Whatever is
+/// not accepted refuses the whole message (`554 5.6.0`), never passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentsPolicy {
+    /// Clean JPEG, PNG, WebP and GIF images and text files; refuse the rest.
+    #[default]
+    Clean,
+    /// Clean images only; refuse every other attachment.
+    Images,
+    /// Refuse every attachment.
+    None,
 }
 
 impl Default for AnonymizerConfig {
@@ -342,6 +359,7 @@ impl Default for AnonymizerConfig {
             notice: None,
             optout_address: None,
             categories: default_categories(),
+            attachments: AttachmentsPolicy::default(),
         }
     }
 }

@@ -30,6 +30,40 @@ fn example_config_parses_with_contract_values() {
         config.dkim.keys[1].algorithm,
         leak_config::DkimAlgorithm::Rsa
     );
+    assert_eq!(
+        config.anonymizer.attachments,
+        leak_config::AttachmentsPolicy::Clean
+    );
+}
+
+#[test]
+fn attachment_policy_values() {
+    let with = |value: &str| {
+        leak_config::parse(&format!(
+            "[server]\nhostname = \"m.example\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+             [anonymizer]\ndomain = \"anon.example\"\n{value}"
+        ))
+    };
+    assert_eq!(
+        with("").unwrap().anonymizer.attachments,
+        leak_config::AttachmentsPolicy::Clean
+    );
+    assert_eq!(
+        with("attachments = \"images\"")
+            .unwrap()
+            .anonymizer
+            .attachments,
+        leak_config::AttachmentsPolicy::Images
+    );
+    assert_eq!(
+        with("attachments = \"none\"")
+            .unwrap()
+            .anonymizer
+            .attachments,
+        leak_config::AttachmentsPolicy::None
+    );
+    let problems = with("attachments = \"all\"").unwrap_err();
+    assert_eq!(problems[0].key, "anonymizer.attachments", "{problems:?}");
 }
 
 #[test]

@@ -38,6 +38,11 @@ pub fn anonymizer_options(config: &Config) -> leak_anonymizer::Options {
         allow_custom_pseudonyms: anonymizer.allow_custom_pseudonyms,
         notice,
         optout_address: anonymizer.optout_address.clone(),
+        attachments: match anonymizer.attachments {
+            leak_config::AttachmentsPolicy::Clean => leak_anonymizer::AttachmentPolicy::Clean,
+            leak_config::AttachmentsPolicy::Images => leak_anonymizer::AttachmentPolicy::Images,
+            leak_config::AttachmentsPolicy::None => leak_anonymizer::AttachmentPolicy::None,
+        },
     }
 }
 
