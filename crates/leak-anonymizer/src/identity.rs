@@ -642,6 +642,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn one_letter_and_short_logins_never_replace_words() {
+        for (address, account) in [("a@corp.example", "a"), ("jo@corp.example", "jo")] {
+            let id = identity_of(&[("", address)], account, &[]);
+            let text = "a cat and a dog, jo-jo the clown, Jo said a word";
+            assert_eq!(id.scrub(text), text, "{address}");
+            assert!(!id.scrub(&format!("write to {address}")).contains(address));
+        }
+    }
+
+    #[test]
     fn single_common_words_are_left_alone() {
         let id = identity_of(&[("", "contact@corp.example")], "contact", &[]);
         let text = "Prends contact avec Paul. Contact: demain.";
