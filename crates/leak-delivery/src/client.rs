@@ -6,10 +6,11 @@
 //! RCPT/DATA decides. If none does, every recipient is deferred.
 
 use crate::dns::MxTarget;
-use crate::sessions::{Session, SessionCache};
+use crate::intl;
+use crate::sessions::{Capabilities, Session, SessionCache};
 use crate::TlsMode;
 use mail_send::SmtpClient;
-use smtp_proto::{Response, EXT_START_TLS};
+use smtp_proto::{EhloResponse, Response, EXT_8BIT_MIME, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,15 +168,24 @@ async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session,
             .start_tls(&cfg.connector, host)
             .await
             .map_err(|e| format!("STARTTLS: {}", error_text(e)))?;
-        tls.ehlo(&cfg.hostname)
+        let ehlo = tls
+            .ehlo(&cfg.hostname)
             .await
             .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
-        Ok(Session::Tls(Box::new(tls)))
+        Ok(Session::Tls(Box::new(tls), capabilities(&ehlo)))
     } else if cfg.tls == TlsMode::Required {
         let _ = client.quit().await;
         Err("TLS required but the host does not offer STARTTLS".into())
     } else {
-        Ok(Session::Plain(client))
+        Ok(Session::Plain(client, capabilities(&ehlo)))
+    }
+}
+
+fn capabilities(ehlo: &EhloResponse<String>) -> Capabilities {
+    Capabilities {
+        smtputf8: ehlo.has_capability(EXT_SMTP_UTF8),
+        eight_bit_mime: ehlo.has_capability(EXT_8BIT_MIME),
+        size: ehlo.has_capability(EXT_SIZE),
     }
 }
 
@@ -183,16 +193,16 @@ impl Session {
     /// `RSET` on a kept session: true when it is still usable.
     async fn reset(&mut self) -> bool {
         match self {
-            Session::Plain(client) => client.rset().await.is_ok(),
-            Session::Tls(client) => client.rset().await.is_ok(),
+            Session::Plain(client, _) => client.rset().await.is_ok(),
+            Session::Tls(client, _) => client.rset().await.is_ok(),
         }
     }
 
     /// `QUIT`, for a session that is not kept.
     async fn quit(self) {
         let _ = match self {
-            Session::Plain(client) => client.quit().await,
-            Session::Tls(client) => client.quit().await,
+            Session::Plain(client, _) => client.quit().await,
+            Session::Tls(client, _) => client.quit().await,
         };
     }
 
@@ -202,8 +212,8 @@ impl Session {
         tx: &Transaction<'_>,
     ) -> Result<(Vec<RecipientResult>, bool), String> {
         match self {
-            Session::Plain(client) => transaction(client, cfg, tx).await,
-            Session::Tls(client) => transaction(client.as_mut(), cfg, tx).await,
+            Session::Plain(client, caps) => transaction(client, *caps, cfg, tx).await,
+            Session::Tls(client, caps) => transaction(client.as_mut(), *caps, cfg, tx).await,
         }
     }
 }
@@ -212,12 +222,25 @@ impl Session {
 /// session ended in a known state (every reply read), so it can be reused.
 async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     client: &mut SmtpClient<T>,
+    caps: Capabilities,
     cfg: &SmtpConfig,
     tx: &Transaction<'_>,
 ) -> Result<(Vec<RecipientResult>, bool), String> {
     let io = |e: mail_send::Error| error_text(e);
+    let utf8 = needs_smtputf8(tx) && caps.smtputf8;
+    let from = match intl::wire_address(tx.from) {
+        Some(from) if utf8 || !intl::utf8_local_part(&from) => from,
+        Some(_) => return Ok((all(tx.recipients, Outcome::Failed, intl::NO_SMTPUTF8), true)),
+        None => {
+            let reply = "553 5.1.7 invalid sender domain";
+            return Ok((all(tx.recipients, Outcome::Failed, reply), true));
+        }
+    };
     let mail = client
-        .cmd(format!("MAIL FROM:<{}>\r\n", tx.from))
+        .cmd(format!(
+            "MAIL FROM:<{from}>{}\r\n",
+            mail_parameters(caps, utf8, tx.body)
+        ))
         .await
         .map_err(io)?;
     match mail.code / 100 {
@@ -233,8 +256,23 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     let mut results = Vec::with_capacity(tx.recipients.len());
     let mut accepted = Vec::new();
     for (i, rcpt) in tx.recipients.iter().enumerate() {
+        let wire = match intl::wire_address(rcpt) {
+            Some(wire) if utf8 || !intl::utf8_local_part(&wire) => wire,
+            refused => {
+                let reply = match refused {
+                    Some(_) => intl::NO_SMTPUTF8,
+                    None => "553 5.1.3 invalid recipient domain",
+                };
+                results.push(RecipientResult {
+                    address: rcpt.clone(),
+                    outcome: Outcome::Failed,
+                    reply: reply.to_string(),
+                });
+                continue;
+            }
+        };
         let reply = client
-            .cmd(format!("RCPT TO:<{rcpt}>\r\n"))
+            .cmd(format!("RCPT TO:<{wire}>\r\n"))
             .await
             .map_err(io)?;
         if reply.code / 100 == 2 {
@@ -287,6 +325,31 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         results[i].reply = final_reply.1.clone();
     }
     Ok((results, clean))
+}
+
+/// Whether the transaction carries UTF-8 where RFC 6531 needs SMTPUTF8:
+/// an envelope local part, or the header section.
+fn needs_smtputf8(tx: &Transaction<'_>) -> bool {
+    intl::utf8_local_part(tx.from)
+        || tx.recipients.iter().any(|r| intl::utf8_local_part(r))
+        || intl::utf8_headers(tx.body)
+}
+
+/// `SIZE=` (RFC 1870) and `BODY=8BITMIME` (RFC 6152) when the host offers
+/// them, `SMTPUTF8` when the transaction uses it.
+fn mail_parameters(caps: Capabilities, utf8: bool, body: &[u8]) -> String {
+    let mut params = String::new();
+    if caps.size {
+        // The body plus the final CRLF the terminator adds.
+        params.push_str(&format!(" SIZE={}", body.len() + 2));
+    }
+    if caps.eight_bit_mime && !body.is_ascii() {
+        params.push_str(" BODY=8BITMIME");
+    }
+    if utf8 {
+        params.push_str(" SMTPUTF8");
+    }
+    params
 }
 
 fn outcome_of(code: u16) -> Outcome {

@@ -8,6 +8,8 @@
 //!   permanent vs temporary DNS failures (hickory-resolver, TTL-respecting cache).
 //! - `client.rs`: one SMTP transaction per domain (mail-send): MX fallback,
 //!   opportunistic or required STARTTLS, per-recipient results, canonical body.
+//! - `intl.rs`: international addresses — IDNA A-labels for lookups and
+//!   SMTP commands, when SMTPUTF8 is needed, RFC 6533 report addresses.
 //! - `tls.rs`: the STARTTLS client configuration.
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
 //! - `scheduler/mod.rs`: [`Scheduler`] — picks due recipients, limits
@@ -36,6 +38,7 @@ mod agenda;
 mod client;
 mod counters;
 mod dns;
+mod intl;
 mod report;
 mod scheduler;
 mod sessions;

@@ -15,10 +15,20 @@ use tokio_rustls::client::TlsStream;
 /// clients after 30 s or more; stay well inside that).
 const MAX_IDLE: Duration = Duration::from_secs(10);
 
-/// An open session, after EHLO (and STARTTLS when the host offered it).
+/// An open session, after EHLO (and STARTTLS when the host offered it),
+/// with what the host's last EHLO offered.
 pub(crate) enum Session {
-    Plain(SmtpClient<TcpStream>),
-    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
+    Plain(SmtpClient<TcpStream>, Capabilities),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>, Capabilities),
+}
+
+/// The EHLO extensions the transaction uses (RFC 6531, 6152, 1870).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Capabilities {
+    pub smtputf8: bool,
+    pub eight_bit_mime: bool,
+    /// `SIZE` was offered (with or without a limit).
+    pub size: bool,
 }
 
 /// Idle sessions by MX address.

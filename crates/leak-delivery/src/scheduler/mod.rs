@@ -525,13 +525,16 @@ fn task_id(done: &Result<(Id, ()), tokio::task::JoinError>) -> Id {
     }
 }
 
-/// The recipient domain, lowercased (RFC 5321 domains are case-insensitive).
+/// The recipient domain in its ASCII form (A-labels, lowercased: RFC 5321
+/// domains are case-insensitive, and `bücher.example` is
+/// `xn--bcher-kva.example` in DNS). A domain that is not a valid IDN stays
+/// as written (lowercased) and fails its lookup.
 pub(crate) fn domain_of(address: &str) -> String {
-    address
+    let domain = address
         .rsplit_once('@')
         .map_or(address, |(_, d)| d)
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
+        .trim_end_matches('.');
+    crate::intl::ascii_domain(domain).unwrap_or_else(|| domain.to_lowercase())
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -555,5 +558,6 @@ mod tests {
     fn domains_are_lowercased_and_bare() {
         assert_eq!(domain_of("Bob@Example.TEST"), "example.test");
         assert_eq!(domain_of("a@b@c.test."), "c.test");
+        assert_eq!(domain_of("jörg@Bücher.Example"), "xn--bcher-kva.example");
     }
 }

@@ -50,6 +50,9 @@ pub(crate) struct Session<'a, S> {
     errors: u32,
     /// Failed AUTH attempts in this session.
     auth_failures: u32,
+    /// The transaction's MAIL FROM carried `SMTPUTF8` (RFC 6531): only then
+    /// may its addresses hold UTF-8.
+    smtputf8: bool,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
@@ -63,6 +66,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             envelope: None,
             errors: 0,
             auth_failures: 0,
+            smtputf8: false,
         }
     }
 

@@ -5,7 +5,7 @@ use crate::backend::Envelope;
 use crate::data::{DataError, DataReceiver, DataStatus};
 use crate::io::ReadFailure;
 use crate::reply::Reply;
-use smtp_proto::{MailFrom, RcptTo};
+use smtp_proto::{MailFrom, RcptTo, MAIL_SMTPUTF8};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -23,6 +23,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if !is_valid_address(&from.address, true) {
             return self.refuse(Reply::new(553, [5, 1, 7], "Invalid sender address"));
+        }
+        self.smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !from.address.is_ascii() && !self.smtputf8 {
+            return self.refuse(not_internationalized());
         }
         if from.size > self.shared.settings.max_message_size {
             return self.refuse(Reply::message_too_big());
@@ -51,6 +55,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if !is_valid_address(&to.address, false) {
             return self.refuse(Reply::new(553, [5, 1, 3], "Invalid recipient address"));
+        }
+        if !to.address.is_ascii() && !self.smtputf8 {
+            return self.refuse(not_internationalized());
         }
         if let Err(reply) = self
             .shared
@@ -158,6 +165,15 @@ fn data_reply(error: DataError) -> Reply {
 
 /// An envelope address as leak accepts it: `local@domain` without control
 /// characters or spaces; the null sender `<>` only for MAIL FROM.
+/// RFC 6531 §3.4: a UTF-8 address needs `SMTPUTF8` on MAIL FROM.
+fn not_internationalized() -> Reply {
+    Reply::new(
+        553,
+        [5, 6, 7],
+        "UTF-8 address without SMTPUTF8 on MAIL FROM",
+    )
+}
+
 fn is_valid_address(address: &str, null_allowed: bool) -> bool {
     if address.is_empty() {
         return null_allowed;
