@@ -320,11 +320,41 @@ fn default_moderation_action() -> ModerationAction {
 }
 
 /// `[dkim]`: signing keys; every key signs every message.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DkimConfig {
     #[serde(default, rename = "key")]
     pub keys: Vec<DkimKeyConfig>,
+    /// How long a signature stays valid (`x=`), counted from the delivery
+    /// attempt's time rounded down to `delivery.date_rounding`; `"0s"`
+    /// writes no `x=`.
+    #[serde(default = "default_dkim_expiry", with = "humantime_serde")]
+    pub expiry: Duration,
+}
+
+impl Default for DkimConfig {
+    fn default() -> Self {
+        DkimConfig {
+            keys: Vec::new(),
+            expiry: default_dkim_expiry(),
+        }
+    }
+}
+
+/// A week: longer than any delivery and any sane receiver's re-check, short
+/// enough that a captured message cannot be replayed for long.
+fn default_dkim_expiry() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
+/// Which address families delivery connects over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
 }
 
 /// A DKIM key algorithm.
@@ -398,6 +428,32 @@ pub struct DeliveryConfig {
     /// Timeout for connecting to and each reply of an MX host.
     #[serde(default = "default_smtp_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Each retry interval is drawn within ± this fraction of itself.
+    #[serde(default = "default_retry_jitter")]
+    pub retry_jitter: f64,
+    /// Simultaneous connections to one MX host set (domains whose MX hosts
+    /// are the same share it); 0 means no limit beyond `max_per_domain`.
+    #[serde(default = "default_max_per_mx")]
+    pub max_per_mx: usize,
+    /// Messages per minute to one MX host set; 0 means no limit.
+    #[serde(default = "default_messages_per_minute")]
+    pub messages_per_minute: u32,
+    /// Messages sent over one connection before it is closed; 0 means no limit.
+    #[serde(default = "default_messages_per_connection")]
+    pub messages_per_connection: u32,
+    /// How long an MX host set that answered with a throttling reply
+    /// (`421`, `4.7.0`, `4.7.28`, …) is left alone.
+    #[serde(default = "default_throttle_suspend", with = "humantime_serde")]
+    pub throttle_suspend: Duration,
+    /// Local IPv4 address outbound connections are bound to.
+    #[serde(default)]
+    pub source_ipv4: Option<std::net::Ipv4Addr>,
+    /// Local IPv6 address outbound connections are bound to.
+    #[serde(default)]
+    pub source_ipv6: Option<std::net::Ipv6Addr>,
+    /// Which MX addresses are tried: `any`, `ipv4` or `ipv6`.
+    #[serde(default)]
+    pub ip_family: IpFamily,
 }
 
 impl Default for DeliveryConfig {
@@ -413,8 +469,34 @@ impl Default for DeliveryConfig {
             max_concurrent: default_max_concurrent(),
             max_per_domain: default_max_per_domain(),
             timeout: default_smtp_timeout(),
+            retry_jitter: default_retry_jitter(),
+            max_per_mx: default_max_per_mx(),
+            messages_per_minute: default_messages_per_minute(),
+            messages_per_connection: default_messages_per_connection(),
+            throttle_suspend: default_throttle_suspend(),
+            source_ipv4: None,
+            source_ipv6: None,
+            ip_family: IpFamily::Any,
         }
     }
+}
+
+// Shaping defaults for a small, new sender: see docs/operations.md,
+// "Delivery to the real Internet".
+fn default_retry_jitter() -> f64 {
+    0.1
+}
+fn default_max_per_mx() -> usize {
+    2
+}
+fn default_messages_per_minute() -> u32 {
+    20
+}
+fn default_messages_per_connection() -> u32 {
+    20
+}
+fn default_throttle_suspend() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// A list of human-readable durations (`["5m", "1h"]`).

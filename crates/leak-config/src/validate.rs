@@ -273,6 +273,22 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "must be between 1s and 1h",
         ));
     }
+    if !(0.0..=0.5).contains(&delivery.retry_jitter) {
+        problems.push(Problem::new(
+            "delivery.retry_jitter",
+            "must be between 0 and 0.5 (a fraction of each retry interval)",
+        ));
+    }
+    if delivery.throttle_suspend.is_zero() {
+        problems.push(Problem::new("delivery.throttle_suspend", "must not be 0"));
+    }
+    let expiry = config.dkim.expiry;
+    if !expiry.is_zero() && expiry < std::time::Duration::from_secs(3600) {
+        problems.push(Problem::new(
+            "dkim.expiry",
+            "must be at least 1h (or \"0s\" for no expiry): receivers may check a signature late",
+        ));
+    }
     for (key, range) in [
         ("delivery.random_delay", delivery.random_delay),
         ("delivery.report_delay", delivery.report_delay),

@@ -8,13 +8,14 @@
 use crate::dns::MxTarget;
 use crate::intl;
 use crate::sessions::{Capabilities, Session, SessionCache};
-use crate::TlsMode;
+use crate::{IpFamily, TlsMode};
 use mail_send::SmtpClient;
 use smtp_proto::{EhloResponse, Response, EXT_8BIT_MIME, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 /// Longest remote reply kept (it lands in the store and in reports).
@@ -45,6 +46,10 @@ pub struct DomainResult {
     /// The MX host that gave the answer, or the last one tried.
     pub mx: Option<String>,
     pub results: Vec<RecipientResult>,
+    /// Set when shaping deferred the recipients (suspended destination,
+    /// rate slot far ahead): their next attempt is then, and this attempt
+    /// does not count against them.
+    pub retry_at: Option<u64>,
 }
 
 /// How to talk to MX hosts (from the delivery settings).
@@ -59,6 +64,40 @@ pub(crate) struct SmtpConfig {
     pub data_timeout: Duration,
     /// Sessions kept open between transactions to the same MX address.
     pub sessions: Arc<SessionCache>,
+    /// Transactions per connection before it is closed; 0: no limit.
+    pub per_connection: u32,
+    pub ip_family: IpFamily,
+    pub source_ipv4: Option<Ipv4Addr>,
+    pub source_ipv6: Option<Ipv6Addr>,
+}
+
+impl SmtpConfig {
+    fn family_allows(&self, addr: &IpAddr) -> bool {
+        match self.ip_family {
+            IpFamily::Any => true,
+            IpFamily::Ipv4 => addr.is_ipv4(),
+            IpFamily::Ipv6 => addr.is_ipv6(),
+        }
+    }
+
+    /// A TCP connection to `sock` from the configured source address of
+    /// its family, if any (bound before connecting).
+    async fn connect(&self, sock: SocketAddr) -> Result<TcpStream, String> {
+        let (socket, source) = match sock {
+            SocketAddr::V4(_) => (TcpSocket::new_v4(), self.source_ipv4.map(IpAddr::V4)),
+            SocketAddr::V6(_) => (TcpSocket::new_v6(), self.source_ipv6.map(IpAddr::V6)),
+        };
+        let socket = socket.map_err(|e| format!("socket: {e}"))?;
+        if let Some(source) = source {
+            socket
+                .bind(SocketAddr::new(source, 0))
+                .map_err(|e| format!("bind to {source}: {e}"))?;
+        }
+        tokio::time::timeout(self.connect_timeout, socket.connect(sock))
+            .await
+            .map_err(|_| format!("connect to {sock}: timed out"))?
+            .map_err(|e| format!("connect to {sock}: {e}"))
+    }
 }
 
 /// One message to one domain: the envelope and the canonical body.
@@ -81,12 +120,13 @@ pub(crate) async fn deliver(
 ) -> DomainResult {
     let mut last = ("no MX host address to try".to_string(), None);
     for target in targets {
-        for &addr in &target.addrs {
+        for &addr in target.addrs.iter().filter(|a| cfg.family_allows(a)) {
             match try_host(cfg, &target.host, addr, tx).await {
                 Ok(results) => {
                     return DomainResult {
                         mx: Some(target.host.clone()),
                         results,
+                        retry_at: None,
                     }
                 }
                 Err(err) => {
@@ -101,6 +141,7 @@ pub(crate) async fn deliver(
     DomainResult {
         mx,
         results: all(tx.recipients, Outcome::Deferred, &reply),
+        retry_at: None,
     }
 }
 
@@ -123,12 +164,10 @@ async fn try_host(
         }
         return Ok(results);
     }
-    if let Some(mut session) = cfg.sessions.take(sock) {
+    if let Some((mut session, used)) = cfg.sessions.take(sock) {
         if session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx).await {
-                if clean {
-                    cfg.sessions.keep(sock, session);
-                }
+                keep_or_close(cfg, sock, session, clean, used + 1).await;
                 return Ok(results);
             }
         }
@@ -136,19 +175,36 @@ async fn try_host(
     }
     let mut session = open(cfg, host, sock).await?;
     let (results, clean) = session.transaction(cfg, tx).await?;
-    if clean {
-        cfg.sessions.keep(sock, session);
-    }
+    keep_or_close(cfg, sock, session, clean, 1).await;
     Ok(results)
+}
+
+/// Keeps a clean session for the next transaction, unless it has carried
+/// `messages_per_connection` already (then `QUIT`).
+async fn keep_or_close(
+    cfg: &SmtpConfig,
+    sock: SocketAddr,
+    session: Session,
+    clean: bool,
+    used: u32,
+) {
+    if !clean {
+        return;
+    }
+    if cfg.per_connection > 0 && used >= cfg.per_connection {
+        session.quit().await;
+    } else {
+        cfg.sessions.keep(sock, session, used);
+    }
 }
 
 /// Connects, reads the greeting, says EHLO and upgrades with STARTTLS when
 /// offered (or fails when TLS is required and not offered).
 async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session, String> {
-    let mut client = SmtpClient::connect(sock, cfg.connect_timeout)
-        .await
-        .map_err(|e| format!("connect to {sock}: {e}"))?;
-    client.timeout = cfg.command_timeout;
+    let mut client = SmtpClient {
+        stream: cfg.connect(sock).await?,
+        timeout: cfg.command_timeout,
+    };
     // Without this, the small write that ends DATA waits for the delayed ACK
     // of the body (Nagle): 40 ms per message.
     let _ = client.stream.set_nodelay(true);

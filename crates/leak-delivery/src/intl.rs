@@ -29,11 +29,13 @@ pub(crate) fn ascii_domain(domain: &str) -> Option<String> {
 }
 
 /// `address` as it goes into `MAIL FROM`/`RCPT TO`: the local part as
-/// submitted, the domain as A-labels. The null sender stays empty.
+/// submitted, the domain as A-labels (an ASCII domain exactly as written).
+/// The null sender stays empty.
 pub(crate) fn wire_address(address: &str) -> Option<String> {
     match address.rsplit_once('@') {
         None if address.is_empty() => Some(String::new()),
         None => None,
+        Some((_, domain)) if domain.is_ascii() => Some(address.to_owned()),
         Some((local, domain)) => Some(format!("{local}@{}", ascii_domain(domain)?)),
     }
 }
@@ -106,6 +108,7 @@ mod tests {
             Some("jörg@xn--bcher-kva.example")
         );
         assert_eq!(wire_address("").as_deref(), Some(""));
+        assert_eq!(wire_address("b@PREF.test").as_deref(), Some("b@PREF.test"));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   SMTP commands, when SMTPUTF8 is needed, RFC 6533 report addresses.
 //! - `tls.rs`: the STARTTLS client configuration.
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
+//! - `shaping.rs`: limits per MX host set (connections, messages per
+//!   minute), suspension after throttling replies, retry jitter.
 //! - `scheduler/mod.rs`: [`Scheduler`] — picks due recipients, limits
 //!   concurrency, runs attempts; `scheduler/results.rs` writes their results,
 //!   expires old recipients, queues failure reports and removes finished mail.
@@ -42,6 +44,7 @@ mod intl;
 mod report;
 mod scheduler;
 mod sessions;
+mod shaping;
 mod stamp;
 mod tls;
 
@@ -51,8 +54,17 @@ pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
 pub use scheduler::{QueueHint, Scheduler};
 pub use stamp::{outgoing, stamp_time};
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
+
+/// Which MX addresses delivery connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpFamily {
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
+}
 
 /// Whether a session without STARTTLS may carry mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,6 +121,23 @@ pub struct DeliverySettings {
     pub poll_interval: Duration,
     /// How long in-flight attempts may run on after shutdown is requested.
     pub shutdown_grace: Duration,
+    /// DKIM `x=`: signatures expire this long after the attempt's time
+    /// rounded down to `date_rounding`; `None` writes no `x=`.
+    pub dkim_expiry: Option<Duration>,
+    /// Each retry wait is drawn within ± this fraction of its interval.
+    pub retry_jitter: f64,
+    /// Simultaneous transactions to one MX host set; 0: no limit.
+    pub max_per_mx: usize,
+    /// Transactions per minute to one MX host set; 0: no limit.
+    pub messages_per_minute: u32,
+    /// Transactions over one kept connection before it is closed; 0: no limit.
+    pub messages_per_connection: u32,
+    /// How long an MX host set is left alone after a throttling reply.
+    pub throttle_suspend: Duration,
+    /// Local addresses outbound connections are bound to.
+    pub source_ipv4: Option<Ipv4Addr>,
+    pub source_ipv6: Option<Ipv6Addr>,
+    pub ip_family: IpFamily,
 }
 
 impl Default for DeliverySettings {
@@ -135,6 +164,15 @@ impl Default for DeliverySettings {
             dns_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            dkim_expiry: None,
+            retry_jitter: 0.0,
+            max_per_mx: 0,
+            messages_per_minute: 0,
+            messages_per_connection: 0,
+            throttle_suspend: Duration::from_secs(15 * 60),
+            source_ipv4: None,
+            source_ipv6: None,
+            ip_family: IpFamily::Any,
         }
     }
 }
@@ -147,6 +185,11 @@ impl DeliverySettings {
             .get(i)
             .copied()
             .unwrap_or(Duration::from_secs(300))
+    }
+
+    /// [`DeliverySettings::retry_delay`] with the configured ± jitter.
+    pub(crate) fn jittered_retry_delay(&self, attempts: u32) -> Duration {
+        shaping::jittered(self.retry_delay(attempts), self.retry_jitter)
     }
 }
 

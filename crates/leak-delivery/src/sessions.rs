@@ -31,9 +31,13 @@ pub(crate) struct Capabilities {
     pub size: bool,
 }
 
+/// A kept session: since when it is idle, and how many transactions it carried.
+type Idle = (Instant, Session, u32);
+
 /// Idle sessions by MX address.
 pub(crate) struct SessionCache {
-    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, Session)>>>,
+    /// Each with when it went idle and how many transactions it carried.
+    idle: Mutex<HashMap<SocketAddr, Vec<Idle>>>,
     /// Sessions kept per address at most (the per-domain concurrency limit).
     per_address: usize,
 }
@@ -47,11 +51,11 @@ impl SessionCache {
     }
 
     /// The most recently used idle session to `addr` that is still fresh.
-    pub fn take(&self, addr: SocketAddr) -> Option<Session> {
+    pub fn take(&self, addr: SocketAddr) -> Option<(Session, u32)> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let sessions = idle.get_mut(&addr)?;
-        sessions.retain(|(since, _)| since.elapsed() < MAX_IDLE);
-        let session = sessions.pop().map(|(_, session)| session);
+        sessions.retain(|(since, _, _)| since.elapsed() < MAX_IDLE);
+        let session = sessions.pop().map(|(_, session, used)| (session, used));
         if sessions.is_empty() {
             idle.remove(&addr);
         }
@@ -59,12 +63,12 @@ impl SessionCache {
     }
 
     /// Keeps a session that just finished a transaction cleanly.
-    pub fn keep(&self, addr: SocketAddr, session: Session) {
+    pub fn keep(&self, addr: SocketAddr, session: Session, used: u32) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let sessions = idle.entry(addr).or_default();
-        sessions.retain(|(since, _)| since.elapsed() < MAX_IDLE);
+        sessions.retain(|(since, _, _)| since.elapsed() < MAX_IDLE);
         if sessions.len() < self.per_address {
-            sessions.push((Instant::now(), session));
+            sessions.push((Instant::now(), session, used));
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
 use crate::sessions::SessionCache;
+use crate::shaping::{self, Shaper, Slot};
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
@@ -66,6 +67,8 @@ struct Inner {
     /// For the failure reports the scheduler queues itself.
     hint: QueueHint,
     counters: Arc<DeliveryCounters>,
+    /// Limits and suspensions per MX host set.
+    shaper: Shaper,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -120,7 +123,16 @@ impl Scheduler {
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,
             sessions: Arc::new(SessionCache::new(settings.max_per_domain)),
+            per_connection: settings.messages_per_connection,
+            ip_family: settings.ip_family,
+            source_ipv4: settings.source_ipv4,
+            source_ipv6: settings.source_ipv6,
         };
+        let shaper = Shaper::new(
+            settings.max_per_mx,
+            settings.messages_per_minute,
+            settings.throttle_suspend,
+        );
         let waker = Arc::new(Notify::new());
         let (sender, hints) = mpsc::unbounded_channel();
         let hint = QueueHint {
@@ -135,6 +147,7 @@ impl Scheduler {
             smtp,
             hint,
             counters: Arc::default(),
+            shaper,
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -397,6 +410,7 @@ impl Inner {
                 DomainResult {
                     mx: None,
                     results: deferred_all(&rcpts, &reply),
+                    retry_at: None,
                 }
             }
         };
@@ -430,7 +444,8 @@ impl Inner {
             for r in m.recipients.iter_mut() {
                 if !r.status.is_final() && claimed.contains(&r.address) {
                     r.attempts += 1;
-                    r.next_attempt = Some(now + settings.retry_delay(r.attempts).as_secs());
+                    r.next_attempt =
+                        Some(now + settings.jittered_retry_delay(r.attempts).as_secs());
                 }
             }
         });
@@ -469,17 +484,45 @@ impl Inner {
                         reply: reply.clone(),
                     })
                     .collect();
-                return DomainResult { mx: None, results };
+                return DomainResult {
+                    mx: None,
+                    results,
+                    retry_at: None,
+                };
             }
         };
+        let key = shaping::key(&targets);
+        if let Some(until) = self.shaper.suspended(&key, unix_now()) {
+            let reply = "451 4.7.0 destination suspended after a throttling reply";
+            return shaped(rcpts, reply, until);
+        }
+        let _connection = self.shaper.connection(&key).await;
+        match self.shaper.reserve(&key, Instant::now(), unix_now()) {
+            Slot::After(wait) => tokio::time::sleep(wait).await,
+            Slot::DeferUntil(at) => {
+                return shaped(
+                    rcpts,
+                    "451 4.7.0 message rate limit for this destination",
+                    at,
+                )
+            }
+        }
+        let now = unix_now();
         let stamp = msg
             .stamped
-            .unwrap_or_else(|| stamp::stamp_time(unix_now(), self.settings.date_rounding));
+            .unwrap_or_else(|| stamp::stamp_time(now, self.settings.date_rounding));
+        // x= from the attempt's rounded time: it dates nothing more
+        // precisely than the arrival itself.
+        let expires = self
+            .settings
+            .dkim_expiry
+            .map(|e| stamp::stamp_time(now, self.settings.date_rounding) + e.as_secs());
         let hostname = &self.settings.hostname;
         // One signature per attempt (for all this domain's recipients), off
         // the executor: RSA takes about a millisecond.
-        let signed =
-            tokio::task::block_in_place(|| stamp::outgoing(body, stamp, hostname, &self.signer));
+        let signed = tokio::task::block_in_place(|| {
+            stamp::outgoing(body, stamp, hostname, &self.signer, expires)
+        });
         let body = match signed {
             Ok(signed) => client::canonical_body(&signed),
             Err(e) => {
@@ -488,6 +531,7 @@ impl Inner {
                 return DomainResult {
                     mx: None,
                     results: deferred_all(rcpts, reply),
+                    retry_at: None,
                 };
             }
         };
@@ -500,7 +544,34 @@ impl Inner {
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
         };
-        client::deliver(&self.smtp, &targets, &tx).await
+        let mut result = client::deliver(&self.smtp, &targets, &tx).await;
+        if let Some(throttle) = result
+            .results
+            .iter()
+            .find(|r| r.outcome == Outcome::Deferred && shaping::is_throttling(&r.reply))
+        {
+            let until = self.shaper.suspend(&key, unix_now());
+            tracing::warn!(mx = %key, until, reply = %throttle.reply, "throttled: destination suspended");
+            // The throttled recipients wait for the suspension to end, and
+            // this attempt does not count against them.
+            if result
+                .results
+                .iter()
+                .all(|r| r.outcome != Outcome::Delivered)
+            {
+                result.retry_at = Some(until);
+            }
+        }
+        result
+    }
+}
+
+/// Every recipient deferred by shaping until `until`, the attempt uncounted.
+fn shaped(rcpts: &[String], reply: &str, until: u64) -> DomainResult {
+    DomainResult {
+        mx: None,
+        results: deferred_all(rcpts, reply),
+        retry_at: Some(until),
     }
 }
 

@@ -113,6 +113,19 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         connect_timeout: delivery.timeout.min(Duration::from_secs(30)),
         command_timeout: delivery.timeout,
         data_timeout: delivery.timeout.max(Duration::from_secs(600)),
+        dkim_expiry: Some(config.dkim.expiry).filter(|e| !e.is_zero()),
+        retry_jitter: delivery.retry_jitter,
+        max_per_mx: delivery.max_per_mx,
+        messages_per_minute: delivery.messages_per_minute,
+        messages_per_connection: delivery.messages_per_connection,
+        throttle_suspend: delivery.throttle_suspend,
+        source_ipv4: delivery.source_ipv4,
+        source_ipv6: delivery.source_ipv6,
+        ip_family: match delivery.ip_family {
+            leak_config::IpFamily::Any => leak_delivery::IpFamily::Any,
+            leak_config::IpFamily::Ipv4 => leak_delivery::IpFamily::Ipv4,
+            leak_config::IpFamily::Ipv6 => leak_delivery::IpFamily::Ipv6,
+        },
         ..leak_delivery::DeliverySettings::default()
     }
 }
