@@ -180,4 +180,7 @@ pub fn resolve_paths(config: &mut Config, base: &Path) {
     for key in &mut config.dkim.keys {
         resolve(&mut key.private_key);
     }
+    if let Some(path) = &mut config.delivery.tls_ca_file {
+        resolve(path);
+    }
 }

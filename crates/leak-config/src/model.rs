@@ -454,6 +454,36 @@ pub struct DeliveryConfig {
     /// Which MX addresses are tried: `any`, `ipv4` or `ipv6`.
     #[serde(default)]
     pub ip_family: IpFamily,
+    /// Extra CA certificates (PEM) trusted, besides the webpki roots, when
+    /// a domain's TLS policy is `verify` (a private CA, or tests).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// `[[delivery.domain]]`: per-recipient-domain overrides.
+    #[serde(default, rename = "domain")]
+    pub domains: Vec<DeliveryDomainConfig>,
+}
+
+/// `[[delivery.domain]]`: how mail to one recipient domain is sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryDomainConfig {
+    /// The recipient domain (UTF-8 or A-labels).
+    pub name: String,
+    /// The TLS policy for this domain.
+    pub tls: DomainTls,
+}
+
+/// A per-domain TLS policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainTls {
+    /// STARTTLS when offered, any certificate (the global default).
+    Opportunistic,
+    /// STARTTLS required, and the MX certificate must chain to a trusted
+    /// root and name the MX host; otherwise the mail is deferred.
+    Verify,
+    /// DANE (RFC 7672): not implemented yet; refused by validation.
+    Dane,
 }
 
 impl Default for DeliveryConfig {
@@ -477,6 +507,8 @@ impl Default for DeliveryConfig {
             source_ipv4: None,
             source_ipv6: None,
             ip_family: IpFamily::Any,
+            tls_ca_file: None,
+            domains: Vec::new(),
         }
     }
 }

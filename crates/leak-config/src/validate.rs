@@ -279,6 +279,20 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "must be between 0 and 0.5 (a fraction of each retry interval)",
         ));
     }
+    for (index, domain) in delivery.domains.iter().enumerate() {
+        if domain.name.trim().is_empty() || domain.name.contains(['@', ' ']) {
+            problems.push(Problem::new(
+                format!("delivery.domain[{index}].name"),
+                "must be a domain name such as \"example.org\"",
+            ));
+        }
+        if domain.tls == crate::DomainTls::Dane {
+            problems.push(Problem::new(
+                format!("delivery.domain[{index}].tls"),
+                "\"dane\" is not implemented yet: use \"verify\" or \"opportunistic\"",
+            ));
+        }
+    }
     if delivery.throttle_suspend.is_zero() {
         problems.push(Problem::new("delivery.throttle_suspend", "must not be 0"));
     }

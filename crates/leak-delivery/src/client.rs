@@ -59,6 +59,8 @@ pub(crate) struct SmtpConfig {
     pub port: u16,
     pub tls: TlsMode,
     pub connector: TlsConnector,
+    /// For domains whose policy is `verify` (see `tls.rs`).
+    pub verifying: TlsConnector,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
@@ -110,6 +112,8 @@ pub(crate) struct Transaction<'a> {
     /// Open a connection for this transaction alone: no kept session is
     /// used, and the session is closed afterwards (failure reports).
     pub own_session: bool,
+    /// The recipient domain's policy demands a verified certificate.
+    pub verify_tls: bool,
 }
 
 /// Tries each MX address in order until one gives a definitive answer.
@@ -137,7 +141,11 @@ pub(crate) async fn deliver(
         }
     }
     let (reply, mx) = last;
-    let reply = format!("451 4.4.1 no MX host accepted the session; last: {reply}");
+    let reply = if tx.verify_tls {
+        format!("451 4.7.5 no MX host met the domain's TLS policy (verify); last: {reply}")
+    } else {
+        format!("451 4.4.1 no MX host accepted the session; last: {reply}")
+    };
     DomainResult {
         mx,
         results: all(tx.recipients, Outcome::Deferred, &reply),
@@ -157,7 +165,7 @@ async fn try_host(
 ) -> Result<Vec<RecipientResult>, String> {
     let sock = SocketAddr::new(addr, cfg.port);
     if tx.own_session {
-        let mut session = open(cfg, host, sock).await?;
+        let mut session = open(cfg, host, sock, tx.verify_tls).await?;
         let (results, clean) = session.transaction(cfg, tx).await?;
         if clean {
             session.quit().await;
@@ -165,7 +173,11 @@ async fn try_host(
         return Ok(results);
     }
     if let Some((mut session, used)) = cfg.sessions.take(sock) {
-        if session.reset().await {
+        // A session opened without verifying the certificate never carries
+        // mail for a domain that demands it.
+        if tx.verify_tls && !session.capabilities().verified {
+            session.quit().await;
+        } else if session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx).await {
                 keep_or_close(cfg, sock, session, clean, used + 1).await;
                 return Ok(results);
@@ -173,7 +185,7 @@ async fn try_host(
         }
         // A kept session that fails is not the host's fault: open a new one.
     }
-    let mut session = open(cfg, host, sock).await?;
+    let mut session = open(cfg, host, sock, tx.verify_tls).await?;
     let (results, clean) = session.transaction(cfg, tx).await?;
     keep_or_close(cfg, sock, session, clean, 1).await;
     Ok(results)
@@ -199,8 +211,14 @@ async fn keep_or_close(
 }
 
 /// Connects, reads the greeting, says EHLO and upgrades with STARTTLS when
-/// offered (or fails when TLS is required and not offered).
-async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session, String> {
+/// offered (or fails when TLS is required and not offered). With `verify`,
+/// STARTTLS is required and the certificate must be valid for `host`.
+async fn open(
+    cfg: &SmtpConfig,
+    host: &str,
+    sock: SocketAddr,
+    verify: bool,
+) -> Result<Session, String> {
     let mut client = SmtpClient {
         stream: cfg.connect(sock).await?,
         timeout: cfg.command_timeout,
@@ -220,15 +238,30 @@ async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session,
         .await
         .map_err(|e| format!("EHLO: {}", error_text(e)))?;
     if ehlo.has_capability(EXT_START_TLS) {
-        let mut tls = client
-            .start_tls(&cfg.connector, host)
-            .await
-            .map_err(|e| format!("STARTTLS: {}", error_text(e)))?;
+        let connector = if verify {
+            &cfg.verifying
+        } else {
+            &cfg.connector
+        };
+        let mut tls = client.start_tls(connector, host).await.map_err(|e| {
+            if verify {
+                format!("{host}: certificate not verified: {}", error_text(e))
+            } else {
+                format!("STARTTLS: {}", error_text(e))
+            }
+        })?;
         let ehlo = tls
             .ehlo(&cfg.hostname)
             .await
             .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
-        Ok(Session::Tls(Box::new(tls), capabilities(&ehlo)))
+        let caps = Capabilities {
+            verified: verify,
+            ..capabilities(&ehlo)
+        };
+        Ok(Session::Tls(Box::new(tls), caps))
+    } else if verify {
+        let _ = client.quit().await;
+        Err(format!("{host} does not offer STARTTLS"))
     } else if cfg.tls == TlsMode::Required {
         let _ = client.quit().await;
         Err("TLS required but the host does not offer STARTTLS".into())
@@ -242,10 +275,17 @@ fn capabilities(ehlo: &EhloResponse<String>) -> Capabilities {
         smtputf8: ehlo.has_capability(EXT_SMTP_UTF8),
         eight_bit_mime: ehlo.has_capability(EXT_8BIT_MIME),
         size: ehlo.has_capability(EXT_SIZE),
+        verified: false,
     }
 }
 
 impl Session {
+    fn capabilities(&self) -> Capabilities {
+        match self {
+            Session::Plain(_, caps) | Session::Tls(_, caps) => *caps,
+        }
+    }
+
     /// `RSET` on a kept session: true when it is still usable.
     async fn reset(&mut self) -> bool {
         match self {

@@ -20,7 +20,7 @@ pub(crate) const NO_SMTPUTF8: &str =
 
 /// A domain's ASCII form (A-labels, lowercased); `None` when it is not a
 /// valid internationalized domain name.
-pub(crate) fn ascii_domain(domain: &str) -> Option<String> {
+pub fn ascii_domain(domain: &str) -> Option<String> {
     let domain = domain.trim_end_matches('.');
     if domain.is_ascii() {
         return Some(domain.to_ascii_lowercase());

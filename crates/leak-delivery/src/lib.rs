@@ -51,11 +51,23 @@ mod tls;
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
+pub use intl::ascii_domain;
 pub use scheduler::{QueueHint, Scheduler};
 pub use stamp::{outgoing, stamp_time};
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
+
+/// How mail to one recipient domain uses TLS (`[[delivery.domain]]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsPolicy {
+    /// The global [`TlsMode`].
+    #[default]
+    Opportunistic,
+    /// STARTTLS with a certificate that chains to a trusted root and names
+    /// the MX host; otherwise the recipients are deferred, never sent in clear.
+    Verify,
+}
 
 /// Which MX addresses delivery connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,6 +150,10 @@ pub struct DeliverySettings {
     pub source_ipv4: Option<Ipv4Addr>,
     pub source_ipv6: Option<Ipv6Addr>,
     pub ip_family: IpFamily,
+    /// Per-domain TLS policies, by domain in ASCII (A-labels, lowercase).
+    pub domain_tls: std::collections::HashMap<String, TlsPolicy>,
+    /// Extra CA certificates (PEM) trusted by the `verify` policy.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DeliverySettings {
@@ -173,6 +189,8 @@ impl Default for DeliverySettings {
             source_ipv4: None,
             source_ipv6: None,
             ip_family: IpFamily::Any,
+            domain_tls: Default::default(),
+            tls_ca_file: None,
         }
     }
 }
@@ -222,6 +240,8 @@ pub enum DeliveryError {
     Resolver(String),
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("cannot read the delivery CA file {0}")]
+    TlsCa(String),
 }
 
 #[cfg(test)]

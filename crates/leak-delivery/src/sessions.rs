@@ -29,6 +29,8 @@ pub(crate) struct Capabilities {
     pub eight_bit_mime: bool,
     /// `SIZE` was offered (with or without a limit).
     pub size: bool,
+    /// The certificate was verified for the MX host name (`verify` policy).
+    pub verified: bool,
 }
 
 /// A kept session: since when it is idle, and how many transactions it carried.

@@ -119,6 +119,7 @@ impl Scheduler {
             port: settings.mx_port,
             tls: settings.tls,
             connector: tls::connector()?,
+            verifying: tls::verifying_connector(settings.tls_ca_file.as_deref())?,
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,
@@ -543,6 +544,7 @@ impl Inner {
             // notify address's mail system must not see it arrive on the
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
+            verify_tls: self.settings.domain_tls.get(domain) == Some(&crate::TlsPolicy::Verify),
         };
         let mut result = client::deliver(&self.smtp, &targets, &tx).await;
         if let Some(throttle) = result

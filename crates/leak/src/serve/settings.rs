@@ -126,6 +126,26 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
             leak_config::IpFamily::Ipv4 => leak_delivery::IpFamily::Ipv4,
             leak_config::IpFamily::Ipv6 => leak_delivery::IpFamily::Ipv6,
         },
+        domain_tls: delivery
+            .domains
+            .iter()
+            .map(|d| {
+                let name =
+                    leak_delivery::ascii_domain(&d.name).unwrap_or_else(|| d.name.to_lowercase());
+                let policy = match d.tls {
+                    leak_config::DomainTls::Opportunistic => {
+                        leak_delivery::TlsPolicy::Opportunistic
+                    }
+                    // "dane" is refused by validation; were it ever let
+                    // through, the strictest policy leak has applies.
+                    leak_config::DomainTls::Verify | leak_config::DomainTls::Dane => {
+                        leak_delivery::TlsPolicy::Verify
+                    }
+                };
+                (name, policy)
+            })
+            .collect(),
+        tls_ca_file: delivery.tls_ca_file.clone(),
         ..leak_delivery::DeliverySettings::default()
     }
 }
