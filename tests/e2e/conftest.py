@@ -157,6 +157,7 @@ messages_per_minute = {settings.pop("messages_per_minute", 0)}
 messages_per_connection = {settings.pop("messages_per_connection", 0)}
 retry_jitter = {settings.pop("retry_jitter", 0.0)}
 throttle_suspend = "{settings.pop("throttle_suspend", "15m")}"
+mta_sts = {settings.pop("mta_sts", "false")}
 {settings.pop("delivery_extra", "")}
 
 [dns]

@@ -461,6 +461,17 @@ pub struct DeliveryConfig {
     /// `[[delivery.domain]]`: per-recipient-domain overrides.
     #[serde(default, rename = "domain")]
     pub domains: Vec<DeliveryDomainConfig>,
+    /// Look up and apply MTA-STS policies (RFC 8461) for domains without a
+    /// `[[delivery.domain]]` policy.
+    #[serde(default = "default_true")]
+    pub mta_sts: bool,
+    /// The HTTPS port MTA-STS policies are fetched from (443; for tests).
+    #[serde(default = "default_mta_sts_port")]
+    pub mta_sts_port: u16,
+}
+
+fn default_mta_sts_port() -> u16 {
+    443
 }
 
 /// `[[delivery.domain]]`: how mail to one recipient domain is sent.
@@ -509,6 +520,8 @@ impl Default for DeliveryConfig {
             ip_family: IpFamily::Any,
             tls_ca_file: None,
             domains: Vec::new(),
+            mta_sts: true,
+            mta_sts_port: default_mta_sts_port(),
         }
     }
 }

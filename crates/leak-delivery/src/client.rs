@@ -142,7 +142,7 @@ pub(crate) async fn deliver(
     }
     let (reply, mx) = last;
     let reply = if tx.verify_tls {
-        format!("451 4.7.5 no MX host met the domain's TLS policy (verify); last: {reply}")
+        format!("451 4.7.5 no MX host met the domain's TLS policy; last: {reply}")
     } else {
         format!("451 4.4.1 no MX host accepted the session; last: {reply}")
     };

@@ -10,7 +10,8 @@
 //!   opportunistic or required STARTTLS, per-recipient results, canonical body.
 //! - `intl.rs`: international addresses — IDNA A-labels for lookups and
 //!   SMTP commands, when SMTPUTF8 is needed, RFC 6533 report addresses.
-//! - `tls.rs`: the STARTTLS client configuration.
+//! - `tls.rs`: the STARTTLS client configurations (opportunistic, verifying).
+//! - `mta_sts.rs`: MTA-STS policies (RFC 8461): TXT lookup, HTTPS fetch, cache.
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
 //! - `shaping.rs`: limits per MX host set (connections, messages per
 //!   minute), suspension after throttling replies, retry jitter.
@@ -41,6 +42,7 @@ mod client;
 mod counters;
 mod dns;
 mod intl;
+mod mta_sts;
 mod report;
 mod scheduler;
 mod sessions;
@@ -154,6 +156,10 @@ pub struct DeliverySettings {
     pub domain_tls: std::collections::HashMap<String, TlsPolicy>,
     /// Extra CA certificates (PEM) trusted by the `verify` policy.
     pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Look up and apply MTA-STS policies for domains without an explicit one.
+    pub mta_sts: bool,
+    /// The HTTPS port of `mta-sts.<domain>` (443; tests use their own).
+    pub mta_sts_port: u16,
 }
 
 impl Default for DeliverySettings {
@@ -191,6 +197,8 @@ impl Default for DeliverySettings {
             ip_family: IpFamily::Any,
             domain_tls: Default::default(),
             tls_ca_file: None,
+            mta_sts: false,
+            mta_sts_port: 443,
         }
     }
 }

@@ -12,6 +12,7 @@ mod results;
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
+use crate::mta_sts::{self, MtaSts};
 use crate::sessions::SessionCache;
 use crate::shaping::{self, Shaper, Slot};
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
@@ -69,6 +70,8 @@ struct Inner {
     counters: Arc<DeliveryCounters>,
     /// Limits and suspensions per MX host set.
     shaper: Shaper,
+    /// MTA-STS policies, when enabled.
+    mta_sts: Option<MtaSts>,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -129,6 +132,18 @@ impl Scheduler {
             source_ipv4: settings.source_ipv4,
             source_ipv6: settings.source_ipv6,
         };
+        let mta_sts = if settings.mta_sts {
+            let resolver = crate::dns::build_resolver(&settings.nameservers, settings.dns_timeout)
+                .map_err(|e| DeliveryError::Resolver(e.to_string()))?;
+            Some(MtaSts::new(
+                resolver,
+                tls::verifying_connector(settings.tls_ca_file.as_deref())?,
+                settings.mta_sts_port,
+                settings.connect_timeout,
+            ))
+        } else {
+            None
+        };
         let shaper = Shaper::new(
             settings.max_per_mx,
             settings.messages_per_minute,
@@ -149,6 +164,7 @@ impl Scheduler {
             hint,
             counters: Arc::default(),
             shaper,
+            mta_sts,
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -492,6 +508,16 @@ impl Inner {
                 };
             }
         };
+        let (targets, verify_tls) = match self.tls_policy(domain, targets).await {
+            Ok(chosen) => chosen,
+            Err(reply) => {
+                return DomainResult {
+                    mx: None,
+                    results: deferred_all(rcpts, &reply),
+                    retry_at: None,
+                }
+            }
+        };
         let key = shaping::key(&targets);
         if let Some(until) = self.shaper.suspended(&key, unix_now()) {
             let reply = "451 4.7.0 destination suspended after a throttling reply";
@@ -544,7 +570,7 @@ impl Inner {
             // notify address's mail system must not see it arrive on the
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
-            verify_tls: self.settings.domain_tls.get(domain) == Some(&crate::TlsPolicy::Verify),
+            verify_tls,
         };
         let mut result = client::deliver(&self.smtp, &targets, &tx).await;
         if let Some(throttle) = result
@@ -565,6 +591,44 @@ impl Inner {
             }
         }
         result
+    }
+}
+
+impl Inner {
+    /// The MX hosts to try and whether their certificates must be verified:
+    /// the domain's `[[delivery.domain]]` policy, else its MTA-STS policy in
+    /// `enforce` mode (hosts outside its `mx` patterns dropped), else
+    /// opportunistic. `Err` with the deferral reply when no host is left.
+    async fn tls_policy(
+        &self,
+        domain: &str,
+        mut targets: Vec<crate::MxTarget>,
+    ) -> Result<(Vec<crate::MxTarget>, bool), String> {
+        if let Some(policy) = self.settings.domain_tls.get(domain) {
+            return Ok((targets, *policy == crate::TlsPolicy::Verify));
+        }
+        let Some(sts) = &self.mta_sts else {
+            return Ok((targets, false));
+        };
+        let Some(policy) = sts.policy(domain).await else {
+            return Ok((targets, false));
+        };
+        match policy.mode {
+            mta_sts::Mode::Enforce => {
+                targets.retain(|t| policy.allows(&t.host));
+                if targets.is_empty() {
+                    return Err("451 4.7.5 no MX host matches the domain's MTA-STS policy".into());
+                }
+                Ok((targets, true))
+            }
+            mta_sts::Mode::Testing => {
+                if targets.iter().any(|t| !policy.allows(&t.host)) {
+                    tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
+                }
+                Ok((targets, false))
+            }
+            mta_sts::Mode::None => Ok((targets, false)),
+        }
     }
 }
 

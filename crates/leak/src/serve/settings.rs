@@ -146,6 +146,8 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
             })
             .collect(),
         tls_ca_file: delivery.tls_ca_file.clone(),
+        mta_sts: delivery.mta_sts,
+        mta_sts_port: delivery.mta_sts_port,
         ..leak_delivery::DeliverySettings::default()
     }
 }
