@@ -163,3 +163,27 @@ def test_connections_leave_from_source_ipv4_and_signatures_expire(make_daemon, t
     h = re.sub(r"\s", "", re.search(r"\bh=([^;]*)", signature).group(1)).lower().split(":")
     assert h.count("subject") == 2 and h.count("to") == 2 and h.count("cc") == 1, h
     assert h.count("list-unsubscribe") == 1, h
+
+
+def test_warmup_caps_each_day_per_mx_host_set(make_daemon, two_mx):
+    import datetime
+    _, other, port, nameserver = two_mx
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    daemon = make_daemon(nameserver=nameserver, mx_port=port, delivery_extra=(
+        f'warmup_start = "{today.isoformat()}T00:00:00Z"\nwarmup_daily = [2, 50]'))
+    # other.test and example.test share mx.other.test: one cap for both.
+    for i, domain in enumerate(["other.test", "example.test", "other.test"]):
+        submit(daemon, [f"r{i}@{domain}"], f"warm-{i}")
+    assert wait_for(lambda: len(other.messages) == 2, 30), "".join(daemon.log[-30:])
+
+    def deferred():
+        return [r for m in _queue(daemon) for r in m["recipients"] if r["status"] == "deferred"]
+
+    assert wait_for(lambda: len(deferred()) == 1, 30), _queue(daemon)
+    held_back = deferred()[0]
+    assert "warm-up" in held_back["last_error"], held_back
+    assert held_back["attempts"] == 0, held_back
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    assert held_back["next_attempt"].startswith(f"{tomorrow}T00:00:00"), held_back
+    time.sleep(1)
+    assert len(other.messages) == 2

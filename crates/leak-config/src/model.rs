@@ -468,6 +468,12 @@ pub struct DeliveryConfig {
     /// The HTTPS port MTA-STS policies are fetched from (443; for tests).
     #[serde(default = "default_mta_sts_port")]
     pub mta_sts_port: u16,
+    /// Warm-up: the first day the IP sends (RFC 3339, UTC).
+    #[serde(default, with = "humantime_serde")]
+    pub warmup_start: Option<std::time::SystemTime>,
+    /// Warm-up: messages per MX host set on day 1, 2, …; no cap after the list.
+    #[serde(default)]
+    pub warmup_daily: Vec<u32>,
 }
 
 fn default_mta_sts_port() -> u16 {
@@ -522,6 +528,8 @@ impl Default for DeliveryConfig {
             domains: Vec::new(),
             mta_sts: true,
             mta_sts_port: default_mta_sts_port(),
+            warmup_start: None,
+            warmup_daily: Vec::new(),
         }
     }
 }

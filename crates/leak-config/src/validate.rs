@@ -293,6 +293,18 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             ));
         }
     }
+    if delivery.warmup_start.is_some() == delivery.warmup_daily.is_empty() {
+        problems.push(Problem::new(
+            "delivery.warmup_daily",
+            "delivery.warmup_start and delivery.warmup_daily go together",
+        ));
+    }
+    if delivery.warmup_daily.contains(&0) {
+        problems.push(Problem::new(
+            "delivery.warmup_daily",
+            "a day's cap must not be 0",
+        ));
+    }
     if delivery.throttle_suspend.is_zero() {
         problems.push(Problem::new("delivery.throttle_suspend", "must not be 0"));
     }

@@ -160,6 +160,17 @@ pub struct DeliverySettings {
     pub mta_sts: bool,
     /// The HTTPS port of `mta-sts.<domain>` (443; tests use their own).
     pub mta_sts_port: u16,
+    /// A daily cap per MX host set that grows while the IP warms up.
+    pub warmup: Option<Warmup>,
+}
+
+/// The warm-up ramp: on day `n` (0-based, UTC days from `start`) at most
+/// `daily[n]` transactions to each MX host set; no cap after the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warmup {
+    /// Unix second the first day starts.
+    pub start: u64,
+    pub daily: Vec<u32>,
 }
 
 impl Default for DeliverySettings {
@@ -199,6 +210,7 @@ impl Default for DeliverySettings {
             tls_ca_file: None,
             mta_sts: false,
             mta_sts_port: 443,
+            warmup: None,
         }
     }
 }

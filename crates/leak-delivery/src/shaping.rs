@@ -7,6 +7,10 @@
 //!   (each reserves the next free slot; one that would wait longer than
 //!   [`MAX_RATE_WAIT`] is deferred to its slot instead, without counting an
 //!   attempt);
+//! - during the warm-up ([`crate::Warmup`]), at most the day's cap of
+//!   transactions per host set; the rest wait for the next UTC day (not
+//!   counted as attempts). Counts are kept in memory: a restart forgets
+//!   the day's count;
 //! - after a throttling reply ([`is_throttling`]) the whole host set is
 //!   suspended for `throttle_suspend`: its recipients are deferred until
 //!   then, also without counting an attempt.
@@ -30,6 +34,7 @@ pub(crate) struct Shaper {
     /// Time between two transactions to one host set; `None`: no rate limit.
     spacing: Option<Duration>,
     suspend: Duration,
+    warmup: Option<crate::Warmup>,
     state: Mutex<HashMap<String, HostSet>>,
 }
 
@@ -39,6 +44,8 @@ struct HostSet {
     next_slot: Option<Instant>,
     /// Unix second until which the host set is left alone.
     suspended_until: u64,
+    /// Warm-up: (day number, transactions that day).
+    today: (u64, u32),
 }
 
 /// What the rate limit says about one transaction.
@@ -56,8 +63,36 @@ impl Shaper {
             spacing: (messages_per_minute > 0)
                 .then(|| Duration::from_secs(60) / messages_per_minute),
             suspend,
+            warmup: None,
             state: Mutex::default(),
         }
+    }
+
+    pub fn with_warmup(mut self, warmup: Option<crate::Warmup>) -> Shaper {
+        self.warmup = warmup;
+        self
+    }
+
+    /// Counts one transaction against the day's warm-up cap; `Err` with the
+    /// start of the next UTC day when the cap is reached.
+    pub fn warmup_allows(&self, key: &str, now: u64) -> Result<(), u64> {
+        let Some(warmup) = &self.warmup else {
+            return Ok(());
+        };
+        let day = now.saturating_sub(warmup.start) / 86_400;
+        let Some(&cap) = usize::try_from(day).ok().and_then(|d| warmup.daily.get(d)) else {
+            return Ok(());
+        };
+        self.with(key, |h| {
+            if h.today.0 != day {
+                h.today = (day, 0);
+            }
+            if h.today.1 >= cap {
+                return Err((now / 86_400 + 1) * 86_400);
+            }
+            h.today.1 += 1;
+            Ok(())
+        })
     }
 
     fn with<T>(&self, key: &str, f: impl FnOnce(&mut HostSet) -> T) -> T {
@@ -196,6 +231,27 @@ mod tests {
             shaper.reserve("mx", now, 1000);
         }
         assert!(matches!(shaper.reserve("mx", now, 1000), Slot::DeferUntil(t) if t > 1060));
+    }
+
+    #[test]
+    fn warmup_caps_grow_by_day_then_stop() {
+        let start = 10 * 86_400;
+        let shaper = Shaper::new(0, 0, Duration::from_secs(900)).with_warmup(Some(crate::Warmup {
+            start,
+            daily: vec![2, 3],
+        }));
+        let day = |n: u64| start + n * 86_400 + 100;
+        assert_eq!(shaper.warmup_allows("a", day(0)), Ok(()));
+        assert_eq!(shaper.warmup_allows("a", day(0)), Ok(()));
+        assert_eq!(shaper.warmup_allows("a", day(0)), Err(start + 86_400));
+        assert_eq!(shaper.warmup_allows("b", day(0)), Ok(()), "per host set");
+        for _ in 0..3 {
+            assert_eq!(shaper.warmup_allows("a", day(1)), Ok(()));
+        }
+        assert!(shaper.warmup_allows("a", day(1)).is_err());
+        for _ in 0..100 {
+            assert_eq!(shaper.warmup_allows("a", day(2)), Ok(()));
+        }
     }
 
     #[test]

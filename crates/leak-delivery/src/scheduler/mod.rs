@@ -148,7 +148,8 @@ impl Scheduler {
             settings.max_per_mx,
             settings.messages_per_minute,
             settings.throttle_suspend,
-        );
+        )
+        .with_warmup(settings.warmup.clone());
         let waker = Arc::new(Notify::new());
         let (sender, hints) = mpsc::unbounded_channel();
         let hint = QueueHint {
@@ -525,7 +526,14 @@ impl Inner {
         }
         let _connection = self.shaper.connection(&key).await;
         match self.shaper.reserve(&key, Instant::now(), unix_now()) {
-            Slot::After(wait) => tokio::time::sleep(wait).await,
+            Slot::After(wait) => {
+                // Counted only for a transaction that will be sent.
+                if let Err(next_day) = self.shaper.warmup_allows(&key, unix_now()) {
+                    let reply = "451 4.7.0 warm-up: today's cap for this destination is reached";
+                    return shaped(rcpts, reply, next_day);
+                }
+                tokio::time::sleep(wait).await
+            }
             Slot::DeferUntil(at) => {
                 return shaped(
                     rcpts,

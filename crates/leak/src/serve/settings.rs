@@ -148,6 +148,12 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         tls_ca_file: delivery.tls_ca_file.clone(),
         mta_sts: delivery.mta_sts,
         mta_sts_port: delivery.mta_sts_port,
+        warmup: delivery.warmup_start.map(|start| leak_delivery::Warmup {
+            start: start
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            daily: delivery.warmup_daily.clone(),
+        }),
         ..leak_delivery::DeliverySettings::default()
     }
 }
