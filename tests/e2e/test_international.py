@@ -151,3 +151,15 @@ def test_submission_refuses_utf8_addresses_without_smtputf8(daemon):
         assert client.command("RCPT TO:<jörg@ünicode.test>")[0] == 250
     finally:
         client.close()
+
+
+def test_invalid_idn_domain_fails_at_once_with_its_reason(make_daemon, idn_world):
+    plain, _, port, nameserver = idn_world
+    daemon = make_daemon(nameserver=nameserver, mx_port=port)
+    submit(daemon, ["bob@xn--a.bücher.test"], "invalid-idn")
+    reports = lambda: [e for e in plain.messages if b"multipart/report" in e.original_content]
+    assert wait_for(reports, 30), "".join(daemon.log[-30:])
+    report = reports()[0].original_content.decode("utf-8", "replace")
+    assert "Status: 5.1.2" in report and "invalid internationalized domain name" in report
+    # Only the report arrived (it quotes the subject); the message went nowhere.
+    assert [e.rcpt_tos for e in plain.messages] == [["alice.real@example.org"]]

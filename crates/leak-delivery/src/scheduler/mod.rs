@@ -6,15 +6,18 @@
 //! records its attempt in the store, resolves, delivers, and records the
 //! results; the loop sleeps until the next due time, a hint, a poke on the
 //! waker (`queue retry`, `release`), a finished task, or shutdown.
+//! `policy.rs` holds what each attempt passes through between the MX
+//! lookup and the transaction (TLS policy, shaping, throttling replies).
 
+mod policy;
 mod results;
 
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
-use crate::mta_sts::{self, MtaSts};
+use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
-use crate::shaping::{self, Shaper, Slot};
+use crate::shaping::{self, Shaper};
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
@@ -485,6 +488,15 @@ impl Inner {
         rcpts: &[String],
         body: &[u8],
     ) -> DomainResult {
+        if !domain.is_ascii() {
+            // Not a valid internationalized domain name: no ASCII form to look up.
+            let reply = "553 5.1.2 invalid internationalized domain name";
+            return DomainResult {
+                mx: None,
+                results: all_with(rcpts, Outcome::Failed, reply),
+                retry_at: None,
+            };
+        }
         let targets = match self.resolver.resolve(domain).await {
             Ok(t) => t,
             Err(failure) => {
@@ -520,28 +532,10 @@ impl Inner {
             }
         };
         let key = shaping::key(&targets);
-        if let Some(until) = self.shaper.suspended(&key, unix_now()) {
-            let reply = "451 4.7.0 destination suspended after a throttling reply";
-            return shaped(rcpts, reply, until);
-        }
-        let _connection = self.shaper.connection(&key).await;
-        match self.shaper.reserve(&key, Instant::now(), unix_now()) {
-            Slot::After(wait) => {
-                // Counted only for a transaction that will be sent.
-                if let Err(next_day) = self.shaper.warmup_allows(&key, unix_now()) {
-                    let reply = "451 4.7.0 warm-up: today's cap for this destination is reached";
-                    return shaped(rcpts, reply, next_day);
-                }
-                tokio::time::sleep(wait).await
-            }
-            Slot::DeferUntil(at) => {
-                return shaped(
-                    rcpts,
-                    "451 4.7.0 message rate limit for this destination",
-                    at,
-                )
-            }
-        }
+        let _connection = match self.shape(&key, rcpts).await {
+            Ok(permit) => permit,
+            Err(deferred) => return deferred,
+        };
         let now = unix_now();
         let stamp = msg
             .stamped
@@ -580,81 +574,21 @@ impl Inner {
             own_session: msg.is_report,
             verify_tls,
         };
-        let mut result = client::deliver(&self.smtp, &targets, &tx).await;
-        if let Some(throttle) = result
-            .results
-            .iter()
-            .find(|r| r.outcome == Outcome::Deferred && shaping::is_throttling(&r.reply))
-        {
-            let until = self.shaper.suspend(&key, unix_now());
-            tracing::warn!(mx = %key, until, reply = %throttle.reply, "throttled: destination suspended");
-            // The throttled recipients wait for the suspension to end, and
-            // this attempt does not count against them.
-            if result
-                .results
-                .iter()
-                .all(|r| r.outcome != Outcome::Delivered)
-            {
-                result.retry_at = Some(until);
-            }
-        }
-        result
-    }
-}
-
-impl Inner {
-    /// The MX hosts to try and whether their certificates must be verified:
-    /// the domain's `[[delivery.domain]]` policy, else its MTA-STS policy in
-    /// `enforce` mode (hosts outside its `mx` patterns dropped), else
-    /// opportunistic. `Err` with the deferral reply when no host is left.
-    async fn tls_policy(
-        &self,
-        domain: &str,
-        mut targets: Vec<crate::MxTarget>,
-    ) -> Result<(Vec<crate::MxTarget>, bool), String> {
-        if let Some(policy) = self.settings.domain_tls.get(domain) {
-            return Ok((targets, *policy == crate::TlsPolicy::Verify));
-        }
-        let Some(sts) = &self.mta_sts else {
-            return Ok((targets, false));
-        };
-        let Some(policy) = sts.policy(domain).await else {
-            return Ok((targets, false));
-        };
-        match policy.mode {
-            mta_sts::Mode::Enforce => {
-                targets.retain(|t| policy.allows(&t.host));
-                if targets.is_empty() {
-                    return Err("451 4.7.5 no MX host matches the domain's MTA-STS policy".into());
-                }
-                Ok((targets, true))
-            }
-            mta_sts::Mode::Testing => {
-                if targets.iter().any(|t| !policy.allows(&t.host)) {
-                    tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
-                }
-                Ok((targets, false))
-            }
-            mta_sts::Mode::None => Ok((targets, false)),
-        }
-    }
-}
-
-/// Every recipient deferred by shaping until `until`, the attempt uncounted.
-fn shaped(rcpts: &[String], reply: &str, until: u64) -> DomainResult {
-    DomainResult {
-        mx: None,
-        results: deferred_all(rcpts, reply),
-        retry_at: Some(until),
+        let result = client::deliver(&self.smtp, &targets, &tx).await;
+        self.after_throttling(&key, result)
     }
 }
 
 fn deferred_all(rcpts: &[String], reply: &str) -> Vec<client::RecipientResult> {
+    all_with(rcpts, Outcome::Deferred, reply)
+}
+
+fn all_with(rcpts: &[String], outcome: Outcome, reply: &str) -> Vec<client::RecipientResult> {
     rcpts
         .iter()
         .map(|a| client::RecipientResult {
             address: a.clone(),
-            outcome: Outcome::Deferred,
+            outcome,
             reply: reply.to_string(),
         })
         .collect()
