@@ -21,6 +21,12 @@ command -v fail2ban-regex >/dev/null || need_apt+=(fail2ban)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v nmap >/dev/null || need_apt+=(nmap)
 command -v curl >/dev/null || need_apt+=(curl)
+# Attachment tests build real files and inspect what arrives.
+command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
+command -v compare >/dev/null || need_apt+=(imagemagick)
+command -v qpdf >/dev/null || need_apt+=(qpdf)
+command -v gpg >/dev/null || need_apt+=(gpg)
+command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
 # The Rust DKIM tests verify signatures with Debian's dkimpy (/usr/bin/python3).
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need_apt+=(python3-dkim python3-nacl)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -26,6 +26,7 @@ fn options(flags: u8) -> Options {
         allow_custom_pseudonyms: flags & 1 == 1,
         notice: (flags & 2 == 2).then(|| DEFAULT_NOTICE.to_string()),
         optout_address: (flags & 4 == 4).then(|| "optout@anon.example".to_string()),
+        attachments: Default::default(),
     }
 }
 
@@ -75,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
         aliases: &aliases,
         notify: Some("alice.notify@example.net"),
     };
-    if let Ok(anonymized) = anonymize(&submission, &options(flags), 1_700_000_000) {
+    if let Ok(anonymized) = anonymize(&submission, &options(flags)) {
         check_output(&anonymized.message);
     }
 });

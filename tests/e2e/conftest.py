@@ -151,6 +151,14 @@ retry_intervals = ["{settings.pop("retry", "1h")}"]
 random_delay = {value_toml(settings.pop("random_delay", "0s"))}
 report_delay = {value_toml(settings.pop("report_delay", "0s"))}
 date_rounding = "{settings.pop("date_rounding", "5m")}"
+# Shaping off unless a test asks for it (the defaults suit a young IP, not tests).
+max_per_mx = {settings.pop("max_per_mx", 0)}
+messages_per_minute = {settings.pop("messages_per_minute", 0)}
+messages_per_connection = {settings.pop("messages_per_connection", 0)}
+retry_jitter = {settings.pop("retry_jitter", 0.0)}
+throttle_suspend = "{settings.pop("throttle_suspend", "15m")}"
+mta_sts = {settings.pop("mta_sts", "false")}
+{settings.pop("delivery_extra", "")}
 
 [dns]
 nameservers = ["{nameserver}"]

@@ -19,6 +19,23 @@ pub(crate) fn scrub_css(css: &str, resources: &Resources) -> String {
     empty_url_strings(&rewritten)
 }
 
+/// Every quoted string in scrubbed CSS: `content: "…"` puts text on the
+/// recipient's screen, so it goes to moderation (font names come along;
+/// they are harmless there).
+pub(crate) fn quoted_strings(css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = css.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' || c == '\'' {
+            let text: String = chars.by_ref().take_while(|&d| d != c).collect();
+            if !text.trim().is_empty() {
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
 /// Scrubs a style sheet (a `<style>` element): like [`scrub_css`], and also
 /// drops the rules that can no longer match once `class` and `id`
 /// attributes are gone (`p.MsoNormal`, `#divRplyFwdMsg`: they only name the

@@ -11,11 +11,10 @@ use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 use mail_builder::mime::MimePart;
 use mail_builder::MessageBuilder;
-use mail_parser::{Addr, Message};
+use mail_parser::Addr;
 
 use crate::identity::Identity;
-use crate::mime::Context;
-use crate::{random_hex, AnonymizeError};
+use crate::AnonymizeError;
 
 /// The header names a rebuilt message can have at its top level, in
 /// canonical spelling. Nothing else is ever written there.
@@ -51,39 +50,6 @@ pub(crate) struct Envelope {
     pub(crate) message_id: String,
     /// The opt-out address, for `List-Unsubscribe`.
     pub(crate) list_unsubscribe: Option<String>,
-}
-
-impl Envelope {
-    /// The headers of an attached (forwarded) message: From, To, Cc and
-    /// Subject with the sender's identity replaced, the Date moved to UTC (a
-    /// zone offset tells where the writer lives), a fresh Message-ID.
-    pub(crate) fn nested(message: &Message<'_>, ctx: &Context<'_>) -> Self {
-        let identity = ctx.identity;
-        let mailboxes = |list: Option<&mail_parser::Address<'_>>| -> Vec<Mailbox> {
-            list.map(|list| {
-                list.iter()
-                    .filter_map(|addr| mailbox(addr, identity))
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let from = mailboxes(message.from()).into_iter().next();
-        let (name, address) = identity.replacement();
-        let date = message
-            .date()
-            .filter(|date| date.is_valid())
-            .map(|date| date.to_timestamp())
-            .unwrap_or(ctx.now_unix as i64);
-        Envelope {
-            from: from.unwrap_or_else(|| (Some(name.to_string()), address.to_string())),
-            to: mailboxes(message.to()),
-            cc: mailboxes(message.cc()),
-            subject: scrub_subject(message.subject().unwrap_or(""), identity),
-            date: Some(date),
-            message_id: format!("{}@{}", random_hex(), ctx.domain),
-            list_unsubscribe: None,
-        }
-    }
 }
 
 /// Reply prefixes of the common clients' languages ("AW:" German, "SV:"
@@ -145,30 +111,56 @@ fn normalize_prefixes(subject: &str) -> String {
     out
 }
 
-/// A recipient of an attached (forwarded) message, without its display
-/// name, or `None` when its address is not a plain `local@domain`; the
-/// sender's own address becomes the pseudonym.
-pub(crate) fn mailbox(addr: &Addr<'_>, identity: &Identity) -> Option<Mailbox> {
-    let address = clean_address(addr.address()?)?;
-    if identity.is_own_address(&address) {
-        let (name, address) = identity.replacement();
-        return Some((Some(name.to_string()), address.to_string()));
-    }
-    Some((None, address))
+/// The address of a To or Cc entry as written (display names are never
+/// kept: names from the sender's address book tell who wrote), or `None`
+/// when it is not a plain `local@domain`. mail-parser reads a quoted local
+/// part (`"a b"@x`) as a display name followed by `@x`: it is put back
+/// together here.
+pub(crate) fn written_address(addr: &Addr<'_>) -> Option<String> {
+    let parsed = addr.address()?.trim();
+    let raw = match (parsed.starts_with('@'), addr.name()) {
+        (true, Some(local)) => format!("{local}{parsed}"),
+        _ => parsed.to_string(),
+    };
+    clean_address(&raw)
 }
 
-/// Accepts `local@domain` made of printable characters other than the ones
-/// that delimit addresses in a header.
+/// `local@domain` as it may be written in a header: a domain of printable
+/// characters that do not delimit addresses, and a local part that is either
+/// a dot-atom or, when it holds anything else (`a>"b`), written as an
+/// RFC 5322 quoted string (`"a>\\"b"`), so it is never emitted unquoted.
+/// Control characters, blanks in the domain and over-long addresses are
+/// refused.
 pub(crate) fn clean_address(address: &str) -> Option<String> {
     let address = address.trim();
     let (local, domain) = address.rsplit_once('@')?;
-    let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]".contains(c);
-    let ok = !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !address.chars().any(forbidden)
-        && address.len() <= 254;
-    ok.then(|| address.to_string())
+    let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]@".contains(c);
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.chars().any(forbidden)
+        || local.chars().any(|c| c.is_control())
+        || local.len() > 64
+    {
+        return None;
+    }
+    let local = if is_dot_atom(local) {
+        local.to_string()
+    } else {
+        let escaped = local.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{escaped}\"")
+    };
+    let cleaned = format!("{local}@{domain}");
+    (cleaned.len() <= 254).then_some(cleaned)
+}
+
+/// RFC 5322 dot-atom: atext runs separated by single dots (non-ASCII
+/// letters allowed, as RFC 6532 does).
+fn is_dot_atom(local: &str) -> bool {
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
 }
 
 fn address_list(list: &[Mailbox]) -> Address<'static> {
@@ -248,8 +240,14 @@ mod tests {
         );
         assert!(clean_address("bob@x.example>\r\nBcc: eve@y").is_none());
         assert!(clean_address("bob").is_none());
-        assert!(clean_address("a b@x").is_none());
         assert!(clean_address("@x").is_none());
+        assert!(clean_address("a@b c").is_none());
+        assert_eq!(clean_address("a b@x").as_deref(), Some("\"a b\"@x"));
+        assert_eq!(
+            clean_address("a>\"b@x.example").as_deref(),
+            Some("\"a>\\\"b\"@x.example")
+        );
+        assert_eq!(clean_address("a..b@x").as_deref(), Some("\"a..b\"@x"));
     }
 
     #[test]

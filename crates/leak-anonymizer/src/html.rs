@@ -287,6 +287,7 @@ impl Scrubber<'_> {
         let Some(attributes) = self.attributes(&tag) else {
             return after; // an image that is not part of the message
         };
+        self.moderate_attributes(&tag);
         self.markup(&name, format!("<{name}{attributes}>"));
         if name == "blockquote" {
             self.quote_depth += 1;
@@ -300,14 +301,40 @@ impl Scrubber<'_> {
         after
     }
 
+    /// Attribute text the recipient can read (tooltips, alternative text,
+    /// form values) and CSS strings go to moderation with the body text.
+    fn moderate_attributes(&mut self, tag: &StartTag) {
+        for (name, value) in &tag.attributes {
+            match name.as_str() {
+                "alt" | "title" | "summary" | "value" | "abbr" => {
+                    self.text.push_str(&self.identity.scrub(value));
+                    self.text.push('\n');
+                }
+                "style" => self.moderate_css(&scrub_css(value, self.resources)),
+                _ => {}
+            }
+        }
+    }
+
+    fn moderate_css(&mut self, css: &str) {
+        for text in crate::css::quoted_strings(css) {
+            self.text.push_str(&self.identity.scrub(&text));
+            self.text.push('\n');
+        }
+    }
+
     /// Emits the content of a kept raw-text element and its end tag.
     fn raw_content(&mut self, name: &str, content: &str) {
         if name == "style" {
-            self.html
-                .push_str(&scrub_style_sheet(content, self.resources));
+            let css = scrub_style_sheet(content, self.resources);
+            self.moderate_css(&css);
+            self.html.push_str(&css);
         } else {
             let text = self.identity.scrub(&decode(content));
             self.html.push_str(&escape_text(&text));
+            // `<title>`, `<textarea>`: shown to the recipient, so moderated.
+            self.text.push_str(&text);
+            self.text.push('\n');
         }
         self.html.push_str("</");
         self.html.push_str(name);

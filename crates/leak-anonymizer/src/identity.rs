@@ -265,11 +265,6 @@ impl Identity {
         self.addresses.iter().any(|own| without_tag(own) == wanted)
     }
 
-    /// The pseudonymous (name, address) that replaces the real ones.
-    pub(crate) fn replacement(&self) -> (&str, &str) {
-        (&self.replacement_name, &self.replacement_address)
-    }
-
     /// True when `text` mentions any identifying name or address, or any
     /// single word of the sender's names.
     pub(crate) fn is_mentioned_in(&self, text: &str) -> bool {
@@ -643,6 +638,16 @@ pub(crate) mod tests {
                 out == "x Quelqu'un y" || out == "x someone@anon.example y",
                 "{variant}: {out}"
             );
+        }
+    }
+
+    #[test]
+    fn one_letter_and_short_logins_never_replace_words() {
+        for (address, account) in [("a@corp.example", "a"), ("jo@corp.example", "jo")] {
+            let id = identity_of(&[("", address)], account, &[]);
+            let text = "a cat and a dog, jo-jo the clown, Jo said a word";
+            assert_eq!(id.scrub(text), text, "{address}");
+            assert!(!id.scrub(&format!("write to {address}")).contains(address));
         }
     }
 

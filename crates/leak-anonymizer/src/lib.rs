@@ -26,8 +26,12 @@
 //!   `entities.rs`, `resources.rs`: HTML scrubbing (comments, generator
 //!   tags, remote resources, client fingerprints, quote headers) and the
 //!   `cid:`/`data:` references it may keep.
-//! - `image.rs`: EXIF/XMP/IPTC stripping of JPEG, PNG and WebP attachments.
+//! - `attachments/`: the attachment policy: the real type sniffed from the
+//!   bytes, images and text attachments cleaned, everything else refused.
+//! - `limits.rs`: nesting, part-count and header-size limits, checked
+//!   without recursion before the MIME tree is walked.
 
+mod attachments;
 mod css;
 mod entities;
 mod headers;
@@ -35,7 +39,7 @@ mod html;
 mod html_regions;
 mod html_tokens;
 mod identity;
-mod image;
+mod limits;
 mod mime;
 mod pseudonym;
 mod quotes;
@@ -47,6 +51,7 @@ use std::collections::BTreeMap;
 use mail_parser::{Address, HeaderName, Message, MessageParser};
 use rand::RngCore;
 
+pub use attachments::{AttachmentPolicy, Reason as RefusalReason, Refusal};
 pub use headers::OUTPUT_HEADERS;
 pub use pseudonym::PSEUDONYM_HEADER;
 
@@ -88,6 +93,8 @@ pub struct Options {
     /// Where recipients can refuse further anonymous mail: adds a
     /// `List-Unsubscribe` header and a sentence to the notice.
     pub optout_address: Option<String>,
+    /// `anonymizer.attachments`: which attachments are cleaned and sent.
+    pub attachments: AttachmentPolicy,
 }
 
 /// One submitted message and what the SMTP session knows about its sender.
@@ -136,12 +143,11 @@ pub enum AnonymizeError {
     #[error("the message has no From address")]
     NoFrom,
     /// Encrypted content cannot be checked for the sender's identity.
-    #[error("encrypted messages cannot be sent anonymously")]
+    #[error(
+        "encrypted messages cannot be sent anonymously; send it unencrypted / \
+         les messages chiffres ne peuvent pas etre envoyes anonymement ; envoyez-le en clair"
+    )]
     Encrypted,
-    /// An image looked like JPEG, PNG or WebP but could not be read, so its
-    /// metadata could not be removed.
-    #[error("an image attachment could not be cleaned of its metadata")]
-    Image,
     /// A `To` or `Cc` address is the sender's own (the account's notify
     /// address or one of its addresses): the recipients would see it.
     #[error(
@@ -150,26 +156,47 @@ pub enum AnonymizeError {
          destinataires la verraient ; mettez-vous plutot en Cci"
     )]
     OwnAddress,
+    /// An attachment leak cannot clean (see the `attachments` module):
+    /// the whole message is refused, naming the attachment.
+    #[error("{0}")]
+    Attachment(Refusal),
     /// The configured category or domain cannot form an address.
     #[error("the anonymizer is misconfigured")]
     Misconfigured,
     /// The rebuilt message could not be serialised.
     #[error("the message could not be rebuilt")]
     Build,
+    /// A forwarded message, report or digest is attached: its headers name
+    /// people, hosts and time zones that cannot all be cleaned.
+    #[error(
+        "a forwarded message or report (message/*) is attached; paste its text into a new \
+         message instead / un message transfere ou un rapport (message/*) est joint ; \
+         copiez son texte dans un nouveau message"
+    )]
+    NestedMessage,
+    /// MIME parts nested deeper than Postfix's `mime_nesting_limit` (100).
+    #[error(
+        "MIME parts are nested too deeply / les parties MIME sont imbriquees trop profondement"
+    )]
+    TooDeep,
+    /// More parts than any real message has.
+    #[error("the message has too many parts / le message a trop de parties")]
+    TooManyParts,
+    /// A part's header block is larger than leak accepts.
+    #[error("a header block is too large / un bloc d'en-tetes est trop grand")]
+    HeaderTooLarge,
 }
 
-/// Rebuilds `sub` as an anonymous message (see the crate docs). `now_unix`
-/// is the current time (used for nested messages without a date). The result
+/// Rebuilds `sub` as an anonymous message (see the crate docs). The result
 /// has neither `Date` nor a `Received` line: delivery adds both, with the
-/// time of the first delivery attempt, and signs the message then.
-pub fn anonymize(
-    sub: &Submission,
-    opts: &Options,
-    now_unix: u64,
-) -> Result<Anonymized, AnonymizeError> {
+/// time of the first delivery attempt, and signs the message then (so the
+/// anonymizer needs no clock at all).
+pub fn anonymize(sub: &Submission, opts: &Options) -> Result<Anonymized, AnonymizeError> {
+    limits::prescan(sub.data)?;
     let message = MessageParser::default()
         .parse(sub.data)
         .ok_or(AnonymizeError::Unparseable)?;
+    limits::check_tree(&message)?;
     let from = first_mailbox(message.from()).ok_or(AnonymizeError::NoFrom)?;
     let claimed = claimed_identities(&message);
     let mut identity = Identity::new(
@@ -206,10 +233,10 @@ pub fn anonymize(
     let ctx = Context {
         identity: &identity,
         domain: &opts.domain,
-        now_unix,
+        policy: opts.attachments,
     };
     let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
-    let body = Rebuilder::new(&message, &ctx, notice.as_deref(), 0).rebuild()?;
+    let body = Rebuilder::new(&message, &ctx, notice.as_deref()).rebuild()?;
 
     let subject = headers::scrub_subject(message.subject().unwrap_or(""), &identity);
     let envelope = Envelope {
@@ -221,6 +248,9 @@ pub fn anonymize(
         message_id: format!("{}@{}", random_hex(), opts.domain),
         list_unsubscribe: opts.optout_address.clone(),
     };
+    // The parsed message holds a decoded copy of every attachment: free it
+    // before the output is written (peak memory).
+    drop(message);
     let bytes = headers::write_message(&envelope, body.root)?;
     Ok(Anonymized {
         message: bytes,
@@ -258,7 +288,7 @@ fn recipients(
     };
     let mut out = Vec::new();
     for addr in list.iter() {
-        let Some(address) = addr.address().and_then(headers::clean_address) else {
+        let Some(address) = headers::written_address(addr) else {
             continue;
         };
         if identity.is_own_address(&address) {

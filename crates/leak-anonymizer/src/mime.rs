@@ -16,21 +16,14 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::{BodyPart, MimePart};
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
 
-use crate::headers::{self, Envelope};
+use crate::attachments::sniff;
+use crate::attachments::{self, AttachmentPolicy, Outcome, Reason, Refusal, DROPPED_TYPES};
 use crate::html::{self, scrub_html};
 use crate::identity::Identity;
-use crate::image::strip_metadata;
+use crate::limits::MAX_NESTING;
 use crate::resources::Resources;
 use crate::text::{self, scrub_plain_with_signature};
 use crate::{random_hex, AnonymizeError};
-
-/// Content types that are signatures or keys: they identify the signer.
-const SIGNATURE_TYPES: &[&str] = &[
-    "application/pgp-signature",
-    "application/pgp-keys",
-    "application/pkcs7-signature",
-    "application/x-pkcs7-signature",
-];
 
 /// Content types whose content cannot be inspected.
 const ENCRYPTED_TYPES: &[&str] = &[
@@ -39,16 +32,6 @@ const ENCRYPTED_TYPES: &[&str] = &[
     "application/pkcs7-mime",
     "application/x-pkcs7-mime",
 ];
-
-/// Contact cards: the sender's business card, phone numbers and all.
-const CARD_TYPES: &[&str] = &["text/vcard", "text/x-vcard", "text/directory"];
-
-/// Attachment extensions that are detached signatures.
-const SIGNATURE_EXTENSIONS: &[&str] = &[".sig", ".p7s"];
-
-/// Nested messages deeper than this are refused (mail-parser nests further,
-/// but no real mail forwards a forward of a forward this deep).
-const MAX_DEPTH: usize = 8;
 
 /// A rebuilt message body and its text for moderation.
 pub(crate) struct Rebuilt {
@@ -60,7 +43,7 @@ pub(crate) struct Rebuilt {
 pub(crate) struct Context<'a> {
     pub(crate) identity: &'a Identity,
     pub(crate) domain: &'a str,
-    pub(crate) now_unix: u64,
+    pub(crate) policy: AttachmentPolicy,
 }
 
 /// Walks one (possibly nested) message.
@@ -77,7 +60,6 @@ pub(crate) struct Rebuilder<'m, 'x> {
     /// Whether the notice made it into some part (a footer target can be
     /// dropped, e.g. a vCard the parser took for a body).
     footer_applied: bool,
-    depth: usize,
     text: String,
     /// The sender's signature lines found in the plain-text bodies, removed
     /// from the HTML alternative as well.
@@ -89,7 +71,6 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         message: &'m Message<'x>,
         ctx: &'m Context<'m>,
         notice: Option<&'m str>,
-        depth: usize,
     ) -> Self {
         let cids = message
             .parts
@@ -126,7 +107,6 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 .rfind(|id| is_body(id, true))
                 .copied(),
             footer_applied: false,
-            depth,
             text: String::new(),
             signature: Vec::new(),
         }
@@ -135,10 +115,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     /// Rebuilds the whole body. A message whose every part was dropped (or a
     /// message with only attachments) still gets the notice, as its own part.
     pub(crate) fn rebuild(mut self) -> Result<Rebuilt, AnonymizeError> {
-        if self.depth > MAX_DEPTH {
-            return Err(AnonymizeError::Unparseable);
-        }
-        let root = self.part(0)?;
+        let root = self.part(0, 1)?;
         let root = match (root, self.notice) {
             (Some(root), Some(notice)) if !self.footer_applied => multipart(
                 "mixed",
@@ -154,7 +131,13 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         })
     }
 
-    fn part(&mut self, id: u32) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+    /// Rebuilds part `id` at nesting `depth` (1 for the root). The depth
+    /// was checked by `limits::check_tree`; it is checked again here so the
+    /// recursion is bounded whatever the part table holds.
+    fn part(&mut self, id: u32, depth: usize) -> Result<Option<MimePart<'static>>, AnonymizeError> {
+        if depth > MAX_NESTING {
+            return Err(AnonymizeError::TooDeep);
+        }
         let Some(part) = self.message.parts.get(id as usize) else {
             return Ok(None);
         };
@@ -162,77 +145,136 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         if ENCRYPTED_TYPES.contains(&content_type.as_str()) {
             return Err(AnonymizeError::Encrypted);
         }
-        if SIGNATURE_TYPES.contains(&content_type.as_str())
-            || CARD_TYPES.contains(&content_type.as_str())
-        {
+        if DROPPED_TYPES.contains(&content_type.as_str()) {
             return Ok(None);
         }
-        let rebuilt = match &part.body {
-            PartType::Multipart(children) => return self.multipart(&content_type, children),
-            PartType::Text(body) => self.text(id, part, &content_type, body),
-            PartType::Html(body) => self.html(id, body),
-            PartType::Binary(body) | PartType::InlineBinary(body) => {
-                self.binary(part, &content_type, body)?
+        let name = part.attachment_name();
+        let refused = |reason| AnonymizeError::Attachment(Refusal::new(name, reason));
+        let (rebuilt, attachment) = match &part.body {
+            PartType::Multipart(children) => return self.multipart(&content_type, children, depth),
+            PartType::Text(body) if is_body_text(part, &content_type) => {
+                if body.contains("-----BEGIN PGP MESSAGE") {
+                    return Err(AnonymizeError::Encrypted);
+                }
+                if has_foreign_armour(body) {
+                    return Err(refused(Reason::KeyOrSignature));
+                }
+                // A card or an invitation sent as the body is still one.
+                match sniff::sniff_text(body) {
+                    sniff::Kind::Card => return Err(refused(Reason::Card)),
+                    sniff::Kind::Calendar => return Err(refused(Reason::Calendar)),
+                    _ => {}
+                }
+                (self.text(id, part, body), false)
             }
-            PartType::Message(nested) => self.nested(nested)?,
+            PartType::Text(body) => {
+                attachments::check_text(name, &content_type, body, self.ctx.policy)
+                    .map_err(AnonymizeError::Attachment)?;
+                (self.text_attachment(part, &content_type, body), true)
+            }
+            PartType::Html(body) => {
+                if body.contains("-----BEGIN PGP MESSAGE") {
+                    return Err(AnonymizeError::Encrypted);
+                }
+                if sniff::has_armour(body) {
+                    return Err(refused(Reason::KeyOrSignature));
+                }
+                if is_attachment(part) && self.ctx.policy != AttachmentPolicy::Clean {
+                    return Err(refused(match self.ctx.policy {
+                        AttachmentPolicy::Images => Reason::ImagesOnly,
+                        _ => Reason::NoAttachments,
+                    }));
+                }
+                (self.html(id, body), false)
+            }
+            PartType::Binary(body) | PartType::InlineBinary(body) => {
+                match attachments::clean_binary(name, &content_type, body, self.ctx.policy)
+                    .map_err(AnonymizeError::Attachment)?
+                {
+                    Outcome::Image(bytes, media_type) => (
+                        MimePart::new(
+                            ContentType::new(media_type),
+                            BodyPart::Binary(Cow::Owned(bytes)),
+                        ),
+                        false,
+                    ),
+                    Outcome::Text(text) => (self.text_attachment(part, "text/plain", &text), true),
+                }
+            }
+            // The prescan and the tree check refuse these first.
+            PartType::Message(_) => return Err(AnonymizeError::NestedMessage),
         };
-        Ok(rebuilt.map(|rebuilt| self.decorate(part, rebuilt)))
+        let decorated = self.decorate(part, rebuilt, attachment);
+        Ok(Some(decorated))
     }
 
     fn multipart(
         &mut self,
         content_type: &str,
         children: &[u32],
+        depth: usize,
     ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
         let subtype = content_type.strip_prefix("multipart/").unwrap_or("mixed");
         if subtype == "signed" {
             // The first child is the signed content; the rest is the signature.
             return match children.first() {
-                Some(first) => self.part(*first),
+                Some(first) => self.part(*first, depth + 1),
                 None => Ok(None),
             };
         }
         let mut parts = Vec::with_capacity(children.len());
         for child in children {
-            if let Some(part) = self.part(*child)? {
+            if let Some(part) = self.part(*child, depth + 1)? {
                 parts.push(part);
             }
         }
         Ok((!parts.is_empty()).then(|| multipart(subtype, parts)))
     }
 
-    fn text(
-        &mut self,
-        id: u32,
-        part: &MessagePart<'_>,
-        content_type: &str,
-        body: &str,
-    ) -> Option<MimePart<'static>> {
-        if is_attachment(part) && is_signature_or_key(part, body.as_bytes()) {
-            return None;
-        }
-        let subtype = content_type.strip_prefix("text/").unwrap_or("plain");
-        let scrubbed = if subtype == "plain" && !is_attachment(part) {
-            let (text, signature) = scrub_plain_with_signature(body, self.ctx.identity);
-            self.signature.extend(signature);
-            text
-        } else {
-            self.ctx.identity.scrub(body)
-        };
-        if subtype == "plain" {
-            self.push_text(&scrubbed);
-        }
+    /// A body text part: scrubbed (attributions, signatures, armour),
+    /// moderated, the notice appended to the last one; `format=flowed` kept.
+    /// The signature found here is also removed from the HTML alternative.
+    fn text(&mut self, id: u32, part: &MessagePart<'_>, body: &str) -> MimePart<'static> {
+        let (scrubbed, signature) = scrub_plain_with_signature(body, self.ctx.identity);
+        self.signature.extend(signature);
+        self.push_text(&scrubbed);
         let with_notice = match self.notice {
-            Some(notice) if self.footer_text == Some(id) && subtype == "plain" => {
+            Some(notice) if self.footer_text == Some(id) => {
                 self.footer_applied = true;
                 text::append_notice(&scrubbed, notice)
             }
             _ => scrubbed,
         };
-        Some(keep_flowed(part, text_part(subtype, with_notice)))
+        keep_flowed(part, text_part("plain", with_notice))
     }
 
-    fn html(&mut self, id: u32, body: &str) -> Option<MimePart<'static>> {
+    /// A text attachment: the identity scrubbed out, moderated like the
+    /// body, sent in its own charset with its own line ends.
+    fn text_attachment(
+        &mut self,
+        part: &MessagePart<'_>,
+        content_type: &str,
+        body: &str,
+    ) -> MimePart<'static> {
+        let scrubbed = self.ctx.identity.scrub(body);
+        self.push_text(&scrubbed);
+        let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
+        let (bytes, charset) = attachments::text::encode(&scrubbed, charset);
+        let kept = ["csv", "markdown", "x-markdown", "tab-separated-values"];
+        let subtype = content_type
+            .strip_prefix("text/")
+            .filter(|sub| kept.contains(sub))
+            .unwrap_or("plain");
+        // Encoded here: the builder may write a text attachment as 7bit,
+        // bare CRs and all, and the file keeps its own line ends.
+        MimePart::new(
+            ContentType::new(format!("text/{subtype}")).attribute("charset", charset),
+            BodyPart::Binary(Cow::Owned(base64_lines(&bytes))),
+        )
+        .transfer_encoding("base64")
+    }
+
+    fn html(&mut self, id: u32, body: &str) -> MimePart<'static> {
         let resources = Resources::new(&self.cids);
         let output = scrub_html(body, self.ctx.identity, &resources, &self.signature);
         self.push_text(&output.text);
@@ -243,66 +285,26 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             }
             _ => output.html,
         };
-        Some(text_part("html", with_notice))
+        text_part("html", with_notice)
     }
 
-    fn binary(
-        &mut self,
-        part: &MessagePart<'_>,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
-        if is_signature_or_key(part, body) {
-            return Ok(None);
-        }
-        let cleaned = match strip_metadata(body) {
-            Ok(Some(cleaned)) => cleaned,
-            Ok(None) => body.to_vec(),
-            Err(_) => return Err(AnonymizeError::Image),
-        };
-        let content_type = if content_type.starts_with("text/") {
-            // Undecodable text: send it as opaque bytes.
-            "application/octet-stream"
-        } else {
-            content_type
-        };
-        Ok(Some(MimePart::new(
-            ContentType::new(content_type.to_string()),
-            BodyPart::Binary(Cow::Owned(cleaned)),
-        )))
-    }
-
-    /// An attached message (a forward) is rebuilt like the outer one: its
-    /// headers reduced to From, To, Cc, Subject and Date (in UTC), its body
-    /// walked part by part.
-    fn nested(
-        &mut self,
-        nested: &Message<'_>,
-    ) -> Result<Option<MimePart<'static>>, AnonymizeError> {
-        let inner = Rebuilder::new(nested, self.ctx, None, self.depth + 1).rebuild()?;
-        self.push_text(&inner.text);
-        let envelope = Envelope::nested(nested, self.ctx);
-        self.push_text(&envelope.subject);
-        let bytes = headers::write_message(&envelope, inner.root)?;
-        let encoding = if bytes.is_ascii() { "7bit" } else { "8bit" };
-        let part = MimePart::new(
-            ContentType::new("message/rfc822"),
-            BodyPart::Binary(Cow::Owned(bytes)),
-        )
-        .transfer_encoding(encoding);
-        Ok(Some(part))
-    }
-
-    /// Adds the Content-Disposition (type and filename only) and the renamed
-    /// Content-ID of the original part.
+    /// Adds the Content-Disposition (type and filename only; always
+    /// `attachment` for text attachments, so the builder encodes their line
+    /// ends) and the renamed Content-ID of the original part. The file name
+    /// is moderated: the recipient reads it.
     fn decorate(
-        &self,
+        &mut self,
         part: &MessagePart<'_>,
         mut rebuilt: MimePart<'static>,
+        text_attachment: bool,
     ) -> MimePart<'static> {
         let filename = part.attachment_name().map(|name| self.clean_filename(name));
-        if let Some(disposition) = part.content_disposition() {
-            let kind = if disposition.is_inline() {
+        if let Some(name) = &filename {
+            self.push_text(name);
+        }
+        let disposition = part.content_disposition();
+        if disposition.is_some() || text_attachment {
+            let kind = if disposition.is_some_and(|d| d.is_inline()) && !text_attachment {
                 "inline"
             } else {
                 "attachment"
@@ -389,23 +391,27 @@ fn is_attachment(part: &MessagePart<'_>) -> bool {
         .is_some_and(|cd| cd.is_attachment())
 }
 
-/// Armoured PGP signatures and keys, and detached signature files.
-fn is_signature_or_key(part: &MessagePart<'_>, body: &[u8]) -> bool {
-    let head = &body[..body.len().min(4096)];
-    let text = String::from_utf8_lossy(head);
-    let text = text.trim_start();
-    let armoured = text.starts_with("-----BEGIN PGP SIGNATURE")
-        || text.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK")
-        || text.starts_with("-----BEGIN PKCS7");
-    let name = part.attachment_name().unwrap_or("").to_ascii_lowercase();
-    armoured || SIGNATURE_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+/// A `text/plain` part shown as the message body: not an attachment and
+/// without a file name (a named part is a file, judged as one).
+fn is_body_text(part: &MessagePart<'_>, content_type: &str) -> bool {
+    content_type == "text/plain" && !is_attachment(part) && part.attachment_name().is_none()
 }
 
-fn text_part(subtype: &str, text: String) -> MimePart<'static> {
-    let normalized = text
-        .replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .replace('\n', "\r\n");
+/// Armour in a body that `text.rs` does not remove (it removes PGP
+/// signatures, clear-signing and public key blocks): certificates, private
+/// keys, PKCS#7.
+fn has_foreign_armour(body: &str) -> bool {
+    let without_pgp = body.replace("-----BEGIN PGP", "");
+    sniff::has_armour(&without_pgp)
+}
+
+/// A text part of the rebuilt message. Its content is made safe to put on
+/// the wire whatever the builder's transfer encoding: line ends become CRLF
+/// and every other C0 control (NUL included) and DEL is removed, so a
+/// quoted-printable or base64 `CRLF NUL . CRLF` submitted inside a text part
+/// can never come out as raw bytes towards the recipient's server.
+pub(crate) fn text_part(subtype: &str, text: String) -> MimePart<'static> {
+    let normalized = wire_safe_text(&text);
     MimePart::new(
         ContentType::new(format!("text/{subtype}")).attribute("charset", "utf-8"),
         BodyPart::Text(Cow::Owned(normalized)),
@@ -435,6 +441,37 @@ fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePa
         }
     }
     rebuilt
+}
+
+/// `bytes` in base64, 76 characters per CRLF-terminated line (RFC 2045).
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    for line in encoded.as_bytes().chunks(76) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// `text` with CRLF line ends only and no control character but TAB.
+pub(crate) fn wire_safe_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            '\t' => out.push('\t'),
+            c if c.is_ascii_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> {

@@ -148,6 +148,7 @@ mod tests {
             allow_custom_pseudonyms: true,
             notice: None,
             optout_address: None,
+            attachments: Default::default(),
         }
     }
 

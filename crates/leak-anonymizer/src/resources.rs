@@ -1,13 +1,13 @@
 //! What an HTML or CSS resource reference may point to in the rebuilt
 //! message: only parts of the message itself (`cid:`, renamed to the new
-//! random Content-IDs) and inline `data:` images (with their metadata
-//! stripped). Everything else is remote, so it is dropped.
+//! random Content-IDs) and inline `data:` images (JPEG, PNG, WebP, GIF,
+//! cleaned like attachments and labelled with their real type). Everything else is remote, so it is dropped.
 
 use std::collections::HashMap;
 
 use base64::Engine;
 
-use crate::image::strip_metadata;
+use crate::attachments::image::clean_image;
 
 /// The Content-ID renaming table of one message, used to rewrite references.
 pub(crate) struct Resources<'a> {
@@ -79,14 +79,12 @@ fn clean_data_image(after_scheme: &str) -> Option<String> {
     let compact: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
     let engine = base64::engine::general_purpose::STANDARD;
     let data = engine.decode(compact).ok()?;
-    let cleaned = match strip_metadata(&data) {
-        Ok(Some(cleaned)) => cleaned,
-        Ok(None) if media_type == "image/gif" => data,
-        Ok(None) | Err(_) => return None,
-    };
+    // The bytes decide the type written back, not the URI's label.
+    let cleaned = clean_image(&data).ok()??;
     Some(format!(
-        "data:{media_type};base64,{}",
-        engine.encode(cleaned)
+        "data:{};base64,{}",
+        cleaned.media_type,
+        engine.encode(cleaned.bytes)
     ))
 }
 
@@ -110,7 +108,7 @@ mod tests {
         assert_eq!(r.rewrite("https://t.example/p.gif"), None);
         assert_eq!(r.rewrite("//t.example/p.gif"), None);
         assert_eq!(r.rewrite("data:text/html;base64,PGI+"), None);
-        let gif = "data:image/gif;base64,R0lGODlhAQABAAAAACw=";
+        let gif = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
         assert_eq!(r.rewrite(gif).as_deref(), Some(gif));
     }
 }

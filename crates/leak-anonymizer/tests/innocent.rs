@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{check_structure, options, NOW};
+use common::{check_structure, options};
 use leak_anonymizer::{anonymize, Submission};
 use proptest::prelude::*;
 
@@ -85,7 +85,7 @@ proptest! {
             aliases: &[],
             notify: Some("real.person@home.example"),
         };
-        let out = anonymize(&sub, &options(), NOW).expect("anonymized");
+        let out = anonymize(&sub, &options()).expect("anonymized");
         let message = check_structure(&out.message);
         prop_assert_eq!(message.subject(), Some(subject.as_str()));
         let text = message.body_text(0).expect("text body");
@@ -124,7 +124,7 @@ proptest! {
             aliases: &[],
             notify: None,
         };
-        let out = anonymize(&sub, &options(), NOW).expect("anonymized");
+        let out = anonymize(&sub, &options()).expect("anonymized");
         let message = check_structure(&out.message);
         let rebuilt = message.body_html(0).expect("html body");
         let expected = html.replace("<html><body>", "").replace("</body></html>", "");

@@ -183,4 +183,7 @@ pub fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(path) = config.web.as_mut().and_then(|web| web.secret_file.as_mut()) {
         resolve(path);
     }
+    if let Some(path) = &mut config.delivery.tls_ca_file {
+        resolve(path);
+    }
 }

@@ -333,6 +333,23 @@ pub struct AnonymizerConfig {
     /// Category key → the name the recipient sees.
     #[serde(default = "default_categories")]
     pub categories: BTreeMap<String, String>,
+    /// Which attachments are cleaned and sent; the rest refuse the message.
+    #[serde(default)]
+    pub attachments: AttachmentsPolicy,
+}
+
+/// `anonymizer.attachments`: what leak does with attachments. Whatever is
+/// not accepted refuses the whole message (`554 5.6.0`), never passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentsPolicy {
+    /// Clean JPEG, PNG, WebP and GIF images and text files; refuse the rest.
+    #[default]
+    Clean,
+    /// Clean images only; refuse every other attachment.
+    Images,
+    /// Refuse every attachment.
+    None,
 }
 
 impl Default for AnonymizerConfig {
@@ -344,6 +361,7 @@ impl Default for AnonymizerConfig {
             notice: None,
             optout_address: None,
             categories: default_categories(),
+            attachments: AttachmentsPolicy::default(),
         }
     }
 }
@@ -410,11 +428,41 @@ fn default_moderation_action() -> ModerationAction {
 }
 
 /// `[dkim]`: signing keys; every key signs every message.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DkimConfig {
     #[serde(default, rename = "key")]
     pub keys: Vec<DkimKeyConfig>,
+    /// How long a signature stays valid (`x=`), counted from the delivery
+    /// attempt's time rounded down to `delivery.date_rounding`; `"0s"`
+    /// writes no `x=`.
+    #[serde(default = "default_dkim_expiry", with = "humantime_serde")]
+    pub expiry: Duration,
+}
+
+impl Default for DkimConfig {
+    fn default() -> Self {
+        DkimConfig {
+            keys: Vec::new(),
+            expiry: default_dkim_expiry(),
+        }
+    }
+}
+
+/// A week: longer than any delivery and any sane receiver's re-check, short
+/// enough that a captured message cannot be replayed for long.
+fn default_dkim_expiry() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
+/// Which address families delivery connects over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
 }
 
 /// A DKIM key algorithm.
@@ -488,6 +536,79 @@ pub struct DeliveryConfig {
     /// Timeout for connecting to and each reply of an MX host.
     #[serde(default = "default_smtp_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Each retry interval is drawn within ± this fraction of itself.
+    #[serde(default = "default_retry_jitter")]
+    pub retry_jitter: f64,
+    /// Simultaneous connections to one MX host set (domains whose MX hosts
+    /// are the same share it); 0 means no limit beyond `max_per_domain`.
+    #[serde(default = "default_max_per_mx")]
+    pub max_per_mx: usize,
+    /// Messages per minute to one MX host set; 0 means no limit.
+    #[serde(default = "default_messages_per_minute")]
+    pub messages_per_minute: u32,
+    /// Messages sent over one connection before it is closed; 0 means no limit.
+    #[serde(default = "default_messages_per_connection")]
+    pub messages_per_connection: u32,
+    /// How long an MX host set that answered with a throttling reply
+    /// (`421`, `4.7.0`, `4.7.28`, …) is left alone.
+    #[serde(default = "default_throttle_suspend", with = "humantime_serde")]
+    pub throttle_suspend: Duration,
+    /// Local IPv4 address outbound connections are bound to.
+    #[serde(default)]
+    pub source_ipv4: Option<std::net::Ipv4Addr>,
+    /// Local IPv6 address outbound connections are bound to.
+    #[serde(default)]
+    pub source_ipv6: Option<std::net::Ipv6Addr>,
+    /// Which MX addresses are tried: `any`, `ipv4` or `ipv6`.
+    #[serde(default)]
+    pub ip_family: IpFamily,
+    /// Extra CA certificates (PEM) trusted, besides the webpki roots, when
+    /// a domain's TLS policy is `verify` (a private CA, or tests).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// `[[delivery.domain]]`: per-recipient-domain overrides.
+    #[serde(default, rename = "domain")]
+    pub domains: Vec<DeliveryDomainConfig>,
+    /// Look up and apply MTA-STS policies (RFC 8461) for domains without a
+    /// `[[delivery.domain]]` policy.
+    #[serde(default = "default_true")]
+    pub mta_sts: bool,
+    /// The HTTPS port MTA-STS policies are fetched from (443; for tests).
+    #[serde(default = "default_mta_sts_port")]
+    pub mta_sts_port: u16,
+    /// Warm-up: the first day the IP sends (RFC 3339, UTC).
+    #[serde(default, with = "humantime_serde")]
+    pub warmup_start: Option<std::time::SystemTime>,
+    /// Warm-up: messages per MX host set on day 1, 2, …; no cap after the list.
+    #[serde(default)]
+    pub warmup_daily: Vec<u32>,
+}
+
+fn default_mta_sts_port() -> u16 {
+    443
+}
+
+/// `[[delivery.domain]]`: how mail to one recipient domain is sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryDomainConfig {
+    /// The recipient domain (UTF-8 or A-labels).
+    pub name: String,
+    /// The TLS policy for this domain.
+    pub tls: DomainTls,
+}
+
+/// A per-domain TLS policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainTls {
+    /// STARTTLS when offered, any certificate (the global default).
+    Opportunistic,
+    /// STARTTLS required, and the MX certificate must chain to a trusted
+    /// root and name the MX host; otherwise the mail is deferred.
+    Verify,
+    /// DANE (RFC 7672): not implemented yet; refused by validation.
+    Dane,
 }
 
 impl Default for DeliveryConfig {
@@ -503,8 +624,40 @@ impl Default for DeliveryConfig {
             max_concurrent: default_max_concurrent(),
             max_per_domain: default_max_per_domain(),
             timeout: default_smtp_timeout(),
+            retry_jitter: default_retry_jitter(),
+            max_per_mx: default_max_per_mx(),
+            messages_per_minute: default_messages_per_minute(),
+            messages_per_connection: default_messages_per_connection(),
+            throttle_suspend: default_throttle_suspend(),
+            source_ipv4: None,
+            source_ipv6: None,
+            ip_family: IpFamily::Any,
+            tls_ca_file: None,
+            domains: Vec::new(),
+            mta_sts: true,
+            mta_sts_port: default_mta_sts_port(),
+            warmup_start: None,
+            warmup_daily: Vec::new(),
         }
     }
+}
+
+// Shaping defaults for a small, new sender: see docs/operations.md,
+// "Delivery to the real Internet".
+fn default_retry_jitter() -> f64 {
+    0.1
+}
+fn default_max_per_mx() -> usize {
+    2
+}
+fn default_messages_per_minute() -> u32 {
+    20
+}
+fn default_messages_per_connection() -> u32 {
+    20
+}
+fn default_throttle_suspend() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// A list of human-readable durations (`["5m", "1h"]`).

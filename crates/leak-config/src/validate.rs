@@ -276,6 +276,48 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
             "must be between 1s and 1h",
         ));
     }
+    if !(0.0..=0.5).contains(&delivery.retry_jitter) {
+        problems.push(Problem::new(
+            "delivery.retry_jitter",
+            "must be between 0 and 0.5 (a fraction of each retry interval)",
+        ));
+    }
+    for (index, domain) in delivery.domains.iter().enumerate() {
+        if domain.name.trim().is_empty() || domain.name.contains(['@', ' ']) {
+            problems.push(Problem::new(
+                format!("delivery.domain[{index}].name"),
+                "must be a domain name such as \"example.org\"",
+            ));
+        }
+        if domain.tls == crate::DomainTls::Dane {
+            problems.push(Problem::new(
+                format!("delivery.domain[{index}].tls"),
+                "\"dane\" is not implemented yet: use \"verify\" or \"opportunistic\"",
+            ));
+        }
+    }
+    if delivery.warmup_start.is_some() == delivery.warmup_daily.is_empty() {
+        problems.push(Problem::new(
+            "delivery.warmup_daily",
+            "delivery.warmup_start and delivery.warmup_daily go together",
+        ));
+    }
+    if delivery.warmup_daily.contains(&0) {
+        problems.push(Problem::new(
+            "delivery.warmup_daily",
+            "a day's cap must not be 0",
+        ));
+    }
+    if delivery.throttle_suspend.is_zero() {
+        problems.push(Problem::new("delivery.throttle_suspend", "must not be 0"));
+    }
+    let expiry = config.dkim.expiry;
+    if !expiry.is_zero() && expiry < std::time::Duration::from_secs(3600) {
+        problems.push(Problem::new(
+            "dkim.expiry",
+            "must be at least 1h (or \"0s\" for no expiry): receivers may check a signature late",
+        ));
+    }
     for (key, range) in [
         ("delivery.random_delay", delivery.random_delay),
         ("delivery.report_delay", delivery.report_delay),

@@ -30,6 +30,40 @@ fn example_config_parses_with_contract_values() {
         config.dkim.keys[1].algorithm,
         leak_config::DkimAlgorithm::Rsa
     );
+    assert_eq!(
+        config.anonymizer.attachments,
+        leak_config::AttachmentsPolicy::Clean
+    );
+}
+
+#[test]
+fn attachment_policy_values() {
+    let with = |value: &str| {
+        leak_config::parse(&format!(
+            "[server]\nhostname = \"m.example\"\n[[listener]]\nbind = \"127.0.0.1:0\"\n\
+             [anonymizer]\ndomain = \"anon.example\"\n{value}"
+        ))
+    };
+    assert_eq!(
+        with("").unwrap().anonymizer.attachments,
+        leak_config::AttachmentsPolicy::Clean
+    );
+    assert_eq!(
+        with("attachments = \"images\"")
+            .unwrap()
+            .anonymizer
+            .attachments,
+        leak_config::AttachmentsPolicy::Images
+    );
+    assert_eq!(
+        with("attachments = \"none\"")
+            .unwrap()
+            .anonymizer
+            .attachments,
+        leak_config::AttachmentsPolicy::None
+    );
+    let problems = with("attachments = \"all\"").unwrap_err();
+    assert_eq!(problems[0].key, "anonymizer.attachments", "{problems:?}");
 }
 
 #[test]
@@ -269,4 +303,86 @@ fn example_hardening_keys_uncommented_are_the_defaults() {
     assert_eq!(limits.max_junk_commands, defaults.max_junk_commands);
     assert_eq!(limits.tls_handshake_timeout, defaults.tls_handshake_timeout);
     assert_eq!((limits.auth_workers, limits.auth_queue), (0, 0));
+}
+
+#[test]
+fn delivery_shaping_tls_and_expiry_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leak.toml");
+    let base = r#"
+[server]
+hostname = "mail.anon.example"
+data_dir = "data"
+
+[anonymizer]
+domain = "anon.example"
+
+[dkim]
+expiry = "EXPIRY"
+
+[delivery]
+retry_jitter = JITTER
+throttle_suspend = "2m"
+ip_family = "ipv4"
+source_ipv4 = "192.0.2.25"
+tls_ca_file = "ca.pem"
+
+[[delivery.domain]]
+name = "bücher.example"
+tls = "verify"
+
+[[delivery.domain]]
+name = "other.example"
+tls = "TLS"
+"#;
+    let config = |expiry: &str, jitter: &str, tls: &str| {
+        let text = base
+            .replace("EXPIRY", expiry)
+            .replace("JITTER", jitter)
+            .replace("TLS", tls);
+        std::fs::write(&path, text).unwrap();
+        leak_config::load(&path)
+    };
+    let problems = |expiry, jitter, tls| -> Vec<String> {
+        config(expiry, jitter, tls)
+            .unwrap_err()
+            .problems
+            .iter()
+            .map(|p| p.key.clone())
+            .filter(|k| k.starts_with("delivery") || k.starts_with("dkim.expiry"))
+            .collect()
+    };
+    // Every key parses; the only problems of a good file are elsewhere
+    // (no listener, no DKIM key).
+    assert_eq!(problems("7d", "0.1", "opportunistic"), Vec::<String>::new());
+    assert_eq!(
+        problems("10m", "0.9", "dane"),
+        [
+            "delivery.retry_jitter",
+            "delivery.domain[1].tls",
+            "dkim.expiry"
+        ]
+    );
+    let error = config("7d", "0.1", "opportunistic").unwrap_err();
+    assert!(!error.problems.is_empty());
+    let text = base
+        .replace("EXPIRY", "0s")
+        .replace("JITTER", "0.2")
+        .replace("TLS", "verify");
+    let parsed = leak_config::parse(&text).unwrap();
+    let delivery = &parsed.delivery;
+    assert_eq!(parsed.dkim.expiry, Duration::ZERO);
+    assert_eq!(delivery.ip_family, leak_config::IpFamily::Ipv4);
+    assert_eq!(delivery.source_ipv4, Some("192.0.2.25".parse().unwrap()));
+    assert_eq!(delivery.domains[0].tls, leak_config::DomainTls::Verify);
+    assert_eq!(delivery.throttle_suspend, Duration::from_secs(120));
+    let defaults = leak_config::DeliveryConfig::default();
+    assert_eq!(
+        (
+            defaults.max_per_mx,
+            defaults.messages_per_minute,
+            defaults.messages_per_connection
+        ),
+        (2, 20, 20)
+    );
 }

@@ -6,14 +6,16 @@
 //! RCPT/DATA decides. If none does, every recipient is deferred.
 
 use crate::dns::MxTarget;
-use crate::sessions::{Session, SessionCache};
-use crate::TlsMode;
+use crate::intl;
+use crate::sessions::{Capabilities, Session, SessionCache};
+use crate::{IpFamily, TlsMode};
 use mail_send::SmtpClient;
-use smtp_proto::{Response, EXT_START_TLS};
-use std::net::{IpAddr, SocketAddr};
+use smtp_proto::{EhloResponse, Response, EXT_8BIT_MIME, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 /// Longest remote reply kept (it lands in the store and in reports).
@@ -44,6 +46,10 @@ pub struct DomainResult {
     /// The MX host that gave the answer, or the last one tried.
     pub mx: Option<String>,
     pub results: Vec<RecipientResult>,
+    /// Set when shaping deferred the recipients (suspended destination,
+    /// rate slot far ahead): their next attempt is then, and this attempt
+    /// does not count against them.
+    pub retry_at: Option<u64>,
 }
 
 /// How to talk to MX hosts (from the delivery settings).
@@ -53,11 +59,47 @@ pub(crate) struct SmtpConfig {
     pub port: u16,
     pub tls: TlsMode,
     pub connector: TlsConnector,
+    /// For domains whose policy is `verify` (see `tls.rs`).
+    pub verifying: TlsConnector,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     /// Sessions kept open between transactions to the same MX address.
     pub sessions: Arc<SessionCache>,
+    /// Transactions per connection before it is closed; 0: no limit.
+    pub per_connection: u32,
+    pub ip_family: IpFamily,
+    pub source_ipv4: Option<Ipv4Addr>,
+    pub source_ipv6: Option<Ipv6Addr>,
+}
+
+impl SmtpConfig {
+    fn family_allows(&self, addr: &IpAddr) -> bool {
+        match self.ip_family {
+            IpFamily::Any => true,
+            IpFamily::Ipv4 => addr.is_ipv4(),
+            IpFamily::Ipv6 => addr.is_ipv6(),
+        }
+    }
+
+    /// A TCP connection to `sock` from the configured source address of
+    /// its family, if any (bound before connecting).
+    async fn connect(&self, sock: SocketAddr) -> Result<TcpStream, String> {
+        let (socket, source) = match sock {
+            SocketAddr::V4(_) => (TcpSocket::new_v4(), self.source_ipv4.map(IpAddr::V4)),
+            SocketAddr::V6(_) => (TcpSocket::new_v6(), self.source_ipv6.map(IpAddr::V6)),
+        };
+        let socket = socket.map_err(|e| format!("socket: {e}"))?;
+        if let Some(source) = source {
+            socket
+                .bind(SocketAddr::new(source, 0))
+                .map_err(|e| format!("bind to {source}: {e}"))?;
+        }
+        tokio::time::timeout(self.connect_timeout, socket.connect(sock))
+            .await
+            .map_err(|_| format!("connect to {sock}: timed out"))?
+            .map_err(|e| format!("connect to {sock}: {e}"))
+    }
 }
 
 /// One message to one domain: the envelope and the canonical body.
@@ -70,6 +112,8 @@ pub(crate) struct Transaction<'a> {
     /// Open a connection for this transaction alone: no kept session is
     /// used, and the session is closed afterwards (failure reports).
     pub own_session: bool,
+    /// The recipient domain's policy demands a verified certificate.
+    pub verify_tls: bool,
 }
 
 /// Tries each MX address in order until one gives a definitive answer.
@@ -80,12 +124,13 @@ pub(crate) async fn deliver(
 ) -> DomainResult {
     let mut last = ("no MX host address to try".to_string(), None);
     for target in targets {
-        for &addr in &target.addrs {
+        for &addr in target.addrs.iter().filter(|a| cfg.family_allows(a)) {
             match try_host(cfg, &target.host, addr, tx).await {
                 Ok(results) => {
                     return DomainResult {
                         mx: Some(target.host.clone()),
                         results,
+                        retry_at: None,
                     }
                 }
                 Err(err) => {
@@ -96,10 +141,15 @@ pub(crate) async fn deliver(
         }
     }
     let (reply, mx) = last;
-    let reply = format!("451 4.4.1 no MX host accepted the session; last: {reply}");
+    let reply = if tx.verify_tls {
+        format!("451 4.7.5 no MX host met the domain's TLS policy; last: {reply}")
+    } else {
+        format!("451 4.4.1 no MX host accepted the session; last: {reply}")
+    };
     DomainResult {
         mx,
         results: all(tx.recipients, Outcome::Deferred, &reply),
+        retry_at: None,
     }
 }
 
@@ -115,39 +165,64 @@ async fn try_host(
 ) -> Result<Vec<RecipientResult>, String> {
     let sock = SocketAddr::new(addr, cfg.port);
     if tx.own_session {
-        let mut session = open(cfg, host, sock).await?;
+        let mut session = open(cfg, host, sock, tx.verify_tls).await?;
         let (results, clean) = session.transaction(cfg, tx).await?;
         if clean {
             session.quit().await;
         }
         return Ok(results);
     }
-    if let Some(mut session) = cfg.sessions.take(sock) {
-        if session.reset().await {
+    if let Some((mut session, used)) = cfg.sessions.take(sock) {
+        // A session opened without verifying the certificate never carries
+        // mail for a domain that demands it.
+        if tx.verify_tls && !session.capabilities().verified {
+            session.quit().await;
+        } else if session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx).await {
-                if clean {
-                    cfg.sessions.keep(sock, session);
-                }
+                keep_or_close(cfg, sock, session, clean, used + 1).await;
                 return Ok(results);
             }
         }
         // A kept session that fails is not the host's fault: open a new one.
     }
-    let mut session = open(cfg, host, sock).await?;
+    let mut session = open(cfg, host, sock, tx.verify_tls).await?;
     let (results, clean) = session.transaction(cfg, tx).await?;
-    if clean {
-        cfg.sessions.keep(sock, session);
-    }
+    keep_or_close(cfg, sock, session, clean, 1).await;
     Ok(results)
 }
 
+/// Keeps a clean session for the next transaction, unless it has carried
+/// `messages_per_connection` already (then `QUIT`).
+async fn keep_or_close(
+    cfg: &SmtpConfig,
+    sock: SocketAddr,
+    session: Session,
+    clean: bool,
+    used: u32,
+) {
+    if !clean {
+        return;
+    }
+    if cfg.per_connection > 0 && used >= cfg.per_connection {
+        session.quit().await;
+    } else {
+        cfg.sessions.keep(sock, session, used);
+    }
+}
+
 /// Connects, reads the greeting, says EHLO and upgrades with STARTTLS when
-/// offered (or fails when TLS is required and not offered).
-async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session, String> {
-    let mut client = SmtpClient::connect(sock, cfg.connect_timeout)
-        .await
-        .map_err(|e| format!("connect to {sock}: {e}"))?;
-    client.timeout = cfg.command_timeout;
+/// offered (or fails when TLS is required and not offered). With `verify`,
+/// STARTTLS is required and the certificate must be valid for `host`.
+async fn open(
+    cfg: &SmtpConfig,
+    host: &str,
+    sock: SocketAddr,
+    verify: bool,
+) -> Result<Session, String> {
+    let mut client = SmtpClient {
+        stream: cfg.connect(sock).await?,
+        timeout: cfg.command_timeout,
+    };
     // Without this, the small write that ends DATA waits for the delayed ACK
     // of the body (Nagle): 40 ms per message.
     let _ = client.stream.set_nodelay(true);
@@ -163,36 +238,67 @@ async fn open(cfg: &SmtpConfig, host: &str, sock: SocketAddr) -> Result<Session,
         .await
         .map_err(|e| format!("EHLO: {}", error_text(e)))?;
     if ehlo.has_capability(EXT_START_TLS) {
-        let mut tls = client
-            .start_tls(&cfg.connector, host)
-            .await
-            .map_err(|e| format!("STARTTLS: {}", error_text(e)))?;
-        tls.ehlo(&cfg.hostname)
+        let connector = if verify {
+            &cfg.verifying
+        } else {
+            &cfg.connector
+        };
+        let mut tls = client.start_tls(connector, host).await.map_err(|e| {
+            if verify {
+                format!("{host}: certificate not verified: {}", error_text(e))
+            } else {
+                format!("STARTTLS: {}", error_text(e))
+            }
+        })?;
+        let ehlo = tls
+            .ehlo(&cfg.hostname)
             .await
             .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
-        Ok(Session::Tls(Box::new(tls)))
+        let caps = Capabilities {
+            verified: verify,
+            ..capabilities(&ehlo)
+        };
+        Ok(Session::Tls(Box::new(tls), caps))
+    } else if verify {
+        let _ = client.quit().await;
+        Err(format!("{host} does not offer STARTTLS"))
     } else if cfg.tls == TlsMode::Required {
         let _ = client.quit().await;
         Err("TLS required but the host does not offer STARTTLS".into())
     } else {
-        Ok(Session::Plain(client))
+        Ok(Session::Plain(client, capabilities(&ehlo)))
+    }
+}
+
+fn capabilities(ehlo: &EhloResponse<String>) -> Capabilities {
+    Capabilities {
+        smtputf8: ehlo.has_capability(EXT_SMTP_UTF8),
+        eight_bit_mime: ehlo.has_capability(EXT_8BIT_MIME),
+        size: ehlo.has_capability(EXT_SIZE),
+        verified: false,
     }
 }
 
 impl Session {
+    fn capabilities(&self) -> Capabilities {
+        match self {
+            Session::Plain(_, caps) | Session::Tls(_, caps) => *caps,
+        }
+    }
+
     /// `RSET` on a kept session: true when it is still usable.
     async fn reset(&mut self) -> bool {
         match self {
-            Session::Plain(client) => client.rset().await.is_ok(),
-            Session::Tls(client) => client.rset().await.is_ok(),
+            Session::Plain(client, _) => client.rset().await.is_ok(),
+            Session::Tls(client, _) => client.rset().await.is_ok(),
         }
     }
 
     /// `QUIT`, for a session that is not kept.
     async fn quit(self) {
         let _ = match self {
-            Session::Plain(client) => client.quit().await,
-            Session::Tls(client) => client.quit().await,
+            Session::Plain(client, _) => client.quit().await,
+            Session::Tls(client, _) => client.quit().await,
         };
     }
 
@@ -202,8 +308,8 @@ impl Session {
         tx: &Transaction<'_>,
     ) -> Result<(Vec<RecipientResult>, bool), String> {
         match self {
-            Session::Plain(client) => transaction(client, cfg, tx).await,
-            Session::Tls(client) => transaction(client.as_mut(), cfg, tx).await,
+            Session::Plain(client, caps) => transaction(client, *caps, cfg, tx).await,
+            Session::Tls(client, caps) => transaction(client.as_mut(), *caps, cfg, tx).await,
         }
     }
 }
@@ -212,12 +318,25 @@ impl Session {
 /// session ended in a known state (every reply read), so it can be reused.
 async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     client: &mut SmtpClient<T>,
+    caps: Capabilities,
     cfg: &SmtpConfig,
     tx: &Transaction<'_>,
 ) -> Result<(Vec<RecipientResult>, bool), String> {
     let io = |e: mail_send::Error| error_text(e);
+    let utf8 = needs_smtputf8(tx) && caps.smtputf8;
+    let from = match intl::wire_address(tx.from) {
+        Some(from) if utf8 || !intl::utf8_local_part(&from) => from,
+        Some(_) => return Ok((all(tx.recipients, Outcome::Failed, intl::NO_SMTPUTF8), true)),
+        None => {
+            let reply = "553 5.1.7 invalid sender domain";
+            return Ok((all(tx.recipients, Outcome::Failed, reply), true));
+        }
+    };
     let mail = client
-        .cmd(format!("MAIL FROM:<{}>\r\n", tx.from))
+        .cmd(format!(
+            "MAIL FROM:<{from}>{}\r\n",
+            mail_parameters(caps, utf8, tx.body)
+        ))
         .await
         .map_err(io)?;
     match mail.code / 100 {
@@ -233,8 +352,23 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     let mut results = Vec::with_capacity(tx.recipients.len());
     let mut accepted = Vec::new();
     for (i, rcpt) in tx.recipients.iter().enumerate() {
+        let wire = match intl::wire_address(rcpt) {
+            Some(wire) if utf8 || !intl::utf8_local_part(&wire) => wire,
+            refused => {
+                let reply = match refused {
+                    Some(_) => intl::NO_SMTPUTF8,
+                    None => "553 5.1.3 invalid recipient domain",
+                };
+                results.push(RecipientResult {
+                    address: rcpt.clone(),
+                    outcome: Outcome::Failed,
+                    reply: reply.to_string(),
+                });
+                continue;
+            }
+        };
         let reply = client
-            .cmd(format!("RCPT TO:<{rcpt}>\r\n"))
+            .cmd(format!("RCPT TO:<{wire}>\r\n"))
             .await
             .map_err(io)?;
         if reply.code / 100 == 2 {
@@ -287,6 +421,31 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         results[i].reply = final_reply.1.clone();
     }
     Ok((results, clean))
+}
+
+/// Whether the transaction carries UTF-8 where RFC 6531 needs SMTPUTF8:
+/// an envelope local part, or the header section.
+fn needs_smtputf8(tx: &Transaction<'_>) -> bool {
+    intl::utf8_local_part(tx.from)
+        || tx.recipients.iter().any(|r| intl::utf8_local_part(r))
+        || intl::utf8_headers(tx.body)
+}
+
+/// `SIZE=` (RFC 1870) and `BODY=8BITMIME` (RFC 6152) when the host offers
+/// them, `SMTPUTF8` when the transaction uses it.
+fn mail_parameters(caps: Capabilities, utf8: bool, body: &[u8]) -> String {
+    let mut params = String::new();
+    if caps.size {
+        // The body plus the final CRLF the terminator adds.
+        params.push_str(&format!(" SIZE={}", body.len() + 2));
+    }
+    if caps.eight_bit_mime && !body.is_ascii() {
+        params.push_str(" BODY=8BITMIME");
+    }
+    if utf8 {
+        params.push_str(" SMTPUTF8");
+    }
+    params
 }
 
 fn outcome_of(code: u16) -> Outcome {

@@ -8,8 +8,13 @@
 //!   permanent vs temporary DNS failures (hickory-resolver, TTL-respecting cache).
 //! - `client.rs`: one SMTP transaction per domain (mail-send): MX fallback,
 //!   opportunistic or required STARTTLS, per-recipient results, canonical body.
-//! - `tls.rs`: the STARTTLS client configuration.
+//! - `intl.rs`: international addresses — IDNA A-labels for lookups and
+//!   SMTP commands, when SMTPUTF8 is needed, RFC 6533 report addresses.
+//! - `tls.rs`: the STARTTLS client configurations (opportunistic, verifying).
+//! - `mta_sts.rs`: MTA-STS policies (RFC 8461): TXT lookup, HTTPS fetch, cache.
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
+//! - `shaping.rs`: limits per MX host set (connections, messages per
+//!   minute), suspension after throttling replies, retry jitter.
 //! - `scheduler/mod.rs`: [`Scheduler`] — picks due recipients, limits
 //!   concurrency, runs attempts; `scheduler/results.rs` writes their results,
 //!   expires old recipients, queues failure reports and removes finished mail.
@@ -36,20 +41,44 @@ mod agenda;
 mod client;
 mod counters;
 mod dns;
+mod intl;
+mod mta_sts;
 mod report;
 mod scheduler;
 mod sessions;
+mod shaping;
 mod stamp;
 mod tls;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
+pub use intl::ascii_domain;
 pub use scheduler::{QueueHint, Reloader, Scheduler};
 pub use stamp::{outgoing, stamp_time};
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
+
+/// How mail to one recipient domain uses TLS (`[[delivery.domain]]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsPolicy {
+    /// The global [`TlsMode`].
+    #[default]
+    Opportunistic,
+    /// STARTTLS with a certificate that chains to a trusted root and names
+    /// the MX host; otherwise the recipients are deferred, never sent in clear.
+    Verify,
+}
+
+/// Which MX addresses delivery connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpFamily {
+    #[default]
+    Any,
+    Ipv4,
+    Ipv6,
+}
 
 /// Whether a session without STARTTLS may carry mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,6 +135,42 @@ pub struct DeliverySettings {
     pub poll_interval: Duration,
     /// How long in-flight attempts may run on after shutdown is requested.
     pub shutdown_grace: Duration,
+    /// DKIM `x=`: signatures expire this long after the attempt's time
+    /// rounded down to `date_rounding`; `None` writes no `x=`.
+    pub dkim_expiry: Option<Duration>,
+    /// Each retry wait is drawn within ± this fraction of its interval.
+    pub retry_jitter: f64,
+    /// Simultaneous transactions to one MX host set; 0: no limit.
+    pub max_per_mx: usize,
+    /// Transactions per minute to one MX host set; 0: no limit.
+    pub messages_per_minute: u32,
+    /// Transactions over one kept connection before it is closed; 0: no limit.
+    pub messages_per_connection: u32,
+    /// How long an MX host set is left alone after a throttling reply.
+    pub throttle_suspend: Duration,
+    /// Local addresses outbound connections are bound to.
+    pub source_ipv4: Option<Ipv4Addr>,
+    pub source_ipv6: Option<Ipv6Addr>,
+    pub ip_family: IpFamily,
+    /// Per-domain TLS policies, by domain in ASCII (A-labels, lowercase).
+    pub domain_tls: std::collections::HashMap<String, TlsPolicy>,
+    /// Extra CA certificates (PEM) trusted by the `verify` policy.
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Look up and apply MTA-STS policies for domains without an explicit one.
+    pub mta_sts: bool,
+    /// The HTTPS port of `mta-sts.<domain>` (443; tests use their own).
+    pub mta_sts_port: u16,
+    /// A daily cap per MX host set that grows while the IP warms up.
+    pub warmup: Option<Warmup>,
+}
+
+/// The warm-up ramp: on day `n` (0-based, UTC days from `start`) at most
+/// `daily[n]` transactions to each MX host set; no cap after the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warmup {
+    /// Unix second the first day starts.
+    pub start: u64,
+    pub daily: Vec<u32>,
 }
 
 impl Default for DeliverySettings {
@@ -132,6 +197,20 @@ impl Default for DeliverySettings {
             dns_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            dkim_expiry: None,
+            retry_jitter: 0.0,
+            max_per_mx: 0,
+            messages_per_minute: 0,
+            messages_per_connection: 0,
+            throttle_suspend: Duration::from_secs(15 * 60),
+            source_ipv4: None,
+            source_ipv6: None,
+            ip_family: IpFamily::Any,
+            domain_tls: Default::default(),
+            tls_ca_file: None,
+            mta_sts: false,
+            mta_sts_port: 443,
+            warmup: None,
         }
     }
 }
@@ -144,6 +223,11 @@ impl DeliverySettings {
             .get(i)
             .copied()
             .unwrap_or(Duration::from_secs(300))
+    }
+
+    /// [`DeliverySettings::retry_delay`] with the configured ± jitter.
+    pub(crate) fn jittered_retry_delay(&self, attempts: u32) -> Duration {
+        shaping::jittered(self.retry_delay(attempts), self.retry_jitter)
     }
 }
 
@@ -176,6 +260,8 @@ pub enum DeliveryError {
     Resolver(String),
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("cannot read the delivery CA file {0}")]
+    TlsCa(String),
 }
 
 #[cfg(test)]

@@ -171,9 +171,9 @@ fn delivery_status(hostname: &str, failed: &[FailedRecipient]) -> String {
     let mut dsn = format!("Reporting-MTA: dns; {hostname}\r\n");
     for f in failed {
         dsn.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {}\r\nAction: failed\r\nStatus: {}\r\n\
+            "\r\nFinal-Recipient: {}\r\nAction: failed\r\nStatus: {}\r\n\
              Diagnostic-Code: smtp; {}\r\n",
-            f.address,
+            crate::intl::final_recipient(&f.address),
             status_code(f),
             f.reply
         ));

@@ -15,15 +15,31 @@ use tokio_rustls::client::TlsStream;
 /// clients after 30 s or more; stay well inside that).
 const MAX_IDLE: Duration = Duration::from_secs(10);
 
-/// An open session, after EHLO (and STARTTLS when the host offered it).
+/// An open session, after EHLO (and STARTTLS when the host offered it),
+/// with what the host's last EHLO offered.
 pub(crate) enum Session {
-    Plain(SmtpClient<TcpStream>),
-    Tls(Box<SmtpClient<TlsStream<TcpStream>>>),
+    Plain(SmtpClient<TcpStream>, Capabilities),
+    Tls(Box<SmtpClient<TlsStream<TcpStream>>>, Capabilities),
 }
+
+/// The EHLO extensions the transaction uses (RFC 6531, 6152, 1870).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Capabilities {
+    pub smtputf8: bool,
+    pub eight_bit_mime: bool,
+    /// `SIZE` was offered (with or without a limit).
+    pub size: bool,
+    /// The certificate was verified for the MX host name (`verify` policy).
+    pub verified: bool,
+}
+
+/// A kept session: since when it is idle, and how many transactions it carried.
+type Idle = (Instant, Session, u32);
 
 /// Idle sessions by MX address.
 pub(crate) struct SessionCache {
-    idle: Mutex<HashMap<SocketAddr, Vec<(Instant, Session)>>>,
+    /// Each with when it went idle and how many transactions it carried.
+    idle: Mutex<HashMap<SocketAddr, Vec<Idle>>>,
     /// Sessions kept per address at most (the per-domain concurrency limit).
     per_address: usize,
 }
@@ -37,11 +53,11 @@ impl SessionCache {
     }
 
     /// The most recently used idle session to `addr` that is still fresh.
-    pub fn take(&self, addr: SocketAddr) -> Option<Session> {
+    pub fn take(&self, addr: SocketAddr) -> Option<(Session, u32)> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let sessions = idle.get_mut(&addr)?;
-        sessions.retain(|(since, _)| since.elapsed() < MAX_IDLE);
-        let session = sessions.pop().map(|(_, session)| session);
+        sessions.retain(|(since, _, _)| since.elapsed() < MAX_IDLE);
+        let session = sessions.pop().map(|(_, session, used)| (session, used));
         if sessions.is_empty() {
             idle.remove(&addr);
         }
@@ -49,12 +65,12 @@ impl SessionCache {
     }
 
     /// Keeps a session that just finished a transaction cleanly.
-    pub fn keep(&self, addr: SocketAddr, session: Session) {
+    pub fn keep(&self, addr: SocketAddr, session: Session, used: u32) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let sessions = idle.entry(addr).or_default();
-        sessions.retain(|(since, _)| since.elapsed() < MAX_IDLE);
+        sessions.retain(|(since, _, _)| since.elapsed() < MAX_IDLE);
         if sessions.len() < self.per_address {
-            sessions.push((Instant::now(), session));
+            sessions.push((Instant::now(), session, used));
         }
     }
 }

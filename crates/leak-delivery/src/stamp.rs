@@ -30,6 +30,7 @@ pub fn outgoing(
     stamp: u64,
     hostname: &str,
     signer: &Signer,
+    expires: Option<u64>,
 ) -> Result<Vec<u8>, DkimError> {
     if has_date(stored) {
         return Ok(stored.to_vec());
@@ -39,7 +40,7 @@ pub fn outgoing(
         format!("Received: by {hostname} (leak); {date}\r\nDate: {date}\r\n").into_bytes();
     message.reserve(stored.len() + 1024);
     message.extend_from_slice(stored);
-    let mut signed = signer.sign(&message)?;
+    let mut signed = signer.sign_expiring(&message, expires)?;
     signed.extend_from_slice(&message);
     Ok(signed)
 }
@@ -81,7 +82,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let signer = signer(dir.path());
         let stored = b"From: a@anon.test\r\nSubject: hi\r\n\r\nbody\r\n";
-        let out = outgoing(stored, 1_795_154_400, "mail.anon.test", &signer).unwrap();
+        let out = outgoing(stored, 1_795_154_400, "mail.anon.test", &signer, None).unwrap();
         let text = String::from_utf8(out.clone()).unwrap();
         let tail = "Received: by mail.anon.test (leak); Fri, 20 Nov 2026 06:00:00 +0000\r\n\
                     Date: Fri, 20 Nov 2026 06:00:00 +0000\r\n\
@@ -89,13 +90,13 @@ mod tests {
         assert!(text.starts_with("DKIM-Signature: "), "{text}");
         assert!(text.ends_with(tail), "{text}");
         assert_eq!(
-            outgoing(stored, 1_795_154_400, "mail.anon.test", &signer).unwrap(),
+            outgoing(stored, 1_795_154_400, "mail.anon.test", &signer, None).unwrap(),
             out,
             "a retry sends the same bytes"
         );
         // Queued by an older leak: already dated and signed, sent as stored.
         let legacy = b"DKIM-Signature: v=1\r\nDate: x\r\nFrom: a@anon.test\r\n\r\nb\r\n";
-        assert_eq!(outgoing(legacy, 0, "h", &signer).unwrap(), legacy);
+        assert_eq!(outgoing(legacy, 0, "h", &signer, None).unwrap(), legacy);
     }
 
     #[test]

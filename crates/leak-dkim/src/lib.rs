@@ -2,8 +2,12 @@
 //! receivers can tell the anonymized mail really comes from the anonymizer domain.
 //!
 //! Signatures are relaxed/relaxed with `d=` the anonymizer domain, over the
-//! headers in [`SIGNED_HEADERS`] that the message has, with `From` over-signed
-//! (listed once more than it occurs, so nobody can add a second `From`).
+//! headers in [`SIGNED_HEADERS`] that the message has, with those in
+//! [`OVERSIGNED_HEADERS`] over-signed: listed once more than they occur, so
+//! nobody can add a second `From`, `Subject` or `To`, nor a `Cc` or
+//! `List-Unsubscribe` the message did not have, without breaking the
+//! signature. [`Signer::sign_expiring`] adds an expiry (`x=`), so a signed
+//! anonymous message cannot be replayed for long on the domain's reputation.
 //!
 //! # Layout
 //!
@@ -21,7 +25,9 @@
 //! rounded `Date` leak writes, so [`Signer::sign`] drives mail-auth's public
 //! building blocks (`Signature::canonicalize`, `SigningKey::hash`/`sign`)
 //! itself, the way `DkimSigner::sign` does, without the timestamp. Without
-//! `t=` the same message signed twice gives the same signature.
+//! `t=` the same message signed twice gives the same signature. RFC 6376
+//! §3.5 allows `x=` without `t=`: it is an absolute Unix time either way
+//! (the caller rounds it, so it dates nothing more precisely than `Date`).
 
 mod der;
 mod keys;
@@ -47,6 +53,22 @@ pub const SIGNED_HEADERS: &[&str] = &[
     "Date",
     "Message-ID",
     "MIME-Version",
+    "Content-Type",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+];
+
+/// The headers listed once more than they occur (RFC 6376 §8.15): those a
+/// replayer would add or duplicate to change what the reader sees, and the
+/// List-Unsubscribe pair, whose addition would make the message look like
+/// bulk mail the domain sent.
+pub const OVERSIGNED_HEADERS: &[&str] = &[
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
     "Content-Type",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
@@ -160,12 +182,23 @@ impl Signer {
     /// Returns the `DKIM-Signature` header lines (one per key, each
     /// CRLF-terminated, without `t=`) to prepend to the message unchanged.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, DkimError> {
+        self.sign_expiring(message, None)
+    }
+
+    /// [`Signer::sign`] with `x=` set to `expires` (Unix seconds) when given:
+    /// verifiers treat the signature as absent after that time.
+    pub fn sign_expiring(
+        &self,
+        message: &[u8],
+        expires: Option<u64>,
+    ) -> Result<Vec<u8>, DkimError> {
         let headers = headers_to_sign(message)?;
+        let expires = expires.unwrap_or(0);
         let mut out = Vec::new();
         for (selector, signer) in &self.keys {
             let result = match signer {
-                KeySigner::Ed25519(s) => sign_with(s, &headers, message),
-                KeySigner::Rsa(s) => sign_with(s, &headers, message),
+                KeySigner::Ed25519(s) => sign_with(s, &headers, message, expires),
+                KeySigner::Rsa(s) => sign_with(s, &headers, message, expires),
             };
             let header = result.map_err(|e| DkimError::Sign {
                 selector: selector.clone(),
@@ -198,6 +231,7 @@ fn sign_with<T: SigningKey>(
     signer: &DkimSigner<T, Done>,
     headers: &[String],
     message: &[u8],
+    expires: u64,
 ) -> mail_auth::Result<String> {
     let mut signature = signer.template.clone();
     signature.h = headers.to_vec();
@@ -210,7 +244,7 @@ fn sign_with<T: SigningKey>(
     let base64 = base64::engine::general_purpose::STANDARD;
     signature.bh = base64.encode(body_hash.as_ref()).into_bytes();
     signature.t = 0; // 0 is left out when written
-    signature.x = 0;
+    signature.x = expires; // 0 is left out too
     signature.h = signed_headers;
     let b = signer.key.sign(Signable {
         headers: canonical_headers,
@@ -296,9 +330,12 @@ impl<'x> HeaderStream<'x> for Fields<'x> {
     }
 }
 
-/// The [`SIGNED_HEADERS`] the message has, plus `From` once more. mail-auth signs
-/// every occurrence of a listed name and null-signs the names it lists once more
-/// than they occur, which is what over-signing `From` needs.
+/// The [`SIGNED_HEADERS`] the message has, then each of
+/// [`OVERSIGNED_HEADERS`] once more. mail-auth signs every occurrence of a
+/// listed name and null-signs (lists in `h=` without a field) each name it
+/// does not find, and a name listed twice is found only once: so a present
+/// name listed again, or an absent one listed once, ends up in `h=` once more
+/// than it occurs.
 fn headers_to_sign(message: &[u8]) -> Result<Vec<String>, DkimError> {
     let mut present = vec![false; SIGNED_HEADERS.len()];
     for name in header_names(message) {
@@ -318,7 +355,7 @@ fn headers_to_sign(message: &[u8]) -> Result<Vec<String>, DkimError> {
         .filter(|(_, &p)| p)
         .map(|(h, _)| h.to_string())
         .collect();
-    list.push("From".to_string());
+    list.extend(OVERSIGNED_HEADERS.iter().map(|h| h.to_string()));
     Ok(list)
 }
 
@@ -340,10 +377,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn over_signs_from_and_skips_absent_headers() {
+    fn over_signs_and_lists_present_headers_once_more() {
         let msg = b"From: a@x.test\r\nSubject: hi\r\nX-Other: 1\r\nTo: b@y.test\r\n\r\nbody\r\n";
         let list = headers_to_sign(msg).unwrap();
-        assert_eq!(list, ["From", "To", "Subject", "From"]);
+        let mut expected = vec!["From", "To", "Subject"];
+        expected.extend(OVERSIGNED_HEADERS);
+        assert_eq!(list, expected);
     }
 
     #[test]

@@ -84,10 +84,26 @@ fn both_signatures_verify_with_dkimpy() {
         headers,
         "without t= a message always gets the same signature"
     );
-    assert!(
-        !h.contains("Cc") && !h.contains("List-Unsubscribe"),
-        "h={h}"
-    );
+    // Over-signed: each listed once more than it occurs, so an absent Cc is
+    // listed once and a present Subject twice; MIME-Version is signed once.
+    let count = |name: &str| {
+        h.split(':')
+            .filter(|n| n.eq_ignore_ascii_case(name))
+            .count()
+    };
+    for (name, listed) in [
+        ("To", 2),
+        ("Cc", 1),
+        ("Subject", 2),
+        ("Date", 2),
+        ("Message-ID", 2),
+        ("Content-Type", 2),
+        ("List-Unsubscribe", 1),
+        ("List-Unsubscribe-Post", 1),
+        ("MIME-Version", 1),
+    ] {
+        assert_eq!(count(name), listed, "{name} in h={h}");
+    }
 
     let mut signed = headers.clone();
     signed.extend_from_slice(MESSAGE);
@@ -99,6 +115,50 @@ fn both_signatures_verify_with_dkimpy() {
         .replace("folded", "forged");
     assert_eq!(
         dkimpy::verify(dir.path(), tampered.as_bytes(), &records),
+        ["fail", "fail"]
+    );
+    // Neither is an added Cc, nor a second Subject above the first.
+    let signed = String::from_utf8(headers.iter().chain(MESSAGE).copied().collect()).unwrap();
+    for added in ["Cc: eve@example.test\r\n", "Subject: pay here\r\n"] {
+        let at = headers.len(); // the message's first field, after the signatures
+        let forged = format!("{}{added}{}", &signed[..at], &signed[at..]);
+        assert_eq!(
+            dkimpy::verify(dir.path(), forged.as_bytes(), &records),
+            ["fail", "fail"],
+            "{added}"
+        );
+    }
+}
+
+#[test]
+fn expiry_is_absolute_and_enforced_by_dkimpy() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = keys(dir.path());
+    let records: Vec<String> = specs
+        .iter()
+        .map(|k| dns_record(&k.selector, DOMAIN, &k.private_key, k.algorithm).unwrap())
+        .collect();
+    let signer = Signer::load(DOMAIN, &specs).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed_until = |expires: u64| {
+        let mut signed = signer.sign_expiring(MESSAGE, Some(expires)).unwrap();
+        let text = String::from_utf8(signed.clone())
+            .unwrap()
+            .replace("\r\n\t", "");
+        assert!(text.contains(&format!("x={expires}")), "{text}");
+        assert!(!text.contains(" t=") && !text.contains(";t="), "{text}");
+        signed.extend_from_slice(MESSAGE);
+        signed
+    };
+    let week = signed_until(now + 7 * 24 * 3600);
+    assert_eq!(dkimpy::verify(dir.path(), &week, &records), ["ok", "ok"]);
+    // dkimpy allows 10 hours of clock slop past x=; a day past fails.
+    let past = signed_until(now - 24 * 3600);
+    assert_eq!(
+        dkimpy::verify(dir.path(), &past, &records),
         ["fail", "fail"]
     );
 }

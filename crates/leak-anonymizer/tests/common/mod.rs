@@ -23,6 +23,7 @@ pub fn options() -> Options {
         allow_custom_pseudonyms: true,
         notice: Some(DEFAULT_NOTICE.to_string()),
         optout_address: Some("optout@anon.example".into()),
+        attachments: Default::default(),
     }
 }
 
@@ -37,9 +38,6 @@ pub fn load(name: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// A fixed time: Tue, 16 Jun 2026 12:02:42 UTC.
-pub const NOW: u64 = 1_781_611_362;
-
 /// Anonymizes `data` as account `zvanderkamp` with the persona's aliases.
 pub fn run(data: &[u8], mail_from: &str) -> Anonymized {
     let aliases = vec![
@@ -53,7 +51,7 @@ pub fn run(data: &[u8], mail_from: &str) -> Anonymized {
         aliases: &aliases,
         notify: None,
     };
-    anonymize(&sub, &options(), NOW).unwrap_or_else(|e| panic!("anonymize failed: {e}"))
+    anonymize(&sub, &options()).unwrap_or_else(|e| panic!("anonymize failed: {e}"))
 }
 
 /// The structural checks every output must pass: CRLF only, parses back,

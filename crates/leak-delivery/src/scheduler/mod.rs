@@ -6,7 +6,10 @@
 //! records its attempt in the store, resolves, delivers, and records the
 //! results; the loop sleeps until the next due time, a hint, a poke on the
 //! waker (`queue retry`, `release`), a finished task, or shutdown.
+//! `policy.rs` holds what each attempt passes through between the MX
+//! lookup and the transaction (TLS policy, shaping, throttling replies).
 
+mod policy;
 mod reload;
 mod results;
 
@@ -15,7 +18,9 @@ pub use reload::Reloader;
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dns::MxResolver;
+use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
+use crate::shaping::{self, Shaper};
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
@@ -73,6 +78,10 @@ struct Inner {
     /// For the failure reports the scheduler queues itself.
     hint: QueueHint,
     counters: Arc<DeliveryCounters>,
+    /// Limits and suspensions per MX host set.
+    shaper: Shaper,
+    /// MTA-STS policies, when enabled.
+    mta_sts: Option<MtaSts>,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -123,11 +132,34 @@ impl Scheduler {
             port: settings.mx_port,
             tls: settings.tls,
             connector: tls::connector()?,
+            verifying: tls::verifying_connector(settings.tls_ca_file.as_deref())?,
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,
             sessions: Arc::new(SessionCache::new(settings.max_per_domain)),
+            per_connection: settings.messages_per_connection,
+            ip_family: settings.ip_family,
+            source_ipv4: settings.source_ipv4,
+            source_ipv6: settings.source_ipv6,
         };
+        let mta_sts = if settings.mta_sts {
+            let resolver = crate::dns::build_resolver(&settings.nameservers, settings.dns_timeout)
+                .map_err(|e| DeliveryError::Resolver(e.to_string()))?;
+            Some(MtaSts::new(
+                resolver,
+                tls::verifying_connector(settings.tls_ca_file.as_deref())?,
+                settings.mta_sts_port,
+                settings.connect_timeout,
+            ))
+        } else {
+            None
+        };
+        let shaper = Shaper::new(
+            settings.max_per_mx,
+            settings.messages_per_minute,
+            settings.throttle_suspend,
+        )
+        .with_warmup(settings.warmup.clone());
         let waker = Arc::new(Notify::new());
         let (sender, hints) = mpsc::unbounded_channel();
         let hint = QueueHint {
@@ -142,6 +174,8 @@ impl Scheduler {
             smtp,
             hint,
             counters: Arc::default(),
+            shaper,
+            mta_sts,
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -404,6 +438,7 @@ impl Inner {
                 DomainResult {
                     mx: None,
                     results: deferred_all(&rcpts, &reply),
+                    retry_at: None,
                 }
             }
         };
@@ -437,7 +472,8 @@ impl Inner {
             for r in m.recipients.iter_mut() {
                 if !r.status.is_final() && claimed.contains(&r.address) {
                     r.attempts += 1;
-                    r.next_attempt = Some(now + settings.retry_delay(r.attempts).as_secs());
+                    r.next_attempt =
+                        Some(now + settings.jittered_retry_delay(r.attempts).as_secs());
                 }
             }
         });
@@ -459,6 +495,15 @@ impl Inner {
         rcpts: &[String],
         body: &[u8],
     ) -> DomainResult {
+        if !domain.is_ascii() {
+            // Not a valid internationalized domain name: no ASCII form to look up.
+            let reply = "553 5.1.2 invalid internationalized domain name";
+            return DomainResult {
+                mx: None,
+                results: all_with(rcpts, Outcome::Failed, reply),
+                retry_at: None,
+            };
+        }
         let resolved = self.resolver.resolve(domain).await;
         self.counters.resolved(resolved.is_ok());
         let targets = match resolved {
@@ -478,18 +523,44 @@ impl Inner {
                         reply: reply.clone(),
                     })
                     .collect();
-                return DomainResult { mx: None, results };
+                return DomainResult {
+                    mx: None,
+                    results,
+                    retry_at: None,
+                };
             }
         };
+        let (targets, verify_tls) = match self.tls_policy(domain, targets).await {
+            Ok(chosen) => chosen,
+            Err(reply) => {
+                return DomainResult {
+                    mx: None,
+                    results: deferred_all(rcpts, &reply),
+                    retry_at: None,
+                }
+            }
+        };
+        let key = shaping::key(&targets);
+        let _connection = match self.shape(&key, rcpts).await {
+            Ok(permit) => permit,
+            Err(deferred) => return deferred,
+        };
+        let now = unix_now();
+        let (settings, signer) = (self.settings(), self.signer());
         let stamp = msg
             .stamped
-            .unwrap_or_else(|| stamp::stamp_time(unix_now(), self.settings().date_rounding));
-        let (settings, signer) = (self.settings(), self.signer());
+            .unwrap_or_else(|| stamp::stamp_time(now, settings.date_rounding));
+        // x= from the attempt's rounded time: it dates nothing more
+        // precisely than the arrival itself.
+        let expires = settings
+            .dkim_expiry
+            .map(|e| stamp::stamp_time(now, settings.date_rounding) + e.as_secs());
         let hostname = &settings.hostname;
         // One signature per attempt (for all this domain's recipients), off
         // the executor: RSA takes about a millisecond.
-        let signed =
-            tokio::task::block_in_place(|| stamp::outgoing(body, stamp, hostname, &signer));
+        let signed = tokio::task::block_in_place(|| {
+            stamp::outgoing(body, stamp, hostname, &signer, expires)
+        });
         let body = match signed {
             Ok(signed) => client::canonical_body(&signed),
             Err(e) => {
@@ -498,6 +569,7 @@ impl Inner {
                 return DomainResult {
                     mx: None,
                     results: deferred_all(rcpts, reply),
+                    retry_at: None,
                 };
             }
         };
@@ -509,17 +581,23 @@ impl Inner {
             // notify address's mail system must not see it arrive on the
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
+            verify_tls,
         };
-        client::deliver(&self.smtp, &targets, &tx).await
+        let result = client::deliver(&self.smtp, &targets, &tx).await;
+        self.after_throttling(&key, result)
     }
 }
 
 fn deferred_all(rcpts: &[String], reply: &str) -> Vec<client::RecipientResult> {
+    all_with(rcpts, Outcome::Deferred, reply)
+}
+
+fn all_with(rcpts: &[String], outcome: Outcome, reply: &str) -> Vec<client::RecipientResult> {
     rcpts
         .iter()
         .map(|a| client::RecipientResult {
             address: a.clone(),
-            outcome: Outcome::Deferred,
+            outcome,
             reply: reply.to_string(),
         })
         .collect()
@@ -535,13 +613,16 @@ fn task_id(done: &Result<(Id, ()), tokio::task::JoinError>) -> Id {
     }
 }
 
-/// The recipient domain, lowercased (RFC 5321 domains are case-insensitive).
+/// The recipient domain in its ASCII form (A-labels, lowercased: RFC 5321
+/// domains are case-insensitive, and `bücher.example` is
+/// `xn--bcher-kva.example` in DNS). A domain that is not a valid IDN stays
+/// as written (lowercased) and fails its lookup.
 pub(crate) fn domain_of(address: &str) -> String {
-    address
+    let domain = address
         .rsplit_once('@')
         .map_or(address, |(_, d)| d)
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
+        .trim_end_matches('.');
+    crate::intl::ascii_domain(domain).unwrap_or_else(|| domain.to_lowercase())
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -565,5 +646,6 @@ mod tests {
     fn domains_are_lowercased_and_bare() {
         assert_eq!(domain_of("Bob@Example.TEST"), "example.test");
         assert_eq!(domain_of("a@b@c.test."), "c.test");
+        assert_eq!(domain_of("jörg@Bücher.Example"), "xn--bcher-kva.example");
     }
 }

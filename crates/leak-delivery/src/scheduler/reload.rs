@@ -1,6 +1,6 @@
 //! What a configuration reload may change while the scheduler runs: the
-//! DKIM signer (key rotation) and the timing settings (retry intervals,
-//! queue lifetime, random delays, date rounding). Everything else the
+//! DKIM signer (key rotation) and the timing settings (retry intervals and
+//! jitter, queue lifetime, random delays, date rounding, DKIM expiry). Everything else the
 //! scheduler built at start (resolver, SMTP client, concurrency limits) stays
 //! until a restart; the daemon reports those as needing one.
 //!
@@ -34,8 +34,9 @@ impl Reloader {
         *self.inner.signer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signer);
     }
 
-    /// Takes the timing settings of `new` (retry intervals, queue lifetime,
-    /// random and report delays, date rounding) and keeps every other setting
+    /// Takes the timing settings of `new` (retry intervals and jitter, queue
+    /// lifetime, random and report delays, date rounding, DKIM expiry) and
+    /// keeps every other setting
     /// as it was at start. Empty retry intervals (which the config check
     /// refuses) leave the old ones.
     pub fn replace_timing(&self, new: &DeliverySettings) {
@@ -52,6 +53,8 @@ impl Reloader {
         settings.random_delay = new.random_delay;
         settings.report_delay = new.report_delay;
         settings.date_rounding = new.date_rounding;
+        settings.retry_jitter = new.retry_jitter;
+        settings.dkim_expiry = new.dkim_expiry;
         *slot = Arc::new(settings);
         *self
             .inner

@@ -43,9 +43,16 @@ impl Inner {
                         r.next_attempt = None;
                         r.last_error = Some(format!("{EXPIRED_PREFIX}{}", res.reply));
                     }
+                    Outcome::Deferred if result.retry_at.is_some() => {
+                        // Shaping, not the recipient: the attempt does not count.
+                        r.status = RecipientStatus::Deferred;
+                        r.attempts = r.attempts.saturating_sub(1);
+                        r.next_attempt = result.retry_at.map(|at| at.min(expires));
+                        r.last_error = Some(res.reply.clone());
+                    }
                     Outcome::Deferred => {
                         r.status = RecipientStatus::Deferred;
-                        let next = now + settings.retry_delay(r.attempts).as_secs();
+                        let next = now + settings.jittered_retry_delay(r.attempts).as_secs();
                         r.next_attempt = Some(next.min(expires));
                         r.last_error = Some(res.reply.clone());
                     }

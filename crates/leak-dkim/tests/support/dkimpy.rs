@@ -21,7 +21,11 @@ msg = open(sys.argv[1], 'rb').read()
 d = dkim.DKIM(msg)
 count = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
 for i in range(count):
-    print('ok' if d.verify(idx=i, dnsfunc=dnsfunc) else 'fail')
+    try:
+        ok = d.verify(idx=i, dnsfunc=dnsfunc)
+    except dkim.DKIMException:  # e.g. "x= value is past", raised, not returned
+        ok = False
+    print('ok' if ok else 'fail')
 "#;
 
 /// The Python with dkimpy: `LEAK_TEST_PYTHON`, or the system's.

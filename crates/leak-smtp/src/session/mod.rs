@@ -60,6 +60,9 @@ pub(crate) struct Session<'a, S> {
     junk: u32,
     /// When the connection must end (`limits.max_session_duration`).
     ends: Instant,
+    /// The transaction's MAIL FROM carried `SMTPUTF8` (RFC 6531): only then
+    /// may its addresses hold UTF-8.
+    smtputf8: bool,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
@@ -81,6 +84,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             auth_failures: 0,
             junk: 0,
             ends,
+            smtputf8: false,
         }
     }
 

@@ -26,6 +26,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         if !is_valid_address(&from.address, true) {
             return self.refuse(Reply::new(553, [5, 1, 7], "Invalid sender address"));
         }
+        self.smtputf8 = from.flags & MAIL_SMTPUTF8 != 0;
+        if !from.address.is_ascii() && !self.smtputf8 {
+            return self.refuse(not_internationalized());
+        }
         if from.size > self.shared.settings.max_message_size {
             return self.refuse(Reply::message_too_big());
         }
@@ -75,6 +79,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 [4, 7, 1],
                 "Too many recipients from your address, try again later",
             ));
+        }
+        if !to.address.is_ascii() && !self.smtputf8 {
+            return self.refuse(not_internationalized());
         }
         if let Err(reply) = self
             .shared
@@ -221,6 +228,15 @@ fn data_reply(error: DataError) -> Reply {
 
 /// An envelope address as leak accepts it: `local@domain` without control
 /// characters or spaces; the null sender `<>` only for MAIL FROM.
+/// RFC 6531 §3.4: a UTF-8 address needs `SMTPUTF8` on MAIL FROM.
+fn not_internationalized() -> Reply {
+    Reply::new(
+        553,
+        [5, 6, 7],
+        "UTF-8 address without SMTPUTF8 on MAIL FROM",
+    )
+}
+
 fn is_valid_address(address: &str, null_allowed: bool) -> bool {
     if address.is_empty() {
         return null_allowed;

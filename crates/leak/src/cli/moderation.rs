@@ -30,7 +30,7 @@ pub fn run(config_path: &Path, command: ModerationCommand) -> CliResult {
     };
     // A message is judged as the daemon judges it: after anonymizing. Plain
     // text (no header block) is judged as it is.
-    let verdict = match leak_anonymizer::anonymize(&submission, &options, 0) {
+    let verdict = match leak_anonymizer::anonymize(&submission, &options) {
         Ok(message) if looks_like_message(&input) => {
             let pseudonym = if message.custom_pseudonym {
                 message.pseudonym.as_str()

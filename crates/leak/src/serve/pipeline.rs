@@ -95,7 +95,6 @@ impl Pipeline {
             _ => policy.anonymizer.clone(),
         };
         let mail_from = envelope.mail_from.clone();
-        let now = unix_now();
         let anonymized = tokio::task::spawn_blocking(move || {
             let submission = leak_anonymizer::Submission {
                 data: &data,
@@ -104,19 +103,29 @@ impl Pipeline {
                 aliases: &aliases,
                 notify: notify.as_deref(),
             };
-            leak_anonymizer::anonymize(&submission, &options, now)
+            leak_anonymizer::anonymize(&submission, &options)
         })
         .await
         .map_err(|_| Reply::local_error())?
-        .map_err(|error| {
-            self.metrics.refused(Refusal::InvalidMessage);
+        .map_err(|error| match error {
+            // The operator's settings, not the message: try again later.
+            leak_anonymizer::AnonymizeError::Misconfigured => {
+                tracing::error!(session = %session.id, "anonymizer misconfigured");
+                Reply::local_error()
+            }
             // A To or Cc at the sender's own address is a policy refusal,
             // not a malformed message.
-            let (code, status) = match error {
-                leak_anonymizer::AnonymizeError::OwnAddress => (550, [5, 7, 1]),
-                _ => (554, [5, 6, 0]),
-            };
-            Reply::new(code, status, format!("Message refused: {error}"))
+            leak_anonymizer::AnonymizeError::OwnAddress => {
+                self.metrics.refused(Refusal::InvalidMessage);
+                Reply::new(550, [5, 7, 1], format!("Message refused: {error}"))
+            }
+            // Everything else is the message itself: a part leak cannot
+            // clean, a structure it refuses. The text names the attachment
+            // and what to do, in English and French.
+            error => {
+                self.metrics.refused(Refusal::InvalidMessage);
+                Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
+            }
         })?;
 
         // Classifying takes up to a millisecond or so: let the runtime move

@@ -211,11 +211,12 @@ fn fingerprints(config: &Config) -> BTreeMap<&'static str, String> {
         ("anonymizer", format!("{:?}", config.anonymizer)),
         ("moderation", print(&config.moderation, &word_files)),
         (
-            "delivery (retry_intervals, queue_lifetime, random_delay, report_delay, date_rounding)",
+            "delivery (retry_intervals, retry_jitter, queue_lifetime, random_delay, report_delay, date_rounding)",
             format!(
                 "{:?}",
                 (
                     &delivery.retry_intervals,
+                    delivery.retry_jitter,
                     delivery.queue_lifetime,
                     delivery.random_delay,
                     delivery.report_delay,
@@ -236,45 +237,55 @@ fn print(value: &impl std::fmt::Debug, files: &[&Path]) -> String {
     out
 }
 
-/// The keys whose new value differs from the one the daemon started with
+/// The parts whose new value differs from the one the daemon started with
 /// and that only a restart applies: what the listeners, the SMTP server, the
-/// delivery client and the resolver were built with.
+/// delivery client, the resolver and the other listeners were built with.
+/// Compared section by section with the swappable keys blanked out, so that
+/// a key added to a section later is a restart until reload learns it.
 fn restart_only(started: &Config, new: &Config) -> Vec<String> {
-    macro_rules! keys {
-        ($($name:literal => |$c:ident| $value:expr),* $(,)?) => {{
-            let mut keys = Vec::new();
+    let (old, now) = (restart_view(started), restart_view(new));
+    let mut keys = Vec::new();
+    macro_rules! compare {
+        ($($name:literal => $field:ident),* $(,)?) => {
             $(
-                let (old, now) = ({ let $c = started; format!("{:?}", $value) },
-                                  { let $c = new; format!("{:?}", $value) });
-                if old != now {
+                if format!("{:?}", old.$field) != format!("{:?}", now.$field) {
                     keys.push($name.to_owned());
                 }
             )*
-            keys
-        }};
+        };
     }
-    keys![
-        "server.hostname" => |c| c.server.hostname,
-        "server.data_dir" => |c| c.server.data_dir,
-        "server.admin_socket" => |c| c.server.admin_socket,
-        "listeners" => |c| c.listeners,
-        "tls (added or removed)" => |c| c.tls.is_some(),
-        "auth.trusted_networks" => |c| c.auth.trusted_networks,
-        "auth.max_auth_failures" => |c| c.auth.max_auth_failures,
-        "auth.failure_delay" => |c| c.auth.failure_delay,
-        "limits.max_message_size" => |c| c.limits.max_message_size,
-        "limits.max_recipients" => |c| c.limits.max_recipients,
-        "limits.max_connections" => |c| c.limits.max_connections,
-        "limits.command_timeout" => |c| c.limits.command_timeout,
-        "limits.data_timeout" => |c| c.limits.data_timeout,
-        "anonymizer.domain" => |c| c.anonymizer.domain,
-        "delivery.mx_port" => |c| c.delivery.mx_port,
-        "delivery.tls" => |c| c.delivery.tls,
-        "delivery.max_concurrent" => |c| c.delivery.max_concurrent,
-        "delivery.max_per_domain" => |c| c.delivery.max_per_domain,
-        "delivery.timeout" => |c| c.delivery.timeout,
-        "dns.nameservers" => |c| c.dns.nameservers,
-        "metrics" => |c| c.metrics,
-        "log" => |c| c.log,
-    ]
+    compare![
+        "server" => server,
+        "listeners" => listeners,
+        "auth (other than users_file)" => auth,
+        "limits (other than messages_per_hour, per_recipient_per_day)" => limits,
+        "delivery (other than retry_intervals, retry_jitter, queue_lifetime, random_delay, report_delay, date_rounding)" => delivery,
+        "dns" => dns,
+        "metrics" => metrics,
+        "web" => web,
+        "log" => log,
+    ];
+    if started.tls.is_some() != new.tls.is_some() {
+        keys.push("tls (added or removed)".to_owned());
+    }
+    if started.anonymizer.domain != new.anonymizer.domain {
+        keys.push("anonymizer.domain".to_owned());
+    }
+    keys
+}
+
+/// `config` with every key a reload swaps set to a fixed value.
+fn restart_view(config: &Config) -> Config {
+    let mut view = config.clone();
+    view.auth.users_file = Default::default();
+    view.limits.messages_per_hour = 0;
+    view.limits.per_recipient_per_day = 0;
+    let delivery = &mut view.delivery;
+    delivery.retry_intervals = Vec::new();
+    delivery.retry_jitter = 0.0;
+    delivery.queue_lifetime = Default::default();
+    delivery.random_delay = Default::default();
+    delivery.report_delay = Default::default();
+    delivery.date_rounding = Default::default();
+    view
 }

@@ -38,6 +38,11 @@ pub fn anonymizer_options(config: &Config) -> leak_anonymizer::Options {
         allow_custom_pseudonyms: anonymizer.allow_custom_pseudonyms,
         notice,
         optout_address: anonymizer.optout_address.clone(),
+        attachments: match anonymizer.attachments {
+            leak_config::AttachmentsPolicy::Clean => leak_anonymizer::AttachmentPolicy::Clean,
+            leak_config::AttachmentsPolicy::Images => leak_anonymizer::AttachmentPolicy::Images,
+            leak_config::AttachmentsPolicy::None => leak_anonymizer::AttachmentPolicy::None,
+        },
     }
 }
 
@@ -148,6 +153,47 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         connect_timeout: delivery.timeout.min(Duration::from_secs(30)),
         command_timeout: delivery.timeout,
         data_timeout: delivery.timeout.max(Duration::from_secs(600)),
+        dkim_expiry: Some(config.dkim.expiry).filter(|e| !e.is_zero()),
+        retry_jitter: delivery.retry_jitter,
+        max_per_mx: delivery.max_per_mx,
+        messages_per_minute: delivery.messages_per_minute,
+        messages_per_connection: delivery.messages_per_connection,
+        throttle_suspend: delivery.throttle_suspend,
+        source_ipv4: delivery.source_ipv4,
+        source_ipv6: delivery.source_ipv6,
+        ip_family: match delivery.ip_family {
+            leak_config::IpFamily::Any => leak_delivery::IpFamily::Any,
+            leak_config::IpFamily::Ipv4 => leak_delivery::IpFamily::Ipv4,
+            leak_config::IpFamily::Ipv6 => leak_delivery::IpFamily::Ipv6,
+        },
+        domain_tls: delivery
+            .domains
+            .iter()
+            .map(|d| {
+                let name =
+                    leak_delivery::ascii_domain(&d.name).unwrap_or_else(|| d.name.to_lowercase());
+                let policy = match d.tls {
+                    leak_config::DomainTls::Opportunistic => {
+                        leak_delivery::TlsPolicy::Opportunistic
+                    }
+                    // "dane" is refused by validation; were it ever let
+                    // through, the strictest policy leak has applies.
+                    leak_config::DomainTls::Verify | leak_config::DomainTls::Dane => {
+                        leak_delivery::TlsPolicy::Verify
+                    }
+                };
+                (name, policy)
+            })
+            .collect(),
+        tls_ca_file: delivery.tls_ca_file.clone(),
+        mta_sts: delivery.mta_sts,
+        mta_sts_port: delivery.mta_sts_port,
+        warmup: delivery.warmup_start.map(|start| leak_delivery::Warmup {
+            start: start
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            daily: delivery.warmup_daily.clone(),
+        }),
         ..leak_delivery::DeliverySettings::default()
     }
 }

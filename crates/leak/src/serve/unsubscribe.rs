@@ -142,6 +142,7 @@ Subject: x\r\n\r\nList-Unsubscribe: body text\r\n";
             allow_custom_pseudonyms: false,
             notice: Some("Notice.".into()),
             optout_address: None,
+            attachments: Default::default(),
         };
         let options = u.options_for(&base, "bob@x.test");
         let notice = options.notice.unwrap();

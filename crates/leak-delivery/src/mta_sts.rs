@@ -1,0 +1,306 @@
+//! MTA-STS (RFC 8461): a recipient domain publishing a policy gets
+//! authenticated TLS to the MX hosts it names.
+//!
+//! The TXT record `_mta-sts.<domain>` (hickory) announces a policy and its
+//! `id`; the policy itself comes over HTTPS from
+//! `https://mta-sts.<domain>/.well-known/mta-sts.txt` (hyper over
+//! tokio-rustls, certificate verified against the webpki roots plus
+//! `delivery.tls_ca_file`, no redirects followed). Policies are cached by
+//! domain for their `max_age` and fetched again only when the TXT `id`
+//! changes. As §5 demands, a domain whose TXT record exists but whose
+//! policy cannot be fetched, with nothing cached, is treated as having no
+//! policy; a cached policy stays in force until it expires even when the
+//! TXT record or the web server disappears.
+//!
+//! What leak does with a policy (see `scheduler`): `enforce` → only MX hosts
+//! matching its `mx` patterns, each with a verified certificate, else the
+//! recipients are deferred; `testing` → delivered as without a policy (the
+//! mismatch is logged); `none` → no policy.
+
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::TokioResolver;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use rustls_pki_types::ServerName;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Largest policy body read (RFC 8461 §3.3 suggests senders cap it at 64 KiB).
+const MAX_POLICY: usize = 64 * 1024;
+/// Longest cache lifetime a policy may ask for (RFC 8461 §3.2: one year).
+const MAX_AGE: u64 = 31_557_600;
+
+/// A policy's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Enforce,
+    Testing,
+    None,
+}
+
+/// A parsed `mta-sts.txt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Policy {
+    pub mode: Mode,
+    /// MX patterns: `mail.example.com` or `*.example.net` (one label).
+    pub mx: Vec<String>,
+    pub max_age: u64,
+}
+
+impl Policy {
+    /// Parses the policy text (RFC 8461 §3.2); `None` when it is invalid.
+    pub fn parse(text: &str) -> Option<Policy> {
+        let (mut version, mut mode, mut max_age) = (None, None, None);
+        let mut mx = Vec::new();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key.trim() {
+                "version" => version = Some(value == "STSv1"),
+                "mode" => {
+                    mode = match value {
+                        "enforce" => Some(Mode::Enforce),
+                        "testing" => Some(Mode::Testing),
+                        "none" => Some(Mode::None),
+                        _ => return None,
+                    }
+                }
+                "max_age" => max_age = value.parse::<u64>().ok().map(|a| a.min(MAX_AGE)),
+                "mx" => mx.push(value.trim_end_matches('.').to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        let mode = mode?;
+        if version != Some(true) || (mode != Mode::None && mx.is_empty()) {
+            return None;
+        }
+        Some(Policy {
+            mode,
+            mx,
+            max_age: max_age?,
+        })
+    }
+
+    /// Whether `host` matches one of the `mx` patterns (RFC 8461 §4.1: a
+    /// wildcard covers exactly the left-most label).
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.mx
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(parent) => host
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+                None => *pattern == host,
+            })
+    }
+}
+
+struct Cached {
+    id: String,
+    policy: Arc<Policy>,
+    expires: Instant,
+}
+
+/// Looks policies up and keeps them.
+pub(crate) struct MtaSts {
+    resolver: TokioResolver,
+    connector: TlsConnector,
+    /// 443; tests use their own.
+    port: u16,
+    timeout: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl MtaSts {
+    pub fn new(
+        resolver: TokioResolver,
+        connector: TlsConnector,
+        port: u16,
+        timeout: Duration,
+    ) -> MtaSts {
+        MtaSts {
+            resolver,
+            connector,
+            port,
+            timeout,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The policy in force for `domain` (ASCII), if any.
+    pub async fn policy(&self, domain: &str) -> Option<Arc<Policy>> {
+        let cached = self.cached(domain);
+        let id = match self.txt_id(domain).await {
+            Some(id) => id,
+            None => return cached.map(|(_, p)| p),
+        };
+        if let Some((cached_id, policy)) = &cached {
+            if *cached_id == id {
+                return Some(policy.clone());
+            }
+        }
+        match tokio::time::timeout(self.timeout, self.fetch(domain)).await {
+            Ok(Ok(policy)) => {
+                let policy = Arc::new(policy);
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                cache.insert(
+                    domain.to_owned(),
+                    Cached {
+                        id,
+                        policy: policy.clone(),
+                        expires: Instant::now() + Duration::from_secs(policy.max_age),
+                    },
+                );
+                Some(policy)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%domain, error = %e, "MTA-STS policy not fetched");
+                cached.map(|(_, p)| p)
+            }
+            Err(_) => {
+                tracing::warn!(%domain, "MTA-STS policy fetch timed out");
+                cached.map(|(_, p)| p)
+            }
+        }
+    }
+
+    fn cached(&self, domain: &str) -> Option<(String, Arc<Policy>)> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.get(domain) {
+            Some(c) if c.expires > Instant::now() => Some((c.id.clone(), c.policy.clone())),
+            Some(_) => {
+                cache.remove(domain);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The `id` of the one `v=STSv1` TXT record at `_mta-sts.<domain>`.
+    async fn txt_id(&self, domain: &str) -> Option<String> {
+        let name = format!("_mta-sts.{domain}.");
+        let lookup = self
+            .resolver
+            .lookup(name.as_str(), RecordType::TXT)
+            .await
+            .ok()?;
+        let records: Vec<String> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => Some(
+                    txt.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .filter(|t| t.starts_with("v=STSv1"))
+            .collect();
+        let [record] = records.as_slice() else {
+            return None; // none, or several: no policy (§3.1)
+        };
+        record
+            .split(';')
+            .filter_map(|field| field.trim().strip_prefix("id="))
+            .map(|id| id.trim().to_owned())
+            .find(|id| {
+                !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+    }
+
+    /// `GET /.well-known/mta-sts.txt` from `mta-sts.<domain>` over verified
+    /// HTTPS; only a `200` with a valid policy counts.
+    async fn fetch(&self, domain: &str) -> Result<Policy, String> {
+        let host = format!("mta-sts.{domain}");
+        let addr = self
+            .resolver
+            .lookup_ip(format!("{host}.").as_str())
+            .await
+            .map_err(|e| format!("{host}: {e}"))?
+            .iter()
+            .next()
+            .ok_or_else(|| format!("{host}: no address"))?;
+        let tcp = TcpStream::connect(SocketAddr::new(addr, self.port))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        let name = ServerName::try_from(host.clone()).map_err(|e| format!("{host}: {e}"))?;
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("{host}: certificate not verified: {e}"))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .map_err(|e| format!("{host}: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let request = hyper::Request::get("/.well-known/mta-sts.txt")
+            .header(hyper::header::HOST, &host)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_POLICY)
+            .collect()
+            .await
+            .map_err(|e| format!("{host}: {e}"))?
+            .to_bytes();
+        driver.abort();
+        if status != hyper::StatusCode::OK {
+            return Err(format!("{host}: HTTP {status}"));
+        }
+        let text =
+            std::str::from_utf8(&body).map_err(|_| format!("{host}: policy is not UTF-8"))?;
+        Policy::parse(text).ok_or_else(|| format!("{host}: invalid policy"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_policies_and_matches_mx_patterns() {
+        let text = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.Example.NET\r\nmax_age: 604800\r\n";
+        let policy = Policy::parse(text).unwrap();
+        assert_eq!(policy.mode, Mode::Enforce);
+        assert_eq!(policy.max_age, 604_800);
+        assert!(policy.allows("mail.example.com"));
+        assert!(policy.allows("MX1.example.net."));
+        assert!(!policy.allows("a.b.example.net"));
+        assert!(!policy.allows("example.net"));
+        assert!(!policy.allows("evil.example.com"));
+        assert!(
+            Policy::parse("version: STSv1\nmode: testing\nmx: a.b\nmax_age: 99999999999\n")
+                .is_some_and(|p| p.max_age == MAX_AGE && p.mode == Mode::Testing)
+        );
+        assert_eq!(
+            Policy::parse("version: STSv2\nmode: enforce\nmx: a\nmax_age: 1\n"),
+            None
+        );
+        assert_eq!(
+            Policy::parse("version: STSv1\nmode: enforce\nmax_age: 1\n"),
+            None
+        );
+        assert_eq!(
+            Policy::parse("version: STSv1\nmode: strict\nmx: a\nmax_age: 1\n"),
+            None
+        );
+        assert_eq!(
+            Policy::parse("version: STSv1\nmode: enforce\nmx: a\n"),
+            None
+        );
+    }
+}

@@ -1,0 +1,169 @@
+"""MTA-STS (RFC 8461) through the real daemon: the TXT record from dnsmasq,
+the policy from a Python HTTPS server on loopback (certificate from a test
+CA given as `delivery.tls_ca_file`), receivers with matching and
+mismatching certificates.
+
+- enforced.test: enforce, MX mx.good.test (valid certificate) → delivered;
+- bad.test: enforce, MX mx.bad.test (certificate for another name) → deferred;
+- testing.test: testing, MX mx.bad.test → delivered anyway;
+- outside.test: enforce, its MX is not in the policy's `mx` → deferred."""
+
+import collections
+import http.server
+import json
+import pathlib
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import PASSWORD, Sink, wait_for
+
+GOOD, BAD = "127.0.0.3", "127.0.0.4"
+POLICIES = {
+    "enforced": "version: STSv1\nmode: enforce\nmx: mx.good.test\nmax_age: 86400\n",
+    "bad": "version: STSv1\nmode: enforce\nmx: *.bad.test\nmax_age: 86400\n",
+    "testing": "version: STSv1\nmode: testing\nmx: mx.bad.test\nmax_age: 86400\n",
+    "outside": "version: STSv1\nmode: enforce\nmx: mx.elsewhere.example\nmax_age: 86400\n",
+}
+MX = {"enforced": "mx.good.test", "bad": "mx.bad.test", "testing": "mx.bad.test",
+      "outside": "mx.good.test"}
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_certs(folder):
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", f"{folder}/ca.key", "-out", f"{folder}/ca.pem",
+            "-days", "2", "-subj", "/CN=leak test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    https = ",".join(f"DNS:mta-sts.{d}.test" for d in POLICIES)
+    for name, san in (("good", "DNS:mx.good.test"), ("bad", "DNS:wrong.name.test"),
+                      ("https", https)):
+        openssl("req", *ec, "-keyout", f"{folder}/{name}.key", "-out", f"{folder}/{name}.csr",
+                "-subj", f"/CN={name}")
+        ext = pathlib.Path(folder, f"{name}.ext")
+        ext.write_text(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", f"{folder}/{name}.csr", "-CA", f"{folder}/ca.pem",
+                "-CAkey", f"{folder}/ca.key", "-CAcreateserial", "-days", "2",
+                "-out", f"{folder}/{name}.pem", "-extfile", str(ext))
+
+
+def server_context(folder, name):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(f"{folder}/{name}.pem", f"{folder}/{name}.key")
+    return context
+
+
+def free_tcp_port(address):
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def sts_world():
+    folder = tempfile.mkdtemp(prefix="leak-mta-sts-")
+    make_certs(folder)
+    fetched = collections.Counter()
+
+    class PolicyHandler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            host = (self.headers.get("Host") or "").split(":")[0]
+            domain = host.removeprefix("mta-sts.").removesuffix(".test")
+            fetched[domain] += 1
+            if self.path != "/.well-known/mta-sts.txt" or domain not in POLICIES:
+                self.send_error(404)
+                return
+            body = POLICIES[domain].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PolicyHandler)
+    web.socket = server_context(folder, "https").wrap_socket(web.socket, server_side=True)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+
+    port = free_tcp_port(GOOD)
+    sinks = {"good": Sink(), "bad": Sink()}
+    controllers = [Controller(sinks["good"], hostname=GOOD, port=port,
+                              tls_context=server_context(folder, "good")),
+                   Controller(sinks["bad"], hostname=BAD, port=port,
+                              tls_context=server_context(folder, "bad"))]
+    for controller in controllers:
+        controller.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        dns_port = probe.getsockname()[1]
+    records = [f"--host-record=mx.good.test,{GOOD}", f"--host-record=mx.bad.test,{BAD}"]
+    for domain in POLICIES:
+        records += [f"--mx-host={domain}.test,{MX[domain]},10",
+                    f"--txt-record=_mta-sts.{domain}.test,v=STSv1; id=20261204",
+                    f"--host-record=mta-sts.{domain}.test,127.0.0.1"]
+    dnsmasq = subprocess.Popen(
+        [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+         f"--port={dns_port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+         "--no-hosts", "--pid-file=", *records],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    assert dnsmasq.poll() is None, dnsmasq.stderr.read().decode()
+    yield sinks, port, f"127.0.0.1:{dns_port}", f"{folder}/ca.pem", web.server_address[1], fetched
+    dnsmasq.terminate()
+    dnsmasq.wait(10)
+    for controller in controllers:
+        controller.stop()
+    web.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def submit(daemon, recipients, subject):
+    with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
+        client.starttls()
+        client.login("alice", PASSWORD)
+        assert client.sendmail("a@b.example", recipients,
+                               f"From: a@b.example\r\nSubject: {subject}\r\n\r\nhello\r\n") == {}
+
+
+def test_mta_sts_policies_are_fetched_cached_and_enforced(make_daemon, sts_world):
+    sinks, port, nameserver, ca, web_port, fetched = sts_world
+    daemon = make_daemon(nameserver=nameserver, mx_port=port, mta_sts="true",
+                         delivery_extra=f'tls_ca_file = "{ca}"\nmta_sts_port = {web_port}')
+    submit(daemon, [f"bob@{d}.test" for d in POLICIES], "sts-1")
+    good = lambda: [m.rcpt_tos for m in sinks["good"].messages]
+    bad = lambda: [m.rcpt_tos for m in sinks["bad"].messages]
+    assert wait_for(lambda: good() and bad(), 30), "".join(daemon.log[-30:])
+    assert good() == [["bob@enforced.test"]]
+    assert bad() == [["bob@testing.test"]], "testing mode delivers over unverified TLS"
+
+    def deferred():
+        result = daemon.cli("queue", "list", "--json")
+        assert result.returncode == 0, result.stderr
+        return {r["address"]: r["last_error"] for m in json.loads(result.stdout)
+                for r in m["recipients"] if r["status"] == "deferred"}
+
+    assert wait_for(lambda: set(deferred()) == {"bob@bad.test", "bob@outside.test"}, 30), deferred()
+    errors = deferred()
+    assert errors["bob@bad.test"].startswith("451 4.7.5"), errors
+    assert "certificate not verified" in errors["bob@bad.test"], errors
+    assert errors["bob@outside.test"] == \
+        "451 4.7.5 no MX host matches the domain's MTA-STS policy", errors
+    # Same TXT id: the cached policy is used, not fetched again.
+    submit(daemon, ["carol@enforced.test"], "sts-2")
+    assert wait_for(lambda: len(good()) == 2, 30), "".join(daemon.log[-30:])
+    assert fetched["enforced"] == 1, fetched
+    assert len(bad()) == 1
