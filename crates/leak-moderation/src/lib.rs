@@ -58,8 +58,11 @@
 //! a sexual intention aimed at the reader. Each frame lists its exceptions
 //! (consolation, fondness, things) rather than its insults.
 
+mod decide;
 mod disguise;
+pub mod eval;
 mod index;
+pub mod learned;
 mod lexicon;
 mod matcher;
 mod normalize;
@@ -68,7 +71,9 @@ mod wordcache;
 
 use std::fmt;
 
+pub use decide::{Decision, Outcome, MODEL_REASON};
 use index::Index;
+pub use learned::features::Lang;
 use lexicon::{Classes, Lexicon, ShapeFits};
 use matcher::{Annotated, Hit, Scope};
 use normalize::{Tokens, SENT};

@@ -1,0 +1,150 @@
+//! Three outcomes from two opinions: the learned model's score and the
+//! rules' verdict.
+//!
+//! - the rules block → block (they name the category);
+//! - the model's score reaches the language's block threshold → block;
+//! - the score reaches the hold threshold → hold for review;
+//! - otherwise → allow.
+//!
+//! What a hold becomes (held for an operator, or allowed) is the daemon's
+//! choice (`[moderation] review`).
+
+use std::sync::OnceLock;
+
+use crate::learned::features::Lang;
+use crate::learned::model::Model;
+use crate::{Classifier, Input, Verdict};
+
+/// The reason given to the sender when the model blocks, English and French,
+/// plain ASCII for an SMTP reply.
+pub const MODEL_REASON: &str = "the message looks abusive (insult, threat or harassment) / \
+    le message semble abusif (insulte, menace ou harcelement)";
+
+/// What to do with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Allow,
+    Hold,
+    Block,
+}
+
+/// The decision and what led to it.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The rules' verdict.
+    pub rules: Verdict,
+    /// The model's probability that the message is abusive.
+    pub score: f64,
+    /// The language the model guessed (its thresholds applied).
+    pub lang: Lang,
+}
+
+impl Decision {
+    /// The one-line reason for the sender (English and French): the rules'
+    /// category when they blocked, otherwise the model's.
+    pub fn reason(&self) -> &str {
+        match &self.rules {
+            Verdict::Block { reason, .. } => reason,
+            Verdict::Allow => MODEL_REASON,
+        }
+    }
+
+    /// For the operator only: the score, the language and the matched rule.
+    pub fn detail(&self) -> String {
+        let rules = match &self.rules {
+            Verdict::Block {
+                category, matched, ..
+            } => format!("rules: {category} {matched}"),
+            Verdict::Allow => "rules: allow".to_owned(),
+        };
+        format!(
+            "model score {:.3} ({}), {rules}",
+            self.score,
+            self.lang.code()
+        )
+    }
+}
+
+/// The embedded model, parsed once per process.
+pub(crate) fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(Model::builtin)
+}
+
+impl Classifier {
+    /// Decides what to do with a message: the rules, then the model on the
+    /// subject and the text (the pseudonym is for the rules alone).
+    pub fn decide(&self, input: &Input) -> Decision {
+        let rules = self.classify(input);
+        let model = model();
+        let (score, lang) = if input.subject.is_empty() {
+            model.score(input.text)
+        } else {
+            model.score(&format!("{}\n{}", input.subject, input.text))
+        };
+        let t = model.thresholds(lang);
+        let outcome = if matches!(rules, Verdict::Block { .. }) || score >= f64::from(t.block) {
+            Outcome::Block
+        } else if score >= f64::from(t.hold) {
+            Outcome::Hold
+        } else {
+            Outcome::Allow
+        };
+        Decision {
+            outcome,
+            rules,
+            score,
+            lang,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(text: &str) -> Decision {
+        Classifier::builtin().decide(&Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        })
+    }
+
+    #[test]
+    fn rules_block_whatever_the_score() {
+        let d = decide("t'es qu'un connard");
+        assert_eq!(d.outcome, Outcome::Block);
+        assert!(d.reason().contains("insult"), "{}", d.reason());
+    }
+
+    #[test]
+    fn a_plain_kind_message_is_allowed() {
+        let d = decide("Merci pour le dîner d'hier soir, c'était délicieux. On se voit samedi ?");
+        assert_eq!(d.outcome, Outcome::Allow, "{}", d.detail());
+        assert_eq!(d.lang, Lang::Fr);
+    }
+
+    #[test]
+    fn outcome_follows_the_thresholds() {
+        let model = model();
+        for text in [
+            "I know where your kids go to school. It would be a pity if something happened.",
+            "Je sais où tu habites, la porte bleue au fond de la cour. À bientôt.",
+            "Happy birthday! Have a lovely day.",
+        ] {
+            let d = decide(text);
+            let t = model.thresholds(d.lang);
+            let expected =
+                if d.score >= f64::from(t.block) || matches!(d.rules, Verdict::Block { .. }) {
+                    Outcome::Block
+                } else if d.score >= f64::from(t.hold) {
+                    Outcome::Hold
+                } else {
+                    Outcome::Allow
+                };
+            assert_eq!(d.outcome, expected, "{text}: {}", d.detail());
+        }
+    }
+}
