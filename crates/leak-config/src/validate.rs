@@ -180,6 +180,12 @@ fn moderation(config: &Config, problems: &mut Vec<Problem>) {
     if let Some(path) = &config.moderation.allow_words_file {
         must_be_readable_file(path, "moderation.allow_words_file", problems);
     }
+    if config.moderation.review_deadline.is_zero() {
+        problems.push(Problem::new(
+            "moderation.review_deadline",
+            "must be longer than zero",
+        ));
+    }
 }
 
 fn dkim(config: &Config, problems: &mut Vec<Problem>) {

@@ -33,6 +33,7 @@ mod client;
 mod counters;
 mod dns;
 mod report;
+pub mod review;
 mod scheduler;
 mod sessions;
 mod tls;
@@ -40,6 +41,7 @@ mod tls;
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{DnsFailure, MxResolver, MxTarget};
+pub use review::ReviewDeadline;
 pub use scheduler::{QueueHint, Scheduler};
 
 use std::net::SocketAddr;

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use leak_moderation::eval::Report;
 use leak_moderation::learned::model::Model;
 use leak_moderation::learned::train::{self, Example, Options, Run};
-use leak_moderation::{Classifier, Input, Outcome, Verdict};
+use leak_moderation::{model_outcome, Classifier, Input, Outcome, Verdict};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -137,13 +137,10 @@ fn report(examples: &[Example], run: &Run) {
                     }),
                     Verdict::Block { .. }
                 );
-            let s = run.oof[i];
-            let outcome = if ruled || s >= f64::from(t.block) {
+            let outcome = if ruled {
                 Outcome::Block
-            } else if s >= f64::from(t.hold) {
-                Outcome::Hold
             } else {
-                Outcome::Allow
+                model_outcome(run.oof[i], run.features[i].words, t)
             };
             r.add(&e.lang, &e.category, e.abusive, outcome);
         }

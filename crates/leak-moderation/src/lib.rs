@@ -71,7 +71,7 @@ mod wordcache;
 
 use std::fmt;
 
-pub use decide::{Decision, Outcome, MODEL_REASON};
+pub use decide::{model_outcome, Decision, Outcome, MIN_WORDS, MODEL_REASON};
 use index::Index;
 pub use learned::features::Lang;
 use lexicon::{Classes, Lexicon, ShapeFits};
@@ -181,6 +181,9 @@ pub struct Classifier {
     /// "you're") have a half of one or two letters after a short word and
     /// do not count.
     hyph: Classes,
+    /// The operator's single-word allow entries, normalised: the learned
+    /// model does not see them (see `decide.rs`).
+    model_skip: Vec<Vec<u8>>,
 }
 
 impl Classifier {
@@ -204,7 +207,16 @@ impl Classifier {
         let lex = Lexicon::build(&LEXICONS, &block, extra_allow);
         let index = Index::new(&lex);
         let hyph = lex.class_mask("hyph");
-        Classifier { lex, index, hyph }
+        let model_skip = extra_allow
+            .iter()
+            .filter_map(|w| learned::features::normalized_word(w.trim()))
+            .collect();
+        Classifier {
+            lex,
+            index,
+            hyph,
+            model_skip,
+        }
     }
 
     /// The built-in lexicons alone.

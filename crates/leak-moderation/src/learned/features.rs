@@ -90,6 +90,8 @@ pub fn guess_lang<'a>(words: impl Iterator<Item = &'a [u8]>) -> Lang {
 pub struct Features {
     pub buckets: Vec<u32>,
     pub lang: Lang,
+    /// How many words the text has (after skipping).
+    pub words: usize,
 }
 
 /// Hashes `bytes` with FNV-1a from `seed`.
@@ -123,9 +125,21 @@ impl Seen {
     }
 }
 
+/// The normalised form of a single word (`None` for a phrase): what
+/// [`extract_skipping`] compares words with.
+pub fn normalized_word(word: &str) -> Option<Vec<u8>> {
+    let tokens = normalize::tokenize(word);
+    (tokens.toks.len() == 1).then(|| tokens.text(0).to_vec())
+}
+
 /// The normalised words of `text`, repeats squeezed, joined by spaces with
 /// a space at each end (at most [`MAX_TEXT`] bytes).
 pub fn normalized(text: &str) -> (Vec<u8>, Lang) {
+    normalized_skipping(text, &[])
+}
+
+/// [`normalized`], leaving out the words in `skip` (normalised).
+fn normalized_skipping(text: &str, skip: &[Vec<u8>]) -> (Vec<u8>, Lang) {
     let tokens = normalize::tokenize(text);
     let lang = guess_lang((0..tokens.toks.len()).map(|i| tokens.text(i)));
     let mut out = Vec::with_capacity(tokens.buf.len() + tokens.toks.len() + 2);
@@ -133,6 +147,9 @@ pub fn normalized(text: &str) -> (Vec<u8>, Lang) {
     for i in 0..tokens.toks.len() {
         if out.len() >= MAX_TEXT {
             break;
+        }
+        if !skip.is_empty() && skip.iter().any(|w| w.as_slice() == tokens.text(i)) {
+            continue;
         }
         for &b in tokens.text(i) {
             let n = out.len();
@@ -148,14 +165,23 @@ pub fn normalized(text: &str) -> (Vec<u8>, Lang) {
 
 /// The features of `text`.
 pub fn extract(text: &str) -> Features {
-    let (norm, lang) = normalized(text);
+    extract_skipping(text, &[])
+}
+
+/// The features of `text` without the words in `skip` (the operator's
+/// single-word allow entries, normalised with [`normalized_word`]): a name
+/// such as `Dick` the operator allowed weighs nothing in the score.
+pub fn extract_skipping(text: &str, skip: &[Vec<u8>]) -> Features {
+    let (norm, lang) = normalized_skipping(text, skip);
     let mut seen = Seen {
         bits: vec![0; BUCKETS / 64],
         out: Vec::with_capacity(norm.len() * 5),
     };
     // Words and word pairs.
     let mut prev: Option<&[u8]> = None;
+    let mut words = 0;
     for word in norm.split(|&b| b == b' ').filter(|w| !w.is_empty()) {
+        words += 1;
         seen.add(bucket(fnv(fnv(FNV_OFFSET, b"w"), word)));
         if let Some(p) = prev {
             let h = fnv(fnv(fnv(FNV_OFFSET, b"b"), p), b" ");
@@ -177,6 +203,7 @@ pub fn extract(text: &str) -> Features {
     Features {
         buckets: seen.out,
         lang,
+        words,
     }
 }
 
@@ -216,6 +243,16 @@ mod tests {
     fn disguises_give_the_same_features_as_the_plain_word() {
         assert_eq!(extract("ｃｏｎｎａｒｄ"), extract("connard"));
         assert_eq!(extract("CONNAAAARD"), extract("connaard"));
+    }
+
+    #[test]
+    fn skipped_words_leave_no_trace() {
+        let skip = vec![normalized_word("Dick").expect("one word")];
+        assert_eq!(
+            extract_skipping("Dear Dick, thanks", &skip),
+            extract("Dear, thanks")
+        );
+        assert_eq!(normalized_word("two words"), None);
     }
 
     #[test]

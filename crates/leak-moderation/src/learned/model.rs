@@ -20,7 +20,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::features::{extract, Features, Lang, BUCKETS, BUCKET_BITS};
+use super::features::{extract_skipping, Features, Lang, BUCKETS, BUCKET_BITS};
 
 const MAGIC: &[u8; 8] = b"LEAKLR01";
 const HEADER: usize = 8 + 4 + 4 + 3 * 2 * 4;
@@ -153,8 +153,15 @@ impl Model {
 
     /// The probability that `text` is abusive, and its guessed language.
     pub fn score(&self, text: &str) -> (f64, Lang) {
-        let features = extract(text);
-        (self.score_features(&features), features.lang)
+        let (score, features) = self.score_skipping(text, &[]);
+        (score, features.lang)
+    }
+
+    /// [`Model::score`] without the (normalised) words in `skip`; also
+    /// returns the features.
+    pub fn score_skipping(&self, text: &str, skip: &[Vec<u8>]) -> (f64, Features) {
+        let features = extract_skipping(text, skip);
+        (self.score_features(&features), features)
     }
 }
 
@@ -203,6 +210,7 @@ mod tests {
         let f = Features {
             buckets: vec![7, 3, (BUCKETS - 1) as u32, 9],
             lang: Lang::Fr,
+            words: 2,
         };
         let expected = sigmoid(0.5 + (1.5 - 0.25) / 2.0);
         assert!((model.score_features(&f) - expected).abs() < 1e-12);

@@ -15,6 +15,7 @@
 
 use super::features::{extract, Features, Lang, BUCKETS};
 use super::model::{sigmoid, Model, Thresholds};
+use crate::decide::MIN_WORDS;
 
 /// The benign share of training lines the block threshold may block
 /// (out-of-fold): well under the 1 % the project allows on real traffic.
@@ -228,13 +229,14 @@ fn just_above(x: f64) -> f32 {
     }
 }
 
-/// A threshold that lets at most `share` of `benign` (scores) reach it.
-fn threshold_for(benign: &mut [f64], share: f64) -> f32 {
-    if benign.is_empty() {
+/// A threshold that lets at most `share` of `total` benign lines reach it;
+/// `benign` holds the scores of those the model may act on (long enough).
+fn threshold_for(benign: &mut [f64], share: f64, total: usize) -> f32 {
+    if total == 0 {
         return 0.5;
     }
     benign.sort_by(|a, b| b.total_cmp(a));
-    let allowed = (share * benign.len() as f64).floor() as usize;
+    let allowed = (share * total as f64).floor() as usize;
     match benign.get(allowed) {
         Some(&s) => just_above(s),
         None => just_above(0.0),
@@ -248,12 +250,16 @@ pub fn choose_thresholds(
     oof: &[f64],
 ) -> [Thresholds; 2] {
     Lang::ALL.map(|lang| {
-        let mut benign: Vec<f64> = (0..examples.len())
+        let benign: Vec<usize> = (0..examples.len())
             .filter(|&i| features[i].lang == lang && !examples[i].abusive)
-            .map(|i| oof[i])
             .collect();
-        let block = threshold_for(&mut benign, BLOCK_FP);
-        let hold = threshold_for(&mut benign, HOLD_FP).min(block);
+        let mut eligible: Vec<f64> = benign
+            .iter()
+            .filter(|&&i| features[i].words >= MIN_WORDS)
+            .map(|&i| oof[i])
+            .collect();
+        let block = threshold_for(&mut eligible, BLOCK_FP, benign.len());
+        let hold = threshold_for(&mut eligible, HOLD_FP, benign.len()).min(block);
         Thresholds { block, hold }
     })
 }

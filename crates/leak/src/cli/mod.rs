@@ -4,6 +4,7 @@ pub mod admin;
 pub mod check_config;
 pub mod dkim;
 pub mod moderation;
+pub mod review;
 pub mod user;
 
 use crate::Failure;

@@ -112,7 +112,8 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             None
         },
         moderation_action: config.moderation.action,
-        signer,
+        moderation_review: config.moderation.review,
+        signer: signer.clone(),
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
     });
@@ -168,6 +169,16 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         tracing::info!("metrics endpoint at http://{address}/metrics");
         let render = metrics_renderer(&pipeline, &scheduler, &server);
         tasks.spawn(metrics::serve(socket, render, shutdown.clone()));
+    }
+    if config.moderation.enabled {
+        let sweep = leak_delivery::ReviewDeadline {
+            store: store.clone(),
+            signer: signer.clone(),
+            hint: scheduler.hint(),
+            return_domain: config.anonymizer.domain.clone(),
+            deadline: config.moderation.review_deadline,
+        };
+        tokio::spawn(sweep.run(shutdown.clone()));
     }
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
     tokio::spawn(prune_counters(pipeline.clone(), shutdown.clone()));
