@@ -165,3 +165,22 @@ def test_review_deadline_drops_and_notifies(make_daemon, mx_and_dns):
     assert holds[0][:30].encode() not in body
     assert held_ids(daemon) == []
     assert not any(b"bob@example.test" in e.original_content for e in sink.messages)
+
+
+def test_eval_prints_table_and_json(make_daemon, tmp_path):
+    daemon = make_daemon(start=False)
+    tsv = tmp_path / "set.tsv"
+    tsv.write_text("label\tlang\tcategory\ttext\n"
+                   f"abusive\tfr\tinsult_direct\t{INSULT}\n"
+                   "abusive\ten\tinsult_direct\tYou are a stupid idiot and everyone knows it.\n"
+                   "benign\ten\teveryday\tThe meeting moved to Thursday at 3pm, see you there.\n"
+                   "benign\tfr\teveryday\tMerci pour le diner d'hier soir, c'etait delicieux.\n")
+    result = daemon.cli("moderation", "eval", str(tsv))
+    assert result.returncode == 0, result.stderr
+    assert "| en | (all) | 1 | 100.0 % | 100.0 % | 1 | 0.0 % | 0.0 % |" in result.stdout, result.stdout
+    figures = json.loads(daemon.cli("moderation", "eval", str(tsv), "--json").stdout)
+    assert figures["by_lang"]["fr"]["blocked"] == 1
+    assert figures["by_category"]["en"]["everyday"]["benign_blocked"] == 0
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("maybe\tfr\tx\ty\n")
+    assert daemon.cli("moderation", "eval", str(bad)).returncode == 1

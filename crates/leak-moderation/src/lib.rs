@@ -1,7 +1,9 @@
 //! leak-moderation: the built-in classifier that refuses insults, slurs,
 //! threats, sexual harassment and incitement to self-harm in French and
 //! English, and lets everything else through — confessions, blunt criticism,
-//! love letters, medical and legal vocabulary.
+//! love letters, medical and legal vocabulary. Two opinions: curated rules,
+//! and a learned model whose uncertain band is held for human review (see
+//! `docs/moderation.md`).
 //!
 //! It is a pure function over text: no I/O, no async, lexicons embedded at
 //! build time. The daemon builds one [`Classifier`] at start (it is
@@ -37,6 +39,14 @@
 //!   as a whole) and marking both halves of a compound with `hyph`.
 //! - `lexicons/` — the curated French and English lists and rules; its
 //!   `README.md` documents the format and the policy choices.
+//! - `learned/` — the learned first stage: hashed word and character
+//!   n-grams, a logistic regression whose weights (`model/weights.bin`) are
+//!   embedded, and the deterministic trainer (`examples/train.rs` runs it
+//!   on `data/train/`).
+//! - `decide.rs` — the two opinions combined into block, hold or allow
+//!   ([`Classifier::decide`]); [`Classifier::classify`] is the rules alone.
+//! - `eval.rs` — recall and false positives per language and category, for
+//!   `leak moderation eval` and the trainer's cross-validation report.
 //!
 //! # Why words only count when aimed at someone
 //!
