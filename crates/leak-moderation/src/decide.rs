@@ -38,6 +38,11 @@ pub fn model_outcome(score: f64, words: usize, t: Thresholds) -> Outcome {
     }
 }
 
+/// The model reads the first 64 KiB of the text (its features stop at
+/// 32 KiB of normalised words anyway), so a 25 MB text costs no more than
+/// a long letter; the rules read everything.
+const MODEL_TEXT: usize = 64 * 1024;
+
 /// What to do with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
@@ -65,6 +70,14 @@ impl Decision {
         match &self.rules {
             Verdict::Block { reason, .. } => reason,
             Verdict::Allow => MODEL_REASON,
+        }
+    }
+
+    /// What blocked it, for logs: the rules' category, or `model`.
+    pub fn category(&self) -> String {
+        match &self.rules {
+            Verdict::Block { category, .. } => category.to_string(),
+            Verdict::Allow => "model".to_owned(),
         }
     }
 
@@ -96,10 +109,11 @@ impl Classifier {
     pub fn decide(&self, input: &Input) -> Decision {
         let rules = self.classify(input);
         let model = model();
+        let body = &input.text[..input.text.floor_char_boundary(MODEL_TEXT)];
         let (score, features) = if input.subject.is_empty() {
-            model.score_skipping(input.text, &self.model_skip)
+            model.score_skipping(body, &self.model_skip)
         } else {
-            let text = format!("{}\n{}", input.subject, input.text);
+            let text = format!("{}\n{}", input.subject, body);
             model.score_skipping(&text, &self.model_skip)
         };
         let lang = features.lang;

@@ -107,7 +107,12 @@ impl Pipeline {
         match decision.outcome {
             leak_moderation::Outcome::Allow => Ok(None),
             leak_moderation::Outcome::Hold if self.moderation_review => {
-                tracing::info!(detail = %decision.detail(), "message held for moderation review");
+                // Score and language only: the matched words are message text.
+                tracing::info!(
+                    score = decision.score,
+                    lang = decision.lang.code(),
+                    "message held for moderation review"
+                );
                 Ok(Some(format!(
                     "{} review: {}",
                     leak_delivery::review::MODERATION_HOLD_PREFIX,
@@ -117,7 +122,12 @@ impl Pipeline {
             leak_moderation::Outcome::Hold => Ok(None),
             leak_moderation::Outcome::Block => match self.moderation_action {
                 ModerationAction::Reject => {
-                    tracing::info!(detail = %decision.detail(), "message refused by moderation");
+                    tracing::info!(
+                        category = decision.category(),
+                        score = decision.score,
+                        lang = decision.lang.code(),
+                        "message refused by moderation"
+                    );
                     self.metrics.refused(Refusal::Moderation);
                     Err(Reply::new(
                         550,
