@@ -21,8 +21,9 @@ use crate::decide::MIN_WORDS;
 /// (out-of-fold): well under the 1 % the project allows on real traffic.
 pub const BLOCK_FP: f64 = 0.005;
 /// The benign share of training lines held or blocked by the model
-/// (out-of-fold).
-pub const HOLD_FP: f64 = 0.05;
+/// (out-of-fold): under the 8 % the project allows held, with a margin
+/// (the benign training lines are hard negatives).
+pub const HOLD_FP: f64 = 0.06;
 
 /// Optimisation settings. The defaults were picked by cross-validated AUC
 /// on the training data (few epochs at a modest rate generalise better than
@@ -54,6 +55,8 @@ pub struct Example {
     pub lang: String,
     pub category: String,
     pub text: String,
+    /// Who wrote it (the trainer sets the file's writer; empty otherwise).
+    pub source: String,
 }
 
 /// Parses a labelled TSV: `label lang category text` with that header, or
@@ -85,6 +88,7 @@ pub fn parse_tsv(text: &str) -> Result<Vec<Example>, String> {
             lang: lang.to_owned(),
             category: category.to_owned(),
             text: text.to_owned(),
+            source: String::new(),
         });
     }
     Ok(out)
@@ -380,6 +384,7 @@ mod tests {
             lang: "en".into(),
             category: "x".into(),
             text: text.into(),
+            source: String::new(),
         };
         let examples: Vec<Example> = (0..200)
             .map(|i| mk(i % 2 == 0, &format!("the line {i}")))
@@ -396,21 +401,15 @@ mod tests {
             })
             .collect();
         let [en, _] = choose_thresholds(&features, &examples, &oof);
-        // 100 benign: 0 may reach block (0.5 %), 5 may reach hold (5 %).
-        assert!(
-            f64::from(en.block) > 0.99 && f64::from(en.block) < 0.9901,
-            "{en:?}"
-        );
-        assert!(
-            f64::from(en.hold) > 0.94 && f64::from(en.hold) < 0.9401,
-            "{en:?}"
-        );
+        assert!(en.hold < en.block && en.block < 0.995, "{en:?}");
         let blocked = (0..200)
             .filter(|&i| i % 2 == 1 && oof[i] >= f64::from(en.block))
             .count();
         let held = (0..200)
             .filter(|&i| i % 2 == 1 && oof[i] >= f64::from(en.hold))
             .count();
-        assert_eq!((blocked, held), (0, 5));
+        // 100 benign lines: exactly the allowed numbers reach each threshold.
+        let allowed = |share: f64| (share * 100.0).floor() as usize;
+        assert_eq!((blocked, held), (allowed(BLOCK_FP), allowed(HOLD_FP)));
     }
 }
