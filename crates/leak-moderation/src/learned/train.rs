@@ -23,7 +23,7 @@ pub const BLOCK_FP: f64 = 0.005;
 /// The benign share of training lines held or blocked by the model
 /// (out-of-fold): under the 8 % the project allows held, with a margin
 /// (the benign training lines are hard negatives).
-pub const HOLD_FP: f64 = 0.06;
+pub const HOLD_FP: f64 = 0.05;
 
 /// Optimisation settings. The defaults were picked by cross-validated AUC
 /// on the training data (few epochs at a modest rate generalise better than
@@ -233,8 +233,8 @@ fn just_above(x: f64) -> f32 {
     }
 }
 
-/// A threshold that lets at most `share` of `total` benign lines reach it;
-/// `benign` holds the scores of those the model may act on (long enough).
+/// A threshold that lets at most `share` of `total` benign lines reach it
+/// (`benign` holds their scores).
 fn threshold_for(benign: &mut [f64], share: f64, total: usize) -> f32 {
     if total == 0 {
         return 0.5;
@@ -262,8 +262,11 @@ pub fn choose_thresholds(
             .filter(|&&i| features[i].words >= MIN_WORDS)
             .map(|&i| oof[i])
             .collect();
-        let block = threshold_for(&mut eligible, BLOCK_FP, benign.len());
-        let hold = threshold_for(&mut eligible, HOLD_FP, benign.len()).min(block);
+        // Shares of the lines the model may act on: shorter ones are left
+        // to the rules and would dilute the share.
+        let total = eligible.len();
+        let block = threshold_for(&mut eligible, BLOCK_FP, total);
+        let hold = threshold_for(&mut eligible, HOLD_FP, total).min(block);
         Thresholds { block, hold }
     })
 }
@@ -387,7 +390,12 @@ mod tests {
             source: String::new(),
         };
         let examples: Vec<Example> = (0..200)
-            .map(|i| mk(i % 2 == 0, &format!("the line {i}")))
+            .map(|i| {
+                mk(
+                    i % 2 == 0,
+                    &format!("this is the line number {i} of the set"),
+                )
+            })
             .collect();
         let features: Vec<Features> = examples.iter().map(|e| extract(&e.text)).collect();
         // Benign scores 0.00, 0.01, …, 0.99; abusive 0.995.
