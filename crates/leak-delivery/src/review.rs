@@ -81,6 +81,7 @@ impl ReviewDeadline {
                 expired.push(m);
             }
         })?;
+        let mut dropped = 0;
         for message in &expired {
             // Still held by moderation? An operator may have acted meanwhile.
             match self.store.get(&message.id)? {
@@ -93,9 +94,10 @@ impl ReviewDeadline {
                 self.hint.queued(&id);
             }
             self.store.remove(&message.id).await?;
+            dropped += 1;
             tracing::info!(queue_id = %message.id, "held message dropped: review deadline passed");
         }
-        Ok(expired.len())
+        Ok(dropped)
     }
 
     /// The signed notice for `original`'s notify address, if it has one.
