@@ -216,6 +216,9 @@ impl Classifier {
             .collect();
         let lex = Lexicon::build(&LEXICONS, &block, extra_allow);
         let index = Index::new(&lex);
+        // Parse and check the embedded model now, at start, rather than on
+        // the first message.
+        decide::model();
         let hyph = lex.class_mask("hyph");
         let model_skip = extra_allow
             .iter()
