@@ -54,12 +54,19 @@ fn eval(config_path: &Path, file: &Path, json_only: bool) -> CliResult {
         });
         report.add(&line.lang, &line.category, line.abusive, decision.outcome);
     }
+    let mut out = String::new();
     if !json_only {
-        println!("{} lines from {}\n", lines.len(), file.display());
-        println!("{}", report.table());
+        out.push_str(&format!(
+            "{} lines from {}\n\n",
+            lines.len(),
+            file.display()
+        ));
+        out.push_str(&report.table());
+        out.push('\n');
     }
-    println!("{}", report.json());
-    Ok(())
+    out.push_str(&report.json());
+    out.push('\n');
+    super::admin::print(&out)
 }
 
 fn check(config_path: &Path, file: Option<PathBuf>) -> CliResult {
@@ -94,14 +101,13 @@ fn check(config_path: &Path, file: Option<PathBuf>) -> CliResult {
             pseudonym: "",
         }),
     };
-    print_decision(&decision);
-    Ok(())
+    print_decision(&decision)
 }
 
 /// The outcome on the first line (`allow`, `hold`, `block: CATEGORY`), then
 /// the reason, the matched rule and the model's score.
-fn print_decision(decision: &leak_moderation::Decision) {
-    match (&decision.rules, decision.outcome) {
+fn print_decision(decision: &leak_moderation::Decision) -> CliResult {
+    let first = match (&decision.rules, decision.outcome) {
         (
             leak_moderation::Verdict::Block {
                 category,
@@ -109,19 +115,20 @@ fn print_decision(decision: &leak_moderation::Decision) {
                 matched,
             },
             _,
-        ) => println!("block: {category}\nreason: {reason}\nmatched: {matched}"),
+        ) => format!("block: {category}\nreason: {reason}\nmatched: {matched}"),
         (_, leak_moderation::Outcome::Block) => {
-            println!("block: model\nreason: {}", decision.reason())
+            format!("block: model\nreason: {}", decision.reason())
         }
-        (_, leak_moderation::Outcome::Hold) => println!("hold"),
-        (_, leak_moderation::Outcome::Allow) => println!("allow"),
-    }
-    println!(
-        "model: score {:.3} ({})",
+        (_, leak_moderation::Outcome::Hold) => "hold".to_owned(),
+        (_, leak_moderation::Outcome::Allow) => "allow".to_owned(),
+    };
+    super::admin::print(&format!(
+        "{first}\nmodel: score {:.3} ({})\n",
         decision.score,
         decision.lang.code()
-    );
+    ))
 }
+
 fn read_input(file: Option<&Path>) -> Result<Vec<u8>, Failure> {
     match file {
         Some(path) if path != Path::new("-") => std::fs::read(path)
