@@ -119,6 +119,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             None
         },
         moderation_action: config.moderation.action,
+        moderation_review: config.moderation.review,
         scheduler: scheduler.hint(),
         metrics: Arc::default(),
         unsubscribe: consent::unsubscribe(&config, &suppression),
@@ -214,6 +215,15 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
                 tracing::error!(%error, "web listener failed");
             }
         });
+    }
+    if config.moderation.enabled {
+        let sweep = leak_delivery::ReviewDeadline {
+            store: store.clone(),
+            hint: scheduler.hint(),
+            return_domain: config.anonymizer.domain.clone(),
+            deadline: config.moderation.review_deadline,
+        };
+        tokio::spawn(sweep.run(shutdown.clone()));
     }
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
     tokio::spawn(prune_counters(pipeline.clone(), ledger, shutdown.clone()));

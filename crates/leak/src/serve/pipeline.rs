@@ -32,6 +32,8 @@ pub struct Pipeline {
     /// `None` when moderation is disabled.
     pub classifier: Option<leak_moderation::Classifier>,
     pub moderation_action: ModerationAction,
+    /// `[moderation] review`: hold the model's uncertain band for review.
+    pub moderation_review: bool,
     /// Names each queued message to the delivery scheduler, and draws when
     /// its first attempt is due (`[delivery] random_delay`).
     pub scheduler: leak_delivery::QueueHint,
@@ -123,6 +125,8 @@ impl Pipeline {
     }
 
     /// `Err` refuses the message; `Ok(Some(reason))` holds it for review.
+    /// The rules or a confident model score block (or hold, with `action =
+    /// "hold"`); the model's uncertain band holds when `review` is on.
     fn moderate(&self, message: &leak_anonymizer::Anonymized) -> Result<Option<String>, Reply> {
         let Some(classifier) = &self.classifier else {
             return Ok(None);
@@ -132,30 +136,48 @@ impl Pipeline {
         } else {
             ""
         };
-        let verdict = classifier.classify(&leak_moderation::Input {
+        let decision = classifier.decide(&leak_moderation::Input {
             subject: &message.subject,
             text: &message.text,
             pseudonym,
         });
-        let leak_moderation::Verdict::Block {
-            category,
-            reason,
-            matched,
-        } = verdict
-        else {
-            return Ok(None);
-        };
-        match self.moderation_action {
-            ModerationAction::Reject => {
-                tracing::info!(%category, "message refused by moderation");
-                self.metrics.refused(Refusal::Moderation);
-                Err(Reply::new(
-                    550,
-                    [5, 7, 1],
-                    format!("Message refused: {reason}"),
-                ))
+        match decision.outcome {
+            leak_moderation::Outcome::Allow => Ok(None),
+            leak_moderation::Outcome::Hold if self.moderation_review => {
+                // Score and language only: the matched words are message text.
+                tracing::info!(
+                    score = decision.score,
+                    lang = decision.lang.code(),
+                    "message held for moderation review"
+                );
+                Ok(Some(format!(
+                    "{} review: {}",
+                    leak_delivery::review::MODERATION_HOLD_PREFIX,
+                    decision.detail()
+                )))
             }
-            ModerationAction::Hold => Ok(Some(format!("moderation: {category} ({matched})"))),
+            leak_moderation::Outcome::Hold => Ok(None),
+            leak_moderation::Outcome::Block => match self.moderation_action {
+                ModerationAction::Reject => {
+                    tracing::info!(
+                        category = decision.category(),
+                        score = decision.score,
+                        lang = decision.lang.code(),
+                        "message refused by moderation"
+                    );
+                    self.metrics.refused(Refusal::Moderation);
+                    Err(Reply::new(
+                        550,
+                        [5, 7, 1],
+                        format!("Message refused: {}", decision.reason()),
+                    ))
+                }
+                ModerationAction::Hold => Ok(Some(format!(
+                    "{}: {}",
+                    leak_delivery::review::MODERATION_HOLD_PREFIX,
+                    decision.detail()
+                ))),
+            },
         }
     }
 }
