@@ -34,7 +34,10 @@ pub enum QueueCommand {
         json: bool,
     },
     /// Print the stored message exactly as the recipient would receive it.
-    Cat { id: String },
+    Cat {
+        /// The queue id of the message to print.
+        id: String,
+    },
     /// Make deferred recipients due now.
     Retry {
         /// The queue id of the message to retry.

@@ -19,6 +19,7 @@ pub enum ModerationCommand {
     /// recall (blocked; caught or held) and benign lines blocked and held, per
     /// language and category, as a table and as JSON.
     Eval {
+        /// A labelled TSV file: label, lang, category, text.
         file: PathBuf,
         /// Print only the JSON.
         #[arg(long)]
