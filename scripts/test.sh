@@ -45,6 +45,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 log "Rust tests"
 cargo test --workspace
 
+log "moderation model: retraining reproduces the shipped weights, trainer/scorer parity"
+scripts/train-moderation.sh --check > /dev/null
+
 log "end-to-end tests against the real binary"
 cargo build -p leak
 LEAK_BIN="$PWD/target/debug/leak" python3 -m pytest -q tests/e2e

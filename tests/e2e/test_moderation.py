@@ -102,9 +102,9 @@ def test_moderation_check_command_and_operator_word_lists(make_daemon, tmp_path)
     daemon.config.write_text(text)
     verdict = daemon.cli("moderation", "check", "-", input="You are a stupid idiot.")
     assert verdict.returncode == 0 and verdict.stdout.startswith("block: insult"), verdict.stdout + verdict.stderr
-    assert daemon.cli("moderation", "check", "-", input="I cheated on my exam and I am sorry.").stdout.strip() == "allow"
+    assert daemon.cli("moderation", "check", "-", input="I cheated on my exam and I am sorry.").stdout.splitlines()[0] == "allow"
     assert daemon.cli("moderation", "check", "-", input="I will bring broccoli.").stdout.startswith("block:")
-    assert daemon.cli("moderation", "check", "-", input="Salut connard,").stdout.strip() == "allow"
+    assert daemon.cli("moderation", "check", "-", input="Salut connard,").stdout.splitlines()[0] == "allow"
     message = tmp_path / "insult.eml"
     message.write_text(INSULT)
     assert daemon.cli("moderation", "check", str(message)).stdout.startswith("block: insult")

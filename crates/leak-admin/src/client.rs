@@ -149,6 +149,17 @@ impl AdminClient {
         }
     }
 
+    /// The stored bytes of one message, as the recipient would receive them.
+    pub async fn cat(&mut self, id: &str) -> Result<Vec<u8>, ClientError> {
+        use base64::Engine;
+        match self.call(&Request::QueueCat { id: id.into() }).await? {
+            Response::Body { base64, .. } => base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .map_err(|e| self.protocol(format!("bad body encoding: {e}"))),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
     /// Makes the pending recipients of one message (or all) due now.
     pub async fn retry(&mut self, target: Target) -> Result<Retried, ClientError> {
         match self.call(&Request::QueueRetry { target }).await? {

@@ -38,6 +38,7 @@ pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
     let result = match request {
         Request::QueueList { after } => list_page(store, after).await,
         Request::QueueShow { id } => show(store.as_ref(), &id),
+        Request::QueueCat { id } => cat(store, id).await,
         Request::QueueRetry { target } => retry(store, target).await,
         Request::QueueHold { id } => hold(store.as_ref(), &id).await,
         Request::QueueRelease { id } => release(store.as_ref(), &id).await,
@@ -132,6 +133,24 @@ fn show(store: &dyn Store, id: &str) -> OpResult {
     match store.get(id).map_err(store_error)? {
         Some(message) => Ok(Response::Message { message }),
         None => Err(not_found(id)),
+    }
+}
+
+/// The stored bytes of one message (read on a blocking thread: up to 25 MB).
+async fn cat(store: &Arc<dyn Store>, id: String) -> OpResult {
+    use base64::Engine;
+    let wanted = id.clone();
+    let body = read_queue(store, move |store| match store.get(&wanted)? {
+        Some(_) => store.body(&wanted).map(Some),
+        None => Ok(None),
+    })
+    .await?;
+    match body {
+        Some(body) => Ok(Response::Body {
+            base64: base64::engine::general_purpose::STANDARD.encode(body),
+            id,
+        }),
+        None => Err(not_found(&id)),
     }
 }
 

@@ -30,6 +30,10 @@ pub enum Request {
     QueueShow {
         id: String,
     },
+    /// `queue cat`: the stored message, as the recipient would receive it.
+    QueueCat {
+        id: String,
+    },
     QueueRetry {
         target: Target,
     },
@@ -72,6 +76,8 @@ pub enum Response {
     Messages { messages: Vec<QueuedMessage> },
     /// `queue show`: one message with its history.
     Message { message: QueuedMessage },
+    /// `queue cat`: the message's stored bytes, base64 (a body need not be UTF-8).
+    Body { id: String, base64: String },
     /// `queue retry`: how many messages and pending recipients are now due,
     /// and how many of those messages are held (a retry does not release).
     Retried {

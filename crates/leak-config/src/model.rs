@@ -410,6 +410,14 @@ pub struct ModerationConfig {
     /// Words or phrases never to refuse, one per line.
     #[serde(default)]
     pub allow_words_file: Option<PathBuf>,
+    /// Uncertain messages (the model's hold band) are stored held for an
+    /// operator's review; false lets them through.
+    #[serde(default = "default_true")]
+    pub review: bool,
+    /// A message held by moderation and not reviewed within this long is
+    /// dropped and its sender's notify address told.
+    #[serde(default = "default_review_deadline", with = "humantime_serde")]
+    pub review_deadline: Duration,
 }
 
 impl Default for ModerationConfig {
@@ -419,8 +427,14 @@ impl Default for ModerationConfig {
             action: default_moderation_action(),
             block_words_file: None,
             allow_words_file: None,
+            review: true,
+            review_deadline: default_review_deadline(),
         }
     }
+}
+
+fn default_review_deadline() -> Duration {
+    Duration::from_secs(3 * 24 * 3600)
 }
 
 fn default_moderation_action() -> ModerationAction {

@@ -183,6 +183,20 @@ fn moderation(config: &Config, problems: &mut Vec<Problem>) {
     if let Some(path) = &config.moderation.allow_words_file {
         must_be_readable_file(path, "moderation.allow_words_file", problems);
     }
+    let deadline = config.moderation.review_deadline;
+    if deadline.is_zero() {
+        problems.push(Problem::new(
+            "moderation.review_deadline",
+            "must be longer than zero",
+        ));
+    } else if deadline >= config.delivery.queue_lifetime {
+        // The queue lifetime counts from submission: a message released at
+        // the deadline would expire at its first look.
+        problems.push(Problem::new(
+            "moderation.review_deadline",
+            "must be shorter than delivery.queue_lifetime (a message released then would expire at once)",
+        ));
+    }
 }
 
 /// Whether `selector` can name a DKIM key: dot-separated DNS labels of 1 to

@@ -34,6 +34,11 @@ fn example_config_parses_with_contract_values() {
         config.anonymizer.attachments,
         leak_config::AttachmentsPolicy::Clean
     );
+    assert!(config.moderation.review);
+    assert_eq!(
+        config.moderation.review_deadline,
+        Duration::from_secs(3 * 86400)
+    );
 }
 
 #[test]
@@ -120,6 +125,9 @@ trusted_networks = ["127.0.0.1/32", "banana"]
 domain = "anon.example"
 default_category = "stranger"
 
+[moderation]
+review_deadline = "6d"
+
 [[dkim.key]]
 selector = "s1"
 private_key = "missing.pem"
@@ -135,6 +143,7 @@ private_key = "missing.pem"
         "auth.trusted_networks[1]",
         "anonymizer.default_category",
         "dkim.key[0].private_key",
+        "moderation.review_deadline",
     ] {
         assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
     }

@@ -44,6 +44,7 @@ mod dns;
 mod intl;
 mod mta_sts;
 mod report;
+pub mod review;
 mod scheduler;
 mod sessions;
 mod shaping;
@@ -54,6 +55,7 @@ pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
 pub use intl::ascii_domain;
+pub use review::ReviewDeadline;
 pub use scheduler::{QueueHint, Reloader, Scheduler};
 pub use stamp::{outgoing, stamp_time};
 

@@ -1,7 +1,9 @@
 //! leak-moderation: the built-in classifier that refuses insults, slurs,
 //! threats, sexual harassment and incitement to self-harm in French and
 //! English, and lets everything else through — confessions, blunt criticism,
-//! love letters, medical and legal vocabulary.
+//! love letters, medical and legal vocabulary. Two opinions: curated rules,
+//! and a learned model whose uncertain band is held for human review (see
+//! `docs/moderation.md`).
 //!
 //! It is a pure function over text: no I/O, no async, lexicons embedded at
 //! build time. The daemon builds one [`Classifier`] at start (it is
@@ -37,6 +39,14 @@
 //!   as a whole) and marking both halves of a compound with `hyph`.
 //! - `lexicons/` — the curated French and English lists and rules; its
 //!   `README.md` documents the format and the policy choices.
+//! - `learned/` — the learned first stage: hashed word and character
+//!   n-grams, a logistic regression whose weights (`model/weights.bin`) are
+//!   embedded, and the deterministic trainer (`examples/train.rs` runs it
+//!   on `data/train/`).
+//! - `decide.rs` — the two opinions combined into block, hold or allow
+//!   ([`Classifier::decide`]); [`Classifier::classify`] is the rules alone.
+//! - `eval.rs` — recall and false positives per language and category, for
+//!   `leak moderation eval` and the trainer's cross-validation report.
 //!
 //! # Why words only count when aimed at someone
 //!
@@ -58,8 +68,11 @@
 //! a sexual intention aimed at the reader. Each frame lists its exceptions
 //! (consolation, fondness, things) rather than its insults.
 
+mod decide;
 mod disguise;
+pub mod eval;
 mod index;
+pub mod learned;
 mod lexicon;
 mod matcher;
 mod normalize;
@@ -68,7 +81,9 @@ mod wordcache;
 
 use std::fmt;
 
+pub use decide::{model_outcome, Decision, Outcome, MIN_WORDS, MODEL_REASON};
 use index::Index;
+pub use learned::features::Lang;
 use lexicon::{Classes, Lexicon, ShapeFits};
 use matcher::{Annotated, Hit, Scope};
 use normalize::{Tokens, SENT};
@@ -176,6 +191,9 @@ pub struct Classifier {
     /// "you're") have a half of one or two letters after a short word and
     /// do not count.
     hyph: Classes,
+    /// The operator's single-word allow entries, normalised: the learned
+    /// model does not see them (see `decide.rs`).
+    model_skip: Vec<Vec<u8>>,
 }
 
 impl Classifier {
@@ -198,8 +216,20 @@ impl Classifier {
             .collect();
         let lex = Lexicon::build(&LEXICONS, &block, extra_allow);
         let index = Index::new(&lex);
+        // Parse and check the embedded model now, at start, rather than on
+        // the first message.
+        decide::model();
         let hyph = lex.class_mask("hyph");
-        Classifier { lex, index, hyph }
+        let model_skip = extra_allow
+            .iter()
+            .filter_map(|w| learned::features::normalized_word(w.trim()))
+            .collect();
+        Classifier {
+            lex,
+            index,
+            hyph,
+            model_skip,
+        }
     }
 
     /// The built-in lexicons alone.

@@ -466,6 +466,7 @@ fn an_open_slot_takes_any_word_but_its_exceptions() {
         lex,
         index,
         hyph: 0,
+        model_skip: Vec::new(),
     };
     let blocked = |text: &str| {
         let input = Input {

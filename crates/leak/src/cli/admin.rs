@@ -33,6 +33,11 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the stored message exactly as the recipient would receive it.
+    Cat {
+        /// The queue id of the message to print.
+        id: String,
+    },
     /// Make deferred recipients due now.
     Retry {
         /// The queue id of the message to retry.
@@ -111,6 +116,10 @@ pub fn queue(config: &Path, command: QueueCommand) -> CliResult {
                 } else {
                     print(&render::show_text(&message, now()))
                 }
+            }
+            QueueCommand::Cat { id } => {
+                let body = client.cat(&id).await.map_err(failure)?;
+                print_bytes(&body)
             }
             QueueCommand::Summary => {
                 let messages = client.list().await.map_err(failure)?;
@@ -254,7 +263,7 @@ pub fn reload(config: &Path) -> CliResult {
 
 /// Reads `server.admin_socket` from the config, connects, and runs `work`
 /// on a small single-threaded runtime.
-fn with_client<F, Fut>(config: &Path, work: F) -> CliResult
+pub(crate) fn with_client<F, Fut>(config: &Path, work: F) -> CliResult
 where
     F: FnOnce(AdminClient) -> Fut,
     Fut: Future<Output = CliResult>,
@@ -272,7 +281,7 @@ where
 
 /// Exit 1 when the operator's input was refused, exit 2 when the daemon
 /// could not be reached or failed.
-pub(super) fn failure(error: ClientError) -> Failure {
+pub(crate) fn failure(error: ClientError) -> Failure {
     if error.is_refusal() {
         Failure::refused(error)
     } else {
@@ -295,9 +304,14 @@ fn now() -> u64 {
 }
 
 /// Writes to stdout; a closed pipe (`leak queue list | head`) is not an error.
-pub(super) fn print(text: &str) -> CliResult {
+pub(crate) fn print(text: &str) -> CliResult {
+    print_bytes(text.as_bytes())
+}
+
+/// Writes bytes to stdout as they are.
+fn print_bytes(bytes: &[u8]) -> CliResult {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::environment(
             anyhow::anyhow!("cannot write to standard output: {e}"),
         )),

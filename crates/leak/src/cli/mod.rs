@@ -8,6 +8,7 @@ pub mod dns;
 pub mod exposure;
 pub mod moderation;
 pub mod queue_filter;
+pub mod review;
 pub mod user;
 
 use crate::Failure;

@@ -237,6 +237,15 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             }
         });
     }
+    if config.moderation.enabled {
+        let sweep = leak_delivery::ReviewDeadline {
+            store: store.clone(),
+            hint: scheduler.hint(),
+            return_domain: config.anonymizer.domain.clone(),
+            deadline: config.moderation.review_deadline,
+        };
+        tokio::spawn(sweep.run(shutdown.clone()));
+    }
     let delivery = tokio::spawn(scheduler.run(shutdown.clone()));
     tokio::spawn(prune_counters(pipeline.clone(), ledger, shutdown.clone()));
 

@@ -48,6 +48,8 @@ pub struct Policy {
     /// `None` when moderation is disabled.
     pub classifier: Option<leak_moderation::Classifier>,
     pub moderation_action: ModerationAction,
+    /// `[moderation] review`: hold the model's uncertain band for review.
+    pub moderation_review: bool,
 }
 
 impl Pipeline {
@@ -145,6 +147,8 @@ impl Pipeline {
     }
 
     /// `Err` refuses the message; `Ok(Some(reason))` holds it for review.
+    /// The rules or a confident model score block (or hold, with `action =
+    /// "hold"`); the model's uncertain band holds when `review` is on.
     fn moderate(
         &self,
         policy: &Policy,
@@ -159,31 +163,49 @@ impl Pipeline {
             ""
         };
         let started = std::time::Instant::now();
-        let verdict = classifier.classify(&leak_moderation::Input {
+        let decision = classifier.decide(&leak_moderation::Input {
             subject: &message.subject,
             text: &message.text,
             pseudonym,
         });
         self.metrics.classification_took(started.elapsed());
-        let leak_moderation::Verdict::Block {
-            category,
-            reason,
-            matched,
-        } = verdict
-        else {
-            return Ok(None);
-        };
-        match policy.moderation_action {
-            ModerationAction::Reject => {
-                tracing::info!(%category, "message refused by moderation");
-                self.metrics.refused(Refusal::Moderation);
-                Err(Reply::new(
-                    550,
-                    [5, 7, 1],
-                    format!("Message refused: {reason}"),
-                ))
+        match decision.outcome {
+            leak_moderation::Outcome::Allow => Ok(None),
+            leak_moderation::Outcome::Hold if policy.moderation_review => {
+                // Score and language only: the matched words are message text.
+                tracing::info!(
+                    score = decision.score,
+                    lang = decision.lang.code(),
+                    "message held for moderation review"
+                );
+                Ok(Some(format!(
+                    "{} review: {}",
+                    leak_delivery::review::MODERATION_HOLD_PREFIX,
+                    decision.detail()
+                )))
             }
-            ModerationAction::Hold => Ok(Some(format!("moderation: {category} ({matched})"))),
+            leak_moderation::Outcome::Hold => Ok(None),
+            leak_moderation::Outcome::Block => match policy.moderation_action {
+                ModerationAction::Reject => {
+                    tracing::info!(
+                        category = decision.category(),
+                        score = decision.score,
+                        lang = decision.lang.code(),
+                        "message refused by moderation"
+                    );
+                    self.metrics.refused(Refusal::Moderation);
+                    Err(Reply::new(
+                        550,
+                        [5, 7, 1],
+                        format!("Message refused: {}", decision.reason()),
+                    ))
+                }
+                ModerationAction::Hold => Ok(Some(format!(
+                    "{}: {}",
+                    leak_delivery::review::MODERATION_HOLD_PREFIX,
+                    decision.detail()
+                ))),
+            },
         }
     }
 }

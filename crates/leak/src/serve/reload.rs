@@ -271,6 +271,11 @@ fn restart_only(started: &Config, new: &Config) -> Vec<String> {
     if started.anonymizer.domain != new.anonymizer.domain {
         keys.push("anonymizer.domain".to_owned());
     }
+    // The review deadline's sweep is started (or not) with the daemon.
+    let sweep = |c: &Config| (c.moderation.enabled, c.moderation.review_deadline);
+    if sweep(started) != sweep(new) {
+        keys.push("moderation.review_deadline (and its sweep, with moderation.enabled)".to_owned());
+    }
     keys
 }
 

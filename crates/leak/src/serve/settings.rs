@@ -56,6 +56,7 @@ pub fn policy(config: &Config) -> anyhow::Result<super::pipeline::Policy> {
             false => None,
         },
         moderation_action: config.moderation.action,
+        moderation_review: config.moderation.review,
     })
 }
 

@@ -1,0 +1,200 @@
+//! Three outcomes from two opinions: the learned model's score and the
+//! rules' verdict.
+//!
+//! - the rules block → block (they name the category);
+//! - the model's score reaches the language's block threshold → block;
+//! - the score reaches the hold threshold → hold for review;
+//! - otherwise → allow.
+//!
+//! What a hold becomes (held for an operator, or allowed) is the daemon's
+//! choice (`[moderation] review`).
+
+use std::sync::OnceLock;
+
+use crate::learned::features::Lang;
+use crate::learned::model::{Model, Thresholds};
+use crate::{Classifier, Input, Verdict};
+
+/// The reason given to the sender when the model blocks, English and French,
+/// plain ASCII for an SMTP reply.
+pub const MODEL_REASON: &str = "the message looks abusive (insult, threat or harassment) / \
+    le message semble abusif (insulte, menace ou harcelement)";
+
+/// Texts of fewer words are left to the rules. The model learned from
+/// lines of mostly ten words or more (fewer than 0.5 % of the writers' lines
+/// are shorter than eight); on a greeting or a two-line note its score is
+/// the bias and a few character n-grams, not a judgement. The rules catch
+/// short insults and threats.
+pub const MIN_WORDS: usize = 8;
+
+/// The model's outcome for a `score` on a text of `words` words.
+pub fn model_outcome(score: f64, words: usize, t: Thresholds) -> Outcome {
+    if words < MIN_WORDS {
+        Outcome::Allow
+    } else if score >= f64::from(t.block) {
+        Outcome::Block
+    } else if score >= f64::from(t.hold) {
+        Outcome::Hold
+    } else {
+        Outcome::Allow
+    }
+}
+
+/// The model reads the first 64 KiB of the text (its features stop at
+/// 32 KiB of normalised words anyway), so a 25 MB text costs no more than
+/// a long letter; the rules read everything.
+const MODEL_TEXT: usize = 64 * 1024;
+
+/// What to do with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Allow,
+    Hold,
+    Block,
+}
+
+/// The decision and what led to it.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The rules' verdict.
+    pub rules: Verdict,
+    /// The model's probability that the message is abusive.
+    pub score: f64,
+    /// The language the model guessed (its thresholds applied).
+    pub lang: Lang,
+}
+
+impl Decision {
+    /// The one-line reason for the sender (English and French): the rules'
+    /// category when they blocked, otherwise the model's.
+    pub fn reason(&self) -> &str {
+        match &self.rules {
+            Verdict::Block { reason, .. } => reason,
+            Verdict::Allow => MODEL_REASON,
+        }
+    }
+
+    /// What blocked it, for logs: the rules' category, or `model`.
+    pub fn category(&self) -> String {
+        match &self.rules {
+            Verdict::Block { category, .. } => category.to_string(),
+            Verdict::Allow => "model".to_owned(),
+        }
+    }
+
+    /// For the operator only: the score, the language and the matched rule.
+    pub fn detail(&self) -> String {
+        let rules = match &self.rules {
+            Verdict::Block {
+                category, matched, ..
+            } => format!("rules: {category} {matched}"),
+            Verdict::Allow => "rules: allow".to_owned(),
+        };
+        format!(
+            "model score {:.3} ({}), {rules}",
+            self.score,
+            self.lang.code()
+        )
+    }
+}
+
+/// The embedded model, parsed once per process.
+pub(crate) fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(Model::builtin)
+}
+
+impl Classifier {
+    /// Decides what to do with a message: the rules, then the model on the
+    /// subject and the text (the pseudonym is for the rules alone).
+    pub fn decide(&self, input: &Input) -> Decision {
+        let rules = self.classify(input);
+        let model = model();
+        let body = &input.text[..input.text.floor_char_boundary(MODEL_TEXT)];
+        let (score, features) = if input.subject.is_empty() {
+            model.score_skipping(body, &self.model_skip)
+        } else {
+            let text = format!("{}\n{}", input.subject, body);
+            model.score_skipping(&text, &self.model_skip)
+        };
+        let lang = features.lang;
+        let outcome = match rules {
+            Verdict::Block { .. } => Outcome::Block,
+            Verdict::Allow => model_outcome(score, features.words, model.thresholds(lang)),
+        };
+        Decision {
+            outcome,
+            rules,
+            score,
+            lang,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(text: &str) -> Decision {
+        Classifier::builtin().decide(&Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        })
+    }
+
+    #[test]
+    fn rules_block_whatever_the_score() {
+        let d = decide("t'es qu'un connard");
+        assert_eq!(d.outcome, Outcome::Block);
+        assert!(d.reason().contains("insult"), "{}", d.reason());
+    }
+
+    #[test]
+    fn a_plain_kind_message_is_allowed() {
+        let d = decide("Merci pour le dîner d'hier soir, c'était délicieux. On se voit samedi ?");
+        assert_eq!(d.outcome, Outcome::Allow, "{}", d.detail());
+        assert_eq!(d.lang, Lang::Fr);
+    }
+
+    #[test]
+    fn short_texts_are_left_to_the_rules() {
+        let t = Thresholds {
+            block: 0.9,
+            hold: 0.5,
+        };
+        assert_eq!(model_outcome(0.99, MIN_WORDS - 1, t), Outcome::Allow);
+        assert_eq!(model_outcome(0.99, MIN_WORDS, t), Outcome::Block);
+        assert_eq!(model_outcome(0.6, MIN_WORDS, t), Outcome::Hold);
+        assert_eq!(model_outcome(0.4, 10, t), Outcome::Allow);
+        assert_eq!(
+            decide("hello\nJust a friendly note.").outcome,
+            Outcome::Allow
+        );
+        assert_eq!(decide("hey").outcome, Outcome::Allow);
+        assert_eq!(decide("swaks test").outcome, Outcome::Allow);
+    }
+
+    #[test]
+    fn outcome_follows_the_thresholds() {
+        let model = model();
+        for text in [
+            "I know where your kids go to school. It would be a pity if something happened.",
+            "Je sais où tu habites, la porte bleue au fond de la cour. À bientôt.",
+            "Happy birthday! Have a lovely day.",
+        ] {
+            let d = decide(text);
+            let t = model.thresholds(d.lang);
+            let expected =
+                if d.score >= f64::from(t.block) || matches!(d.rules, Verdict::Block { .. }) {
+                    Outcome::Block
+                } else if d.score >= f64::from(t.hold) {
+                    Outcome::Hold
+                } else {
+                    Outcome::Allow
+                };
+            assert_eq!(d.outcome, expected, "{text}: {}", d.detail());
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The full decision (rules + learned model) on `fixtures/heldout.tsv`: not
+//! in the model's training data, but seen while the rules were tuned, so
+//! these are regression floors, not a blind measurement (see
+//! `docs/moderation.md`). Floors sit just under the measured figures.
+
+use leak_moderation::eval::Report;
+use leak_moderation::learned::train::parse_tsv;
+use leak_moderation::{Classifier, Input};
+
+const HELDOUT: &str = include_str!("fixtures/heldout.tsv");
+
+#[test]
+fn heldout_floors_with_the_learned_stage() {
+    let classifier = Classifier::builtin();
+    let mut report = Report::default();
+    for line in parse_tsv(HELDOUT).expect("heldout parses") {
+        let decision = classifier.decide(&Input {
+            subject: "",
+            text: &line.text,
+            pseudonym: "",
+        });
+        report.add(&line.lang, &line.category, line.abusive, decision.outcome);
+    }
+    println!("{}", report.table());
+    // (lang, caught or held, blocked) floors in percent; no benign line
+    // blocked, at most 5 of 70 held (7 %: the project allows 8 %).
+    for (lang, caught, blocked) in [("en", 95.0, 88.0), ("fr", 87.0, 80.0)] {
+        let t = report.by_lang[lang];
+        assert!(t.caught_or_held().unwrap_or(0.0) >= caught, "{lang}: {t:?}");
+        assert!(
+            t.blocked_recall().unwrap_or(0.0) >= blocked,
+            "{lang}: {t:?}"
+        );
+        assert_eq!(t.benign_blocked, 0, "{lang}: {t:?}");
+        assert!(t.benign_held <= 5, "{lang}: {t:?}");
+    }
+}
