@@ -117,6 +117,7 @@ async fn main() {
             listeners: vec![],
             sessions_open: 0,
         }),
+        render_outgoing: Arc::new(|_, body| body.to_vec()),
     };
     let (shutdown, receiver) = watch::channel(false);
     let serving = tokio::spawn(server.run(ctx, receiver));

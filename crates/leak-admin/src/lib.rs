@@ -33,4 +33,4 @@ pub use ops::OPERATOR_HOLD_REASON;
 pub use protocol::{
     ErrorKind, OptoutEntry, QueueCounts, Request, Response, StatusReport, Target, MAX_REQUEST_LINE,
 };
-pub use server::{AdminContext, AdminServer, StatusInfo, MAX_CONNECTIONS};
+pub use server::{AdminContext, AdminServer, RenderOutgoing, StatusInfo, MAX_CONNECTIONS};

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leak_store::{Store, UnixTime};
+use leak_store::{QueuedMessage, Store, UnixTime};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Notify, Semaphore};
@@ -41,7 +41,14 @@ pub struct AdminContext {
     /// The daemon's live facts for `leak status` (the queue counts are
     /// computed here from the store).
     pub status: Arc<dyn Fn() -> StatusInfo + Send + Sync>,
+    /// `leak queue cat`: the stored (undated, unsigned) message as it would
+    /// go on the wire now — `Received`, `Date` and DKIM signatures added as
+    /// delivery adds them at the first attempt.
+    pub render_outgoing: RenderOutgoing,
 }
+
+/// How the daemon renders a stored message as it would go on the wire.
+pub type RenderOutgoing = Arc<dyn Fn(&QueuedMessage, &[u8]) -> Vec<u8> + Send + Sync>;
 
 /// The daemon's side of `leak status`, supplied by `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,6 +44,8 @@ impl Harness {
                 listeners: vec!["127.0.0.1:587 (starttls)".into()],
                 sessions_open: 2,
             }),
+            // A stand-in for the daemon's dating and signing.
+            render_outgoing: Arc::new(|_, body| [b"Date: now\r\n".as_slice(), body].concat()),
         };
         let (shutdown, receiver) = watch::channel(false);
         let server = tokio::spawn(server.run(ctx, receiver));

@@ -97,9 +97,12 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         )),
         None => None,
     };
-    let scheduler =
-        leak_delivery::Scheduler::new(settings::delivery_settings(&config), store.clone(), signer)
-            .map_err(Failure::environment)?;
+    let scheduler = leak_delivery::Scheduler::new(
+        settings::delivery_settings(&config),
+        store.clone(),
+        signer.clone(),
+    )
+    .map_err(Failure::environment)?;
     let suppression = consent::suppression(&config, store.clone()).map_err(Failure::environment)?;
     let pipeline = Arc::new(Pipeline {
         users: RwLock::new(Arc::new(
@@ -187,6 +190,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             listeners: listener_names.clone(),
             sessions_open: status_server.open_sessions(),
         }),
+        render_outgoing: outgoing_renderer(&config, signer.clone()),
     };
     let admin_task = tokio::spawn(admin.run(context, shutdown.clone()));
     if let Some(metrics) = &config.metrics {
@@ -360,4 +364,22 @@ fn tls_name(tls: leak_config::ListenerTls) -> &'static str {
         leak_config::ListenerTls::Implicit => "implicit",
         leak_config::ListenerTls::None => "none",
     }
+}
+
+/// `leak queue cat`: the stored message dated, stamped and signed as the
+/// delivery scheduler would send it now (a message already attempted keeps
+/// the stamp of its first attempt).
+fn outgoing_renderer(
+    config: &Config,
+    signer: Arc<leak_dkim::Signer>,
+) -> leak_admin::RenderOutgoing {
+    let delivery = settings::delivery_settings(config);
+    Arc::new(move |message, body| {
+        let now = pipeline::unix_now();
+        let rounded = leak_delivery::stamp_time(now, delivery.date_rounding);
+        let stamp = message.stamped.unwrap_or(rounded);
+        let expires = delivery.dkim_expiry.map(|e| rounded + e.as_secs());
+        leak_delivery::outgoing(body, stamp, &delivery.hostname, &signer, expires)
+            .unwrap_or_else(|_| body.to_vec())
+    })
 }
