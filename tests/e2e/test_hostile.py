@@ -201,3 +201,27 @@ def test_brute_force_across_connections_is_refused(make_daemon):
     client.command("EHLO x.test")
     good = "AUTH PLAIN " + base64.b64encode(b"\0alice\0" + PASSWORD.encode()).decode()
     assert client.command(good)[0] == 421
+
+
+def test_a_quoted_local_part_reaches_the_receiver_quoted(make_daemon, mx_and_dns):
+    """RFC 5321 quoting survives the trip: `"a>\\"b"@example.test` is sent as a
+    Quoted-string in RCPT TO (unquoted, `<a>"b@…>` ends the path early)."""
+    import smtplib
+    from conftest import TRUSTED_IP, wait_for
+    sink, mx_port, nameserver = mx_and_dns
+    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port)
+    rcpt = '"a>\\"b"@example.test'
+    with smtplib.SMTP("127.0.0.1", daemon.ports["none"], timeout=30,
+                      source_address=(TRUSTED_IP, 0)) as client:
+        client.ehlo("q.test")
+        client.mail("app@real.example")
+        code, text = client.rcpt(rcpt)
+        assert code == 250, text
+        code, text = client.data(f"From: x@anon.test\r\nTo: {rcpt}\r\nSubject: q\r\n\r\nhello\r\n")
+        assert code == 250, text
+    assert wait_for(lambda: len(sink.messages) == 1, 60)
+    [received] = sink.messages[0].rcpt_tos
+    assert received in (rcpt, 'a>"b@example.test'), received
+    headers = sink.messages[0].original_content.split(b"\r\n\r\n", 1)[0]
+    to = [line for line in headers.split(b"\r\n") if line.lower().startswith(b"to:")]
+    assert to and b'"a>\\"b"@example.test' in to[0], to

@@ -100,6 +100,8 @@ def test_block_hold_cat_review_release(make_daemon, mx_and_dns):
         cat = daemon.cli("queue", "cat", id)
         assert cat.returncode == 0, cat.stderr
         assert "DKIM-Signature:" in cat.stdout and "friend@anon.test>" in cat.stdout, cat.stdout
+        # Dated and stamped as delivery would do it now (the store has neither).
+        assert "\nDate: " in cat.stdout and "(leak); " in cat.stdout, cat.stdout
         assert "real.example" not in cat.stdout
         text_of[id] = next(t for t in holds[:2] if t[:30] in cat.stdout)
     assert daemon.cli("queue", "cat", "0000000000000000").returncode == 1

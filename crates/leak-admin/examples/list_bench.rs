@@ -118,6 +118,7 @@ async fn main() {
             sessions_open: 0,
         }),
         reload: Arc::new(leak_admin::ReloadReport::default),
+        render_outgoing: Arc::new(|_, body| body.to_vec()),
     };
     let (shutdown, receiver) = watch::channel(false);
     let serving = tokio::spawn(server.run(ctx, receiver));

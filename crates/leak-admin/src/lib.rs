@@ -34,4 +34,4 @@ pub use protocol::{
     ErrorKind, OptoutEntry, QueueCounts, ReloadReport, Request, Response, StatusReport, Target,
     MAX_REQUEST_LINE,
 };
-pub use server::{AdminContext, AdminServer, StatusInfo, MAX_CONNECTIONS};
+pub use server::{AdminContext, AdminServer, RenderOutgoing, StatusInfo, MAX_CONNECTIONS};

@@ -38,7 +38,7 @@ pub(crate) async fn handle(ctx: &AdminContext, request: Request) -> Response {
     let result = match request {
         Request::QueueList { after } => list_page(store, after).await,
         Request::QueueShow { id } => show(store.as_ref(), &id),
-        Request::QueueCat { id } => cat(store, id).await,
+        Request::QueueCat { id } => cat(store, id, ctx.render_outgoing.clone()).await,
         Request::QueueRetry { target } => retry(store, target).await,
         Request::QueueHold { id } => hold(store.as_ref(), &id).await,
         Request::QueueRelease { id } => release(store.as_ref(), &id).await,
@@ -136,12 +136,19 @@ fn show(store: &dyn Store, id: &str) -> OpResult {
     }
 }
 
-/// The stored bytes of one message (read on a blocking thread: up to 25 MB).
-async fn cat(store: &Arc<dyn Store>, id: String) -> OpResult {
+/// One message as the recipient would receive it (read and rendered on a
+/// blocking thread: up to 25 MB, and an RSA signature).
+async fn cat(
+    store: &Arc<dyn Store>,
+    id: String,
+    render: crate::server::RenderOutgoing,
+) -> OpResult {
     use base64::Engine;
     let wanted = id.clone();
     let body = read_queue(store, move |store| match store.get(&wanted)? {
-        Some(_) => store.body(&wanted).map(Some),
+        Some(message) => store
+            .body(&wanted)
+            .map(|body| Some(render(&message, &body))),
         None => Ok(None),
     })
     .await?;

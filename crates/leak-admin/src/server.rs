@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leak_store::{Store, UnixTime};
+use leak_store::{QueuedMessage, Store, UnixTime};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Notify, Semaphore};
@@ -45,7 +45,14 @@ pub struct AdminContext {
     pub status: Arc<dyn Fn() -> StatusInfo + Send + Sync>,
     /// The daemon's reload (`leak reload`, the same as SIGHUP).
     pub reload: Arc<dyn Fn() -> ReloadReport + Send + Sync>,
+    /// `leak queue cat`: the stored (undated, unsigned) message as it would
+    /// go on the wire now — `Received`, `Date` and DKIM signatures added as
+    /// delivery adds them at the first attempt.
+    pub render_outgoing: RenderOutgoing,
 }
+
+/// How the daemon renders a stored message as it would go on the wire.
+pub type RenderOutgoing = Arc<dyn Fn(&QueuedMessage, &[u8]) -> Vec<u8> + Send + Sync>;
 
 /// The daemon's side of `leak status`, supplied by `serve`.
 #[derive(Debug, Clone, PartialEq, Eq)]

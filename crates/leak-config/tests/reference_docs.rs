@@ -17,8 +17,9 @@ fn example_keys() -> Vec<String> {
     let mut keys = Vec::new();
     for line in text.lines() {
         let line = line.trim_start_matches('#').trim();
-        if let Some(header) = line.strip_prefix('[') {
-            section = header.trim_matches(|c| c == '[' || c == ']').to_string();
+        let is_header = line.starts_with('[') && line.ends_with(']') && !line.contains(' ');
+        if is_header {
+            section = line.trim_matches(|c| c == '[' || c == ']').to_string();
             continue;
         }
         let Some((key, _)) = line.split_once('=') else {

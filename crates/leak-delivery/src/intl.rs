@@ -29,15 +29,45 @@ pub fn ascii_domain(domain: &str) -> Option<String> {
 }
 
 /// `address` as it goes into `MAIL FROM`/`RCPT TO`: the local part as
-/// submitted, the domain as A-labels (an ASCII domain exactly as written).
-/// The null sender stays empty.
+/// submitted (quoted when RFC 5321 requires it), the domain as A-labels (an
+/// ASCII domain exactly as written). The null sender stays empty.
 pub(crate) fn wire_address(address: &str) -> Option<String> {
     match address.rsplit_once('@') {
         None if address.is_empty() => Some(String::new()),
         None => None,
-        Some((_, domain)) if domain.is_ascii() => Some(address.to_owned()),
-        Some((local, domain)) => Some(format!("{local}@{}", ascii_domain(domain)?)),
+        Some((local, domain)) => {
+            let domain = if domain.is_ascii() {
+                domain.to_owned()
+            } else {
+                ascii_domain(domain)?
+            };
+            Some(format!("{}@{domain}", smtp_local_part(local)))
+        }
     }
+}
+
+/// A local part as RFC 5321 §4.1.2 writes it: a Dot-string as it is,
+/// anything else as a Quoted-string (`a>"b` → `"a>\\"b"`), so no character
+/// of it can end the path or start a parameter at the receiving server.
+fn smtp_local_part(local: &str) -> String {
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    let dot_string = local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext));
+    if dot_string {
+        return local.to_owned();
+    }
+    let mut quoted = String::with_capacity(local.len() + 4);
+    quoted.push('"');
+    for c in local.chars() {
+        if matches!(c, '"' | '\\') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// Whether the address's local part holds anything but ASCII.
@@ -83,6 +113,21 @@ pub(crate) fn final_recipient(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_parts_that_are_not_dot_strings_are_quoted() {
+        assert_eq!(
+            wire_address("bob.smith@x.test").unwrap(),
+            "bob.smith@x.test"
+        );
+        assert_eq!(wire_address("a>\"b@x.test").unwrap(), "\"a>\\\"b\"@x.test");
+        assert_eq!(wire_address("a b@x.test").unwrap(), "\"a b\"@x.test");
+        assert_eq!(wire_address(".lead@x.test").unwrap(), "\".lead\"@x.test");
+        assert_eq!(
+            wire_address("j\u{f6}rg@b\u{fc}cher.example").unwrap(),
+            "j\u{f6}rg@xn--bcher-kva.example"
+        );
+    }
 
     #[test]
     fn domains_become_a_labels() {

@@ -50,6 +50,8 @@ impl Harness {
                 failed: Vec::new(),
                 needs_restart: vec!["listeners".into()],
             }),
+            // A stand-in for the daemon's dating and signing.
+            render_outgoing: Arc::new(|_, body| [b"Date: now\r\n".as_slice(), body].concat()),
         };
         let (shutdown, receiver) = watch::channel(false);
         let server = tokio::spawn(server.run(ctx, receiver));

@@ -29,6 +29,11 @@ impl Scheduler {
 }
 
 impl Reloader {
+    /// The signer in force now (what `leak queue cat` signs with).
+    pub fn signer(&self) -> Arc<Signer> {
+        self.inner.signer()
+    }
+
     /// Signs with `signer` from the next delivery attempt on.
     pub fn replace_signer(&self, signer: Signer) {
         *self.inner.signer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signer);
