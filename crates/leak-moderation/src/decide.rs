@@ -121,6 +121,10 @@ impl Classifier {
         let lang = features.lang;
         let outcome = match rules {
             Verdict::Block { .. } => Outcome::Block,
+            // The model learned French and English only: a text in another
+            // language is left to the rules rather than judged by n-grams it
+            // never saw (an innocent Spanish forward scored 0.89).
+            Verdict::Allow if crate::learned::features::is_other_language(body) => Outcome::Allow,
             Verdict::Allow => model_outcome(score, features.words, model.thresholds(lang)),
         };
         Decision {
@@ -142,6 +146,26 @@ mod tests {
             text,
             pseudonym: "",
         })
+    }
+
+    #[test]
+    fn other_languages_are_left_to_the_rules() {
+        use crate::learned::features::is_other_language;
+        let spanish = "Hola Marta, te reenvío el presupuesto que nos mandaron ayer. \
+                       El presupuesto es de 1200 euros por la obra del tejado, con todo incluido. \
+                       Saludos y gracias por tu ayuda.";
+        assert!(is_other_language(spanish));
+        assert_eq!(decide(spanish).outcome, Outcome::Allow);
+        for text in [
+            "Je voulais te dire merci pour tout ce que tu as fait pour nous cette année.",
+            "I just wanted to say thank you for everything you did for us this year.",
+            "Je te dis merci : el presupuesto del tejado est arrivé, c'est parfait pour nous.",
+        ] {
+            assert!(!is_other_language(text), "{text}");
+        }
+        // The rules still judge it.
+        let insult = "Hola, you fucking asshole, por favor no vuelvas y gracias por nada";
+        assert_eq!(decide(insult).outcome, Outcome::Block);
     }
 
     #[test]

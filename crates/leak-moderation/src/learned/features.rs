@@ -69,6 +69,33 @@ const EN_WORDS: &[&str] = &[
     "don", "can", "at", "about",
 ];
 
+/// Whether `text` is in a language other than French and English: whatlang
+/// (trigram profiles), choosing among French, English and the other
+/// languages mail clients in Europe write in (Spanish, Italian, Portuguese,
+/// German, Dutch), places it in one of the others with at least
+/// [`OTHER_LANGUAGE_CONFIDENCE`]. The model learned French and English only,
+/// so the decision leaves such texts to the rules. The short list keeps
+/// English slang from passing for Tagalog or Scots.
+pub fn is_other_language(text: &str) -> bool {
+    use std::sync::OnceLock;
+    use whatlang::Lang::{Deu, Eng, Fra, Ita, Nld, Por, Spa};
+    static DETECTOR: OnceLock<whatlang::Detector> = OnceLock::new();
+    let detector = DETECTOR.get_or_init(|| {
+        whatlang::Detector::with_allowlist(vec![Fra, Eng, Spa, Ita, Por, Deu, Nld])
+    });
+    detector.detect(text).is_some_and(|info| {
+        info.confidence() >= OTHER_LANGUAGE_CONFIDENCE && !matches!(info.lang(), Fra | Eng)
+    })
+}
+
+/// whatlang's confidence from which a text counts as another language: a
+/// four-line Spanish forward scores 0.34. Measured on the French and English
+/// lines: 0 of 4,825 French training lines and 25 of 4,590 English ones
+/// (0.5 %, dialect-heavy slang, 20 of them abusive) count as another
+/// language and are left to the rules; in the blind sets 1 of 766 French
+/// lines and 6 of 759 English ones.
+pub const OTHER_LANGUAGE_CONFIDENCE: f64 = 0.3;
+
 /// Guesses the language of normalised words: whichever list of function
 /// words they hit more often; English on a tie (including no hit).
 pub fn guess_lang<'a>(words: impl Iterator<Item = &'a [u8]>) -> Lang {
