@@ -411,3 +411,23 @@ def test_the_inbound_listener_keeps_the_per_client_limits(make_daemon):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_thunderbird_autoconfig_names_the_submission_listeners(consent):
+    """The web listener serves Thunderbird's autoconfig file: leak's host name
+    and its implicit-TLS and STARTTLS submission ports, no incoming server."""
+    import urllib.request
+    import xml.etree.ElementTree as ET
+    daemon, _sink, _inbound, base, _metrics = consent
+    for path in ("/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"):
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("application/xml")
+            root = ET.fromstring(response.read())
+        provider = root.find("emailProvider")
+        assert provider.find("domain").text == "anon.test"
+        assert root.find(".//incomingServer") is None
+        servers = [(s.find("hostname").text, int(s.find("port").text), s.find("socketType").text)
+                   for s in provider.findall("outgoingServer")]
+        assert servers == [("mail.anon.test", daemon.ports["implicit"], "SSL"),
+                           ("mail.anon.test", daemon.ports["starttls"], "STARTTLS")], servers

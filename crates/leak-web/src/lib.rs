@@ -8,6 +8,9 @@
 //!   This is both RFC 8058's one-click request (sent by mailbox providers
 //!   when the recipient presses "unsubscribe") and the page's button.
 //! - `GET /health`: `200 ok`, for the reverse proxy and monitoring.
+//! - `GET /.well-known/autoconfig/mail/config-v1.1.xml` (and
+//!   `/mail/config-v1.1.xml` for an `autoconfig.<domain>` host): the mail
+//!   client autoconfig file naming leak's submission listeners.
 //!
 //! The token is opened by [`leak_consent::Suppression::open_token`]: it
 //! carries the normalised address encrypted and authenticated under the
@@ -21,8 +24,12 @@
 //!
 //! - `lib.rs`: the router, [`serve`] and the handlers.
 //! - `pages.rs`: the HTML pages.
+//! - `autoconfig.rs`: the mail-client autoconfig document.
 
+mod autoconfig;
 mod pages;
+
+pub use autoconfig::Autoconfig;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -39,22 +46,24 @@ use tokio::sync::watch;
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";
 
 /// The router, for [`serve`] and for tests that drive it directly.
-pub fn router(list: Arc<Suppression>) -> Router {
+pub fn router(list: Arc<Suppression>, autoconfig: Autoconfig) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/optout/{token}", get(page).post(opt_out))
         // The only body leak reads is 26 bytes long.
         .layer(DefaultBodyLimit::max(4096))
         .with_state(list)
+        .merge(autoconfig::routes(autoconfig))
 }
 
 /// Serves HTTP on `listener` until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
     list: Arc<Suppression>,
+    autoconfig: Autoconfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(list))
+    axum::serve(listener, router(list, autoconfig))
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })

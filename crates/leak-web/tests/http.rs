@@ -21,7 +21,18 @@ async fn site() -> Site {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(leak_web::serve(listener, list.clone(), shutdown));
+    let autoconfig = leak_web::Autoconfig {
+        domain: "anon.example".into(),
+        hostname: "mail.anon.example".into(),
+        implicit_ports: vec![465],
+        starttls_ports: vec![587],
+    };
+    tokio::spawn(leak_web::serve(
+        listener,
+        list.clone(),
+        autoconfig,
+        shutdown,
+    ));
     Site {
         _dir: dir,
         list,

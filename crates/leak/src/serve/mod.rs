@@ -172,6 +172,12 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
 
     let mut listener_names = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut autoconfig = leak_web::Autoconfig {
+        domain: config.anonymizer.domain.clone(),
+        hostname: config.server.hostname.clone(),
+        implicit_ports: Vec::new(),
+        starttls_ports: Vec::new(),
+    };
     for listener in &config.listeners {
         let socket = TcpListener::bind(&listener.bind)
             .await
@@ -181,6 +187,15 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         let mode = settings::listener_mode(listener.tls);
         tracing::info!(tls = ?listener.tls, role = ?listener.role, "listening on {address}");
         let inbound = listener.role == leak_config::ListenerRole::Inbound;
+        match (inbound, listener.tls) {
+            (false, leak_config::ListenerTls::Implicit) => {
+                autoconfig.implicit_ports.push(address.port())
+            }
+            (false, leak_config::ListenerTls::Starttls) => {
+                autoconfig.starttls_ports.push(address.port())
+            }
+            _ => {}
+        }
         let role = if inbound { ", inbound" } else { "" };
         listener_names.push(format!("{address} ({}{role})", tls_name(listener.tls)));
         let server = if inbound { &inbound_server } else { &server };
@@ -236,7 +251,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         tracing::info!("opt-out pages at http://{address}/optout/");
         let (list, shutdown) = (suppression.clone(), shutdown.clone());
         tasks.spawn(async move {
-            if let Err(error) = leak_web::serve(socket, list, shutdown).await {
+            if let Err(error) = leak_web::serve(socket, list, autoconfig, shutdown).await {
                 tracing::error!(%error, "web listener failed");
             }
         });
