@@ -55,6 +55,7 @@ pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
 pub use intl::ascii_domain;
+pub use report::without_date;
 pub use review::ReviewDeadline;
 pub use scheduler::{QueueHint, Reloader, Scheduler};
 pub use stamp::{outgoing, stamp_time};

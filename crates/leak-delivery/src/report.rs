@@ -96,8 +96,9 @@ pub(crate) fn build(
 }
 
 /// mail-builder writes a `Date` of its own when none is given: drop it, the
-/// report is dated at delivery (see `stamp.rs`).
-pub(crate) fn without_date(message: Vec<u8>) -> Vec<u8> {
+/// message is dated at delivery (see `stamp.rs`). Used for reports, the
+/// review-deadline notice and the inbound listener's answers.
+pub fn without_date(message: Vec<u8>) -> Vec<u8> {
     let end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

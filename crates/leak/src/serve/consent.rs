@@ -60,7 +60,8 @@ pub struct Outbox {
 #[async_trait::async_trait]
 impl leak_inbound::Outbox for Outbox {
     async fn send(&self, to: &str, message: Vec<u8>) -> Result<(), String> {
-        let body = without_date(&message);
+        // Stored undated like every leak message: Date comes at delivery.
+        let body = leak_delivery::without_date(message);
         let now = super::pipeline::unix_now();
         let id = leak_store::new_message_id();
         let queued = QueuedMessage {
@@ -86,27 +87,6 @@ impl leak_inbound::Outbox for Outbox {
         self.scheduler.queued(&id);
         Ok(())
     }
-}
-
-/// `message` without the `Date` field mail-builder always writes (a stored
-/// message with a `Date` would be sent unsigned, as queued by an older leak).
-fn without_date(message: &[u8]) -> Vec<u8> {
-    let end = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(message.len(), |i| i + 2);
-    let mut out = Vec::with_capacity(message.len());
-    let mut skipping = false;
-    for line in message[..end].split_inclusive(|&b| b == b'\n') {
-        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            skipping = line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
-        }
-        if !skipping {
-            out.extend_from_slice(line);
-        }
-    }
-    out.extend_from_slice(&message[end..]);
-    out
 }
 
 /// The inbound role's backend.
