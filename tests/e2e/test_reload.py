@@ -1,15 +1,17 @@
 """End to end: `leak reload` on a running daemon. DKIM key rotation as
 docs/operations.md describes it, checked on the delivered mail with dkimpy;
 a refused config that leaves the old one in force; keys that need a restart;
-limits that change without one."""
+limits that change without one; `queue cat` with the settings in force."""
 
 import email
 import email.policy
+import json
 import pathlib
 import re
 import shutil
 import smtplib
 import tempfile
+import time
 
 import dkim
 import pytest
@@ -205,3 +207,26 @@ def test_word_list_and_anonymizer_changes_apply_at_reload(make_daemon, mx_and_dn
     assert submit("hello again") == 250
     assert b"Sent through the reload test." not in delivered(sink, "the zorblax is here")
     assert b"Sent through the reload test." in delivered(sink, "hello again")
+
+
+def test_queue_cat_signs_with_the_settings_in_force(make_daemon):
+    """`leak queue cat` shows what delivery would send now: after a reload
+    that shortens `[dkim] expiry`, the rendered signature expires sooner."""
+    daemon = make_daemon(random_delay="1h")
+    send(daemon, "waiting in the queue")
+    listing = daemon.cli("queue", "list", "--json")
+    ids = [entry["id"] for entry in json.loads(listing.stdout)]
+    assert len(ids) == 1, listing.stdout
+
+    def expiry_in_days():
+        cat = daemon.cli("queue", "cat", ids[0])
+        assert cat.returncode == 0, cat.stderr
+        expires = int(re.search(r"\bx=(\d+)", cat.stdout).group(1))
+        return (expires - time.time()) / 86400
+
+    assert 6.9 < expiry_in_days() < 7.1, "the default expiry is 7 days"
+    daemon.config.write_text(daemon.config.read_text().replace(
+        "[delivery]", '[dkim]\nexpiry = "2d"\n\n[delivery]', 1))
+    code, out, err = reload(daemon)
+    assert code == 0, err
+    assert 1.9 < expiry_in_days() < 2.1, out

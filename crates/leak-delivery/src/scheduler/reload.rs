@@ -34,6 +34,12 @@ impl Reloader {
         self.inner.signer()
     }
 
+    /// The delivery settings in force now (a reload may have changed the
+    /// timing ones: date rounding, DKIM expiry), for `leak queue cat`.
+    pub fn settings(&self) -> Arc<DeliverySettings> {
+        self.inner.settings()
+    }
+
     /// Signs with `signer` from the next delivery attempt on.
     pub fn replace_signer(&self, signer: Signer) {
         *self.inner.signer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signer);

@@ -227,7 +227,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             let reloader = reloader.clone();
             Arc::new(move || reloader.reload())
         },
-        render_outgoing: outgoing_renderer(&config, scheduler.reloader()),
+        render_outgoing: outgoing_renderer(scheduler.reloader()),
     };
     let admin_task = tokio::spawn(admin.run(context, shutdown.clone()));
     if let Some(metrics) = &config.metrics {
@@ -378,17 +378,15 @@ fn tls_name(tls: leak_config::ListenerTls) -> &'static str {
 /// `leak queue cat`: the stored message dated, stamped and signed as the
 /// delivery scheduler would send it now (a message already attempted keeps
 /// the stamp of its first attempt).
-fn outgoing_renderer(
-    config: &Config,
-    delivery_now: leak_delivery::Reloader,
-) -> leak_admin::RenderOutgoing {
-    let delivery = settings::delivery_settings(config);
+fn outgoing_renderer(delivery_now: leak_delivery::Reloader) -> leak_admin::RenderOutgoing {
     Arc::new(move |message, body| {
+        // The settings and keys in force now: a reload may have changed the
+        // date rounding, the DKIM expiry or rotated the keys.
+        let delivery = delivery_now.settings();
         let now = pipeline::unix_now();
         let rounded = leak_delivery::stamp_time(now, delivery.date_rounding);
         let stamp = message.stamped.unwrap_or(rounded);
         let expires = delivery.dkim_expiry.map(|e| rounded + e.as_secs());
-        // The keys in force now (a reload may have rotated them).
         let signer = delivery_now.signer();
         leak_delivery::outgoing(body, stamp, &delivery.hostname, &signer, expires)
             .unwrap_or_else(|_| body.to_vec())
