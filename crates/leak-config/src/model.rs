@@ -750,13 +750,18 @@ pub struct LogConfig {
     pub client_ip: ClientIpLog,
 }
 
-/// `log.format`: one human-readable line per event, or one JSON object.
+/// `log.format`: one human-readable line per event, one JSON object, or
+/// native journald entries with each event field as a journal field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
     Text,
     Json,
+    /// Sent over journald's native socket: `MESSAGE`, `PRIORITY`, and the
+    /// event's fields as `LEAK_SESSION`, `LEAK_QUEUE_ID`, … (queryable with
+    /// `journalctl LEAK_SESSION=…`).
+    Journald,
 }
 
 /// `log.client_ip`: how a submission client's address appears in the log.

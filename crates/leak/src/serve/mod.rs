@@ -49,15 +49,34 @@ pub fn run(config_path: &Path) -> CliResult {
 }
 
 /// `[log]`: text or JSON lines on stderr (journald adds its own time
-/// stamps and fields), and how client addresses appear (`leak_smtp::logged_peer`).
+/// stamps and fields), or native journald entries, and how client addresses
+/// appear (`leak_smtp::logged_peer`).
 fn init_logging(log: &leak_config::LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr);
     match log.format {
         leak_config::LogFormat::Json => builder.json().init(),
+        leak_config::LogFormat::Journald => match journald_layer() {
+            Ok(journald) => {
+                use tracing_subscriber::layer::SubscriberExt;
+                use tracing_subscriber::util::SubscriberInitExt;
+                tracing_subscriber::registry()
+                    .with(filter())
+                    .with(journald)
+                    .init();
+            }
+            // No journal (not under systemd): the text lines on stderr,
+            // and the reason, rather than no log at all.
+            Err(error) => {
+                builder.with_ansi(false).init();
+                tracing::warn!(%error, "log.format = \"journald\" but the journal socket cannot be opened; logging text to stderr");
+            }
+        },
         // Colours only on a terminal: journald and log files get plain text.
         leak_config::LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -68,6 +87,13 @@ fn init_logging(log: &leak_config::LogConfig) {
         leak_config::ClientIpLog::Hashed => leak_smtp::ClientIpLog::Hashed,
         leak_config::ClientIpLog::None => leak_smtp::ClientIpLog::Hidden,
     });
+}
+
+/// journald's native protocol: fields prefixed `LEAK_`, identifier `leak`.
+fn journald_layer() -> std::io::Result<tracing_journald::Layer> {
+    Ok(tracing_journald::layer()?
+        .with_field_prefix(Some("LEAK".to_owned()))
+        .with_syslog_identifier("leak".to_owned()))
 }
 
 /// The config with every check `check-config` does; all problems are printed.
