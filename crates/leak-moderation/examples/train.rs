@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use leak_moderation::eval::Report;
 use leak_moderation::learned::model::Model;
 use leak_moderation::learned::train::{self, Example, Options, Run};
-use leak_moderation::{model_outcome, Classifier, Input, Outcome, Verdict};
+use leak_moderation::{combined_outcome, model_outcome, Classifier, Input, Verdict};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +45,12 @@ fn main() -> ExitCode {
     }
     if let Some(v) = value("--l2") {
         opts.l2 = v;
+    }
+    if let Some(v) = value("--block-fp") {
+        opts.block_fp = v;
+    }
+    if let Some(v) = value("--hold-fp") {
+        opts.hold_fp = v;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let examples = match load(dir) {
@@ -138,6 +144,7 @@ fn report(examples: &[Example], run: &Run) {
     for (name, with_rules) in [("model alone", false), ("model + rules", true)] {
         let classifier = Classifier::builtin();
         let mut r = Report::default();
+        let mut writers = Report::default();
         for (i, e) in examples.iter().enumerate() {
             let t = run.model.thresholds(run.features[i].lang);
             let ruled = with_rules
@@ -149,17 +156,31 @@ fn report(examples: &[Example], run: &Run) {
                     }),
                     Verdict::Block { .. }
                 );
-            let outcome = if ruled {
-                Outcome::Block
+            let (score, words) = (run.oof[i], run.features[i].words);
+            let outcome = if with_rules {
+                combined_outcome(ruled, score, words, t)
             } else {
-                model_outcome(run.oof[i], run.features[i].words, t)
+                model_outcome(score, words, t)
             };
             r.add(&e.lang, &e.category, e.abusive, outcome);
+            writers.add(
+                &format!("{}/{}", e.lang, e.source),
+                "(all)",
+                e.abusive,
+                outcome,
+            );
         }
         println!(
             "\n### Cross-validated on training data: {name}\n\n{}",
             r.table()
         );
+        let per_writer: String = writers
+            .table()
+            .lines()
+            .take(2 + writers.by_lang.len())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        println!("\nPer writer ({name}):\n\n{per_writer}");
     }
     for (lang, t) in ["en", "fr"].iter().zip(run.model.thresholds) {
         println!(
@@ -194,11 +215,8 @@ fn by_writer(examples: &[Example], opts: &Options) {
                 }),
                 Verdict::Block { .. }
             );
-            let outcome = if ruled {
-                Outcome::Block
-            } else {
-                model_outcome(score, features.words, run.model.thresholds(features.lang))
-            };
+            let t = run.model.thresholds(features.lang);
+            let outcome = combined_outcome(ruled, score, features.words, t);
             r.add(
                 &format!("{}/{writer}", e.lang),
                 &e.category,

@@ -81,7 +81,7 @@ mod wordcache;
 
 use std::fmt;
 
-pub use decide::{model_outcome, Decision, Outcome, MIN_WORDS, MODEL_REASON};
+pub use decide::{combined_outcome, model_outcome, Decision, Outcome, MIN_WORDS, MODEL_REASON};
 use index::Index;
 pub use learned::features::Lang;
 use lexicon::{Classes, Lexicon, ShapeFits};

@@ -10,20 +10,38 @@
 //!
 //! Thresholds come from out-of-fold scores only (each line scored by a
 //! model that never saw it; folds by a hash of the line's text), per
-//! guessed language: `block` lets at most [`BLOCK_FP`] of the benign lines
-//! through to a block, `hold` at most [`HOLD_FP`] to a hold or a block.
+//! guessed language and for the worst writer: `block` lets at most
+//! [`BLOCK_FP`] of any one writer's benign lines through to a block, `hold`
+//! at most [`HOLD_FP`] to a hold or a block. Pooling the writers let one
+//! writer's hard negatives be held at 9 % while the pool was at 5 %.
 
 use super::features::{extract, Features, Lang, BUCKETS};
 use super::model::{sigmoid, Model, Thresholds};
 use crate::decide::MIN_WORDS;
 
-/// The benign share of training lines the block threshold may block
-/// (out-of-fold): well under the 1 % the project allows on real traffic.
+/// The share of any one writer's benign training lines the block threshold
+/// may block (out-of-fold): under the 1 % the project allows on real
+/// traffic, leaving room for the rules' own blocks.
 pub const BLOCK_FP: f64 = 0.005;
-/// The benign share of training lines held or blocked by the model
-/// (out-of-fold): under the 8 % the project allows held, with a margin
-/// (the benign training lines are hard negatives).
-pub const HOLD_FP: f64 = 0.05;
+/// The share of any one writer's benign training lines held or blocked by
+/// the model (out-of-fold): under the 6 % held this model aims at on a
+/// writer it never read (8 % allowed), with a margin for the rules' hits
+/// the model doubts (held too).
+pub const HOLD_FP: f64 = 0.045;
+
+/// The rules' tuning corpus (`tests/fixtures/corpus.tsv`), as a source:
+/// trained on, measured, but not one of the writers the thresholds are
+/// chosen for. Its benign lines are near-misses written against the rules'
+/// word lists (a swear word not aimed at the reader, a name that is also a
+/// slur), short and unlike mail; letting them set the thresholds raised the
+/// English hold threshold from about 0.64 to 0.78 and cost about ten points
+/// of caught-or-held on every writer.
+pub const CORPUS_SOURCE: &str = "corpus";
+
+/// A writer counts in the choice of a language's thresholds with at least
+/// this many benign lines in it (the odd line of the other language in a
+/// writer's file does not make a writer).
+pub const MIN_WRITER_LINES: usize = 100;
 
 /// Optimisation settings. The defaults were picked by cross-validated AUC
 /// on the training data (few epochs at a modest rate generalise better than
@@ -34,6 +52,10 @@ pub struct Options {
     pub learning_rate: f64,
     pub l2: f64,
     pub folds: u64,
+    /// [`BLOCK_FP`] unless trying another share.
+    pub block_fp: f64,
+    /// [`HOLD_FP`] unless trying another share.
+    pub hold_fp: f64,
 }
 
 impl Default for Options {
@@ -43,6 +65,8 @@ impl Default for Options {
             learning_rate: 0.2,
             l2: 0.0,
             folds: 5,
+            block_fp: BLOCK_FP,
+            hold_fp: HOLD_FP,
         }
     }
 }
@@ -247,27 +271,46 @@ fn threshold_for(benign: &mut [f64], share: f64, total: usize) -> f32 {
     }
 }
 
-/// Thresholds per guessed language from out-of-fold scores.
+/// Thresholds per guessed language from out-of-fold scores: for each
+/// writer (`Example::source`) the threshold its own benign lines allow,
+/// then the strictest of them, so that no writer's share is over the limit.
 pub fn choose_thresholds(
     features: &[Features],
     examples: &[Example],
     oof: &[f64],
+    opts: &Options,
 ) -> [Thresholds; 2] {
     Lang::ALL.map(|lang| {
-        let benign: Vec<usize> = (0..examples.len())
-            .filter(|&i| features[i].lang == lang && !examples[i].abusive)
-            .collect();
-        let mut eligible: Vec<f64> = benign
-            .iter()
-            .filter(|&&i| features[i].words >= MIN_WORDS)
-            .map(|&i| oof[i])
-            .collect();
-        // Shares of the lines the model may act on: shorter ones are left
-        // to the rules and would dilute the share.
-        let total = eligible.len();
-        let block = threshold_for(&mut eligible, BLOCK_FP, total);
-        let hold = threshold_for(&mut eligible, HOLD_FP, total).min(block);
-        Thresholds { block, hold }
+        let mut writers: Vec<&str> = examples.iter().map(|e| e.source.as_str()).collect();
+        writers.sort_unstable();
+        writers.dedup();
+        let (mut block, mut hold) = (0.0f32, 0.0f32);
+        for writer in writers.into_iter().filter(|&w| w != CORPUS_SOURCE) {
+            // Shares of the lines the model may act on: shorter ones are
+            // left to the rules and would dilute the share.
+            let mut eligible: Vec<f64> = (0..examples.len())
+                .filter(|&i| {
+                    features[i].lang == lang
+                        && !examples[i].abusive
+                        && examples[i].source == writer
+                        && features[i].words >= MIN_WORDS
+                })
+                .map(|i| oof[i])
+                .collect();
+            let total = eligible.len();
+            if total < MIN_WRITER_LINES {
+                continue;
+            }
+            block = block.max(threshold_for(&mut eligible, opts.block_fp, total));
+            hold = hold.max(threshold_for(&mut eligible, opts.hold_fp, total));
+        }
+        if block == 0.0 {
+            block = 0.5;
+        }
+        Thresholds {
+            block,
+            hold: hold.min(block),
+        }
     })
 }
 
@@ -285,7 +328,7 @@ pub struct Run {
 pub fn train(examples: &[Example], opts: &Options) -> Run {
     let features: Vec<Features> = examples.iter().map(|e| extract(&e.text)).collect();
     let oof = cross_validate(examples, &features, opts);
-    let thresholds = choose_thresholds(&features, examples, &oof);
+    let thresholds = choose_thresholds(&features, examples, &oof, opts);
     let rows: Vec<(&Features, bool)> = features
         .iter()
         .zip(examples)
@@ -408,7 +451,7 @@ mod tests {
                 }
             })
             .collect();
-        let [en, _] = choose_thresholds(&features, &examples, &oof);
+        let [en, _] = choose_thresholds(&features, &examples, &oof, &Options::default());
         assert!(en.hold < en.block && en.block < 0.995, "{en:?}");
         let blocked = (0..200)
             .filter(|&i| i % 2 == 1 && oof[i] >= f64::from(en.block))

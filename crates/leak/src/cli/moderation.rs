@@ -116,8 +116,15 @@ fn print_decision(decision: &leak_moderation::Decision) -> CliResult {
                 reason,
                 matched,
             },
-            _,
+            leak_moderation::Outcome::Block,
         ) => format!("block: {category}\nreason: {reason}\nmatched: {matched}"),
+        // The rules matched but the model scored the text low: held.
+        (
+            leak_moderation::Verdict::Block {
+                category, matched, ..
+            },
+            _,
+        ) => format!("hold\nrules: {category}\nmatched: {matched}"),
         (_, leak_moderation::Outcome::Block) => {
             format!("block: model\nreason: {}", decision.reason())
         }

@@ -169,7 +169,17 @@ impl Pipeline {
             pseudonym,
         });
         self.metrics.classification_took(started.elapsed());
-        match decision.outcome {
+        // A rules hit the model doubts is held for review; without review
+        // there is no one to settle it, and the rules' block stands.
+        let outcome = match (decision.outcome, &decision.rules) {
+            (leak_moderation::Outcome::Hold, leak_moderation::Verdict::Block { .. })
+                if !policy.moderation_review =>
+            {
+                leak_moderation::Outcome::Block
+            }
+            (outcome, _) => outcome,
+        };
+        match outcome {
             leak_moderation::Outcome::Allow => Ok(None),
             leak_moderation::Outcome::Hold if policy.moderation_review => {
                 // Score and language only: the matched words are message text.
