@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use leak_moderation::eval::Report;
 use leak_moderation::learned::model::Model;
 use leak_moderation::learned::train::{self, Example, Options, Run};
-use leak_moderation::{combined_outcome, model_outcome, Classifier, Input, Verdict};
+use leak_moderation::{combined_outcome, model_outcome, Classifier, Input, Outcome, Verdict};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -145,6 +145,9 @@ fn report(examples: &[Example], run: &Run) {
         let classifier = Classifier::builtin();
         let mut r = Report::default();
         let mut writers = Report::default();
+        // The rules' hits the model would allow (held, not blocked), per
+        // writer: [abusive, benign].
+        let mut doubted: std::collections::BTreeMap<String, [usize; 2]> = Default::default();
         for (i, e) in examples.iter().enumerate() {
             let t = run.model.thresholds(run.features[i].lang);
             let ruled = with_rules
@@ -162,6 +165,11 @@ fn report(examples: &[Example], run: &Run) {
             } else {
                 model_outcome(score, words, t)
             };
+            if ruled && outcome != Outcome::Block {
+                doubted
+                    .entry(format!("{}/{}", e.lang, e.source))
+                    .or_default()[usize::from(!e.abusive)] += 1;
+            }
             r.add(&e.lang, &e.category, e.abusive, outcome);
             writers.add(
                 &format!("{}/{}", e.lang, e.source),
@@ -181,6 +189,14 @@ fn report(examples: &[Example], run: &Run) {
             .map(|l| format!("{l}\n"))
             .collect();
         println!("\nPer writer ({name}):\n\n{per_writer}");
+        if with_rules {
+            println!(
+                "Rules hits the model would allow, held instead of blocked (abusive, benign):\n"
+            );
+            for (group, [abusive, benign]) in &doubted {
+                println!("- {group}: {abusive} abusive, {benign} benign");
+            }
+        }
     }
     for (lang, t) in ["en", "fr"].iter().zip(run.model.thresholds) {
         println!(
