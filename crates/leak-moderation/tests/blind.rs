@@ -21,29 +21,33 @@ struct BlindSet {
     held_fp: f64,
 }
 
-/// Measured once: A-fr 60.0/85.6/4.2/3.7, A-en 55.6/79.4/3.2/4.3,
-/// B-fr 65.5/92.0/3.1/5.6, B-en 66.2/86.9/3.6/3.6 (blocked, caught or held,
-/// benign blocked, benign held).
+/// Measured blind once with the first model: A-fr 60.0/85.6/4.2/3.7, A-en
+/// 55.6/79.4/3.2/4.3, B-fr 65.5/92.0/3.1/5.6, B-en 66.2/86.9/3.6/3.6
+/// (blocked, caught or held, benign blocked, benign held). The floors
+/// below follow the model trained on writers 1-6 (regression figures, no
+/// longer blind: these sets were seen by the first measurement): A-fr
+/// 65.0/89.4/1.1/6.8, A-en 65.6/79.4/1.6/4.9, B-fr 70.0/91.5/1.0/8.2, B-en
+/// 71.7/88.4/1.5/5.1.
 const SETS: [BlindSet; 4] = [
     set(
         include_str!("fixtures/blind/blind-A-fr.tsv"),
         "fr",
-        [58.0, 84.0, 5.5, 5.0],
+        [63.0, 88.0, 2.5, 8.0],
     ),
     set(
         include_str!("fixtures/blind/blind-A-en.tsv"),
         "en",
-        [54.0, 78.0, 4.5, 5.5],
+        [64.0, 78.0, 2.5, 6.5],
     ),
     set(
         include_str!("fixtures/blind/blind-B-fr.tsv"),
         "fr",
-        [64.0, 90.0, 4.5, 7.0],
+        [68.0, 90.0, 2.5, 9.5],
     ),
     set(
         include_str!("fixtures/blind/blind-B-en.tsv"),
         "en",
-        [64.0, 85.0, 5.0, 5.0],
+        [70.0, 87.0, 2.5, 6.5],
     ),
 ];
 
@@ -61,6 +65,7 @@ const fn set(text: &'static str, lang: &'static str, bounds: [f64; 4]) -> BlindS
 #[test]
 fn blind_sets_stay_at_their_measured_figures() {
     let classifier = Classifier::builtin();
+    let mut tallies = Vec::new();
     for (index, set) in SETS.iter().enumerate() {
         let mut report = Report::default();
         for line in parse_tsv(set.text).expect("blind set parses") {
@@ -72,6 +77,17 @@ fn blind_sets_stay_at_their_measured_figures() {
             report.add(&line.lang, &line.category, line.abusive, decision.outcome);
         }
         let t = report.by_lang[set.lang];
+        println!(
+            "set {index} ({}): {t:?} {:?} {:?} {:?} {:?}",
+            set.lang,
+            t.blocked_recall(),
+            t.caught_or_held(),
+            t.blocked_fp(),
+            t.held_fp()
+        );
+        tallies.push((index, set, t));
+    }
+    for (index, set, t) in tallies {
         let what = format!("set {index} ({}): {t:?}", set.lang);
         assert!(t.blocked_recall().unwrap_or(0.0) >= set.blocked, "{what}");
         assert!(
