@@ -45,7 +45,9 @@ def outcomes(daemon):
     for text in CANDIDATES:
         result = daemon.cli("moderation", "check", "-", input=text)
         assert result.returncode == 0, result.stderr
-        found[text] = result.stdout.splitlines()[0]
+        lines = result.stdout.splitlines()
+        # A rules hit the model doubts is held too, but is not the model's band.
+        found[text] = "hold: rules" if lines[0] == "hold" and lines[1].startswith("rules:") else lines[0]
     return found
 
 
@@ -137,6 +139,28 @@ def test_review_off_lets_uncertain_messages_through(make_daemon):
         assert send(client, message("note", holds[0]))[0] == 250
     result = json.loads(daemon.cli("queue", "list", "--json").stdout)
     assert len(result) == 1 and result[0]["held"] is False
+
+
+# The rules match an insult, the model reads affection: the two disagree.
+DOUBTED = "Honestly you are a stupid idiot sometimes but I love you and I am proud of you, happy birthday."
+
+
+def test_rules_hit_the_model_doubts_is_held_or_refused_without_review(make_daemon):
+    daemon = make_daemon(start=False)
+    check = daemon.cli("moderation", "check", "-", input=DOUBTED).stdout.splitlines()
+    assert check[:2] == ["hold", "rules: insult"], check
+    daemon.start()
+    with trusted_client(daemon) as client:
+        assert send(client, message("birthday", DOUBTED))[0] == 250
+    assert len(held_ids(daemon)) == 1
+    daemon.stop()
+    # Without review there is no one to settle it: the rules' block stands.
+    daemon.config.write_text(daemon.config.read_text().replace(
+        'action = "reject"', 'action = "reject"\nreview = false'))
+    daemon.start()
+    with trusted_client(daemon) as client:
+        code, reply = send(client, message("birthday", DOUBTED))
+        assert code == 550 and reply.startswith(b"5.7.1") and b"insult" in reply, reply
 
 
 def test_review_deadline_drops_and_notifies(make_daemon, mx_and_dns):
