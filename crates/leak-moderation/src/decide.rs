@@ -4,7 +4,8 @@
 //! - the rules block → block (they name the category), unless the model,
 //!   on a text long enough for it to judge, scores it under the hold
 //!   threshold: then the two opinions disagree and the message is held for
-//!   review ([`combined_outcome`]);
+//!   review ([`combined_outcome`]); the operator's own block list and a
+//!   hit in the pseudonym (which the model does not read) always block;
 //! - the model's score reaches the language's block threshold → block;
 //! - the score reaches the hold threshold → hold for review;
 //! - otherwise → allow.
@@ -145,6 +146,9 @@ impl Classifier {
             Verdict::Block { .. } if crate::learned::features::is_other_language(body) => {
                 Outcome::Block
             }
+            // What the operator listed, or an insult in the pseudonym the
+            // model never reads, blocks whatever the score.
+            Verdict::Block { firm: true, .. } => Outcome::Block,
             Verdict::Block { .. } => {
                 combined_outcome(true, score, features.words, model.thresholds(lang))
             }
@@ -253,6 +257,20 @@ mod tests {
             assert!(matches!(d.rules, Verdict::Block { .. }), "{text}");
             assert_ne!(d.outcome, Outcome::Allow, "{text}: {}", d.detail());
         }
+    }
+
+    #[test]
+    fn the_operators_block_list_blocks_whatever_the_model_says() {
+        let text = "the zorblax is here, we will talk about the garden tomorrow after lunch";
+        let builtin = decide(text);
+        assert_eq!(builtin.outcome, Outcome::Allow, "{}", builtin.detail());
+        let listed = Classifier::new(&["zorblax".to_owned()], &[]).decide(&Input {
+            subject: "",
+            text,
+            pseudonym: "",
+        });
+        assert!(listed.score < f64::from(model().thresholds(listed.lang).hold));
+        assert_eq!(listed.outcome, Outcome::Block, "{}", listed.detail());
     }
 
     #[test]

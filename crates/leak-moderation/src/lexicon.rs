@@ -357,6 +357,7 @@ impl Lexicon {
                             action,
                             scope,
                             source: line.into(),
+                            operator: false,
                         });
                         continue;
                     }
@@ -417,6 +418,7 @@ impl Lexicon {
             action,
             scope: Scope::All,
             source: phrase.into(),
+            operator: content,
         });
     }
 

@@ -178,6 +178,10 @@ pub enum Verdict {
         /// For the operator only: the normalised words and the rule that
         /// matched, so lists can be tuned. Never send it to the sender.
         matched: String,
+        /// A hit the model has no say on: the operator's own block list
+        /// (`block_words_file`), or the pseudonym (which the model does not
+        /// read). It blocks whatever the model's score.
+        firm: bool,
     },
 }
 
@@ -266,6 +270,7 @@ impl Classifier {
             category: hit.category,
             reason: hit.category.reason().to_owned(),
             matched: format!("{prefix}\"{text}\" [rule: {}]", rule.source),
+            firm: rule.operator || from_name,
         }
     }
 

@@ -89,6 +89,8 @@ pub(crate) struct Rule {
     pub action: Action,
     pub scope: Scope,
     pub source: Box<str>,
+    /// An entry of the operator's block list (not a built-in rule).
+    pub operator: bool,
 }
 
 /// Whether every mandatory element of `rule` is satisfied by some token of

@@ -166,6 +166,7 @@ fn verdict_carries_reason_and_match() {
         category,
         reason,
         matched,
+        ..
     } = v
     else {
         panic!("allowed")

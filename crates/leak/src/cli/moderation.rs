@@ -115,6 +115,7 @@ fn print_decision(decision: &leak_moderation::Decision) -> CliResult {
                 category,
                 reason,
                 matched,
+                ..
             },
             leak_moderation::Outcome::Block,
         ) => format!("block: {category}\nreason: {reason}\nmatched: {matched}"),
