@@ -12,6 +12,8 @@
 //!   SMTP commands, when SMTPUTF8 is needed, RFC 6533 report addresses.
 //! - `tls.rs`: the STARTTLS client configurations (opportunistic, verifying).
 //! - `mta_sts.rs`: MTA-STS policies (RFC 8461): TXT lookup, HTTPS fetch, cache.
+//! - `dane.rs`: DANE (RFC 7672): DNSSEC-validated MX and TLSA lookups, TLSA
+//!   matching, the certificate verifier (tests in `dane_tests.rs`).
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
 //! - `shaping.rs`: limits per MX host set (connections, messages per
 //!   minute), suspension after throttling replies, retry jitter.
@@ -40,6 +42,7 @@
 mod agenda;
 mod client;
 mod counters;
+mod dane;
 mod dns;
 mod intl;
 mod mta_sts;
@@ -72,6 +75,10 @@ pub enum TlsPolicy {
     /// STARTTLS with a certificate that chains to a trusted root and names
     /// the MX host; otherwise the recipients are deferred, never sent in clear.
     Verify,
+    /// DANE required (RFC 7672): the MX RRset must be DNSSEC-validated and
+    /// every MX host must publish usable TLSA records its certificate
+    /// matches; otherwise the recipients are deferred.
+    Dane,
 }
 
 /// Which MX addresses delivery connects to.
@@ -165,6 +172,11 @@ pub struct DeliverySettings {
     pub mta_sts_port: u16,
     /// A daily cap per MX host set that grows while the IP warms up.
     pub warmup: Option<Warmup>,
+    /// Look up DNSSEC-validated TLSA records for every domain without an
+    /// explicit policy and apply DANE when they exist (before MTA-STS).
+    pub dane: bool,
+    /// DNSKEY trust anchors added to the IANA root's (`dns.dnssec_trust_anchor`).
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
 }
 
 /// The warm-up ramp: on day `n` (0-based, UTC days from `start`) at most
@@ -214,6 +226,8 @@ impl Default for DeliverySettings {
             mta_sts: false,
             mta_sts_port: 443,
             warmup: None,
+            dane: false,
+            dnssec_trust_anchor: None,
         }
     }
 }
@@ -265,6 +279,8 @@ pub enum DeliveryError {
     Tls(#[from] rustls::Error),
     #[error("cannot read the delivery CA file {0}")]
     TlsCa(String),
+    #[error("cannot read the DNSSEC trust anchor file {0}")]
+    TrustAnchor(String),
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub use reload::Reloader;
 
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
+use crate::dane::Dane;
 use crate::dns::MxResolver;
 use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
@@ -82,6 +83,9 @@ struct Inner {
     shaper: Shaper,
     /// MTA-STS policies, when enabled.
     mta_sts: Option<MtaSts>,
+    /// The validating resolver for DANE (automatic with `delivery.dane`,
+    /// or for domains whose policy is `dane`).
+    dane: Option<Dane>,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -154,6 +158,20 @@ impl Scheduler {
         } else {
             None
         };
+        let dane_wanted = settings.dane
+            || settings
+                .domain_tls
+                .values()
+                .any(|p| *p == crate::TlsPolicy::Dane);
+        let dane = if dane_wanted {
+            Some(Dane::new(
+                &settings.nameservers,
+                settings.dns_timeout,
+                settings.dnssec_trust_anchor.as_deref(),
+            )?)
+        } else {
+            None
+        };
         let shaper = Shaper::new(
             settings.max_per_mx,
             settings.messages_per_minute,
@@ -176,6 +194,7 @@ impl Scheduler {
             counters: Arc::default(),
             shaper,
             mta_sts,
+            dane,
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -439,6 +458,7 @@ impl Inner {
                     mx: None,
                     results: deferred_all(&rcpts, &reply),
                     retry_at: None,
+                    ..Default::default()
                 }
             }
         };
@@ -502,6 +522,7 @@ impl Inner {
                 mx: None,
                 results: all_with(rcpts, Outcome::Failed, reply),
                 retry_at: None,
+                ..Default::default()
             };
         }
         let resolved = self.resolver.resolve(domain).await;
@@ -527,19 +548,21 @@ impl Inner {
                     mx: None,
                     results,
                     retry_at: None,
+                    ..Default::default()
                 };
             }
         };
-        let (targets, verify_tls) = match self.tls_policy(domain, targets).await {
-            Ok(chosen) => chosen,
-            Err(reply) => {
+        let routes = match self.tls_policy(domain, targets).await {
+            Ok(routes) => routes,
+            Err(refused) => {
                 return DomainResult {
-                    mx: None,
-                    results: deferred_all(rcpts, &reply),
-                    retry_at: None,
+                    results: deferred_all(rcpts, &refused.reply),
+                    tls_failures: refused.failures,
+                    ..Default::default()
                 }
             }
         };
+        let targets: Vec<_> = routes.iter().map(|r| r.target.clone()).collect();
         let key = shaping::key(&targets);
         let _connection = match self.shape(&key, rcpts).await {
             Ok(permit) => permit,
@@ -570,6 +593,7 @@ impl Inner {
                     mx: None,
                     results: deferred_all(rcpts, reply),
                     retry_at: None,
+                    ..Default::default()
                 };
             }
         };
@@ -581,9 +605,8 @@ impl Inner {
             // notify address's mail system must not see it arrive on the
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
-            verify_tls,
         };
-        let result = client::deliver(&self.smtp, &targets, &tx).await;
+        let result = client::deliver(&self.smtp, &routes, &tx).await;
         self.after_throttling(&key, result)
     }
 }

@@ -5,8 +5,11 @@
 
 use super::{deferred_all, unix_now, Inner};
 use crate::client::{DomainResult, Outcome};
+use crate::dane::{MxProof, TlsaLookup};
 use crate::mta_sts;
 use crate::shaping::{self, Slot};
+use crate::tls::{HostTls, Route, TlsFailure};
+use crate::TlsPolicy;
 use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -63,39 +66,185 @@ impl Inner {
         result
     }
 
-    /// The MX hosts to try and whether their certificates must be verified:
-    /// the domain's `[[delivery.domain]]` policy, else its MTA-STS policy in
-    /// `enforce` mode (hosts outside its `mx` patterns dropped), else
-    /// opportunistic. `Err` with the deferral reply when no host is left.
+    /// The MX hosts to try, each with the authentication it must pass: the
+    /// domain's `[[delivery.domain]]` policy; else DANE when enabled and the
+    /// domain's MX hosts publish validated TLSA records (RFC 7672 takes
+    /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy in
+    /// `enforce` mode (hosts outside its `mx` patterns dropped); else
+    /// opportunistic. `Err` with the deferral reply and the TLS-RPT
+    /// failures when no host is left.
     pub(super) async fn tls_policy(
         &self,
         domain: &str,
-        mut targets: Vec<crate::MxTarget>,
-    ) -> Result<(Vec<crate::MxTarget>, bool), String> {
-        if let Some(policy) = self.settings().domain_tls.get(domain) {
-            return Ok((targets, *policy == crate::TlsPolicy::Verify));
+        targets: Vec<crate::MxTarget>,
+    ) -> Result<Vec<Route>, Refused> {
+        let route = |targets: Vec<crate::MxTarget>, tls: HostTls| {
+            let routes = targets.into_iter().map(|target| Route {
+                target,
+                tls: tls.clone(),
+            });
+            routes.collect::<Vec<_>>()
+        };
+        match self.settings().domain_tls.get(domain) {
+            Some(TlsPolicy::Opportunistic) => return Ok(route(targets, HostTls::Opportunistic)),
+            Some(TlsPolicy::Verify) => return Ok(route(targets, HostTls::Verify)),
+            Some(TlsPolicy::Dane) => {
+                return match self.dane_routes(domain, targets, true).await {
+                    Some(routes) => routes,
+                    None => Err(Refused::new(
+                        "451 4.7.5 the domain's policy requires DANE",
+                        None,
+                    )),
+                }
+            }
+            None => {}
         }
+        let targets = if self.settings().dane {
+            match self.dane_routes(domain, targets.clone(), false).await {
+                Some(routes) => return routes,
+                None => targets,
+            }
+        } else {
+            targets
+        };
+        self.mta_sts_routes(domain, targets).await
+    }
+
+    /// The routes under the domain's MTA-STS policy, if any.
+    async fn mta_sts_routes(
+        &self,
+        domain: &str,
+        mut targets: Vec<crate::MxTarget>,
+    ) -> Result<Vec<Route>, Refused> {
+        let opportunistic = |targets: Vec<crate::MxTarget>| {
+            let routes = targets.into_iter().map(|target| Route {
+                target,
+                tls: HostTls::Opportunistic,
+            });
+            Ok(routes.collect())
+        };
         let Some(sts) = &self.mta_sts else {
-            return Ok((targets, false));
+            return opportunistic(targets);
         };
         let Some(policy) = sts.policy(domain).await else {
-            return Ok((targets, false));
+            return opportunistic(targets);
         };
         match policy.mode {
             mta_sts::Mode::Enforce => {
                 targets.retain(|t| policy.allows(&t.host));
                 if targets.is_empty() {
-                    return Err("451 4.7.5 no MX host matches the domain's MTA-STS policy".into());
+                    let reply = "451 4.7.5 no MX host matches the domain's MTA-STS policy";
+                    return Err(Refused::new(reply, Some(TlsFailure::ValidationFailure)));
                 }
-                Ok((targets, true))
+                let routes = targets.into_iter().map(|target| Route {
+                    target,
+                    tls: HostTls::MtaSts,
+                });
+                Ok(routes.collect())
             }
             mta_sts::Mode::Testing => {
                 if targets.iter().any(|t| !policy.allows(&t.host)) {
                     tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
                 }
-                Ok((targets, false))
+                opportunistic(targets)
             }
-            mta_sts::Mode::None => Ok((targets, false)),
+            mta_sts::Mode::None => opportunistic(targets),
+        }
+    }
+
+    /// DANE's routes (RFC 7672 §2.2): `None` when DANE does not apply (MX
+    /// RRset unsigned, or no host publishes TLSA records) and `required` is
+    /// false. A bogus or failed validation defers; so does a host whose
+    /// TLSA records are bogus, unusable or cannot be looked up; hosts
+    /// without TLSA records are used opportunistically beside DANE hosts
+    /// (unless `required`).
+    async fn dane_routes(
+        &self,
+        domain: &str,
+        mut targets: Vec<crate::MxTarget>,
+        required: bool,
+    ) -> Option<Result<Vec<Route>, Refused>> {
+        let dane = self.dane.as_ref()?;
+        match dane.mx_proof(domain).await {
+            MxProof::Secure(hosts) => {
+                // The validated MX set decides which hosts may be tried.
+                if !hosts.is_empty() {
+                    targets.retain(|t| hosts.iter().any(|h| h.eq_ignore_ascii_case(&t.host)));
+                }
+            }
+            MxProof::Insecure if !required => return None,
+            MxProof::Insecure => {
+                let reply =
+                    "451 4.7.5 the domain's MX records are not DNSSEC-signed (DANE required)";
+                return Some(Err(Refused::new(reply, Some(TlsFailure::DaneRequired))));
+            }
+            MxProof::Bogus => {
+                let reply = "451 4.7.5 DNSSEC validation of the domain's MX records failed";
+                return Some(Err(Refused::new(reply, Some(TlsFailure::DnssecInvalid))));
+            }
+            MxProof::Failed(e) => {
+                tracing::warn!(%domain, error = %e, "DANE: validated MX lookup failed");
+                let reply = "451 4.4.3 validated MX lookup failed";
+                return Some(Err(Refused::new(reply, None)));
+            }
+        }
+        let mut routes = Vec::new();
+        let mut refused = Refused::new("451 4.7.5 no MX host passed DANE", None);
+        let mut any_tlsa = false;
+        for target in targets {
+            let failure = match dane.tlsa(&target.host).await {
+                TlsaLookup::Usable(set) => {
+                    any_tlsa = true;
+                    routes.push(Route {
+                        target,
+                        tls: HostTls::Dane(set),
+                    });
+                    continue;
+                }
+                TlsaLookup::Absent if required => TlsFailure::DaneRequired,
+                TlsaLookup::Absent => {
+                    routes.push(Route {
+                        target,
+                        tls: HostTls::Opportunistic,
+                    });
+                    continue;
+                }
+                TlsaLookup::Unusable => TlsFailure::TlsaInvalid,
+                TlsaLookup::Bogus => TlsFailure::DnssecInvalid,
+                TlsaLookup::Failed(e) => {
+                    tracing::warn!(mx = %target.host, error = %e, "DANE: TLSA lookup failed");
+                    TlsFailure::DnssecInvalid
+                }
+            };
+            any_tlsa = true;
+            tracing::info!(mx = %target.host, failure = failure.as_str(), "DANE: MX host unusable");
+            refused.failures.push((target.host.clone(), failure));
+        }
+        if !any_tlsa && !required {
+            return None;
+        }
+        if routes.is_empty() {
+            if let Some((_, failure)) = refused.failures.last() {
+                refused.reply = format!("451 4.7.5 no MX host passed DANE ({})", failure.as_str());
+            }
+            return Some(Err(refused));
+        }
+        Some(Ok(routes))
+    }
+}
+
+/// Why no MX host may be tried: the deferral reply and the hosts that
+/// failed the policy (for TLS-RPT and the metrics).
+pub(super) struct Refused {
+    pub reply: String,
+    pub failures: Vec<(String, TlsFailure)>,
+}
+
+impl Refused {
+    fn new(reply: &str, failure: Option<TlsFailure>) -> Refused {
+        Refused {
+            reply: reply.to_string(),
+            failures: failure.map(|f| (String::new(), f)).into_iter().collect(),
         }
     }
 }
@@ -106,5 +255,6 @@ fn shaped(rcpts: &[String], reply: &str, until: u64) -> DomainResult {
         mx: None,
         results: deferred_all(rcpts, reply),
         retry_at: Some(until),
+        ..Default::default()
     }
 }
