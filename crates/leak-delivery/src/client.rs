@@ -221,16 +221,17 @@ async fn try_host(
 }
 
 /// Whether a kept session protected as `used` may carry mail whose route
-/// demands `wanted`. A DANE session is reused only for DANE routes (its
-/// certificate matched the TLSA records of the host it was opened for,
-/// the same host at this address).
+/// demands `wanted`: a webpki-verified one for `verify`/MTA-STS routes;
+/// a DANE route always opens its own session.
 fn satisfies(used: TlsUsed, wanted: &HostTls) -> bool {
     match wanted {
         HostTls::Opportunistic => true,
         HostTls::Verify | HostTls::MtaSts => {
             matches!(used, TlsUsed::Verify | TlsUsed::MtaSts)
         }
-        HostTls::Dane(_) => used == TlsUsed::Dane,
+        // Never: the certificate matched the TLSA records of the host the
+        // session was opened for, which may be another name at this address.
+        HostTls::Dane(_) => false,
     }
 }
 
