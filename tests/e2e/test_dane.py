@@ -12,10 +12,23 @@ certificates made here by openssl.
 - none.dane.test → mx-none (127.0.0.6, self-signed), no TLSA → delivered
   (opportunistic TLS);
 - req.dane.test → mx-none, but `[[delivery.domain]] tls = "dane"` → deferred;
-- bogus.dane.test: its MX record altered after signing → deferred."""
+- bogus.dane.test: its MX record altered after signing → deferred.
 
+TLS-RPT (RFC 8460): bad.dane.test and ee.dane.test publish
+`_smtp._tls` with a `mailto:` rua at reports.dane.test (MX mx-none), and
+plain.dane.test one with an `https:` rua (a Python HTTPS server with a
+certificate from the test CA, trusted through `delivery.tls_ca_file`); with
+`tls_report_interval = "3s"` the reports arrive, gzipped JSON made by
+mail-auth, with the failure types. The metrics count deliveries by TLS mode
+and failures by type."""
+
+import gzip
+import http.server
 import json
 import pathlib
+import re
+import threading
+import urllib.request
 import shutil
 import smtplib
 import socket
@@ -27,6 +40,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import PASSWORD, Sink, free_port, wait_for
+from email import message_from_bytes
+from email.header import decode_header, make_header
 
 GOOD, BAD, PLAIN, NONE = "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"
 
@@ -59,6 +74,13 @@ def make_certs(folder):
     run("openssl", "req", "-x509", *ec, "-keyout", f"{folder}/other.key", "-out",
         f"{folder}/other.pem", "-days", "2", "-subj", "/CN=mx-bad.dane.test",
         "-addext", "subjectAltName=DNS:mx-bad.dane.test,DNS:mx-none.dane.test")
+    run("openssl", "req", *ec, "-keyout", f"{folder}/web.key", "-out",
+        f"{folder}/web.csr", "-subj", "/CN=reports.dane.test")
+    pathlib.Path(folder, "web.ext").write_text(
+        "subjectAltName=DNS:reports.dane.test\nextendedKeyUsage=serverAuth\n")
+    run("openssl", "x509", "-req", "-in", f"{folder}/web.csr", "-CA", f"{folder}/ca.pem",
+        "-CAkey", f"{folder}/ca.key", "-CAcreateserial", "-days", "2",
+        "-out", f"{folder}/web.pem", "-extfile", f"{folder}/web.ext")
     spki = subprocess.run(
         f"openssl x509 -in {folder}/good.pem -pubkey -noout | openssl pkey -pubin "
         "-outform der | openssl dgst -sha256 -r", shell=True, check=True,
@@ -76,7 +98,7 @@ def tls_context(folder, chain, key):
     return context
 
 
-def signed_zone(folder, spki, ca, extra_records=""):
+def signed_zone(folder, spki, ca, web_port):
     """Signs dane.test (NSEC) with a key-signing and a zone-signing key;
     returns the trust anchor file: both DNSKEY records as dnssec-keygen
     wrote them (hickory trusts a DNSKEY RRset without asking the parent for
@@ -105,7 +127,11 @@ _25._tcp.mx-good IN TLSA 3 1 1 {spki}
 _25._tcp.mx-ta IN TLSA 2 0 1 {ca}
 _25._tcp.mx-bad IN TLSA 3 1 1 {spki}
 _25._tcp.mx-plain IN TLSA 3 1 1 {spki}
-{extra_records}
+reports IN MX 10 mx-none.dane.test.
+reports IN A 127.0.0.1
+_smtp._tls.bad IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@reports.dane.test"
+_smtp._tls.ee IN TXT "v=TLSRPTv1; rua=mailto:tlsrpt@reports.dane.test"
+_smtp._tls.plain IN TXT "v=TLSRPTv1; rua=https://reports.dane.test:{web_port}/v1/tlsrpt"
 $INCLUDE {ksk}.key
 $INCLUDE {zsk}.key
 """
@@ -161,7 +187,24 @@ zone "dane.test" {{ type primary; file "dane.test.signed"; }};
 def dane_world():
     folder = tempfile.mkdtemp(prefix="leak-dane-")
     spki, ca = make_certs(folder)
-    anchor = signed_zone(folder, spki, ca)
+    posted = []
+
+    class ReportHandler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            posted.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ReportHandler)
+    web.socket = tls_context(folder, "web.pem", "web.key").wrap_socket(web.socket,
+                                                                        server_side=True)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    anchor = signed_zone(folder, spki, ca, web.server_address[1])
     named, dns_port = start_named(folder)
     port = free_port(socket.SOCK_STREAM, GOOD)
     sinks = {name: Sink() for name in ("good", "bad", "plain", "none")}
@@ -176,9 +219,10 @@ def dane_world():
     ]
     for controller in controllers:
         controller.start()
-    yield sinks, port, f"127.0.0.1:{dns_port}", anchor
+    yield sinks, port, f"127.0.0.1:{dns_port}", anchor, f"{folder}/ca.pem", posted
     for controller in controllers:
         controller.stop()
+    web.shutdown()
     named.terminate()
     named.wait(10)
     shutil.rmtree(folder, ignore_errors=True)
@@ -200,11 +244,12 @@ def deferred(daemon):
 
 
 def test_dane_authenticates_mx_hosts_by_their_tlsa_records(make_daemon, dane_world):
-    sinks, port, nameserver, anchor = dane_world
+    sinks, port, nameserver, anchor, ca, posted = dane_world
     daemon = make_daemon(
         nameserver=nameserver, mx_port=port, limits={"max_recipients": 10},
-        delivery_extra='dane = true\n[[delivery.domain]]\nname = "req.dane.test"\ntls = "dane"',
-        extra=f'dnssec_trust_anchor = "{anchor}"')
+        delivery_extra=f'dane = true\ntls_report_interval = "3s"\ntls_ca_file = "{ca}"\n'
+                       '[[delivery.domain]]\nname = "req.dane.test"\ntls = "dane"',
+        extra=f'dnssec_trust_anchor = "{anchor}"\n[metrics]\nbind = "127.0.0.1:0"\n')
     domains = ["ee", "ta", "bad", "plain", "none", "req", "bogus"]
     submit(daemon, [f"bob@{d}.dane.test" for d in domains], "dane-1")
     rcpts = lambda name: sorted(r for m in sinks[name].messages for r in m.rcpt_tos)
@@ -224,4 +269,64 @@ def test_dane_authenticates_mx_hosts_by_their_tlsa_records(make_daemon, dane_wor
     assert sinks["bad"].messages == [] and sinks["bad"].rcpts == []
     assert sinks["plain"].messages == [] and sinks["plain"].rcpts == []
     # mx-none has no TLSA records: the DANE-required domain never reached it.
-    assert rcpts("none") == ["bob@none.dane.test"]
+    assert [r for r in rcpts("none") if r.startswith("bob@")] == ["bob@none.dane.test"]
+
+    # TLS-RPT: the mail reports (bad.dane.test, ee.dane.test) and the POST.
+    reports = lambda: [m for m in sinks["none"].messages
+                       if m.rcpt_tos == ["tlsrpt@reports.dane.test"]]
+    assert wait_for(lambda: len(reports()) == 2 and posted, 30), \
+        (len(reports()), posted, "".join(daemon.log[-30:]))
+    by_domain = {}
+    for envelope in reports():
+        assert envelope.mail_from in ("", "<>"), "null envelope sender"
+        message = message_from_bytes(envelope.original_content)
+        domain = message["TLS-Report-Domain"]
+        assert message["TLS-Report-Submitter"] == "anon.test"
+        subject = str(make_header(decode_header(message["Subject"])))
+        assert re.fullmatch(rf"Report Domain: {re.escape(domain)} Submitter: anon\.test "
+                            r"Report-ID: <\S+>", subject), subject
+        assert "d=anon.test" in message["DKIM-Signature"].replace(" ", "")
+        assert message.get_content_type() == "multipart/report"
+        assert message.get_param("report-type") == "tlsrpt"
+        part = next(p for p in message.walk()
+                    if p.get_content_type() == "application/tlsrpt+gzip")
+        by_domain[domain] = json.loads(gzip.decompress(part.get_payload(decode=True)))
+    assert set(by_domain) == {"bad.dane.test", "ee.dane.test"}, by_domain
+    bad = by_domain["bad.dane.test"]["policies"]
+    assert len(bad) == 1, bad
+    assert bad[0]["policy"]["policy-type"] == "tlsa"
+    assert bad[0]["policy"]["policy-domain"] == "bad.dane.test"
+    assert bad[0]["summary"] == {"total-successful-session-count": 0,
+                                 "total-failure-session-count": 1}, bad
+    [detail] = bad[0]["failure-details"]
+    assert detail["result-type"] == "validation-failure", detail
+    assert detail["receiving-mx-hostname"] == "mx-bad.dane.test", detail
+    assert detail["failed-session-count"] == 1
+    ee = by_domain["ee.dane.test"]["policies"][0]
+    assert ee["summary"]["total-successful-session-count"] == 1, ee
+    assert ee["failure-details"] == [], ee
+    assert any(s.startswith("3 1 1 ") for s in ee["policy"]["policy-string"]), ee
+    [(path, content_type, body)] = posted
+    assert (path, content_type) == ("/v1/tlsrpt", "application/tlsrpt+gzip")
+    plain = json.loads(gzip.decompress(body))
+    assert plain["policies"][0]["failure-details"][0]["result-type"] == \
+        "starttls-not-supported", plain
+    assert "bob@" not in json.dumps(by_domain) + json.dumps(plain), "no addresses in reports"
+
+    # Metrics: deliveries by TLS mode, failures by type.
+    address = next(re.search(r"metrics endpoint at (http://\S+)", line).group(1)
+                   for line in daemon.log if "metrics endpoint at" in line)
+    text = urllib.request.urlopen(address, timeout=10).read().decode()
+
+    def sample(name, label):
+        found = re.search(rf'^{name}_total\{{{label}\}} (\d+)', text, re.M)
+        assert found, (name, label, text)
+        return int(found.group(1))
+
+    assert sample("leak_delivery_tls", 'mode="dane"') == 2
+    assert sample("leak_delivery_tls", 'mode="plaintext"') == 0
+    assert sample("leak_delivery_tls", 'mode="opportunistic"') >= 1
+    assert sample("leak_delivery_tls_failures", 'type="validation-failure"') == 1
+    assert sample("leak_delivery_tls_failures", 'type="starttls-not-supported"') == 1
+    assert sample("leak_delivery_tls_failures", 'type="dnssec-invalid"') == 1
+    assert sample("leak_delivery_tls_failures", 'type="dane-required"') == 1

@@ -596,6 +596,10 @@ pub struct DeliveryConfig {
     /// default: it needs a resolver that passes DNSSEC records on.
     #[serde(default)]
     pub dane: bool,
+    /// How often TLS-RPT (RFC 8460) aggregate reports are sent to the
+    /// domains that ask for them; "0s" records and sends nothing.
+    #[serde(default = "default_tls_report_interval", with = "humantime_serde")]
+    pub tls_report_interval: Duration,
     /// Warm-up: the first day the IP sends (RFC 3339, UTC).
     #[serde(default, with = "humantime_serde")]
     pub warmup_start: Option<std::time::SystemTime>,
@@ -658,6 +662,7 @@ impl Default for DeliveryConfig {
             mta_sts: true,
             mta_sts_port: default_mta_sts_port(),
             dane: false,
+            tls_report_interval: default_tls_report_interval(),
             warmup_start: None,
             warmup_daily: Vec::new(),
         }
@@ -678,6 +683,10 @@ fn default_messages_per_minute() -> u32 {
 fn default_messages_per_connection() -> u32 {
     20
 }
+fn default_tls_report_interval() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
 fn default_throttle_suspend() -> Duration {
     Duration::from_secs(15 * 60)
 }

@@ -83,6 +83,14 @@ impl Tlsa {
     }
 }
 
+impl std::fmt::Display for Tlsa {
+    /// Presentation format, as in a zone file (and a TLS-RPT policy string).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {} ", self.usage, self.selector, self.matching)?;
+        self.data.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
 /// The usable TLSA records of one MX host (never empty).
 #[derive(Debug, Clone)]
 pub(crate) struct TlsaSet(pub Arc<[Tlsa]>);

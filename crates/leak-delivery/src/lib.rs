@@ -27,7 +27,10 @@
 //!   DKIM signatures — to the stored message, which carries none of them.
 //! - `report.rs`: RFC 3464 failure reports to the account's notify address,
 //!   sent after their own random delay on a connection of their own.
-//! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint.
+//! - `tlsrpt.rs`: TLS-RPT (RFC 8460): results per policy domain in the
+//!   store, the periodic aggregate reports by mail and HTTPS POST.
+//! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint
+//!   (with outbound TLS: deliveries by TLS mode, failures by type).
 //!
 //! # Durability
 //!
@@ -53,6 +56,7 @@ mod sessions;
 mod shaping;
 mod stamp;
 mod tls;
+mod tlsrpt;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
@@ -62,6 +66,7 @@ pub use report::without_date;
 pub use review::ReviewDeadline;
 pub use scheduler::{QueueHint, Reloader, Scheduler};
 pub use stamp::{outgoing, stamp_time};
+pub use tls::{TlsFailure, TlsUsed};
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -177,6 +182,9 @@ pub struct DeliverySettings {
     pub dane: bool,
     /// DNSKEY trust anchors added to the IANA root's (`dns.dnssec_trust_anchor`).
     pub dnssec_trust_anchor: Option<std::path::PathBuf>,
+    /// How often TLS-RPT aggregate reports are sent; zero: never (and no
+    /// results are recorded).
+    pub tls_report_interval: Duration,
 }
 
 /// The warm-up ramp: on day `n` (0-based, UTC days from `start`) at most
@@ -228,6 +236,7 @@ impl Default for DeliverySettings {
             warmup: None,
             dane: false,
             dnssec_trust_anchor: None,
+            tls_report_interval: Duration::from_secs(24 * 3600),
         }
     }
 }

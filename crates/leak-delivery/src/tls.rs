@@ -146,6 +146,15 @@ pub enum TlsUsed {
 }
 
 impl TlsUsed {
+    /// Every mode, for zero-initialised metrics.
+    pub const ALL: [TlsUsed; 5] = [
+        TlsUsed::Dane,
+        TlsUsed::MtaSts,
+        TlsUsed::Verify,
+        TlsUsed::Opportunistic,
+        TlsUsed::Plaintext,
+    ];
+
     /// The metrics label.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -22,9 +22,12 @@ use crate::dns::MxResolver;
 use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
 use crate::shaping::{self, Shaper};
+use crate::tls::TlsUsed;
+use crate::tlsrpt::{Submitter, TlsReporter};
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
+use mail_auth::report::tlsrpt::PolicyDetails;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -83,6 +86,8 @@ struct Inner {
     shaper: Shaper,
     /// MTA-STS policies, when enabled.
     mta_sts: Option<MtaSts>,
+    /// TLS-RPT entries and reports, unless `tls_report_interval` is zero.
+    tlsrpt: Option<TlsReporter>,
     /// The validating resolver for DANE (automatic with `delivery.dane`,
     /// or for domains whose policy is `dane`).
     dane: Option<Dane>,
@@ -172,6 +177,18 @@ impl Scheduler {
         } else {
             None
         };
+        let tlsrpt = if settings.tls_report_interval.is_zero() {
+            None
+        } else {
+            let resolver = crate::dns::build_resolver(&settings.nameservers, settings.dns_timeout)
+                .map_err(|e| DeliveryError::Resolver(e.to_string()))?;
+            Some(TlsReporter::new(
+                store.clone(),
+                resolver,
+                tls::verifying_connector(settings.tls_ca_file.as_deref())?,
+                settings.connect_timeout,
+            ))
+        };
         let shaper = Shaper::new(
             settings.max_per_mx,
             settings.messages_per_minute,
@@ -195,6 +212,7 @@ impl Scheduler {
             shaper,
             mta_sts,
             dane,
+            tlsrpt,
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -232,6 +250,7 @@ impl Scheduler {
         let mut agenda = Agenda::default();
         let poll = inner.settings().poll_interval;
         let mut rescan_at = Instant::now();
+        let reports = tokio::spawn(inner.clone().tls_reports(shutdown.clone()));
         tracing::info!("delivery scheduler started");
         loop {
             if *shutdown.borrow() {
@@ -276,6 +295,7 @@ impl Scheduler {
             );
             running.tasks.shutdown().await;
         }
+        reports.abort();
         tracing::info!("delivery scheduler stopped");
     }
 }
@@ -552,16 +572,19 @@ impl Inner {
                 };
             }
         };
-        let routes = match self.tls_policy(domain, targets).await {
-            Ok(routes) => routes,
+        let routing = match self.tls_policy(domain, targets).await {
+            Ok(routing) => routing,
             Err(refused) => {
-                return DomainResult {
+                let result = DomainResult {
                     results: deferred_all(rcpts, &refused.reply),
                     tls_failures: refused.failures,
                     ..Default::default()
-                }
+                };
+                self.tls_outcome(refused.policy.as_ref(), &result).await;
+                return result;
             }
         };
+        let routes = &routing.routes;
         let targets: Vec<_> = routes.iter().map(|r| r.target.clone()).collect();
         let key = shaping::key(&targets);
         let _connection = match self.shape(&key, rcpts).await {
@@ -606,8 +629,72 @@ impl Inner {
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
         };
-        let result = client::deliver(&self.smtp, &routes, &tx).await;
+        let mut result = client::deliver(&self.smtp, routes, &tx).await;
+        result.tls_failures.splice(0..0, routing.failures);
+        self.tls_outcome(routing.policy.as_ref(), &result).await;
         self.after_throttling(&key, result)
+    }
+
+    /// Sends the TLS-RPT reports each `tls_report_interval` after the
+    /// period's first result (kept in the store, so restarts do not
+    /// postpone them), until shutdown.
+    async fn tls_reports(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(reporter) = &self.tlsrpt else {
+            return;
+        };
+        loop {
+            let interval = self.settings().tls_report_interval;
+            let idle = Duration::from_secs(300)
+                .min(interval)
+                .max(Duration::from_secs(1));
+            let wait = match reporter.period_start() {
+                Some(start) if !interval.is_zero() => until(start + interval.as_secs()),
+                _ => idle,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let due = reporter.period_start().is_some_and(|start| {
+                !interval.is_zero() && start + interval.as_secs() <= unix_now()
+            });
+            if !due {
+                continue;
+            }
+            let settings = self.settings();
+            let from = Submitter {
+                hostname: &settings.hostname,
+                domain: &settings.return_domain,
+            };
+            for id in reporter.send_due(&from, unix_now()).await {
+                self.hint.queued(&id);
+            }
+        }
+    }
+
+    /// Counts how the attempt went under its TLS policy (metrics) and adds
+    /// it to the policy's TLS-RPT entry.
+    async fn tls_outcome(&self, policy: Option<&PolicyDetails>, result: &DomainResult) {
+        let delivered = result
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Delivered)
+            .count();
+        if let Some(mode) = result.tls_used {
+            self.counters.tls_delivered(mode, delivered as u64);
+        }
+        for (_, failure) in &result.tls_failures {
+            self.counters.tls_failed(*failure);
+        }
+        if let (Some(policy), Some(reporter)) = (policy, &self.tlsrpt) {
+            let success = matches!(result.tls_used, Some(TlsUsed::Dane | TlsUsed::MtaSts));
+            reporter
+                .record(policy, success, &result.tls_failures, unix_now())
+                .await;
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use crate::dane::{MxProof, TlsaLookup};
 use crate::mta_sts;
 use crate::shaping::{self, Slot};
 use crate::tls::{HostTls, Route, TlsFailure};
+use crate::tlsrpt::PolicyType;
 use crate::TlsPolicy;
+use mail_auth::report::tlsrpt::PolicyDetails;
 use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -71,26 +73,22 @@ impl Inner {
     /// domain's MX hosts publish validated TLSA records (RFC 7672 takes
     /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy in
     /// `enforce` mode (hosts outside its `mx` patterns dropped); else
-    /// opportunistic. `Err` with the deferral reply and the TLS-RPT
+    /// opportunistic. With the routes, the policy TLS-RPT reports on
+    /// (DANE, MTA-STS). `Err` with the deferral reply and the TLS-RPT
     /// failures when no host is left.
     pub(super) async fn tls_policy(
         &self,
         domain: &str,
         targets: Vec<crate::MxTarget>,
-    ) -> Result<Vec<Route>, Refused> {
-        let route = |targets: Vec<crate::MxTarget>, tls: HostTls| {
-            let routes = targets.into_iter().map(|target| Route {
-                target,
-                tls: tls.clone(),
-            });
-            routes.collect::<Vec<_>>()
-        };
+    ) -> Result<Routing, Refused> {
         match self.settings().domain_tls.get(domain) {
-            Some(TlsPolicy::Opportunistic) => return Ok(route(targets, HostTls::Opportunistic)),
-            Some(TlsPolicy::Verify) => return Ok(route(targets, HostTls::Verify)),
+            Some(TlsPolicy::Opportunistic) => {
+                return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
+            }
+            Some(TlsPolicy::Verify) => return Ok(Routing::plain(routes(targets, HostTls::Verify))),
             Some(TlsPolicy::Dane) => {
                 return match self.dane_routes(domain, targets, true).await {
-                    Some(routes) => routes,
+                    Some(routing) => routing,
                     None => Err(Refused::new(
                         "451 4.7.5 the domain's policy requires DANE",
                         None,
@@ -101,7 +99,7 @@ impl Inner {
         }
         let targets = if self.settings().dane {
             match self.dane_routes(domain, targets.clone(), false).await {
-                Some(routes) => return routes,
+                Some(routing) => return routing,
                 None => targets,
             }
         } else {
@@ -115,40 +113,43 @@ impl Inner {
         &self,
         domain: &str,
         mut targets: Vec<crate::MxTarget>,
-    ) -> Result<Vec<Route>, Refused> {
-        let opportunistic = |targets: Vec<crate::MxTarget>| {
-            let routes = targets.into_iter().map(|target| Route {
-                target,
-                tls: HostTls::Opportunistic,
-            });
-            Ok(routes.collect())
-        };
+    ) -> Result<Routing, Refused> {
         let Some(sts) = &self.mta_sts else {
-            return opportunistic(targets);
+            return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
         };
         let Some(policy) = sts.policy(domain).await else {
-            return opportunistic(targets);
+            return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
         };
         match policy.mode {
             mta_sts::Mode::Enforce => {
+                let mut report = PolicyDetails::new(PolicyType::Sts, domain);
+                report.policy_string = vec!["version: STSv1".into(), "mode: enforce".into()];
+                let mx = policy.mx.iter().map(|mx| format!("mx: {mx}"));
+                report.policy_string.extend(mx);
+                report
+                    .policy_string
+                    .push(format!("max_age: {}", policy.max_age));
+                report.mx_host = policy.mx.clone();
                 targets.retain(|t| policy.allows(&t.host));
                 if targets.is_empty() {
                     let reply = "451 4.7.5 no MX host matches the domain's MTA-STS policy";
-                    return Err(Refused::new(reply, Some(TlsFailure::ValidationFailure)));
+                    let mut refused = Refused::new(reply, Some(TlsFailure::ValidationFailure));
+                    refused.policy = Some(report);
+                    return Err(refused);
                 }
-                let routes = targets.into_iter().map(|target| Route {
-                    target,
-                    tls: HostTls::MtaSts,
-                });
-                Ok(routes.collect())
+                Ok(Routing {
+                    routes: routes(targets, HostTls::MtaSts),
+                    policy: Some(report),
+                    failures: Vec::new(),
+                })
             }
             mta_sts::Mode::Testing => {
                 if targets.iter().any(|t| !policy.allows(&t.host)) {
                     tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
                 }
-                opportunistic(targets)
+                Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
             }
-            mta_sts::Mode::None => opportunistic(targets),
+            mta_sts::Mode::None => Ok(Routing::plain(routes(targets, HostTls::Opportunistic))),
         }
     }
 
@@ -163,8 +164,14 @@ impl Inner {
         domain: &str,
         mut targets: Vec<crate::MxTarget>,
         required: bool,
-    ) -> Option<Result<Vec<Route>, Refused>> {
+    ) -> Option<Result<Routing, Refused>> {
         let dane = self.dane.as_ref()?;
+        let mut report = PolicyDetails::new(PolicyType::Tlsa, domain);
+        let refuse = |reply: &str, failure: Option<TlsFailure>, report: &PolicyDetails| {
+            let mut refused = Refused::new(reply, failure);
+            refused.policy = Some(report.clone());
+            Some(Err(refused))
+        };
         match dane.mx_proof(domain).await {
             MxProof::Secure(hosts) => {
                 // The validated MX set decides which hosts may be tried.
@@ -176,37 +183,35 @@ impl Inner {
             MxProof::Insecure => {
                 let reply =
                     "451 4.7.5 the domain's MX records are not DNSSEC-signed (DANE required)";
-                return Some(Err(Refused::new(reply, Some(TlsFailure::DaneRequired))));
+                return refuse(reply, Some(TlsFailure::DaneRequired), &report);
             }
             MxProof::Bogus => {
                 let reply = "451 4.7.5 DNSSEC validation of the domain's MX records failed";
-                return Some(Err(Refused::new(reply, Some(TlsFailure::DnssecInvalid))));
+                return refuse(reply, Some(TlsFailure::DnssecInvalid), &report);
             }
             MxProof::Failed(e) => {
                 tracing::warn!(%domain, error = %e, "DANE: validated MX lookup failed");
-                let reply = "451 4.4.3 validated MX lookup failed";
-                return Some(Err(Refused::new(reply, None)));
+                return refuse("451 4.4.3 validated MX lookup failed", None, &report);
             }
         }
         let mut routes = Vec::new();
-        let mut refused = Refused::new("451 4.7.5 no MX host passed DANE", None);
+        let mut failures = Vec::new();
         let mut any_tlsa = false;
         for target in targets {
             let failure = match dane.tlsa(&target.host).await {
                 TlsaLookup::Usable(set) => {
                     any_tlsa = true;
-                    routes.push(Route {
-                        target,
-                        tls: HostTls::Dane(set),
-                    });
+                    report.mx_host.push(target.host.clone());
+                    let records = set.0.iter().map(|t| t.to_string());
+                    report.policy_string.extend(records);
+                    let tls = HostTls::Dane(set);
+                    routes.push(Route { target, tls });
                     continue;
                 }
                 TlsaLookup::Absent if required => TlsFailure::DaneRequired,
                 TlsaLookup::Absent => {
-                    routes.push(Route {
-                        target,
-                        tls: HostTls::Opportunistic,
-                    });
+                    let tls = HostTls::Opportunistic;
+                    routes.push(Route { target, tls });
                     continue;
                 }
                 TlsaLookup::Unusable => TlsFailure::TlsaInvalid,
@@ -218,19 +223,40 @@ impl Inner {
             };
             any_tlsa = true;
             tracing::info!(mx = %target.host, failure = failure.as_str(), "DANE: MX host unusable");
-            refused.failures.push((target.host.clone(), failure));
+            failures.push((target.host.clone(), failure));
         }
         if !any_tlsa && !required {
             return None;
         }
         if routes.is_empty() {
-            if let Some((_, failure)) = refused.failures.last() {
-                refused.reply = format!("451 4.7.5 no MX host passed DANE ({})", failure.as_str());
-            }
-            return Some(Err(refused));
+            let reply = match failures.last() {
+                Some((_, failure)) => {
+                    format!("451 4.7.5 no MX host passed DANE ({})", failure.as_str())
+                }
+                None => "451 4.7.5 no MX host passed DANE".to_string(),
+            };
+            return Some(Err(Refused {
+                reply,
+                failures,
+                policy: Some(report),
+            }));
         }
-        Some(Ok(routes))
+        // Hosts refused before any session count as failed sessions too.
+        Some(Ok(Routing {
+            routes,
+            policy: Some(report),
+            failures,
+        }))
     }
+}
+
+/// Every target with the same authentication.
+fn routes(targets: Vec<crate::MxTarget>, tls: HostTls) -> Vec<Route> {
+    let route = |target| Route {
+        target,
+        tls: tls.clone(),
+    };
+    targets.into_iter().map(route).collect()
 }
 
 /// Why no MX host may be tried: the deferral reply and the hosts that
@@ -238,6 +264,26 @@ impl Inner {
 pub(super) struct Refused {
     pub reply: String,
     pub failures: Vec<(String, TlsFailure)>,
+    /// The policy refused under, for TLS-RPT.
+    pub policy: Option<PolicyDetails>,
+}
+
+/// The routes; the policy they follow when TLS-RPT reports on it; hosts
+/// the policy refused before any session.
+pub(super) struct Routing {
+    pub routes: Vec<Route>,
+    pub policy: Option<PolicyDetails>,
+    pub failures: Vec<(String, TlsFailure)>,
+}
+
+impl Routing {
+    fn plain(routes: Vec<Route>) -> Routing {
+        Routing {
+            routes,
+            policy: None,
+            failures: Vec::new(),
+        }
+    }
 }
 
 impl Refused {
@@ -245,6 +291,7 @@ impl Refused {
         Refused {
             reply: reply.to_string(),
             failures: failure.map(|f| (String::new(), f)).into_iter().collect(),
+            policy: None,
         }
     }
 }

@@ -187,6 +187,7 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         mta_sts: delivery.mta_sts,
         mta_sts_port: delivery.mta_sts_port,
         dane: delivery.dane,
+        tls_report_interval: delivery.tls_report_interval,
         dnssec_trust_anchor: config.dns.dnssec_trust_anchor.clone(),
         warmup: delivery.warmup_start.map(|start| leak_delivery::Warmup {
             start: start
