@@ -399,7 +399,7 @@ mod tests {
         };
         add(&mut entry, true, &[]);
         let mismatch = ("mx.example.test".to_string(), TlsFailure::ValidationFailure);
-        add(&mut entry, false, &[mismatch.clone()]);
+        add(&mut entry, false, std::slice::from_ref(&mismatch));
         add(
             &mut entry,
             false,

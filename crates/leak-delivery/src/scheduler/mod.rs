@@ -22,12 +22,10 @@ use crate::dns::MxResolver;
 use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
 use crate::shaping::{self, Shaper};
-use crate::tls::TlsUsed;
-use crate::tlsrpt::{Submitter, TlsReporter};
+use crate::tlsrpt::TlsReporter;
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
-use mail_auth::report::tlsrpt::PolicyDetails;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -633,68 +631,6 @@ impl Inner {
         result.tls_failures.splice(0..0, routing.failures);
         self.tls_outcome(routing.policy.as_ref(), &result).await;
         self.after_throttling(&key, result)
-    }
-
-    /// Sends the TLS-RPT reports each `tls_report_interval` after the
-    /// period's first result (kept in the store, so restarts do not
-    /// postpone them), until shutdown.
-    async fn tls_reports(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let Some(reporter) = &self.tlsrpt else {
-            return;
-        };
-        loop {
-            let interval = self.settings().tls_report_interval;
-            let idle = Duration::from_secs(300)
-                .min(interval)
-                .max(Duration::from_secs(1));
-            let wait = match reporter.period_start() {
-                Some(start) if !interval.is_zero() => until(start + interval.as_secs()),
-                _ => idle,
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            let due = reporter.period_start().is_some_and(|start| {
-                !interval.is_zero() && start + interval.as_secs() <= unix_now()
-            });
-            if !due {
-                continue;
-            }
-            let settings = self.settings();
-            let from = Submitter {
-                hostname: &settings.hostname,
-                domain: &settings.return_domain,
-            };
-            for id in reporter.send_due(&from, unix_now()).await {
-                self.hint.queued(&id);
-            }
-        }
-    }
-
-    /// Counts how the attempt went under its TLS policy (metrics) and adds
-    /// it to the policy's TLS-RPT entry.
-    async fn tls_outcome(&self, policy: Option<&PolicyDetails>, result: &DomainResult) {
-        let delivered = result
-            .results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Delivered)
-            .count();
-        if let Some(mode) = result.tls_used {
-            self.counters.tls_delivered(mode, delivered as u64);
-        }
-        for (_, failure) in &result.tls_failures {
-            self.counters.tls_failed(*failure);
-        }
-        if let (Some(policy), Some(reporter)) = (policy, &self.tlsrpt) {
-            let success = matches!(result.tls_used, Some(TlsUsed::Dane | TlsUsed::MtaSts));
-            reporter
-                .record(policy, success, &result.tls_failures, unix_now())
-                .await;
-        }
     }
 }
 

@@ -1,18 +1,24 @@
 //! What stands between a resolved domain and the SMTP transaction: the TLS
-//! policy (`[[delivery.domain]]`, else MTA-STS), the shaping gate (host set
+//! policy (`[[delivery.domain]]`, else DANE, else MTA-STS), the shaping gate (host set
 //! suspended, connection slot, rate slot, warm-up cap), and the reaction to
-//! a throttling reply.
+//! a throttling reply; the TLS-RPT bookkeeping after an attempt and the
+//! periodic report task.
 
-use super::{deferred_all, unix_now, Inner};
+use super::{deferred_all, unix_now, until, Inner};
 use crate::client::{DomainResult, Outcome};
 use crate::dane::{MxProof, TlsaLookup};
 use crate::mta_sts;
 use crate::shaping::{self, Slot};
+use crate::tls::TlsUsed;
 use crate::tls::{HostTls, Route, TlsFailure};
 use crate::tlsrpt::PolicyType;
+use crate::tlsrpt::Submitter;
 use crate::TlsPolicy;
 use mail_auth::report::tlsrpt::PolicyDetails;
+use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
+use tokio::sync::watch;
 use tokio::sync::OwnedSemaphorePermit;
 
 impl Inner {
@@ -247,6 +253,70 @@ impl Inner {
             policy: Some(report),
             failures,
         }))
+    }
+}
+
+impl Inner {
+    /// Sends the TLS-RPT reports each `tls_report_interval` after the
+    /// period's first result (kept in the store, so restarts do not
+    /// postpone them), until shutdown.
+    pub(super) async fn tls_reports(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(reporter) = &self.tlsrpt else {
+            return;
+        };
+        loop {
+            let interval = self.settings().tls_report_interval;
+            let idle = Duration::from_secs(300)
+                .min(interval)
+                .max(Duration::from_secs(1));
+            let wait = match reporter.period_start() {
+                Some(start) if !interval.is_zero() => until(start + interval.as_secs()),
+                _ => idle,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let due = reporter.period_start().is_some_and(|start| {
+                !interval.is_zero() && start + interval.as_secs() <= unix_now()
+            });
+            if !due {
+                continue;
+            }
+            let settings = self.settings();
+            let from = Submitter {
+                hostname: &settings.hostname,
+                domain: &settings.return_domain,
+            };
+            for id in reporter.send_due(&from, unix_now()).await {
+                self.hint.queued(&id);
+            }
+        }
+    }
+
+    /// Counts how the attempt went under its TLS policy (metrics) and adds
+    /// it to the policy's TLS-RPT entry.
+    pub(super) async fn tls_outcome(&self, policy: Option<&PolicyDetails>, result: &DomainResult) {
+        let delivered = result
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Delivered)
+            .count();
+        if let Some(mode) = result.tls_used {
+            self.counters.tls_delivered(mode, delivered as u64);
+        }
+        for (_, failure) in &result.tls_failures {
+            self.counters.tls_failed(*failure);
+        }
+        if let (Some(policy), Some(reporter)) = (policy, &self.tlsrpt) {
+            let success = matches!(result.tls_used, Some(TlsUsed::Dane | TlsUsed::MtaSts));
+            reporter
+                .record(policy, success, &result.tls_failures, unix_now())
+                .await;
+        }
     }
 }
 
