@@ -21,6 +21,11 @@ command -v fail2ban-regex >/dev/null || need_apt+=(fail2ban)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v nmap >/dev/null || need_apt+=(nmap)
 command -v curl >/dev/null || need_apt+=(curl)
+# The DANE test: a BIND9 authoritative server with a DNSSEC-signed zone
+# (named, dnssec-keygen/-signzone, dig for its readiness).
+command -v named >/dev/null || need_apt+=(bind9)
+command -v dnssec-signzone >/dev/null || need_apt+=(bind9-utils)
+command -v dig >/dev/null || need_apt+=(bind9-dnsutils)
 # Attachment tests build real files and inspect what arrives.
 command -v exiftool >/dev/null || need_apt+=(libimage-exiftool-perl)
 command -v compare >/dev/null || need_apt+=(imagemagick)

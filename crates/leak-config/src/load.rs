@@ -186,4 +186,7 @@ pub fn resolve_paths(config: &mut Config, base: &Path) {
     if let Some(path) = &mut config.delivery.tls_ca_file {
         resolve(path);
     }
+    if let Some(path) = &mut config.dns.dnssec_trust_anchor {
+        resolve(path);
+    }
 }

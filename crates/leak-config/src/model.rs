@@ -590,6 +590,16 @@ pub struct DeliveryConfig {
     /// The HTTPS port MTA-STS policies are fetched from (443; for tests).
     #[serde(default = "default_mta_sts_port")]
     pub mta_sts_port: u16,
+    /// DANE (RFC 7672) for domains without a `[[delivery.domain]]` policy:
+    /// look up DNSSEC-validated TLSA records of their MX hosts and, when
+    /// present, require a matching certificate (before MTA-STS). Off by
+    /// default: it needs a resolver that passes DNSSEC records on.
+    #[serde(default)]
+    pub dane: bool,
+    /// How often TLS-RPT (RFC 8460) aggregate reports are sent to the
+    /// domains that ask for them; "0s" records and sends nothing.
+    #[serde(default = "default_tls_report_interval", with = "humantime_serde")]
+    pub tls_report_interval: Duration,
     /// Warm-up: the first day the IP sends (RFC 3339, UTC).
     #[serde(default, with = "humantime_serde")]
     pub warmup_start: Option<std::time::SystemTime>,
@@ -621,7 +631,8 @@ pub enum DomainTls {
     /// STARTTLS required, and the MX certificate must chain to a trusted
     /// root and name the MX host; otherwise the mail is deferred.
     Verify,
-    /// DANE (RFC 7672): not implemented yet; refused by validation.
+    /// DANE required (RFC 7672): DNSSEC-signed MX records and TLSA
+    /// records every MX certificate matches; otherwise deferred.
     Dane,
 }
 
@@ -650,6 +661,8 @@ impl Default for DeliveryConfig {
             domains: Vec::new(),
             mta_sts: true,
             mta_sts_port: default_mta_sts_port(),
+            dane: false,
+            tls_report_interval: default_tls_report_interval(),
             warmup_start: None,
             warmup_daily: Vec::new(),
         }
@@ -670,6 +683,10 @@ fn default_messages_per_minute() -> u32 {
 fn default_messages_per_connection() -> u32 {
     20
 }
+fn default_tls_report_interval() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
 fn default_throttle_suspend() -> Duration {
     Duration::from_secs(15 * 60)
 }
@@ -729,6 +746,11 @@ pub struct DnsConfig {
     /// `"ip:port"` or `"ip"` (port 53); empty uses the system's resolv.conf.
     #[serde(default)]
     pub nameservers: Vec<String>,
+    /// DNSKEY records (zone-file lines, as `dnssec-keygen` writes them)
+    /// trusted for DNSSEC validation besides the IANA root keys: a private
+    /// signed zone, or tests.
+    #[serde(default)]
+    pub dnssec_trust_anchor: Option<PathBuf>,
 }
 
 /// `[metrics]`: Prometheus text exposition over HTTP.

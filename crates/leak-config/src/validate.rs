@@ -303,12 +303,6 @@ fn delivery(config: &Config, problems: &mut Vec<Problem>) {
                 "must be a domain name such as \"example.org\"",
             ));
         }
-        if domain.tls == crate::DomainTls::Dane {
-            problems.push(Problem::new(
-                format!("delivery.domain[{index}].tls"),
-                "\"dane\" is not implemented yet: use \"verify\" or \"opportunistic\"",
-            ));
-        }
     }
     if delivery.warmup_start.is_some() == delivery.warmup_daily.is_empty() {
         problems.push(Problem::new(

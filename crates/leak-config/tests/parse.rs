@@ -366,11 +366,7 @@ tls = "TLS"
     assert_eq!(problems("7d", "0.1", "opportunistic"), Vec::<String>::new());
     assert_eq!(
         problems("10m", "0.9", "dane"),
-        [
-            "delivery.retry_jitter",
-            "delivery.domain[1].tls",
-            "dkim.expiry"
-        ]
+        ["delivery.retry_jitter", "dkim.expiry"]
     );
     let error = config("7d", "0.1", "opportunistic").unwrap_err();
     assert!(!error.problems.is_empty());

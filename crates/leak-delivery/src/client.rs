@@ -5,9 +5,9 @@
 //! 4xx), or fails TLS is skipped for the next one; the first host that answers
 //! RCPT/DATA decides. If none does, every recipient is deferred.
 
-use crate::dns::MxTarget;
 use crate::intl;
 use crate::sessions::{Capabilities, Session, SessionCache};
+use crate::tls::{HostTls, Route, TlsFailure, TlsUsed};
 use crate::{IpFamily, TlsMode};
 use mail_send::SmtpClient;
 use smtp_proto::{EhloResponse, Response, EXT_8BIT_MIME, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
@@ -41,7 +41,7 @@ pub struct RecipientResult {
 }
 
 /// The result of delivering to one domain.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DomainResult {
     /// The MX host that gave the answer, or the last one tried.
     pub mx: Option<String>,
@@ -50,6 +50,10 @@ pub struct DomainResult {
     /// rate slot far ahead): their next attempt is then, and this attempt
     /// does not count against them.
     pub retry_at: Option<u64>,
+    /// How the session that answered was protected (for the metrics).
+    pub tls_used: Option<TlsUsed>,
+    /// Hosts that failed the domain's TLS policy, and why (metrics, TLS-RPT).
+    pub tls_failures: Vec<(String, TlsFailure)>,
 }
 
 /// How to talk to MX hosts (from the delivery settings).
@@ -59,7 +63,7 @@ pub(crate) struct SmtpConfig {
     pub port: u16,
     pub tls: TlsMode,
     pub connector: TlsConnector,
-    /// For domains whose policy is `verify` (see `tls.rs`).
+    /// For domains whose policy is `verify` or MTA-STS (see `tls.rs`).
     pub verifying: TlsConnector,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
@@ -112,36 +116,55 @@ pub(crate) struct Transaction<'a> {
     /// Open a connection for this transaction alone: no kept session is
     /// used, and the session is closed afterwards (failure reports).
     pub own_session: bool,
-    /// The recipient domain's policy demands a verified certificate.
-    pub verify_tls: bool,
+}
+
+/// Why a host was skipped; `tls` when it failed its TLS policy.
+struct Skip {
+    reason: String,
+    tls: Option<TlsFailure>,
+}
+
+impl From<String> for Skip {
+    fn from(reason: String) -> Skip {
+        Skip { reason, tls: None }
+    }
 }
 
 /// Tries each MX address in order until one gives a definitive answer.
 pub(crate) async fn deliver(
     cfg: &SmtpConfig,
-    targets: &[MxTarget],
+    routes: &[Route],
     tx: &Transaction<'_>,
 ) -> DomainResult {
     let mut last = ("no MX host address to try".to_string(), None);
-    for target in targets {
-        for &addr in target.addrs.iter().filter(|a| cfg.family_allows(a)) {
-            match try_host(cfg, &target.host, addr, tx).await {
-                Ok(results) => {
+    let mut tls_failures = Vec::new();
+    let mut policy_failed = false;
+    for route in routes {
+        let host = &route.target.host;
+        for &addr in route.target.addrs.iter().filter(|a| cfg.family_allows(a)) {
+            match try_host(cfg, route, addr, tx).await {
+                Ok((results, tls_used)) => {
                     return DomainResult {
-                        mx: Some(target.host.clone()),
+                        mx: Some(host.clone()),
                         results,
                         retry_at: None,
+                        tls_used: Some(tls_used),
+                        tls_failures,
                     }
                 }
-                Err(err) => {
-                    tracing::info!(mx = %target.host, %addr, error = %err, "MX host skipped");
-                    last = (err, Some(target.host.clone()));
+                Err(skip) => {
+                    tracing::info!(mx = %host, %addr, error = %skip.reason, "MX host skipped");
+                    if let Some(failure) = skip.tls {
+                        policy_failed = true;
+                        tls_failures.push((host.clone(), failure));
+                    }
+                    last = (skip.reason, Some(host.clone()));
                 }
             }
         }
     }
     let (reply, mx) = last;
-    let reply = if tx.verify_tls {
+    let reply = if policy_failed || routes.iter().any(|r| r.tls.authenticated()) {
         format!("451 4.7.5 no MX host met the domain's TLS policy; last: {reply}")
     } else {
         format!("451 4.4.1 no MX host accepted the session; last: {reply}")
@@ -150,6 +173,8 @@ pub(crate) async fn deliver(
         mx,
         results: all(tx.recipients, Outcome::Deferred, &reply),
         retry_at: None,
+        tls_used: None,
+        tls_failures,
     }
 }
 
@@ -159,36 +184,55 @@ pub(crate) async fn deliver(
 /// neither for a transaction that wants its own session.
 async fn try_host(
     cfg: &SmtpConfig,
-    host: &str,
+    route: &Route,
     addr: IpAddr,
     tx: &Transaction<'_>,
-) -> Result<Vec<RecipientResult>, String> {
+) -> Result<(Vec<RecipientResult>, TlsUsed), Skip> {
     let sock = SocketAddr::new(addr, cfg.port);
+    let host = route.target.host.as_str();
     if tx.own_session {
-        let mut session = open(cfg, host, sock, tx.verify_tls).await?;
+        let mut session = open(cfg, host, sock, &route.tls).await?;
+        let used = session.capabilities().tls;
         let (results, clean) = session.transaction(cfg, tx).await?;
         if clean {
             session.quit().await;
         }
-        return Ok(results);
+        return Ok((results, used));
     }
     if let Some((mut session, used)) = cfg.sessions.take(sock) {
-        // A session opened without verifying the certificate never carries
-        // mail for a domain that demands it.
-        if tx.verify_tls && !session.capabilities().verified {
+        // A session never carries mail for a domain whose policy demands
+        // more than it was authenticated with.
+        let tls = session.capabilities().tls;
+        if !satisfies(tls, &route.tls) {
             session.quit().await;
         } else if session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx).await {
                 keep_or_close(cfg, sock, session, clean, used + 1).await;
-                return Ok(results);
+                return Ok((results, tls));
             }
         }
         // A kept session that fails is not the host's fault: open a new one.
     }
-    let mut session = open(cfg, host, sock, tx.verify_tls).await?;
+    let mut session = open(cfg, host, sock, &route.tls).await?;
+    let tls = session.capabilities().tls;
     let (results, clean) = session.transaction(cfg, tx).await?;
     keep_or_close(cfg, sock, session, clean, 1).await;
-    Ok(results)
+    Ok((results, tls))
+}
+
+/// Whether a kept session protected as `used` may carry mail whose route
+/// demands `wanted`: a webpki-verified one for `verify`/MTA-STS routes;
+/// a DANE route always opens its own session.
+fn satisfies(used: TlsUsed, wanted: &HostTls) -> bool {
+    match wanted {
+        HostTls::Opportunistic => true,
+        HostTls::Verify | HostTls::MtaSts => {
+            matches!(used, TlsUsed::Verify | TlsUsed::MtaSts)
+        }
+        // Never: the certificate matched the TLSA records of the host the
+        // session was opened for, which may be another name at this address.
+        HostTls::Dane(_) => false,
+    }
 }
 
 /// Keeps a clean session for the next transaction, unless it has carried
@@ -211,14 +255,15 @@ async fn keep_or_close(
 }
 
 /// Connects, reads the greeting, says EHLO and upgrades with STARTTLS when
-/// offered (or fails when TLS is required and not offered). With `verify`,
-/// STARTTLS is required and the certificate must be valid for `host`.
+/// offered (or fails when TLS is required and not offered). An
+/// authenticated route requires STARTTLS and a certificate its policy
+/// accepts: webpki-valid for `host`, or matching its TLSA records.
 async fn open(
     cfg: &SmtpConfig,
     host: &str,
     sock: SocketAddr,
-    verify: bool,
-) -> Result<Session, String> {
+    route: &HostTls,
+) -> Result<Session, Skip> {
     let mut client = SmtpClient {
         stream: cfg.connect(sock).await?,
         timeout: cfg.command_timeout,
@@ -231,23 +276,45 @@ async fn open(
         .map_err(|_| format!("{sock}: no greeting"))?
         .map_err(|e| format!("{sock}: greeting: {e}"))?;
     if greeting.code / 100 != 2 {
-        return Err(reply_text(&greeting));
+        return Err(reply_text(&greeting).into());
     }
     let ehlo = client
         .ehlo(&cfg.hostname)
         .await
         .map_err(|e| format!("EHLO: {}", error_text(e)))?;
     if ehlo.has_capability(EXT_START_TLS) {
-        let connector = if verify {
-            &cfg.verifying
-        } else {
-            &cfg.connector
+        let (dane, used);
+        let connector = match route {
+            HostTls::Opportunistic => {
+                used = TlsUsed::Opportunistic;
+                &cfg.connector
+            }
+            HostTls::Verify => {
+                used = TlsUsed::Verify;
+                &cfg.verifying
+            }
+            HostTls::MtaSts => {
+                used = TlsUsed::MtaSts;
+                &cfg.verifying
+            }
+            HostTls::Dane(records) => {
+                used = TlsUsed::Dane;
+                dane = crate::dane::connector(records.clone()).map_err(|e| e.to_string())?;
+                &dane
+            }
         };
         let mut tls = client.start_tls(connector, host).await.map_err(|e| {
-            if verify {
-                format!("{host}: certificate not verified: {}", error_text(e))
-            } else {
-                format!("STARTTLS: {}", error_text(e))
+            let text = error_text(e);
+            match route {
+                HostTls::Opportunistic => Skip::from(format!("STARTTLS: {text}")),
+                HostTls::Dane(_) => Skip {
+                    reason: format!("{host}: certificate matches no TLSA record: {text}"),
+                    tls: Some(TlsFailure::ValidationFailure),
+                },
+                _ => Skip {
+                    reason: format!("{host}: certificate not verified: {text}"),
+                    tls: Some(TlsFailure::CertificateNotTrusted),
+                },
             }
         })?;
         let ehlo = tls
@@ -255,16 +322,21 @@ async fn open(
             .await
             .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
         let caps = Capabilities {
-            verified: verify,
+            tls: used,
             ..capabilities(&ehlo)
         };
         Ok(Session::Tls(Box::new(tls), caps))
-    } else if verify {
+    } else if route.authenticated() {
         let _ = client.quit().await;
-        Err(format!("{host} does not offer STARTTLS"))
+        Err(Skip {
+            reason: format!("{host} does not offer STARTTLS"),
+            tls: Some(TlsFailure::StarttlsNotSupported),
+        })
     } else if cfg.tls == TlsMode::Required {
         let _ = client.quit().await;
-        Err("TLS required but the host does not offer STARTTLS".into())
+        Err(Skip::from(
+            "TLS required but the host does not offer STARTTLS".to_string(),
+        ))
     } else {
         Ok(Session::Plain(client, capabilities(&ehlo)))
     }
@@ -275,7 +347,7 @@ fn capabilities(ehlo: &EhloResponse<String>) -> Capabilities {
         smtputf8: ehlo.has_capability(EXT_SMTP_UTF8),
         eight_bit_mime: ehlo.has_capability(EXT_8BIT_MIME),
         size: ehlo.has_capability(EXT_SIZE),
-        verified: false,
+        tls: TlsUsed::Plaintext,
     }
 }
 

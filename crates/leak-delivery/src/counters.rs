@@ -3,6 +3,7 @@
 //! with MX lookup outcomes and the time from queueing to delivery (a
 //! prometheus-client histogram, which the daemon registers as it is).
 
+use crate::tls::{TlsFailure, TlsUsed};
 use prometheus_client::metrics::histogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +24,10 @@ pub struct DeliveryCounters {
     dns_failed: AtomicU64,
     /// Seconds from queueing to delivery, per delivered recipient.
     latency: Histogram,
+    /// Delivered recipients by how the session was protected ([`TlsUsed`] order).
+    tls_delivered: [AtomicU64; 5],
+    /// Hosts that failed a TLS policy, by [`TlsFailure::ALL`] order.
+    tls_failures: [AtomicU64; 7],
 }
 
 impl Default for DeliveryCounters {
@@ -34,6 +39,8 @@ impl Default for DeliveryCounters {
             dns_resolved: AtomicU64::new(0),
             dns_failed: AtomicU64::new(0),
             latency: Histogram::new(LATENCY_BUCKETS),
+            tls_delivered: Default::default(),
+            tls_failures: Default::default(),
         }
     }
 }
@@ -88,5 +95,36 @@ impl DeliveryCounters {
 
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn tls_delivered(&self, mode: TlsUsed, recipients: u64) {
+        let i = TlsUsed::ALL.iter().position(|m| *m == mode).unwrap_or(0);
+        self.tls_delivered[i].fetch_add(recipients, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tls_failed(&self, failure: TlsFailure) {
+        let i = TlsFailure::ALL
+            .iter()
+            .position(|f| *f == failure)
+            .unwrap_or(0);
+        self.tls_failures[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Delivered recipients per TLS mode, every mode listed.
+    pub fn tls_deliveries(&self) -> Vec<(TlsUsed, u64)> {
+        TlsUsed::ALL
+            .iter()
+            .zip(&self.tls_delivered)
+            .map(|(m, n)| (*m, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// TLS policy failures per type, every type listed.
+    pub fn tls_failures(&self) -> Vec<(TlsFailure, u64)> {
+        TlsFailure::ALL
+            .iter()
+            .zip(&self.tls_failures)
+            .map(|(f, n)| (*f, n.load(Ordering::Relaxed)))
+            .collect()
     }
 }

@@ -11,7 +11,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
-use hickory_resolver::TokioResolver;
+use hickory_resolver::{ResolverBuilder, TokioResolver};
 use rand::seq::SliceRandom as _;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -53,6 +53,15 @@ pub fn build_resolver(
     nameservers: &[SocketAddr],
     timeout: Duration,
 ) -> Result<TokioResolver, NetError> {
+    resolver_builder(nameservers, timeout)?.build()
+}
+
+/// [`build_resolver`]'s builder, for resolvers that add to it (DANE's
+/// validating one adds trust anchors).
+pub(crate) fn resolver_builder(
+    nameservers: &[SocketAddr],
+    timeout: Duration,
+) -> Result<ResolverBuilder<TokioRuntimeProvider>, NetError> {
     let mut builder = if nameservers.is_empty() {
         TokioResolver::builder_tokio()?
     } else {
@@ -75,7 +84,7 @@ pub fn build_resolver(
     opts.timeout = timeout;
     opts.attempts = 1;
     opts.ndots = 0;
-    builder.build()
+    Ok(builder)
 }
 
 /// The MX resolver, shared by all delivery tasks (clones share one cache).

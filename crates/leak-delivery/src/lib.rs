@@ -12,6 +12,8 @@
 //!   SMTP commands, when SMTPUTF8 is needed, RFC 6533 report addresses.
 //! - `tls.rs`: the STARTTLS client configurations (opportunistic, verifying).
 //! - `mta_sts.rs`: MTA-STS policies (RFC 8461): TXT lookup, HTTPS fetch, cache.
+//! - `dane.rs`: DANE (RFC 7672): DNSSEC-validated MX and TLSA lookups, TLSA
+//!   matching, the certificate verifier (tests in `dane_tests.rs`).
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
 //! - `shaping.rs`: limits per MX host set (connections, messages per
 //!   minute), suspension after throttling replies, retry jitter.
@@ -25,7 +27,10 @@
 //!   DKIM signatures — to the stored message, which carries none of them.
 //! - `report.rs`: RFC 3464 failure reports to the account's notify address,
 //!   sent after their own random delay on a connection of their own.
-//! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint.
+//! - `tlsrpt.rs`: TLS-RPT (RFC 8460): results per policy domain in the
+//!   store, the periodic aggregate reports by mail and HTTPS POST.
+//! - `counters.rs`: [`DeliveryCounters`], outcome totals for the metrics endpoint
+//!   (with outbound TLS: deliveries by TLS mode, failures by type).
 //!
 //! # Durability
 //!
@@ -40,6 +45,7 @@
 mod agenda;
 mod client;
 mod counters;
+mod dane;
 mod dns;
 mod intl;
 mod mta_sts;
@@ -50,6 +56,7 @@ mod sessions;
 mod shaping;
 mod stamp;
 mod tls;
+mod tlsrpt;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
@@ -59,6 +66,7 @@ pub use report::without_date;
 pub use review::ReviewDeadline;
 pub use scheduler::{QueueHint, Reloader, Scheduler};
 pub use stamp::{outgoing, stamp_time};
+pub use tls::{TlsFailure, TlsUsed};
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -72,6 +80,10 @@ pub enum TlsPolicy {
     /// STARTTLS with a certificate that chains to a trusted root and names
     /// the MX host; otherwise the recipients are deferred, never sent in clear.
     Verify,
+    /// DANE required (RFC 7672): the MX RRset must be DNSSEC-validated and
+    /// every MX host must publish usable TLSA records its certificate
+    /// matches; otherwise the recipients are deferred.
+    Dane,
 }
 
 /// Which MX addresses delivery connects to.
@@ -165,6 +177,14 @@ pub struct DeliverySettings {
     pub mta_sts_port: u16,
     /// A daily cap per MX host set that grows while the IP warms up.
     pub warmup: Option<Warmup>,
+    /// Look up DNSSEC-validated TLSA records for every domain without an
+    /// explicit policy and apply DANE when they exist (before MTA-STS).
+    pub dane: bool,
+    /// DNSKEY trust anchors added to the IANA root's (`dns.dnssec_trust_anchor`).
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
+    /// How often TLS-RPT aggregate reports are sent; zero: never (and no
+    /// results are recorded).
+    pub tls_report_interval: Duration,
 }
 
 /// The warm-up ramp: on day `n` (0-based, UTC days from `start`) at most
@@ -214,6 +234,9 @@ impl Default for DeliverySettings {
             mta_sts: false,
             mta_sts_port: 443,
             warmup: None,
+            dane: false,
+            dnssec_trust_anchor: None,
+            tls_report_interval: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -265,6 +288,8 @@ pub enum DeliveryError {
     Tls(#[from] rustls::Error),
     #[error("cannot read the delivery CA file {0}")]
     TlsCa(String),
+    #[error("cannot read the DNSSEC trust anchor file {0}")]
+    TrustAnchor(String),
 }
 
 #[cfg(test)]

@@ -23,14 +23,14 @@ pub(crate) enum Session {
 }
 
 /// The EHLO extensions the transaction uses (RFC 6531, 6152, 1870).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Capabilities {
     pub smtputf8: bool,
     pub eight_bit_mime: bool,
     /// `SIZE` was offered (with or without a limit).
     pub size: bool,
-    /// The certificate was verified for the MX host name (`verify` policy).
-    pub verified: bool,
+    /// How the session is protected: what its certificate was checked against.
+    pub tls: crate::tls::TlsUsed,
 }
 
 /// A kept session: since when it is idle, and how many transactions it carried.

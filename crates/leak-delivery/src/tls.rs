@@ -105,3 +105,103 @@ impl ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// How one MX host must be authenticated, as the domain's policy decided
+/// (`scheduler/policy.rs`).
+#[derive(Debug, Clone)]
+pub(crate) enum HostTls {
+    /// STARTTLS when offered, any certificate; cleartext otherwise
+    /// (unless `delivery.tls = "required"`).
+    Opportunistic,
+    /// `[[delivery.domain]] tls = "verify"`: a webpki-verified certificate.
+    Verify,
+    /// An MTA-STS policy in `enforce` mode: verified as for `Verify`.
+    MtaSts,
+    /// DANE: the certificate must match one of these TLSA records.
+    Dane(crate::dane::TlsaSet),
+}
+
+impl HostTls {
+    /// Whether the host must present an authenticated certificate.
+    pub fn authenticated(&self) -> bool {
+        !matches!(self, HostTls::Opportunistic)
+    }
+}
+
+/// One MX host with the authentication its policy demands.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub target: crate::MxTarget,
+    pub tls: HostTls,
+}
+
+/// How a delivered message travelled, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsUsed {
+    Dane,
+    MtaSts,
+    Verify,
+    Opportunistic,
+    Plaintext,
+}
+
+impl TlsUsed {
+    /// Every mode, for zero-initialised metrics.
+    pub const ALL: [TlsUsed; 5] = [
+        TlsUsed::Dane,
+        TlsUsed::MtaSts,
+        TlsUsed::Verify,
+        TlsUsed::Opportunistic,
+        TlsUsed::Plaintext,
+    ];
+
+    /// The metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsUsed::Dane => "dane",
+            TlsUsed::MtaSts => "mta-sts",
+            TlsUsed::Verify => "verify",
+            TlsUsed::Opportunistic => "opportunistic",
+            TlsUsed::Plaintext => "plaintext",
+        }
+    }
+}
+
+/// Why a host failed its domain's TLS policy: the result types of TLS-RPT
+/// (RFC 8460 §4.3), also the metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsFailure {
+    StarttlsNotSupported,
+    CertificateNotTrusted,
+    TlsaInvalid,
+    DnssecInvalid,
+    DaneRequired,
+    StsPolicyInvalid,
+    ValidationFailure,
+}
+
+impl TlsFailure {
+    /// The RFC 8460 `result-type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsFailure::StarttlsNotSupported => "starttls-not-supported",
+            TlsFailure::CertificateNotTrusted => "certificate-not-trusted",
+            TlsFailure::TlsaInvalid => "tlsa-invalid",
+            TlsFailure::DnssecInvalid => "dnssec-invalid",
+            TlsFailure::DaneRequired => "dane-required",
+            TlsFailure::StsPolicyInvalid => "sts-policy-invalid",
+            TlsFailure::ValidationFailure => "validation-failure",
+        }
+    }
+
+    /// Every type, for zero-initialised metrics.
+    pub const ALL: [TlsFailure; 7] = [
+        TlsFailure::StarttlsNotSupported,
+        TlsFailure::CertificateNotTrusted,
+        TlsFailure::TlsaInvalid,
+        TlsFailure::DnssecInvalid,
+        TlsFailure::DaneRequired,
+        TlsFailure::StsPolicyInvalid,
+        TlsFailure::ValidationFailure,
+    ];
+}

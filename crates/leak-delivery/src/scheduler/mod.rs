@@ -17,10 +17,12 @@ pub use reload::Reloader;
 
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
+use crate::dane::Dane;
 use crate::dns::MxResolver;
 use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
 use crate::shaping::{self, Shaper};
+use crate::tlsrpt::TlsReporter;
 use crate::{stamp, tls, DeliveryCounters, DeliveryError, DeliverySettings, RandomDelay};
 use leak_dkim::Signer;
 use leak_store::{QueuePages, QueuedMessage, Recipient, Store, StoreError};
@@ -82,6 +84,11 @@ struct Inner {
     shaper: Shaper,
     /// MTA-STS policies, when enabled.
     mta_sts: Option<MtaSts>,
+    /// TLS-RPT entries and reports, unless `tls_report_interval` is zero.
+    tlsrpt: Option<TlsReporter>,
+    /// The validating resolver for DANE (automatic with `delivery.dane`,
+    /// or for domains whose policy is `dane`).
+    dane: Option<Dane>,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -154,6 +161,32 @@ impl Scheduler {
         } else {
             None
         };
+        let dane_wanted = settings.dane
+            || settings
+                .domain_tls
+                .values()
+                .any(|p| *p == crate::TlsPolicy::Dane);
+        let dane = if dane_wanted {
+            Some(Dane::new(
+                &settings.nameservers,
+                settings.dns_timeout,
+                settings.dnssec_trust_anchor.as_deref(),
+            )?)
+        } else {
+            None
+        };
+        let tlsrpt = if settings.tls_report_interval.is_zero() {
+            None
+        } else {
+            let resolver = crate::dns::build_resolver(&settings.nameservers, settings.dns_timeout)
+                .map_err(|e| DeliveryError::Resolver(e.to_string()))?;
+            Some(TlsReporter::new(
+                store.clone(),
+                resolver,
+                tls::verifying_connector(settings.tls_ca_file.as_deref())?,
+                settings.connect_timeout,
+            ))
+        };
         let shaper = Shaper::new(
             settings.max_per_mx,
             settings.messages_per_minute,
@@ -176,6 +209,8 @@ impl Scheduler {
             counters: Arc::default(),
             shaper,
             mta_sts,
+            dane,
+            tlsrpt,
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -213,6 +248,7 @@ impl Scheduler {
         let mut agenda = Agenda::default();
         let poll = inner.settings().poll_interval;
         let mut rescan_at = Instant::now();
+        let reports = tokio::spawn(inner.clone().tls_reports(shutdown.clone()));
         tracing::info!("delivery scheduler started");
         loop {
             if *shutdown.borrow() {
@@ -257,6 +293,7 @@ impl Scheduler {
             );
             running.tasks.shutdown().await;
         }
+        reports.abort();
         tracing::info!("delivery scheduler stopped");
     }
 }
@@ -439,6 +476,7 @@ impl Inner {
                     mx: None,
                     results: deferred_all(&rcpts, &reply),
                     retry_at: None,
+                    ..Default::default()
                 }
             }
         };
@@ -502,6 +540,7 @@ impl Inner {
                 mx: None,
                 results: all_with(rcpts, Outcome::Failed, reply),
                 retry_at: None,
+                ..Default::default()
             };
         }
         let resolved = self.resolver.resolve(domain).await;
@@ -527,19 +566,24 @@ impl Inner {
                     mx: None,
                     results,
                     retry_at: None,
+                    ..Default::default()
                 };
             }
         };
-        let (targets, verify_tls) = match self.tls_policy(domain, targets).await {
-            Ok(chosen) => chosen,
-            Err(reply) => {
-                return DomainResult {
-                    mx: None,
-                    results: deferred_all(rcpts, &reply),
-                    retry_at: None,
-                }
+        let routing = match self.tls_policy(domain, targets).await {
+            Ok(routing) => routing,
+            Err(refused) => {
+                let result = DomainResult {
+                    results: deferred_all(rcpts, &refused.reply),
+                    tls_failures: refused.failures,
+                    ..Default::default()
+                };
+                self.tls_outcome(refused.policy.as_ref(), &result).await;
+                return result;
             }
         };
+        let routes = &routing.routes;
+        let targets: Vec<_> = routes.iter().map(|r| r.target.clone()).collect();
         let key = shaping::key(&targets);
         let _connection = match self.shape(&key, rcpts).await {
             Ok(permit) => permit,
@@ -570,6 +614,7 @@ impl Inner {
                     mx: None,
                     results: deferred_all(rcpts, reply),
                     retry_at: None,
+                    ..Default::default()
                 };
             }
         };
@@ -581,9 +626,10 @@ impl Inner {
             // notify address's mail system must not see it arrive on the
             // session that carried (or was refused) the message it reports.
             own_session: msg.is_report,
-            verify_tls,
         };
-        let result = client::deliver(&self.smtp, &targets, &tx).await;
+        let mut result = client::deliver(&self.smtp, routes, &tx).await;
+        result.tls_failures.splice(0..0, routing.failures);
+        self.tls_outcome(routing.policy.as_ref(), &result).await;
         self.after_throttling(&key, result)
     }
 }

@@ -1,13 +1,24 @@
 //! What stands between a resolved domain and the SMTP transaction: the TLS
-//! policy (`[[delivery.domain]]`, else MTA-STS), the shaping gate (host set
+//! policy (`[[delivery.domain]]`, else DANE, else MTA-STS), the shaping gate (host set
 //! suspended, connection slot, rate slot, warm-up cap), and the reaction to
-//! a throttling reply.
+//! a throttling reply; the TLS-RPT bookkeeping after an attempt and the
+//! periodic report task.
 
-use super::{deferred_all, unix_now, Inner};
+use super::{deferred_all, unix_now, until, Inner};
 use crate::client::{DomainResult, Outcome};
+use crate::dane::{MxProof, TlsaLookup};
 use crate::mta_sts;
 use crate::shaping::{self, Slot};
+use crate::tls::TlsUsed;
+use crate::tls::{HostTls, Route, TlsFailure};
+use crate::tlsrpt::PolicyType;
+use crate::tlsrpt::Submitter;
+use crate::TlsPolicy;
+use mail_auth::report::tlsrpt::PolicyDetails;
+use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
+use tokio::sync::watch;
 use tokio::sync::OwnedSemaphorePermit;
 
 impl Inner {
@@ -63,39 +74,294 @@ impl Inner {
         result
     }
 
-    /// The MX hosts to try and whether their certificates must be verified:
-    /// the domain's `[[delivery.domain]]` policy, else its MTA-STS policy in
-    /// `enforce` mode (hosts outside its `mx` patterns dropped), else
-    /// opportunistic. `Err` with the deferral reply when no host is left.
+    /// The MX hosts to try, each with the authentication it must pass: the
+    /// domain's `[[delivery.domain]]` policy; else DANE when enabled and the
+    /// domain's MX hosts publish validated TLSA records (RFC 7672 takes
+    /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy in
+    /// `enforce` mode (hosts outside its `mx` patterns dropped); else
+    /// opportunistic. With the routes, the policy TLS-RPT reports on
+    /// (DANE, MTA-STS). `Err` with the deferral reply and the TLS-RPT
+    /// failures when no host is left.
     pub(super) async fn tls_policy(
         &self,
         domain: &str,
-        mut targets: Vec<crate::MxTarget>,
-    ) -> Result<(Vec<crate::MxTarget>, bool), String> {
-        if let Some(policy) = self.settings().domain_tls.get(domain) {
-            return Ok((targets, *policy == crate::TlsPolicy::Verify));
+        targets: Vec<crate::MxTarget>,
+    ) -> Result<Routing, Refused> {
+        match self.settings().domain_tls.get(domain) {
+            Some(TlsPolicy::Opportunistic) => {
+                return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
+            }
+            Some(TlsPolicy::Verify) => return Ok(Routing::plain(routes(targets, HostTls::Verify))),
+            Some(TlsPolicy::Dane) => {
+                return match self.dane_routes(domain, targets, true).await {
+                    Some(routing) => routing,
+                    None => Err(Refused::new(
+                        "451 4.7.5 the domain's policy requires DANE",
+                        None,
+                    )),
+                }
+            }
+            None => {}
         }
+        let targets = if self.settings().dane {
+            match self.dane_routes(domain, targets.clone(), false).await {
+                Some(routing) => return routing,
+                None => targets,
+            }
+        } else {
+            targets
+        };
+        self.mta_sts_routes(domain, targets).await
+    }
+
+    /// The routes under the domain's MTA-STS policy, if any.
+    async fn mta_sts_routes(
+        &self,
+        domain: &str,
+        mut targets: Vec<crate::MxTarget>,
+    ) -> Result<Routing, Refused> {
         let Some(sts) = &self.mta_sts else {
-            return Ok((targets, false));
+            return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
         };
         let Some(policy) = sts.policy(domain).await else {
-            return Ok((targets, false));
+            return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
         };
         match policy.mode {
             mta_sts::Mode::Enforce => {
+                let mut report = PolicyDetails::new(PolicyType::Sts, domain);
+                report.policy_string = vec!["version: STSv1".into(), "mode: enforce".into()];
+                let mx = policy.mx.iter().map(|mx| format!("mx: {mx}"));
+                report.policy_string.extend(mx);
+                report
+                    .policy_string
+                    .push(format!("max_age: {}", policy.max_age));
+                report.mx_host = policy.mx.clone();
                 targets.retain(|t| policy.allows(&t.host));
                 if targets.is_empty() {
-                    return Err("451 4.7.5 no MX host matches the domain's MTA-STS policy".into());
+                    let reply = "451 4.7.5 no MX host matches the domain's MTA-STS policy";
+                    let mut refused = Refused::new(reply, Some(TlsFailure::ValidationFailure));
+                    refused.policy = Some(report);
+                    return Err(refused);
                 }
-                Ok((targets, true))
+                Ok(Routing {
+                    routes: routes(targets, HostTls::MtaSts),
+                    policy: Some(report),
+                    failures: Vec::new(),
+                })
             }
             mta_sts::Mode::Testing => {
                 if targets.iter().any(|t| !policy.allows(&t.host)) {
                     tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
                 }
-                Ok((targets, false))
+                Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
             }
-            mta_sts::Mode::None => Ok((targets, false)),
+            mta_sts::Mode::None => Ok(Routing::plain(routes(targets, HostTls::Opportunistic))),
+        }
+    }
+
+    /// DANE's routes (RFC 7672 §2.2): `None` when DANE does not apply (MX
+    /// RRset unsigned, or no host publishes TLSA records) and `required` is
+    /// false. A bogus or failed validation defers; so does a host whose
+    /// TLSA records are bogus, unusable or cannot be looked up; hosts
+    /// without TLSA records are used opportunistically beside DANE hosts
+    /// (unless `required`).
+    async fn dane_routes(
+        &self,
+        domain: &str,
+        mut targets: Vec<crate::MxTarget>,
+        required: bool,
+    ) -> Option<Result<Routing, Refused>> {
+        let dane = self.dane.as_ref()?;
+        let mut report = PolicyDetails::new(PolicyType::Tlsa, domain);
+        let refuse = |reply: &str, failure: Option<TlsFailure>, report: &PolicyDetails| {
+            let mut refused = Refused::new(reply, failure);
+            refused.policy = Some(report.clone());
+            Some(Err(refused))
+        };
+        match dane.mx_proof(domain).await {
+            MxProof::Secure(hosts) => {
+                // The validated MX set decides which hosts may be tried.
+                if !hosts.is_empty() {
+                    targets.retain(|t| hosts.iter().any(|h| h.eq_ignore_ascii_case(&t.host)));
+                }
+            }
+            MxProof::Insecure if !required => return None,
+            MxProof::Insecure => {
+                let reply =
+                    "451 4.7.5 the domain's MX records are not DNSSEC-signed (DANE required)";
+                return refuse(reply, Some(TlsFailure::DaneRequired), &report);
+            }
+            MxProof::Bogus => {
+                let reply = "451 4.7.5 DNSSEC validation of the domain's MX records failed";
+                return refuse(reply, Some(TlsFailure::DnssecInvalid), &report);
+            }
+            MxProof::Failed(e) => {
+                tracing::warn!(%domain, error = %e, "DANE: validated MX lookup failed");
+                return refuse("451 4.4.3 validated MX lookup failed", None, &report);
+            }
+        }
+        let mut routes = Vec::new();
+        let mut failures = Vec::new();
+        let mut any_tlsa = false;
+        for target in targets {
+            let failure = match dane.tlsa(&target.host).await {
+                TlsaLookup::Usable(set) => {
+                    any_tlsa = true;
+                    report.mx_host.push(target.host.clone());
+                    let records = set.0.iter().map(|t| t.to_string());
+                    report.policy_string.extend(records);
+                    let tls = HostTls::Dane(set);
+                    routes.push(Route { target, tls });
+                    continue;
+                }
+                TlsaLookup::Absent if required => TlsFailure::DaneRequired,
+                TlsaLookup::Absent => {
+                    let tls = HostTls::Opportunistic;
+                    routes.push(Route { target, tls });
+                    continue;
+                }
+                TlsaLookup::Unusable => TlsFailure::TlsaInvalid,
+                TlsaLookup::Bogus => TlsFailure::DnssecInvalid,
+                TlsaLookup::Failed(e) => {
+                    tracing::warn!(mx = %target.host, error = %e, "DANE: TLSA lookup failed");
+                    TlsFailure::DnssecInvalid
+                }
+            };
+            any_tlsa = true;
+            tracing::info!(mx = %target.host, failure = failure.as_str(), "DANE: MX host unusable");
+            failures.push((target.host.clone(), failure));
+        }
+        if !any_tlsa && !required {
+            return None;
+        }
+        if routes.is_empty() {
+            let reply = match failures.last() {
+                Some((_, failure)) => {
+                    format!("451 4.7.5 no MX host passed DANE ({})", failure.as_str())
+                }
+                None => "451 4.7.5 no MX host passed DANE".to_string(),
+            };
+            return Some(Err(Refused {
+                reply,
+                failures,
+                policy: Some(report),
+            }));
+        }
+        // Hosts refused before any session count as failed sessions too.
+        Some(Ok(Routing {
+            routes,
+            policy: Some(report),
+            failures,
+        }))
+    }
+}
+
+impl Inner {
+    /// Sends the TLS-RPT reports each `tls_report_interval` after the
+    /// period's first result (kept in the store, so restarts do not
+    /// postpone them), until shutdown.
+    pub(super) async fn tls_reports(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let Some(reporter) = &self.tlsrpt else {
+            return;
+        };
+        loop {
+            let interval = self.settings().tls_report_interval;
+            let idle = Duration::from_secs(300)
+                .min(interval)
+                .max(Duration::from_secs(1));
+            let wait = match reporter.period_start() {
+                Some(start) if !interval.is_zero() => until(start + interval.as_secs()),
+                _ => idle,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            let due = reporter.period_start().is_some_and(|start| {
+                !interval.is_zero() && start + interval.as_secs() <= unix_now()
+            });
+            if !due {
+                continue;
+            }
+            let settings = self.settings();
+            let from = Submitter {
+                hostname: &settings.hostname,
+                domain: &settings.return_domain,
+            };
+            for id in reporter.send_due(&from, unix_now()).await {
+                self.hint.queued(&id);
+            }
+        }
+    }
+
+    /// Counts how the attempt went under its TLS policy (metrics) and adds
+    /// it to the policy's TLS-RPT entry.
+    pub(super) async fn tls_outcome(&self, policy: Option<&PolicyDetails>, result: &DomainResult) {
+        let delivered = result
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Delivered)
+            .count();
+        if let Some(mode) = result.tls_used {
+            self.counters.tls_delivered(mode, delivered as u64);
+        }
+        for (_, failure) in &result.tls_failures {
+            self.counters.tls_failed(*failure);
+        }
+        if let (Some(policy), Some(reporter)) = (policy, &self.tlsrpt) {
+            let success = matches!(result.tls_used, Some(TlsUsed::Dane | TlsUsed::MtaSts));
+            reporter
+                .record(policy, success, &result.tls_failures, unix_now())
+                .await;
+        }
+    }
+}
+
+/// Every target with the same authentication.
+fn routes(targets: Vec<crate::MxTarget>, tls: HostTls) -> Vec<Route> {
+    let route = |target| Route {
+        target,
+        tls: tls.clone(),
+    };
+    targets.into_iter().map(route).collect()
+}
+
+/// Why no MX host may be tried: the deferral reply and the hosts that
+/// failed the policy (for TLS-RPT and the metrics).
+pub(super) struct Refused {
+    pub reply: String,
+    pub failures: Vec<(String, TlsFailure)>,
+    /// The policy refused under, for TLS-RPT.
+    pub policy: Option<PolicyDetails>,
+}
+
+/// The routes; the policy they follow when TLS-RPT reports on it; hosts
+/// the policy refused before any session.
+pub(super) struct Routing {
+    pub routes: Vec<Route>,
+    pub policy: Option<PolicyDetails>,
+    pub failures: Vec<(String, TlsFailure)>,
+}
+
+impl Routing {
+    fn plain(routes: Vec<Route>) -> Routing {
+        Routing {
+            routes,
+            policy: None,
+            failures: Vec::new(),
+        }
+    }
+}
+
+impl Refused {
+    fn new(reply: &str, failure: Option<TlsFailure>) -> Refused {
+        Refused {
+            reply: reply.to_string(),
+            failures: failure.map(|f| (String::new(), f)).into_iter().collect(),
+            policy: None,
         }
     }
 }
@@ -106,5 +372,6 @@ fn shaped(rcpts: &[String], reply: &str, until: u64) -> DomainResult {
         mx: None,
         results: deferred_all(rcpts, reply),
         retry_at: Some(until),
+        ..Default::default()
     }
 }

@@ -248,6 +248,30 @@ impl Collector for Live {
             "result",
             &dns,
         )?;
+        let modes: Vec<_> = d
+            .tls_deliveries()
+            .into_iter()
+            .map(|(mode, n)| (mode.as_str(), n))
+            .collect();
+        counters(
+            &mut encoder,
+            "leak_delivery_tls",
+            "Delivered recipients by outbound TLS mode.",
+            "mode",
+            &modes,
+        )?;
+        let failures: Vec<_> = d
+            .tls_failures()
+            .into_iter()
+            .map(|(failure, n)| (failure.as_str(), n))
+            .collect();
+        counters(
+            &mut encoder,
+            "leak_delivery_tls_failures",
+            "MX hosts that failed a domain's TLS policy (DANE, MTA-STS, verify), by TLS-RPT result type.",
+            "type",
+            &failures,
+        )?;
         let (completed, failed) = self.server.tls_handshakes();
         let tls = [("ok", completed), ("failed", failed)];
         counters(

@@ -177,11 +177,8 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
                     leak_config::DomainTls::Opportunistic => {
                         leak_delivery::TlsPolicy::Opportunistic
                     }
-                    // "dane" is refused by validation; were it ever let
-                    // through, the strictest policy leak has applies.
-                    leak_config::DomainTls::Verify | leak_config::DomainTls::Dane => {
-                        leak_delivery::TlsPolicy::Verify
-                    }
+                    leak_config::DomainTls::Verify => leak_delivery::TlsPolicy::Verify,
+                    leak_config::DomainTls::Dane => leak_delivery::TlsPolicy::Dane,
                 };
                 (name, policy)
             })
@@ -189,6 +186,9 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         tls_ca_file: delivery.tls_ca_file.clone(),
         mta_sts: delivery.mta_sts,
         mta_sts_port: delivery.mta_sts_port,
+        dane: delivery.dane,
+        tls_report_interval: delivery.tls_report_interval,
+        dnssec_trust_anchor: config.dns.dnssec_trust_anchor.clone(),
         warmup: delivery.warmup_start.map(|start| leak_delivery::Warmup {
             start: start
                 .duration_since(std::time::UNIX_EPOCH)
