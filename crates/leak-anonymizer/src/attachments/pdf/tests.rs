@@ -1,0 +1,1 @@
+//! Unit tests of the PDF rebuild, on documents built with lopdf.
