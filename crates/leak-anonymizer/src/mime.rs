@@ -207,7 +207,10 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                         }
                         self.push_text(&text);
                         let pdf = ContentType::new("application/pdf");
-                        (MimePart::new(pdf, BodyPart::Binary(Cow::Owned(bytes))), false)
+                        (
+                            MimePart::new(pdf, BodyPart::Binary(Cow::Owned(bytes))),
+                            false,
+                        )
                     }
                 }
             }

@@ -19,6 +19,7 @@ use super::PdfError;
 use crate::attachments::jpeg;
 
 /// The operators kept, by group (ISO 32000-1 table 51).
+#[rustfmt::skip]
 const OPERATORS: &[&str] = &[
     // General graphics state, special graphics state.
     "w", "J", "j", "M", "d", "ri", "i", "gs", "q", "Q", "cm",
@@ -34,6 +35,7 @@ const OPERATORS: &[&str] = &[
 ];
 
 /// Keys an inline image may keep (full names and their abbreviations).
+#[rustfmt::skip]
 const INLINE_IMAGE_KEYS: &[&[u8]] = &[
     b"BitsPerComponent", b"BPC", b"ColorSpace", b"CS", b"Decode", b"D", b"DecodeParms",
     b"DP", b"Filter", b"F", b"Height", b"H", b"ImageMask", b"IM", b"Interpolate", b"I",

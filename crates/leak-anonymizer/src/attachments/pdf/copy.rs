@@ -29,6 +29,7 @@ use crate::attachments::image::MAX_PIXELS;
 use crate::attachments::jpeg;
 
 /// Keys kept in any dictionary reached from a page's resources.
+#[rustfmt::skip]
 const KEPT_KEYS: &[&[u8]] = &[
     // Fonts, encodings, CID fonts.
     b"Type", b"Subtype", b"BaseFont", b"FirstChar", b"LastChar", b"Widths",
@@ -68,11 +69,13 @@ const KEPT_KEYS: &[&[u8]] = &[
 
 /// The categories kept in a resource dictionary. `/Properties` (marked
 /// content property lists) goes with the marked content itself.
+#[rustfmt::skip]
 const RESOURCE_KEYS: &[&[u8]] = &[
     b"Font", b"XObject", b"ExtGState", b"ColorSpace", b"Pattern", b"Shading", b"ProcSet",
 ];
 
 /// Filters whose output leak can measure (and lopdf can decode).
+#[rustfmt::skip]
 const DECODABLE_FILTERS: &[&[u8]] = &[
     b"FlateDecode", b"Fl", b"LZWDecode", b"LZW", b"ASCIIHexDecode", b"AHx",
     b"ASCII85Decode", b"A85", b"RunLengthDecode", b"RL",

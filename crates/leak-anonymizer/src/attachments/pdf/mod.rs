@@ -167,7 +167,9 @@ fn rebuild(
         let raw = doc.get_page_content_with_limit(page_id, MAX_STREAM_BYTES)?;
         copier.spend(raw.len())?;
         let cleaned = content::clean(&raw)?;
-        let contents = copier.dst.add_object(Stream::new(Dictionary::new(), cleaned));
+        let contents = copier
+            .dst
+            .add_object(Stream::new(Dictionary::new(), cleaned));
         new_page.set("Contents", contents);
         kids.push(Object::Reference(copier.dst.add_object(new_page)));
     }

@@ -104,7 +104,10 @@ impl<'a, 'o> Walker<'a, 'o> {
                     if matches!(op.operator.as_str(), "'" | "\"") {
                         self.newline();
                     }
-                    let encoding = current.as_ref().and_then(|n| fonts.get(n)).and_then(Option::as_ref);
+                    let encoding = current
+                        .as_ref()
+                        .and_then(|n| fonts.get(n))
+                        .and_then(Option::as_ref);
                     self.show(encoding, operands)?;
                 }
                 "Td" | "TD" => match operands.get(1).and_then(|o| o.as_float().ok()) {
@@ -143,7 +146,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             return Ok(());
         }
         let data = stream.decompressed_content_with_limit(MAX_STREAM_BYTES)?;
-        let own = stream.dict.get(b"Resources").ok().and_then(|r| self.dict(r));
+        let own = stream
+            .dict
+            .get(b"Resources")
+            .ok()
+            .and_then(|r| self.dict(r));
         self.walk(&data, own.or(resources), depth + 1)
     }
 
@@ -159,8 +166,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         let readable = match subtype {
             b"Type3" => false,
             b"Type0" => {
-                has_to_unicode
-                    && matches!(name(b"Encoding"), Some(b"Identity-H" | b"Identity-V"))
+                has_to_unicode && matches!(name(b"Encoding"), Some(b"Identity-H" | b"Identity-V"))
             }
             _ if font.has(b"Encoding") || has_to_unicode => true,
             _ => {
@@ -179,7 +185,11 @@ impl<'a, 'o> Walker<'a, 'o> {
 
     /// Decodes the strings of a text-showing operation; a large negative
     /// `TJ` adjustment is a word space.
-    fn show(&mut self, encoding: Option<&Encoding<'a>>, operands: &[Object]) -> Result<(), PdfError> {
+    fn show(
+        &mut self,
+        encoding: Option<&Encoding<'a>>,
+        operands: &[Object],
+    ) -> Result<(), PdfError> {
         let mut strings = Vec::new();
         for operand in operands {
             match operand {
