@@ -111,7 +111,7 @@ def delivered_pdf(raw, tmp):
     run("qpdf", "--check", str(path))
     shown = {
         "exiftool": run("exiftool", "-a", "-u", "-G1", str(path)).stdout.decode(),
-        "qpdf": run("qpdf", "--show-all", str(path)).stdout.decode(errors="replace"),
+        "qpdf": run("qpdf", "--json=2", str(path)).stdout.decode(errors="replace"),
         "qdf": run("qpdf", "--qdf", "--object-streams=disable", "--stream-data=uncompress",
                    str(path), "-").stdout.decode(errors="replace"),
         "pdftotext": pdftotext(path),
