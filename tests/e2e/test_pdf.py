@@ -89,6 +89,23 @@ def identifying_pdf(tmp):
     return out
 
 
+def same_rendering(a, b, tmp):
+    """Every page of `a` and `b` rendered by poppler (annotations hidden)
+    has the same pixels."""
+    pages = []
+    for path in (a, b):
+        prefix = tmp / f"render-{path.stem}"
+        run("pdftoppm", "-r", "50", "-png", "-hide-annotations", str(path), str(prefix))
+        pages.append(sorted(tmp.glob(f"render-{path.stem}-*.png")))
+    assert len(pages[0]) == len(pages[1]) > 0, pages
+    for one, other in zip(*pages):
+        result = subprocess.run(["compare", "-metric", "AE", str(one), str(other), "null:"],
+                                capture_output=True, text=True)
+        if result.stderr.split()[:1] != ["0"]:
+            return False
+    return True
+
+
 def pdftotext(path):
     return run("pdftotext", "-layout", str(path), "-").stdout.decode()
 
@@ -138,6 +155,7 @@ def test_a_pdf_with_metadata_everywhere_arrives_clean_and_reads_the_same(
     assert code == 250, text
     received = delivered_pdf(raw, tmp_path)
     assert pdftotext(received) == pdftotext(source), "the same text, laid out the same"
+    assert same_rendering(source, received, tmp_path), "the pages look the same"
     assert "Quarterly plan for the north site" in pdftotext(received)
     assert run("qpdf", "--show-npages", str(received)).stdout.strip() == b"2"
     # The photo is still drawn, as a JPEG without its EXIF.
@@ -158,6 +176,7 @@ def test_a_word_processor_pdf_with_an_embedded_font_keeps_its_text(make_daemon, 
     assert code == 250, text
     received = delivered_pdf(raw, tmp_path)
     assert pdftotext(received) == pdftotext(source)
+    assert same_rendering(source, received, tmp_path), "the pages look the same"
     for line in lines:
         assert line in pdftotext(received)
 
