@@ -3,7 +3,9 @@ are made with Ghostscript, reportlab, qpdf, pikepdf and exiftool, sent
 through the daemon, and read back at the receiving MX (aiosmtpd) with
 pdftotext, exiftool and qpdf."""
 
+import os
 import subprocess
+import time
 import zlib
 
 import pikepdf
@@ -13,7 +15,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
-from test_attachments import CANARY, SUBMITTER, deliver, mixed, received_parts, run, send_raw, tag_image
+from test_attachments import (CANARY, SUBMITTER, deliver, mixed, peak_rss, received_parts, run,
+                              send_raw, tag_image)
 
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
@@ -257,3 +260,36 @@ def test_policy_images_refuses_pdfs(make_daemon, tmp_path):
     images.start()
     code, text = send_raw(images, mixed("x", [("plan.pdf", "application/pdf", source.read_bytes())]))
     assert (code, text[:5]) == (554, "5.6.0") and "only image" in text, text
+
+
+def test_a_large_pdf_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_dns, tmp_path):
+    """A 12 MB scan-like PDF (one page, a noise image in a Flate stream)
+    the daemon's peak RSS grows by a bounded multiple of the message while
+    it is received, rebuilt and stored (figures in docs/performance.md)."""
+    source = ghostscript_pdf(tmp_path, ["Scanned page"])
+    with pikepdf.open(source) as pdf:
+        image = pikepdf.Stream(pdf, b"")
+        image.write(zlib.compress(os.urandom(2000 * 2000 * 3), 1), filter=pikepdf.Name.FlateDecode)
+        image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        image.Width, image.Height, image.BitsPerComponent = 2000, 2000, 8
+        image.ColorSpace = pikepdf.Name.DeviceRGB
+        pdf.pages[0].add_resource(image, pikepdf.Name.XObject, pikepdf.Name.Scan)
+        pdf.pages[0].contents_add(pikepdf.Stream(pdf, b"q 500 0 0 500 50 50 cm /Scan Do Q"))
+        big = tmp_path / "scan.pdf"
+        pdf.save(big, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    data = big.read_bytes()
+    assert len(data) > 10_000_000
+    sink, mx_port, nameserver = mx_and_dns
+    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, limits={"max_message_size": "30MB"})
+    small = ghostscript_pdf(tmp_path, ["warm up"], name="small.pdf").read_bytes()
+    assert send_raw(daemon, mixed("warm", [("s.pdf", "application/pdf", small)]))[0] == 250
+    before = peak_rss(daemon.process.pid)
+    message = mixed("The scan.", [("scan.pdf", "application/pdf", data)])
+    started = time.monotonic()
+    code, text = send_raw(daemon, message, timeout=300)
+    assert code == 250, text
+    growth = peak_rss(daemon.process.pid) - before
+    print(f"accepted in {time.monotonic() - started:.1f} s; attachment {len(data)} bytes, message "
+          f"{len(message)} bytes, peak RSS growth {growth} bytes ({growth / len(data):.2f}x the "
+          f"attachment, {growth / len(message):.2f}x the message)")
+    assert growth <= 6 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"

@@ -93,8 +93,10 @@ pub(super) enum Ctx {
 }
 
 /// The object copier; `dst` is the document being built.
-pub(super) struct Copier<'a> {
-    src: &'a Document,
+pub(super) struct Copier {
+    /// The parsed submission; objects are moved out of it as they are
+    /// copied, so the two documents together hold one copy of the data.
+    src: Document,
     pub(super) dst: Document,
     /// Source object → new object.
     map: HashMap<ObjectId, ObjectId>,
@@ -104,8 +106,8 @@ pub(super) struct Copier<'a> {
     budget: usize,
 }
 
-impl<'a> Copier<'a> {
-    pub(super) fn new(src: &'a Document) -> Self {
+impl Copier {
+    pub(super) fn new(src: Document) -> Self {
         Copier {
             src,
             dst: Document::new(),
@@ -121,25 +123,31 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
-    /// Copies every object reached so far, and those they reach.
-    pub(super) fn drain(&mut self) -> Result<(), PdfError> {
+    /// The source document, for the page attributes.
+    pub(super) fn src(&self) -> &Document {
+        &self.src
+    }
+
+    /// Copies every object reached so far, and those they reach, then
+    /// frees the source and returns the new document.
+    pub(super) fn finish(mut self) -> Result<Document, PdfError> {
         while let Some((old, new, ctx)) = self.queue.pop() {
-            let object = match self.src.get_object(old) {
-                Ok(object) => self.value(object, ctx)?,
-                Err(_) => Object::Null,
+            let object = match self.src.objects.remove(&old) {
+                Some(object) => self.value(object, ctx)?,
+                None => Object::Null,
             };
             self.dst.objects.insert(new, object);
         }
-        Ok(())
+        Ok(self.dst)
     }
 
     /// The copy of `object`: references renumbered (the target is queued),
     /// dictionaries and streams through the allow-lists.
-    pub(super) fn value(&mut self, object: &Object, ctx: Ctx) -> Result<Object, PdfError> {
+    pub(super) fn value(&mut self, object: Object, ctx: Ctx) -> Result<Object, PdfError> {
         Ok(match object {
-            Object::Reference(id) => Object::Reference(self.reference(*id, ctx)?),
+            Object::Reference(id) => Object::Reference(self.reference(id, ctx)?),
             Object::Array(items) => {
-                if let Some(device) = self.icc_replacement(items)? {
+                if let Some(device) = self.icc_replacement(&items)? {
                     return Ok(device);
                 }
                 let mut out = Vec::with_capacity(items.len());
@@ -150,7 +158,7 @@ impl<'a> Copier<'a> {
             }
             Object::Dictionary(dict) => Object::Dictionary(self.dict(dict, ctx)?),
             Object::Stream(stream) => Object::Stream(self.stream(stream)?),
-            other => other.clone(),
+            other => other,
         })
     }
 
@@ -167,12 +175,12 @@ impl<'a> Copier<'a> {
         Ok(new)
     }
 
-    fn dict(&mut self, dict: &Dictionary, ctx: Ctx) -> Result<Dictionary, PdfError> {
+    fn dict(&mut self, dict: Dictionary, ctx: Ctx) -> Result<Dictionary, PdfError> {
         if dict.has_type(b"Font") && is_name(dict.get(b"Subtype").ok(), b"Type3") {
             return Err(PdfError::UnreadableText);
         }
         let mut out = Dictionary::new();
-        for (key, value) in dict.iter() {
+        for (key, value) in dict.into_iter() {
             let (kept, child) = match ctx {
                 Ctx::General => {
                     let child = if key == b"Resources" {
@@ -186,7 +194,8 @@ impl<'a> Copier<'a> {
                 Ctx::NameMap => (true, Ctx::General),
             };
             if kept && key != b"Length" {
-                out.set(key.clone(), self.value(value, child)?);
+                let value = self.value(value, child)?;
+                out.set(key, value);
             }
         }
         Ok(out)
@@ -194,8 +203,8 @@ impl<'a> Copier<'a> {
 
     /// A stream: its dictionary through the allow-list, its content
     /// cleaned (JPEG), rewritten (forms, tiling patterns) or measured.
-    fn stream(&mut self, stream: &Stream) -> Result<Stream, PdfError> {
-        let mut dict = self.dict(&stream.dict, Ctx::General)?;
+    fn stream(&mut self, stream: Stream) -> Result<Stream, PdfError> {
+        let mut dict = self.dict(stream.dict.clone(), Ctx::General)?;
         let filters: Vec<Vec<u8>> = stream
             .filters()
             .unwrap_or_default()
@@ -236,7 +245,7 @@ impl<'a> Copier<'a> {
             stream.content.len()
         };
         self.spend(measured)?;
-        Ok(Stream::new(dict, stream.content.clone()).with_compression(false))
+        Ok(Stream::new(dict, stream.content).with_compression(false))
     }
 
     /// `[/ICCBased stream]` becomes the device colour space with the same

@@ -134,24 +134,33 @@ pub(crate) fn clean(data: &[u8]) -> Result<CleanPdf, PdfError> {
     for &page_id in pages.values() {
         walker.page(page_id)?;
     }
-    let bytes = rebuild(&doc, pages.values().copied())?;
+    let pages: Vec<_> = pages.into_values().collect();
+    let bytes = rebuild(doc, &pages)?;
     Ok(CleanPdf { bytes, text })
 }
 
 /// The new document: fresh trailer, catalog and page tree, and the objects
 /// the pages need, copied through the allow-lists.
-fn rebuild(
-    doc: &Document,
-    pages: impl Iterator<Item = lopdf::ObjectId>,
-) -> Result<Vec<u8>, PdfError> {
+/// The source document is consumed: its objects move into the new one.
+fn rebuild(doc: Document, pages: &[lopdf::ObjectId]) -> Result<Vec<u8>, PdfError> {
     let mut copier = Copier::new(doc);
     let pages_id = copier.dst.new_object_id();
     let mut kids = Vec::new();
-    for page_id in pages {
-        let page = doc.get_dictionary(page_id)?;
+    for &page_id in pages {
+        let page = copier.src().get_dictionary(page_id)?;
+        let attribute = |key: &[u8]| inherited(copier.src(), page, key).cloned();
+        let attributes = [&b"MediaBox"[..], b"CropBox", b"Rotate", b"Resources"].map(attribute);
+        let raw = copier
+            .src()
+            .get_page_content_with_limit(page_id, MAX_STREAM_BYTES)?;
+        let [media_box, crop_box, rotate, resources] = attributes;
         let mut new_page = dictionary! { "Type" => "Page", "Parent" => pages_id };
-        for key in [&b"MediaBox"[..], b"CropBox", b"Rotate"] {
-            if let Some(value) = inherited(doc, page, key) {
+        for (key, value) in [
+            ("MediaBox", media_box),
+            ("CropBox", crop_box),
+            ("Rotate", rotate),
+        ] {
+            if let Some(value) = value {
                 new_page.set(key, copier.value(value, Ctx::General)?);
             }
         }
@@ -159,12 +168,11 @@ fn rebuild(
             // Required; viewers assume US Letter when it is missing.
             new_page.set("MediaBox", vec![0.into(), 0.into(), 612.into(), 792.into()]);
         }
-        let resources = match inherited(doc, page, b"Resources") {
+        let resources = match resources {
             Some(value) => copier.value(value, Ctx::Resources)?,
             None => Object::Dictionary(Dictionary::new()),
         };
         new_page.set("Resources", resources);
-        let raw = doc.get_page_content_with_limit(page_id, MAX_STREAM_BYTES)?;
         copier.spend(raw.len())?;
         let cleaned = content::clean(&raw)?;
         let contents = copier
@@ -173,9 +181,8 @@ fn rebuild(
         new_page.set("Contents", contents);
         kids.push(Object::Reference(copier.dst.add_object(new_page)));
     }
-    copier.drain()?;
+    let mut dst = copier.finish()?;
     let count = kids.len() as i64;
-    let mut dst = copier.dst;
     dst.objects.insert(
         pages_id,
         Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
