@@ -238,8 +238,10 @@ impl Copier {
         let decodable = filters
             .iter()
             .all(|f| DECODABLE_FILTERS.contains(&f.as_slice()));
-        let measured = if decodable && !filters.is_empty() {
-            let limit = MAX_STREAM_BYTES.min(self.budget);
+        let limit = MAX_STREAM_BYTES.min(self.budget);
+        let measured = if filters.len() == 1 && (has(b"FlateDecode") || has(b"Fl")) {
+            inflated_size(&stream.content, limit)?
+        } else if decodable && !filters.is_empty() {
             stream.decompressed_content_with_limit(limit)?.len()
         } else {
             stream.content.len()
@@ -272,6 +274,33 @@ impl Copier {
         };
         Ok(Some(Object::Name(device.as_bytes().to_vec())))
     }
+}
+
+/// The inflated size of a zlib stream, read through without keeping it (a
+/// scanned page's image would otherwise be held once more, whole), or
+/// [`PdfError::TooLarge`] past `limit` bytes.
+pub(super) fn inflated_size(data: &[u8], limit: usize) -> Result<usize, PdfError> {
+    /// Counts what is written to it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let decoder = flate2::read::ZlibDecoder::new(data);
+    let mut bounded = std::io::Read::take(decoder, limit as u64 + 1);
+    let mut counter = Counter(0);
+    // A damaged stream counts what could be inflated before the damage:
+    // viewers show as much.
+    let _ = std::io::copy(&mut bounded, &mut counter);
+    if counter.0 > limit {
+        return Err(PdfError::TooLarge);
+    }
+    Ok(counter.0)
 }
 
 fn is_name(object: Option<&Object>, name: &[u8]) -> bool {

@@ -226,3 +226,17 @@ fn stream_bombs_are_refused() {
     input.save_to(&mut bytes).unwrap();
     assert_eq!(clean(&bytes).err(), Some(PdfError::TooLarge));
 }
+
+#[test]
+fn inflated_sizes_are_measured_without_trusting_the_stream() {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&vec![0u8; 2 << 20]).unwrap();
+    let zlib = encoder.finish().unwrap();
+    assert_eq!(copy::inflated_size(&zlib, 4 << 20), Ok(2 << 20));
+    assert_eq!(copy::inflated_size(&zlib, 1 << 20), Err(PdfError::TooLarge));
+    // A damaged tail still counts what inflated before it.
+    let mut damaged = zlib[..zlib.len() - 8].to_vec();
+    damaged.extend_from_slice(b"garbage!");
+    assert!(copy::inflated_size(&damaged, 4 << 20).unwrap() > 1 << 20);
+}
