@@ -1,8 +1,8 @@
 //! One attachment through the anonymizer: the input's first byte picks the
 //! declared type and the policy, the rest is the attachment's bytes
 //! (base64 in a multipart/mixed message). This drives the type sniffer, the
-//! JPEG/PNG/WebP cleaners, the GIF block walker and the text-attachment
-//! path on arbitrary bytes. Checks: no panic; a refusal's reply text is
+//! JPEG/PNG/WebP cleaners, the GIF block walker, the PDF rebuild and the
+//! text-attachment path on arbitrary bytes. Checks: no panic; a refusal's reply text is
 //! ASCII and bilingual; an accepted message only carries an image type leak
 //! cleans or text, and its cleaned image cleans again (PNG, WebP and GIF to
 //! the same bytes; a JPEG never grows).
@@ -101,9 +101,14 @@ fuzz_target!(|data: &[u8]| {
                 matches!(
                     kind.as_str(),
                     "image/jpeg" | "image/png" | "image/webp" | "image/gif"
-                ) || kind.starts_with("text/"),
+                ) || kind.starts_with("text/")
+                    || kind == "application/pdf",
                 "{kind} left leak"
             );
+            if kind == "application/pdf" {
+                let again = run(&wrap(&kind, &bytes), AttachmentPolicy::Clean);
+                assert!(again.is_ok(), "a rebuilt PDF is accepted again");
+            }
             if kind.starts_with("image/") {
                 let again = run(&wrap(&kind, &bytes), AttachmentPolicy::Clean)
                     .expect("a cleaned image cleans again");

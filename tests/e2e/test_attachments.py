@@ -257,29 +257,6 @@ def test_images_arrive_without_metadata_and_with_their_pixels(make_daemon, mx_an
         assert orientation == b"6", "the orientation is kept so the photo shows upright"
 
 
-def minimal_pdf(text):
-    """A one-page PDF showing `text` (qpdf rewrites it with a real xref)."""
-    stream = f"BT /F1 24 Tf 72 700 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return out
-
-
 def bomb_png():
     """A PNG whose header claims 40000 x 40000 pixels (1.6 gigapixels)."""
     ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
@@ -301,12 +278,6 @@ def refused_files(tmp):
         run("convert", str(src), str(path))
         tag_image(path)
         files.append((f"photo.{fmt}", "image/jpeg", path.read_bytes(), word))
-    pdf = tmp / "report.pdf"
-    (tmp / "raw.pdf").write_bytes(minimal_pdf("Quarterly plan"))
-    run("qpdf", str(tmp / "raw.pdf"), str(pdf))
-    run("exiftool", "-q", "-overwrite_original", f"-Author={CANARY}",
-        f"-Title=C:\\Users\\{CANARY}\\report.docx", str(pdf))
-    files.append(("report.pdf", "application/pdf", pdf.read_bytes(), "PDF"))
     docx = io.BytesIO()
     with zipfile.ZipFile(docx, "w") as z:
         z.writestr("[Content_Types].xml", "<Types/>")

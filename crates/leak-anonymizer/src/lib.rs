@@ -27,7 +27,8 @@
 //!   tags, remote resources, client fingerprints, quote headers) and the
 //!   `cid:`/`data:` references it may keep.
 //! - `attachments/`: the attachment policy: the real type sniffed from the
-//!   bytes, images and text attachments cleaned, everything else refused.
+//!   bytes, images, PDF and text attachments cleaned, everything else
+//!   refused.
 //! - `limits.rs`: nesting, part-count and header-size limits, checked
 //!   without recursion before the MIME tree is walked.
 

@@ -199,6 +199,19 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                         false,
                     ),
                     Outcome::Text(text) => (self.text_attachment(part, "text/plain", &text), true),
+                    Outcome::Pdf(bytes, text) => {
+                        // Text inside a PDF cannot be rewritten: one that
+                        // names the sender is refused; the rest is moderated.
+                        if !self.ctx.identity.find(&text).is_empty() {
+                            return Err(refused(Reason::PdfIdentity));
+                        }
+                        self.push_text(&text);
+                        let pdf = ContentType::new("application/pdf");
+                        (
+                            MimePart::new(pdf, BodyPart::Binary(Cow::Owned(bytes))),
+                            false,
+                        )
+                    }
                 }
             }
             // The prescan and the tree check refuse these first.

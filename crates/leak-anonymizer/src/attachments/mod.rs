@@ -9,6 +9,8 @@
 //!
 //! - JPEG, PNG, WebP and GIF images (`image.rs`, `gif.rs`): metadata
 //!   removed, pixels kept;
+//! - PDF documents (`pdf/`): rebuilt from an allow-list of what draws the
+//!   pages, their text returned for moderation and the identity check;
 //! - readable text (`.txt`, `.csv`, `.md`, source code): scrubbed like the
 //!   body and moderated (`text.rs` keeps its charset and line ends).
 //!
@@ -22,11 +24,13 @@
 //! - `mod.rs`: the policy, the refusal and the dispatch.
 //! - `sniff.rs`: the real type from magic numbers and text shapes.
 //! - `image.rs`, `jpeg.rs`, `png.rs`, `gif.rs`: image cleaners.
+//! - `pdf/`: the PDF rebuild and its text extraction.
 //! - `text.rs`: text attachments re-encoded in their own charset.
 
 pub(crate) mod gif;
 pub(crate) mod image;
 pub(crate) mod jpeg;
+pub(crate) mod pdf;
 pub(crate) mod png;
 pub(crate) mod sniff;
 pub(crate) mod text;
@@ -39,7 +43,7 @@ use sniff::{sniff, Kind};
 /// `[anonymizer] attachments`: which attachments leak accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AttachmentPolicy {
-    /// Clean what leak can (images, text), refuse the rest (the default).
+    /// Clean what leak can (images, PDF, text), refuse the rest (the default).
     #[default]
     Clean,
     /// Only JPEG, PNG, WebP and GIF images, cleaned.
@@ -72,7 +76,16 @@ pub enum Reason {
     BrokenImage,
     /// An image over the size limit.
     ImageTooLarge,
-    Pdf,
+    /// A PDF that does not parse or uses a feature leak does not clean.
+    PdfBroken,
+    /// A password-protected PDF.
+    PdfEncrypted,
+    /// A PDF over a page, object or decompression limit (a bomb).
+    PdfTooLarge,
+    /// A PDF whose text cannot be read, so cannot be moderated.
+    PdfText,
+    /// A PDF whose text names the sender, which leak cannot rewrite there.
+    PdfIdentity,
     /// Office and OpenDocument files.
     Document,
     /// ZIP and other archives.
@@ -120,9 +133,25 @@ impl Reason {
                 "the image is larger than 100 megapixels; reduce its size",
                 "l'image depasse 100 megapixels ; reduisez sa taille",
             ),
-            Reason::Pdf => pair(
-                "PDF files carry author, software and dates leak cannot reliably remove; paste the text or attach screenshots (PNG)",
-                "les PDF contiennent auteur, logiciel et dates que leak ne peut pas retirer de facon sure ; collez le texte ou joignez des captures (PNG)",
+            Reason::PdfBroken => pair(
+                "the PDF could not be read or uses a feature leak cannot clean (JPEG 2000 images); export it again as PDF or paste the text",
+                "le PDF est illisible ou utilise une fonction que leak ne sait pas nettoyer (images JPEG 2000) ; exportez-le de nouveau en PDF ou collez le texte",
+            ),
+            Reason::PdfEncrypted => pair(
+                "password-protected PDFs cannot be checked; remove the password or paste the text",
+                "un PDF protege par mot de passe ne peut pas etre verifie ; retirez le mot de passe ou collez le texte",
+            ),
+            Reason::PdfTooLarge => pair(
+                "the PDF is too large to check (pages, objects or compressed data); split it or paste the text",
+                "le PDF est trop grand pour etre verifie (pages, objets ou donnees compressees) ; decoupez-le ou collez le texte",
+            ),
+            Reason::PdfText => pair(
+                "the PDF's text cannot be read (special fonts), so it cannot be checked; paste the text instead",
+                "le texte du PDF est illisible (polices speciales) et ne peut pas etre verifie ; collez plutot le texte",
+            ),
+            Reason::PdfIdentity => pair(
+                "the PDF contains your name or address, which leak cannot remove from a PDF; remove it and export again",
+                "le PDF contient votre nom ou votre adresse, que leak ne peut pas retirer d'un PDF ; retirez-les et exportez de nouveau",
             ),
             Reason::Document => pair(
                 "office documents cannot be cleaned; paste the text or attach screenshots (PNG)",
@@ -228,6 +257,9 @@ pub(crate) enum Outcome {
     Image(Vec<u8>, &'static str),
     /// Text to scrub and send as a text attachment.
     Text(String),
+    /// A rebuilt PDF and the text it shows (moderated; refused by the
+    /// caller when it names the sender).
+    Pdf(Vec<u8>, String),
 }
 
 /// Cleans a part the parser left as bytes, or refuses it.
@@ -253,6 +285,12 @@ pub(crate) fn clean_binary(
     let kind = sniff(body);
     if policy == AttachmentPolicy::Images {
         return Err(refuse(refusal_reason(kind).unwrap_or(Reason::ImagesOnly)));
+    }
+    if kind == Kind::Pdf {
+        return match pdf::clean(body) {
+            Ok(clean) => Ok(Outcome::Pdf(clean.bytes, clean.text)),
+            Err(error) => Err(refuse(pdf_reason(error))),
+        };
     }
     match refusal_reason(kind) {
         Some(reason) => Err(refuse(reason)),
@@ -286,13 +324,22 @@ pub(crate) fn check_text(
     }
 }
 
+/// The refusal for a PDF leak could not clean.
+fn pdf_reason(error: pdf::PdfError) -> Reason {
+    match error {
+        pdf::PdfError::Broken | pdf::PdfError::Unsupported => Reason::PdfBroken,
+        pdf::PdfError::Encrypted => Reason::PdfEncrypted,
+        pdf::PdfError::TooLarge => Reason::PdfTooLarge,
+        pdf::PdfError::UnreadableText => Reason::PdfText,
+    }
+}
+
 /// The refusal for a sniffed kind, `None` for kinds leak cleans.
 fn refusal_reason(kind: Kind) -> Option<Reason> {
     Some(match kind {
-        Kind::Jpeg | Kind::Png | Kind::WebP | Kind::Gif | Kind::Text => return None,
+        Kind::Jpeg | Kind::Png | Kind::WebP | Kind::Gif | Kind::Text | Kind::Pdf => return None,
         Kind::OtherImage(format) => Reason::ImageFormat(format),
         Kind::Svg => Reason::Svg,
-        Kind::Pdf => Reason::Pdf,
         Kind::Zip | Kind::Archive => Reason::Archive,
         Kind::Ole | Kind::OfficeZip => Reason::Document,
         Kind::Tnef => Reason::Tnef,
@@ -390,7 +437,11 @@ mod tests {
             Reason::ImageFormat("JPEG 2000"),
             Reason::BrokenImage,
             Reason::ImageTooLarge,
-            Reason::Pdf,
+            Reason::PdfBroken,
+            Reason::PdfEncrypted,
+            Reason::PdfTooLarge,
+            Reason::PdfText,
+            Reason::PdfIdentity,
             Reason::Document,
             Reason::Archive,
             Reason::Tnef,
@@ -431,7 +482,7 @@ mod tests {
                 AttachmentPolicy::Clean
             ),
             Err(Refusal {
-                reason: Reason::Pdf,
+                reason: Reason::PdfBroken,
                 ..
             })
         ));

@@ -5,7 +5,8 @@
 //! look like plain text).
 
 /// The kinds leak tells apart. Only [`Kind::Jpeg`], [`Kind::Png`],
-/// [`Kind::WebP`], [`Kind::Gif`] and [`Kind::Text`] can be cleaned; every
+/// [`Kind::WebP`], [`Kind::Gif`], [`Kind::Pdf`] and [`Kind::Text`] can be
+/// cleaned; every
 /// other kind is named so the refusal can tell the user what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
