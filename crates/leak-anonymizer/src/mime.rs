@@ -188,8 +188,14 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 (self.html(id, body), false)
             }
             PartType::Binary(body) | PartType::InlineBinary(body) => {
-                match attachments::clean_binary(name, &content_type, body, self.ctx.policy)
-                    .map_err(AnonymizeError::Attachment)?
+                match attachments::clean_binary(
+                    name,
+                    &content_type,
+                    body,
+                    self.ctx.policy,
+                    self.ctx.identity,
+                )
+                .map_err(AnonymizeError::Attachment)?
                 {
                     Outcome::Image(bytes, media_type) => (
                         MimePart::new(
@@ -199,6 +205,16 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                         false,
                     ),
                     Outcome::Text(text) => (self.text_attachment(part, "text/plain", &text), true),
+                    Outcome::Document(bytes, media_type, text) => {
+                        self.push_text(&text);
+                        (
+                            MimePart::new(
+                                ContentType::new(media_type),
+                                BodyPart::Binary(Cow::Owned(bytes)),
+                            ),
+                            false,
+                        )
+                    }
                 }
             }
             // The prescan and the tree check refuse these first.
