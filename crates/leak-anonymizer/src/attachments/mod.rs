@@ -545,8 +545,7 @@ mod tests {
             Some("a.txt"),
             "text/plain",
             "BEGIN:VCARD\n",
-            AttachmentPolicy::Clean,
-            &Identity::default()
+            AttachmentPolicy::Clean
         )
         .is_err());
     }

@@ -159,3 +159,6 @@ pub(crate) fn clean_office(data: &[u8], identity: &Identity) -> Result<Cleaned, 
         text: text.trim().to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -81,6 +81,9 @@ struct Pass<'r> {
     /// Open paragraphs' text, innermost last.
     paragraphs: Vec<String>,
     text: String,
+    /// Character data since the last tag: text, CDATA and references
+    /// joined, so `Jean&#32;Dupont` is scrubbed as one string.
+    pending: String,
 }
 
 /// Rewrites one XML part (see the module doc).
@@ -94,6 +97,7 @@ pub(crate) fn rewrite(xml: &[u8], rules: &Rules<'_>) -> Result<Rewritten, Office
         replaced: 0,
         paragraphs: Vec::new(),
         text: String::new(),
+        pending: String::new(),
     };
     loop {
         let event = reader.read_event().map_err(|_| OfficeError::Broken)?;
@@ -122,6 +126,12 @@ impl Pass<'_> {
             }
             return Ok(());
         }
+        if matches!(
+            event,
+            Event::Start(_) | Event::Empty(_) | Event::End(_) | Event::Decl(_)
+        ) {
+            self.flush()?;
+        }
         match event {
             Event::Start(start) => self.start(start, false),
             Event::Empty(start) => self.start(start, true),
@@ -138,11 +148,13 @@ impl Pass<'_> {
             }
             Event::Text(text) => {
                 let raw = text.decode().map_err(|_| OfficeError::Broken)?;
-                self.characters(&raw)
+                self.pending.push_str(&raw);
+                Ok(())
             }
             Event::CData(data) => {
                 let raw = data.decode().map_err(|_| OfficeError::Broken)?;
-                self.characters(&raw.into_owned())
+                self.pending.push_str(&raw);
+                Ok(())
             }
             Event::GeneralRef(reference) => {
                 let resolved = if reference.is_char_ref() {
@@ -156,7 +168,8 @@ impl Pass<'_> {
                     resolve_predefined_entity(&name).map(str::to_string)
                 };
                 let resolved = resolved.ok_or(OfficeError::Broken)?;
-                self.characters(&resolved)
+                self.pending.push_str(&resolved);
+                Ok(())
             }
             Event::Decl(decl) => self.write(Event::Decl(decl)),
             Event::DocType(_) => Err(OfficeError::Broken),
@@ -185,7 +198,7 @@ impl Pass<'_> {
             self.replaced += 1;
         } else if AUTHOR_ELEMENTS.contains(&local.as_str()) || local == "date" {
             // The element keeps its shape with a neutral value; its own
-            // text is swallowed by `characters`.
+            // text is swallowed by `flush`.
             self.replaced = 1;
             self.write(Event::Text(BytesText::new(neutral_value(&local))))?;
         }
@@ -240,13 +253,14 @@ impl Pass<'_> {
         Ok(rebuilt)
     }
 
-    /// Character data: replaced inside author elements, otherwise scrubbed
-    /// and collected.
-    fn characters(&mut self, raw: &str) -> Result<(), OfficeError> {
-        if self.replaced > 0 {
+    /// The pending character data: dropped inside author elements,
+    /// otherwise scrubbed, collected and written.
+    fn flush(&mut self) -> Result<(), OfficeError> {
+        let raw = std::mem::take(&mut self.pending);
+        if self.replaced > 0 || raw.is_empty() {
             return Ok(());
         }
-        let scrubbed = self.rules.identity.scrub(raw);
+        let scrubbed = self.rules.identity.scrub(&raw);
         match self.paragraphs.last_mut() {
             Some(paragraph) => paragraph.push_str(&scrubbed),
             None if !scrubbed.trim().is_empty() => {
