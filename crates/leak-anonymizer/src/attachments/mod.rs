@@ -46,7 +46,8 @@ use sniff::{sniff, Kind};
 /// `[anonymizer] attachments`: which attachments leak accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AttachmentPolicy {
-    /// Clean what leak can (images, text), refuse the rest (the default).
+    /// Clean what leak can (images, text, Office documents), refuse the
+    /// rest (the default).
     #[default]
     Clean,
     /// Only JPEG, PNG, WebP and GIF images, cleaned.
