@@ -38,6 +38,8 @@ const NEUTRAL_DATE: &str = "1980-01-01T00:00:00";
 /// Elements dropped with their content, by local name.
 const DROPPED_ELEMENTS: &[&str] = &[
     "rsids",
+    "rsid",
+    "rsidRoot",
     "attachedTemplate",
     "docVars",
     "mailMerge",
