@@ -14,7 +14,7 @@ seconds="${FUZZ_SECONDS:-5}"
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
-    targets=(smtp_command data_receiver anonymizer moderation store_records mime_nesting attachment pdf)
+    targets=(smtp_command data_receiver anonymizer moderation store_records mime_nesting attachment pdf office)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -284,7 +284,7 @@ def refused_files(tmp):
         z.writestr("docProps/core.xml", f"<cp:coreProperties><dc:creator>{CANARY}</dc:creator></cp:coreProperties>")
         z.writestr("word/document.xml", "<w:document><w:body><w:p><w:r><w:t>Plan</w:t></w:r></w:p></w:body></w:document>")
     files.append(("plan.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                  docx.getvalue(), "office documents"))
+                  docx.getvalue(), "archive"))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(f"Users/{CANARY}/notes.txt", "hello")

@@ -188,8 +188,14 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 (self.html(id, body), false)
             }
             PartType::Binary(body) | PartType::InlineBinary(body) => {
-                match attachments::clean_binary(name, &content_type, body, self.ctx.policy)
-                    .map_err(AnonymizeError::Attachment)?
+                match attachments::clean_binary(
+                    name,
+                    &content_type,
+                    body,
+                    self.ctx.policy,
+                    self.ctx.identity,
+                )
+                .map_err(AnonymizeError::Attachment)?
                 {
                     Outcome::Image(bytes, media_type) => (
                         MimePart::new(
@@ -209,6 +215,16 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                         let pdf = ContentType::new("application/pdf");
                         (
                             MimePart::new(pdf, BodyPart::Binary(Cow::Owned(bytes))),
+                            false,
+                        )
+                    }
+                    Outcome::Document(bytes, media_type, text) => {
+                        self.push_text(&text);
+                        (
+                            MimePart::new(
+                                ContentType::new(media_type),
+                                BodyPart::Binary(Cow::Owned(bytes)),
+                            ),
                             false,
                         )
                     }

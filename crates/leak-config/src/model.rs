@@ -343,7 +343,8 @@ pub struct AnonymizerConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttachmentsPolicy {
-    /// Clean JPEG, PNG, WebP and GIF images and text files; refuse the rest.
+    /// Clean JPEG, PNG, WebP and GIF images, text files and Office
+    /// documents; refuse the rest.
     #[default]
     Clean,
     /// Clean images only; refuse every other attachment.

@@ -12,7 +12,10 @@
 //! - PDF documents (`pdf/`): rebuilt from an allow-list of what draws the
 //!   pages, their text returned for moderation and the identity check;
 //! - readable text (`.txt`, `.csv`, `.md`, source code): scrubbed like the
-//!   body and moderated (`text.rs` keeps its charset and line ends).
+//!   body and moderated (`text.rs` keeps its charset and line ends);
+//! - Office documents (DOCX, XLSX, PPTX, ODT, ODS, ODP): rebuilt from an
+//!   allow-list of their parts, their text scrubbed and moderated
+//!   (`office/`).
 //!
 //! Everything else is refused ([`Reason`] names why and what to do).
 //! Detached S/MIME and PGP/MIME signatures, recognised by their declared
@@ -26,24 +29,29 @@
 //! - `image.rs`, `jpeg.rs`, `png.rs`, `gif.rs`: image cleaners.
 //! - `pdf/`: the PDF rebuild and its text extraction.
 //! - `text.rs`: text attachments re-encoded in their own charset.
+//! - `office/`: Office and OpenDocument files rebuilt.
 
 pub(crate) mod gif;
 pub(crate) mod image;
 pub(crate) mod jpeg;
 pub(crate) mod pdf;
+pub(crate) mod office;
 pub(crate) mod png;
 pub(crate) mod sniff;
 pub(crate) mod text;
 
 use std::fmt;
 
+use crate::identity::Identity;
 use image::{clean_image, ImageError};
+use office::{clean_office, OfficeError};
 use sniff::{sniff, Kind};
 
 /// `[anonymizer] attachments`: which attachments leak accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AttachmentPolicy {
-    /// Clean what leak can (images, PDF, text), refuse the rest (the default).
+    /// Clean what leak can (images, PDF, text, Office documents), refuse
+    /// the rest (the default).
     #[default]
     Clean,
     /// Only JPEG, PNG, WebP and GIF images, cleaned.
@@ -86,8 +94,20 @@ pub enum Reason {
     PdfText,
     /// A PDF whose text names the sender, which leak cannot rewrite there.
     PdfIdentity,
-    /// Office and OpenDocument files.
+    /// Legacy Office files (OLE: .doc, .xls, .ppt, .msg).
     Document,
+    /// An Office document leak could not read or rebuild.
+    DocumentBroken,
+    /// An Office document over the size limits.
+    DocumentTooLarge,
+    /// A ZIP bomb dressed as an Office document.
+    DocumentBomb,
+    /// An Office document with macros, embedded objects or controls.
+    DocumentActive,
+    /// An Office document with an image leak cannot clean.
+    DocumentMedia,
+    /// An Office document naming the sender across formatting runs.
+    DocumentIdentity,
     /// ZIP and other archives.
     Archive,
     /// Exchange's winmail.dat.
@@ -154,8 +174,32 @@ impl Reason {
                 "le PDF contient votre nom ou votre adresse, que leak ne peut pas retirer d'un PDF ; retirez-les et exportez de nouveau",
             ),
             Reason::Document => pair(
-                "office documents cannot be cleaned; paste the text or attach screenshots (PNG)",
-                "les documents bureautiques ne peuvent pas etre nettoyes ; collez le texte ou joignez des captures (PNG)",
+                "legacy office files (.doc, .xls, .ppt, .msg) cannot be cleaned; save it as DOCX, XLSX, PPTX or OpenDocument",
+                "les anciens fichiers bureautiques (.doc, .xls, .ppt, .msg) ne peuvent pas etre nettoyes ; enregistrez-le en DOCX, XLSX, PPTX ou OpenDocument",
+            ),
+            Reason::DocumentBroken => pair(
+                "the document could not be read or rebuilt (damaged, encrypted or unusual); save it again or paste the text",
+                "le document est illisible ou impossible a reconstruire (abime, chiffre ou inhabituel) ; enregistrez-le de nouveau ou collez le texte",
+            ),
+            Reason::DocumentTooLarge => pair(
+                "the document is too large to clean (over 96 MB uncompressed or 2000 parts); split it",
+                "le document est trop gros pour etre nettoye (plus de 96 Mo decompresse ou 2000 parties) ; decoupez-le",
+            ),
+            Reason::DocumentBomb => pair(
+                "the document decompresses to far more than its size (a ZIP bomb); it was not opened",
+                "le document se decompresse en bien plus que sa taille (bombe ZIP) ; il n'a pas ete ouvert",
+            ),
+            Reason::DocumentActive => pair(
+                "documents with macros, embedded objects or controls cannot be cleaned; remove them and save again",
+                "les documents avec macros, objets incorpores ou controles ne peuvent pas etre nettoyes ; retirez-les et enregistrez de nouveau",
+            ),
+            Reason::DocumentMedia => pair(
+                "the document holds an image leak cannot clean (EMF, WMF, TIFF...); insert it as JPEG or PNG",
+                "le document contient une image que leak ne peut pas nettoyer (EMF, WMF, TIFF...) ; inserez-la en JPEG ou PNG",
+            ),
+            Reason::DocumentIdentity => pair(
+                "the document names you in text leak cannot rewrite; remove your name from the document",
+                "le document vous nomme dans un texte que leak ne peut pas reecrire ; retirez votre nom du document",
             ),
             Reason::Archive => pair(
                 "archives cannot be cleaned; attach the files themselves",
@@ -260,6 +304,9 @@ pub(crate) enum Outcome {
     /// A rebuilt PDF and the text it shows (moderated; refused by the
     /// caller when it names the sender).
     Pdf(Vec<u8>, String),
+    /// A rebuilt Office document, its media type and its scrubbed text
+    /// (for moderation).
+    Document(Vec<u8>, &'static str, String),
 }
 
 /// Cleans a part the parser left as bytes, or refuses it.
@@ -268,6 +315,7 @@ pub(crate) fn clean_binary(
     declared: &str,
     body: &[u8],
     policy: AttachmentPolicy,
+    identity: &Identity,
 ) -> Result<Outcome, Refusal> {
     let refuse = |reason| Refusal::new(name, reason);
     if policy == AttachmentPolicy::None {
@@ -284,12 +332,21 @@ pub(crate) fn clean_binary(
     }
     let kind = sniff(body);
     if policy == AttachmentPolicy::Images {
+        if kind == Kind::OfficeZip {
+            return Err(refuse(Reason::ImagesOnly));
+        }
         return Err(refuse(refusal_reason(kind).unwrap_or(Reason::ImagesOnly)));
     }
     if kind == Kind::Pdf {
         return match pdf::clean(body) {
             Ok(clean) => Ok(Outcome::Pdf(clean.bytes, clean.text)),
             Err(error) => Err(refuse(pdf_reason(error))),
+        };
+    }
+    if kind == Kind::OfficeZip {
+        return match clean_office(body, identity) {
+            Ok(doc) => Ok(Outcome::Document(doc.bytes, doc.media_type, doc.text)),
+            Err(error) => Err(refuse(office_reason(error))),
         };
     }
     match refusal_reason(kind) {
@@ -351,6 +408,19 @@ fn refusal_reason(kind: Kind) -> Option<Reason> {
         Kind::Message => Reason::Message,
         Kind::Unknown => Reason::Unknown,
     })
+}
+
+/// The refusal for an Office document leak could not rebuild.
+fn office_reason(error: OfficeError) -> Reason {
+    match error {
+        OfficeError::Broken => Reason::DocumentBroken,
+        OfficeError::TooLarge => Reason::DocumentTooLarge,
+        OfficeError::Bomb => Reason::DocumentBomb,
+        OfficeError::Active => Reason::DocumentActive,
+        OfficeError::Media => Reason::DocumentMedia,
+        OfficeError::Identity => Reason::DocumentIdentity,
+        OfficeError::NotOffice => Reason::Archive,
+    }
 }
 
 /// Declared types and names that are refused whatever the bytes look like
@@ -443,6 +513,12 @@ mod tests {
             Reason::PdfText,
             Reason::PdfIdentity,
             Reason::Document,
+            Reason::DocumentBroken,
+            Reason::DocumentTooLarge,
+            Reason::DocumentBomb,
+            Reason::DocumentActive,
+            Reason::DocumentMedia,
+            Reason::DocumentIdentity,
             Reason::Archive,
             Reason::Tnef,
             Reason::Calendar,
@@ -468,7 +544,13 @@ mod tests {
     fn declarations_only_add_refusals() {
         let png = b"\x89PNG\r\n\x1a\n";
         assert!(matches!(
-            clean_binary(Some("a.ics"), "image/png", png, AttachmentPolicy::Clean),
+            clean_binary(
+                Some("a.ics"),
+                "image/png",
+                png,
+                AttachmentPolicy::Clean,
+                &Identity::default()
+            ),
             Err(Refusal {
                 reason: Reason::Calendar,
                 ..
@@ -479,7 +561,8 @@ mod tests {
                 Some("a.txt"),
                 "text/plain",
                 b"%PDF-1.4\n",
-                AttachmentPolicy::Clean
+                AttachmentPolicy::Clean,
+                &Identity::default()
             ),
             Err(Refusal {
                 reason: Reason::PdfBroken,
@@ -491,7 +574,8 @@ mod tests {
                 Some("notes.txt"),
                 "application/octet-stream",
                 b"hello\n",
-                AttachmentPolicy::Clean
+                AttachmentPolicy::Clean,
+                &Identity::default()
             ),
             Ok(Outcome::Text(_))
         ));
@@ -500,7 +584,8 @@ mod tests {
                 Some("notes.txt"),
                 "text/plain",
                 b"hello\n",
-                AttachmentPolicy::Images
+                AttachmentPolicy::Images,
+                &Identity::default()
             ),
             Err(Refusal {
                 reason: Reason::ImagesOnly,
