@@ -317,7 +317,11 @@ fn refused_by_declaration(declared: &str, name: Option<&str>) -> Option<Reason> 
     if declared.starts_with("message/") || declared == "text/rfc822-headers" || extension == "eml" {
         return Some(Reason::Message);
     }
-    if matches!(declared.as_str(), "text/calendar" | "application/ics") || extension == "ics" {
+    if matches!(
+        declared.as_str(),
+        "text/calendar" | "text/x-vcalendar" | "application/ics" | "text/x-calendar"
+    ) || matches!(extension.as_str(), "ics" | "vcs")
+    {
         return Some(Reason::Calendar);
     }
     if matches!(
@@ -416,6 +420,16 @@ mod tests {
     #[test]
     fn declarations_only_add_refusals() {
         let png = b"\x89PNG\r\n\x1a\n";
+        for declared in ["text/x-vcalendar", "text/x-calendar"] {
+            assert_eq!(
+                refused_by_declaration(declared, Some("a.txt")),
+                Some(Reason::Calendar)
+            );
+        }
+        assert_eq!(
+            refused_by_declaration("text/plain", Some("a.vcs")),
+            Some(Reason::Calendar)
+        );
         assert!(matches!(
             clean_binary(Some("a.ics"), "image/png", png, AttachmentPolicy::Clean),
             Err(Refusal {
