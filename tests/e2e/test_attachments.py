@@ -356,6 +356,10 @@ def refused_files(tmp):
     files.append(("agenda2.txt", "text/x-vcalendar", b"see you then\r\n", "calendar"))
     trace = f"X-Originating-IP: [198.51.100.7]\r\nReceived: from pc.{CANARY}.example\r\n".encode()
     files.append(("log.txt", "text/plain", prose + trace, "e-mail"))
+    rtf = f"{{\\rtf1\\ansi{{\\info{{\\author {CANARY}}}}} Plan}}".encode()
+    files.append(("plan.txt", "text/plain", rtf, "office documents"))
+    page = f"<!DOCTYPE html><html><head><meta name=author content={CANARY}></head><body>Hi</body></html>"
+    files.append(("page.txt", "text/plain", page.encode(), "HTML"))
     files.append(("true", "application/octet-stream", pathlib.Path("/bin/true").read_bytes(), "programs"))
     svg = f'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><title>{CANARY}</title></svg>'
     files.append(("drawing.svg", "image/svg+xml", svg.encode(), "SVG"))

@@ -83,6 +83,8 @@ pub enum Reason {
     Card,
     Executable,
     Svg,
+    /// An HTML file: paste its content into the message instead.
+    Html,
     /// Unrecognised content.
     Unknown,
     /// The operator accepts images only.
@@ -151,6 +153,10 @@ impl Reason {
             Reason::Svg => pair(
                 "SVG images can hold scripts and metadata; convert it to PNG",
                 "les images SVG peuvent contenir scripts et metadonnees ; convertissez-la en PNG",
+            ),
+            Reason::Html => pair(
+                "HTML files cannot be cleaned; paste the content into your message",
+                "les fichiers HTML ne peuvent pas etre nettoyes ; collez le contenu dans votre message",
             ),
             Reason::Unknown => pair(
                 "leak does not know this file type and cannot clean it; send JPEG, PNG or plain text instead",
@@ -294,7 +300,8 @@ fn refusal_reason(kind: Kind) -> Option<Reason> {
         Kind::Svg => Reason::Svg,
         Kind::Pdf => Reason::Pdf,
         Kind::Zip | Kind::Archive => Reason::Archive,
-        Kind::Ole | Kind::OfficeZip => Reason::Document,
+        Kind::Ole | Kind::OfficeZip | Kind::Rtf => Reason::Document,
+        Kind::Html => Reason::Html,
         Kind::Tnef => Reason::Tnef,
         Kind::Executable => Reason::Executable,
         Kind::KeyOrSignature => Reason::KeyOrSignature,
@@ -402,6 +409,7 @@ mod tests {
             Reason::Card,
             Reason::Executable,
             Reason::Svg,
+            Reason::Html,
             Reason::Unknown,
             Reason::ImagesOnly,
             Reason::NoAttachments,

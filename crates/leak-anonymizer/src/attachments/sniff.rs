@@ -17,6 +17,10 @@ pub(crate) enum Kind {
     /// which are TIFF), BMP, ICO, PSD: image containers leak cannot rewrite.
     OtherImage(&'static str),
     Svg,
+    /// Rich Text Format: a document format, refused like Office files.
+    Rtf,
+    /// An HTML file attached as a file (never through the HTML scrubber).
+    Html,
     Pdf,
     /// A ZIP archive.
     Zip,
@@ -164,6 +168,22 @@ pub(crate) fn sniff_text(text: &str) -> Kind {
     let lower = head.to_ascii_lowercase();
     if lower.contains("<svg") {
         return Kind::Svg;
+    }
+    if lower.starts_with("{\\rtf") {
+        return Kind::Rtf;
+    }
+    const HTML_MARKERS: &[&str] = &[
+        "<html",
+        "<!doctype",
+        "<head",
+        "<meta",
+        "<body",
+        "<script",
+        "<style",
+    ];
+    let start: String = lower.chars().take(1024).collect();
+    if HTML_MARKERS.iter().any(|marker| start.contains(marker)) {
+        return Kind::Html;
     }
     if looks_like_message(trimmed) || has_mail_header_line(text) {
         return Kind::Message;
@@ -402,6 +422,15 @@ mod tests {
             assert_eq!(sniff_text(&format!("{prose}{tail}")), kind, "{tail}");
         }
         assert_eq!(sniff_text("I received: nothing\n"), Kind::Text);
+        assert_eq!(sniff_text("\u{feff} {\\rtf1\\ansi hello}"), Kind::Rtf);
+        for html in [
+            "<!DOCTYPE html><p>x",
+            "\n<HTML><body>x",
+            "notes\n<script>x()</script>",
+        ] {
+            assert_eq!(sniff_text(html), Kind::Html, "{html}");
+        }
+        assert_eq!(sniff_text("a < b and c > d\n"), Kind::Text);
         assert_eq!(sniff_text("fn main() {}\n"), Kind::Text);
     }
 }
