@@ -321,6 +321,16 @@ def refused_files(tmp):
     ics = (f"BEGIN:VCALENDAR\r\nPRODID:-//{CANARY}//EN\r\nBEGIN:VEVENT\r\nORGANIZER:mailto:{CANARY}@x\r\n"
            "END:VEVENT\r\nEND:VCALENDAR\r\n").encode()
     files.append(("invite.ics", "text/calendar", ics, "calendar"))
+    prose = b"Minutes of the meeting, nothing personal here.\r\n" * 200
+    files.append(("minutes.txt", "text/plain", prose + vcard, "vCard"))
+    files.append(("agenda.txt", "text/plain", prose + ics, "calendar"))
+    files.append(("agenda2.txt", "text/x-vcalendar", b"see you then\r\n", "calendar"))
+    trace = f"X-Originating-IP: [198.51.100.7]\r\nReceived: from pc.{CANARY}.example\r\n".encode()
+    files.append(("log.txt", "text/plain", prose + trace, "e-mail"))
+    rtf = f"{{\\rtf1\\ansi{{\\info{{\\author {CANARY}}}}} Plan}}".encode()
+    files.append(("plan.txt", "text/plain", rtf, "office documents"))
+    page = f"<!DOCTYPE html><html><head><meta name=author content={CANARY}></head><body>Hi</body></html>"
+    files.append(("page.txt", "text/plain", page.encode(), "HTML"))
     files.append(("true", "application/octet-stream", pathlib.Path("/bin/true").read_bytes(), "programs"))
     svg = f'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><title>{CANARY}</title></svg>'
     files.append(("drawing.svg", "image/svg+xml", svg.encode(), "SVG"))

@@ -327,7 +327,14 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         mut rebuilt: MimePart<'static>,
         text_attachment: bool,
     ) -> MimePart<'static> {
-        let filename = part.attachment_name().map(|name| self.clean_filename(name));
+        let filename = part.attachment_name().map(|name| {
+            let raw = self
+                .message
+                .raw_message
+                .get(part.offset_header as usize..part.offset_body as usize)
+                .unwrap_or_default();
+            self.clean_filename(windows_basename(raw, name))
+        });
         if let Some(name) = &filename {
             self.push_text(name);
         }
@@ -434,6 +441,30 @@ fn has_foreign_armour(body: &str) -> bool {
     sniff::has_armour(&without_pgp)
 }
 
+/// The parsed file name cut after the last backslash of its raw header
+/// value. Quoted-string unescaping turns `"C:\Users\jdupont\photo.jpg"`
+/// into `C:Usersjdupontphoto.jpg`, so the path (and the user name in it) is
+/// only visible in the raw bytes; the cut is applied only when the parsed
+/// name ends with the raw tail, so an unusual header never makes it worse.
+fn windows_basename<'n>(raw_header: &[u8], parsed: &'n str) -> &'n str {
+    let raw = String::from_utf8_lossy(raw_header);
+    let lower = raw.to_ascii_lowercase();
+    for key in ["filename=\"", "name=\""] {
+        let Some(at) = lower.find(key) else { continue };
+        let value_start = at + key.len();
+        let Some(len) = raw[value_start..].find(['"', '\r', '\n']) else {
+            continue;
+        };
+        let value = &raw[value_start..value_start + len];
+        if let Some((_, tail)) = value.rsplit_once('\\') {
+            if !tail.is_empty() && parsed.ends_with(tail) {
+                return &parsed[parsed.len() - tail.len()..];
+            }
+        }
+    }
+    parsed
+}
+
 /// A text part of the rebuilt message. Its content is made safe to put on
 /// the wire whatever the builder's transfer encoding: line ends become CRLF
 /// and every other C0 control (NUL included) and DEL is removed, so a
@@ -509,4 +540,22 @@ fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> 
             .attribute("boundary", format!("=_{}", random_hex())),
         BodyPart::Multipart(parts),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows_basename;
+
+    #[test]
+    fn windows_paths_are_cut_from_the_raw_value() {
+        let raw = b"Content-Type: image/jpeg;\r\n name=\"C:\\Users\\jdupont\\Desktop\\photo.jpg\"\r\nContent-Disposition: attachment;\r\n filename=\"C:\\Users\\jdupont\\Desktop\\photo.jpg\"\r\n";
+        assert_eq!(
+            windows_basename(raw, "C:UsersjdupontDesktopphoto.jpg"),
+            "photo.jpg"
+        );
+        assert_eq!(
+            windows_basename(b"Content-Type: text/plain; name=\"a.txt\"\r\n", "a.txt"),
+            "a.txt"
+        );
+    }
 }

@@ -9,7 +9,8 @@
 //! Kept: the header and logical screen, palettes, image descriptors with
 //! their LZW data, graphic control extensions (frame delays and
 //! transparency) and the `NETSCAPE2.0` / `ANIMEXTS1.0` loop extension
-//! (three bytes: how many times an animation repeats). Dropped: comment
+//! (three bytes: how many times an animation repeats), both rebuilt from
+//! their fixed sub-block so extra sub-blocks never leave. Dropped: comment
 //! extensions, plain-text extensions, every other application extension
 //! (XMP, ICC profiles, editors' private data) and anything after the
 //! trailer. A truncated or malformed file is an error, never passed.
@@ -63,18 +64,31 @@ pub(crate) fn clean(data: &[u8], max_pixels: u64) -> Result<Vec<u8>, ImageError>
                 let label = reader.byte()?;
                 let start = reader.at;
                 let first = reader.sub_block()?;
+                let second = if first.is_empty() {
+                    first // already at the terminator
+                } else {
+                    reader.sub_block()?
+                };
                 let keep = match label {
-                    GRAPHIC_CONTROL => true,
+                    GRAPHIC_CONTROL => first.len() == 4,
                     APPLICATION => {
-                        matches!(first, b"NETSCAPE2.0" | b"ANIMEXTS1.0") && reader.peek_loop_block()
+                        matches!(first, b"NETSCAPE2.0" | b"ANIMEXTS1.0")
+                            && matches!(second, [1, _, _])
                     }
                     _ => false,
                 };
                 reader.at = start;
                 reader.skip_sub_blocks()?;
                 if keep {
-                    out.extend_from_slice(&[EXTENSION, label]);
-                    out.extend_from_slice(&data[start..reader.at]);
+                    // Rebuilt from the fixed sub-blocks only: any further
+                    // sub-block could carry arbitrary bytes.
+                    out.extend_from_slice(&[EXTENSION, label, first.len() as u8]);
+                    out.extend_from_slice(first);
+                    if label == APPLICATION {
+                        out.push(3);
+                        out.extend_from_slice(second);
+                    }
+                    out.push(0);
                 }
             }
             _ => return Err(ImageError::Broken),
@@ -123,12 +137,6 @@ impl<'a> Reader<'a> {
         while !self.sub_block()?.is_empty() {}
         Ok(())
     }
-
-    /// After an application identifier: is the rest exactly one 3-byte
-    /// loop sub-block (id 1, loop count) and the terminator?
-    fn peek_loop_block(&self) -> bool {
-        matches!(self.data.get(self.at..self.at + 5), Some([3, 1, _, _, 0]))
-    }
 }
 
 #[cfg(test)]
@@ -157,6 +165,31 @@ mod tests {
         }
         assert!(has(&out, b"NETSCAPE2.0") && has(&out, b"\x02\x02\x44\x01\0"));
         assert_eq!(out.last(), Some(&TRAILER));
+    }
+
+    #[test]
+    fn extensions_keep_only_their_fixed_sub_blocks() {
+        let mut input = b"GIF89a\x01\0\x01\0\x80\0\0".to_vec();
+        input.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+        input.extend_from_slice(b"\x21\xff\x0bNETSCAPE2.0\x03\x01\0\0\x0bLOOP-SECRET\0");
+        input.extend_from_slice(b"\x21\xf9\x04\x01\0\0\0\x0aGCE1SECRET\0");
+        input.extend_from_slice(b"\x21\xf9\x0aGCE2SECRET\0");
+        input.extend_from_slice(b"\x2c\0\0\0\0\x01\0\x01\0\0\x02\x02\x44\x01\0\x3b");
+        let out = clean(&input, 100).unwrap();
+        let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        for secret in [&b"LOOP-SECRET"[..], b"GCE1SECRET", b"GCE2SECRET"] {
+            assert!(has(&input, secret) && !has(&out, secret), "{secret:?}");
+        }
+        assert!(has(
+            &out,
+            b"\x21\xff\x0bNETSCAPE2.0\x03\x01\0\0\0\x21\xf9\x04\x01\0\0\0\0\x2c"
+        ));
+    }
+
+    #[test]
+    fn empty_extensions_are_dropped() {
+        let empty = b"GIF89a\x01\0\x01\0\0\0\0\x21\xfe\0\x3b";
+        assert_eq!(clean(empty, 100).unwrap(), b"GIF89a\x01\0\x01\0\0\0\0\x3b");
     }
 
     #[test]

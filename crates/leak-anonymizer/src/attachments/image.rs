@@ -152,6 +152,63 @@ mod tests {
     }
 
     #[test]
+    fn png_ancillary_chunks_of_wrong_size_are_dropped() {
+        let mut png = Png::from_bytes(Bytes::from_static(
+            b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\0IEND\xaeB`\x82",
+        ))
+        .unwrap();
+        let gama = PngChunk::new(*b"gAMA", Bytes::from_static(b"\0\0\xb1\x8fGAMA-SECRET"));
+        let phys = PngChunk::new(
+            *b"pHYs",
+            Bytes::from_static(b"\0\0\x0b\x13\0\0\x0b\x13\x01"),
+        );
+        png.chunks_mut().insert(1, gama);
+        png.chunks_mut().insert(1, phys);
+        let input = png.encoder().bytes().to_vec();
+        let out = strip_metadata(&input).unwrap().unwrap();
+        assert!(contains(&input, b"GAMA-SECRET"));
+        assert!(!contains(&out, b"GAMA-SECRET"));
+        assert!(!contains(&out, b"gAMA"));
+        assert!(contains(&out, b"pHYs"), "a well-sized pHYs is kept");
+    }
+
+    #[test]
+    fn jpeg_app0_and_app14_keep_only_fixed_fields() {
+        let input = jpeg_with_metadata();
+        // Insert after SOI: a JFIF APP0 with a thumbnail and trailing bytes,
+        // an Adobe APP14 with trailing bytes, and a JPG extension segment.
+        let mut extra = Vec::new();
+        let mut segment = |marker: u8, body: &[u8]| {
+            extra.extend_from_slice(&[0xFF, marker]);
+            extra.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+            extra.extend_from_slice(body);
+        };
+        segment(
+            markers::APP0,
+            b"JFIF\0\x01\x02\x01\0\x48\0\x48\x01\x01THUMB-SECRET",
+        );
+        segment(markers::APP14, b"Adobe\0\x64\0\0\0\0\x02ADOBE-SECRET");
+        segment(0xF1, b"JPGN-SECRET");
+        let mut data = input[..2].to_vec();
+        data.extend_from_slice(&extra);
+        data.extend_from_slice(&input[2..]);
+        let out = strip_metadata(&data).unwrap().unwrap();
+        for secret in [&b"THUMB-SECRET"[..], b"ADOBE-SECRET", b"JPGN-SECRET"] {
+            assert!(contains(&data, secret));
+            assert!(!contains(&out, secret), "{secret:?} survived");
+        }
+        let jfif = [
+            0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 2, 1, 0, 0x48, 0, 0x48, 0, 0,
+        ];
+        assert!(contains(&out, &jfif), "JFIF rebuilt without thumbnail");
+        let adobe = [
+            0xFF, 0xEE, 0, 14, b'A', b'd', b'o', b'b', b'e', 0, 0x64, 0, 0, 0, 0, 2,
+        ];
+        assert!(contains(&out, &adobe), "Adobe transform kept");
+        Jpeg::from_bytes(Bytes::from(out)).expect("output still parses");
+    }
+
+    #[test]
     fn non_images_pass_and_broken_images_fail() {
         assert!(strip_metadata(b"%PDF-1.7").unwrap().is_none());
         assert!(strip_metadata(&[0xFF, 0xD8, 0xFF, 0xE1, 0xFF]).is_err());

@@ -11,9 +11,13 @@
 //! (tables and further scans of progressive images, kept; APP and comment
 //! segments, dropped), up to the end-of-image marker; the rest is dropped.
 //!
-//! Kept before the scan: JFIF (APP0), the Adobe colour transform (APP14)
-//! and every non-APP segment. Dropped: EXIF and XMP (APP1), ICC profiles
-//! (APP2), IPTC (APP13), MPF and other APP segments, comments. The EXIF
+//! Kept before the scan: JFIF (APP0) rebuilt as its fixed 14-byte form
+//! without thumbnail, the Adobe colour transform (APP14) cut to its fixed
+//! 12 bytes (the transform flag matters for CMYK/YCCK), and every non-APP
+//! segment. Bytes after those fixed fields could carry anything, so they
+//! never leave. Dropped: EXIF and XMP (APP1), ICC profiles (APP2), IPTC
+//! (APP13), MPF and other APP segments, the JPGn extensions 0xF0-0xFD,
+//! comments. The EXIF
 //! Orientation, when not 1, is written back alone as a one-tag EXIF block.
 
 use super::image::{check_size, ImageError};
@@ -26,7 +30,33 @@ const APP14: u8 = 0xEE;
 const COM: u8 = 0xFE;
 
 fn is_metadata(marker: u8) -> bool {
-    (APP0..=0xEF).contains(&marker) || marker == COM
+    (APP0..=0xEF).contains(&marker) || (0xF0..=0xFD).contains(&marker) || marker == COM
+}
+
+/// Length of the fixed JFIF APP0 fields: identifier, version, units,
+/// densities and a zero-sized thumbnail.
+const JFIF_LEN: usize = 14;
+/// Length of the fixed Adobe APP14 fields: identifier, version, two flag
+/// words and the colour transform.
+const ADOBE_LEN: usize = 12;
+
+/// The APP0 or APP14 segment rebuilt from its fixed fields only, or `None`
+/// when it is not JFIF/Adobe or too short to hold them.
+fn rebuilt_app(marker: u8, contents: &[u8]) -> Option<Vec<u8>> {
+    let fixed = match marker {
+        APP0 if contents.starts_with(b"JFIF\0") => {
+            let mut fixed = contents.get(..JFIF_LEN)?.to_vec();
+            fixed[12] = 0; // thumbnail width
+            fixed[13] = 0; // thumbnail height
+            fixed
+        }
+        APP14 if contents.starts_with(b"Adobe") => contents.get(..ADOBE_LEN)?.to_vec(),
+        _ => return None,
+    };
+    let mut segment = vec![0xFF, marker];
+    segment.extend_from_slice(&((fixed.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(&fixed);
+    Some(segment)
 }
 
 fn is_frame(marker: u8) -> bool {
@@ -78,16 +108,15 @@ pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
         if marker == APP1 && orientation.is_none() {
             orientation = exif_orientation(contents);
         }
-        let keep = match marker {
-            APP0 => contents.starts_with(b"JFIF\0"),
-            APP14 => contents.starts_with(b"Adobe"),
-            m => !is_metadata(m),
-        };
-        if keep {
-            out.extend_from_slice(segment);
-            if marker == APP0 {
-                exif_at = out.len();
+        if matches!(marker, APP0 | APP14) {
+            if let Some(rebuilt) = rebuilt_app(marker, contents) {
+                out.extend_from_slice(&rebuilt);
+                if marker == APP0 {
+                    exif_at = out.len();
+                }
             }
+        } else if !is_metadata(marker) {
+            out.extend_from_slice(segment);
         }
         i += 2 + len;
         if marker == SOS {

@@ -116,6 +116,8 @@ pub enum Reason {
     Card,
     Executable,
     Svg,
+    /// An HTML file: paste its content into the message instead.
+    Html,
     /// Unrecognised content.
     Unknown,
     /// The operator accepts images only.
@@ -224,6 +226,10 @@ impl Reason {
             Reason::Svg => pair(
                 "SVG images can hold scripts and metadata; convert it to PNG",
                 "les images SVG peuvent contenir scripts et metadonnees ; convertissez-la en PNG",
+            ),
+            Reason::Html => pair(
+                "HTML files cannot be cleaned; paste the content into your message",
+                "les fichiers HTML ne peuvent pas etre nettoyes ; collez le contenu dans votre message",
             ),
             Reason::Unknown => pair(
                 "leak does not know this file type and cannot clean it; send JPEG, PNG or plain text instead",
@@ -398,7 +404,8 @@ fn refusal_reason(kind: Kind) -> Option<Reason> {
         Kind::OtherImage(format) => Reason::ImageFormat(format),
         Kind::Svg => Reason::Svg,
         Kind::Zip | Kind::Archive => Reason::Archive,
-        Kind::Ole | Kind::OfficeZip => Reason::Document,
+        Kind::Ole | Kind::OfficeZip | Kind::Rtf => Reason::Document,
+        Kind::Html => Reason::Html,
         Kind::Tnef => Reason::Tnef,
         Kind::Executable => Reason::Executable,
         Kind::KeyOrSignature => Reason::KeyOrSignature,
@@ -434,7 +441,11 @@ fn refused_by_declaration(declared: &str, name: Option<&str>) -> Option<Reason> 
     if declared.starts_with("message/") || declared == "text/rfc822-headers" || extension == "eml" {
         return Some(Reason::Message);
     }
-    if matches!(declared.as_str(), "text/calendar" | "application/ics") || extension == "ics" {
+    if matches!(
+        declared.as_str(),
+        "text/calendar" | "text/x-vcalendar" | "application/ics" | "text/x-calendar"
+    ) || matches!(extension.as_str(), "ics" | "vcs")
+    {
         return Some(Reason::Calendar);
     }
     if matches!(
@@ -525,6 +536,7 @@ mod tests {
             Reason::Card,
             Reason::Executable,
             Reason::Svg,
+            Reason::Html,
             Reason::Unknown,
             Reason::ImagesOnly,
             Reason::NoAttachments,
@@ -543,6 +555,16 @@ mod tests {
     #[test]
     fn declarations_only_add_refusals() {
         let png = b"\x89PNG\r\n\x1a\n";
+        for declared in ["text/x-vcalendar", "text/x-calendar"] {
+            assert_eq!(
+                refused_by_declaration(declared, Some("a.txt")),
+                Some(Reason::Calendar)
+            );
+        }
+        assert_eq!(
+            refused_by_declaration("text/plain", Some("a.vcs")),
+            Some(Reason::Calendar)
+        );
         assert!(matches!(
             clean_binary(
                 Some("a.ics"),

@@ -4,7 +4,9 @@
 //! `img-parts` for the same reason as `jpeg.rs`: one output copy instead of
 //! two, so a large screenshot does not triple the daemon's memory. Every
 //! chunk's length and CRC are checked (a corrupt file is refused, not
-//! passed); only the chunks needed to render the image are copied.
+//! passed); only the chunks needed to render the image are copied, and an
+//! ancillary chunk whose size is not the one its specification fixes is
+//! dropped too (extra bytes in it could carry anything).
 
 use super::image::{check_size, ImageError};
 
@@ -18,12 +20,44 @@ const KEPT: &[&[u8; 4]] = &[
     b"pHYs", b"acTL", b"fcTL", b"fdAT",
 ];
 
+/// Whether a kept ancillary chunk has a size its specification allows.
+/// `colour` is the IHDR colour type and `palette` the PLTE entry count.
+fn size_ok(kind: &[u8; 4], len: usize, colour: u8, palette: usize) -> bool {
+    match kind {
+        b"gAMA" => len == 4,
+        b"cHRM" => len == 32,
+        b"sRGB" => len == 1,
+        b"pHYs" => len == 9,
+        b"acTL" => len == 8,
+        b"fcTL" => len == 26,
+        b"tRNS" => match colour {
+            0 => len == 2,
+            2 => len == 6,
+            3 => len <= palette,
+            _ => false,
+        },
+        b"bKGD" => match colour {
+            3 => len == 1,
+            0 | 4 => len == 2,
+            _ => len == 6,
+        },
+        b"sBIT" => match colour {
+            0 => len == 1,
+            2 | 3 => len == 3,
+            4 => len == 2,
+            _ => len == 4,
+        },
+        _ => true, // critical chunks and fdAT hold image data
+    }
+}
+
 /// The cleaned PNG, or an error when malformed or over the pixel limit.
 pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
     let mut rest = data.strip_prefix(SIGNATURE).ok_or(ImageError::Broken)?;
     let mut out = Vec::with_capacity(data.len());
     out.extend_from_slice(SIGNATURE);
     let mut first = true;
+    let (mut colour, mut palette) = (0u8, 0usize);
     loop {
         let len = rest
             .get(..4)
@@ -47,9 +81,13 @@ pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
             let width = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
             let height = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
             check_size(u64::from(width), u64::from(height))?;
+            colour = *body.get(9).ok_or(ImageError::Broken)?;
             first = false;
         }
-        if KEPT.contains(&kind) {
+        if kind == b"PLTE" {
+            palette = len / 3;
+        }
+        if KEPT.contains(&kind) && size_ok(kind, len, colour, palette) {
             out.extend_from_slice(chunk);
         }
         rest = &rest[len + 12..];

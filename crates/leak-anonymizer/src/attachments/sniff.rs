@@ -18,6 +18,10 @@ pub(crate) enum Kind {
     /// which are TIFF), BMP, ICO, PSD: image containers leak cannot rewrite.
     OtherImage(&'static str),
     Svg,
+    /// Rich Text Format: a document format, refused like Office files.
+    Rtf,
+    /// An HTML file attached as a file (never through the HTML scrubber).
+    Html,
     Pdf,
     /// A ZIP archive.
     Zip,
@@ -153,12 +157,8 @@ pub(crate) fn sniff(data: &[u8]) -> Kind {
 pub(crate) fn sniff_text(text: &str) -> Kind {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let head: String = trimmed.chars().take(4096).collect::<String>();
-    let upper = head.to_ascii_uppercase();
-    if upper.starts_with("BEGIN:VCARD") {
-        return Kind::Card;
-    }
-    if upper.starts_with("BEGIN:VCALENDAR") || upper.starts_with("BEGIN:VEVENT") {
-        return Kind::Calendar;
+    if let Some(kind) = embedded_object(text) {
+        return kind;
     }
     if text.contains("-----BEGIN PGP MESSAGE") {
         return Kind::Encrypted;
@@ -170,7 +170,23 @@ pub(crate) fn sniff_text(text: &str) -> Kind {
     if lower.contains("<svg") {
         return Kind::Svg;
     }
-    if looks_like_message(trimmed) {
+    if lower.starts_with("{\\rtf") {
+        return Kind::Rtf;
+    }
+    const HTML_MARKERS: &[&str] = &[
+        "<html",
+        "<!doctype",
+        "<head",
+        "<meta",
+        "<body",
+        "<script",
+        "<style",
+    ];
+    let start: String = lower.chars().take(1024).collect();
+    if HTML_MARKERS.iter().any(|marker| start.contains(marker)) {
+        return Kind::Html;
+    }
+    if looks_like_message(trimmed) || has_mail_header_line(text) {
         return Kind::Message;
     }
     if text
@@ -203,6 +219,47 @@ pub(crate) fn has_armour(text: &str) -> bool {
         "ssh-ed25519 AAAA",
     ];
     MARKERS.iter().any(|marker| text.contains(marker))
+}
+
+/// A card or calendar object starting on any line of the text, not only
+/// the first: one pasted after a paragraph still carries its contact data.
+fn embedded_object(text: &str) -> Option<Kind> {
+    text.lines().find_map(|line| {
+        let line = line.trim_start_matches('\u{feff}').trim_start();
+        let begins = |marker: &str| {
+            line.get(..marker.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(marker))
+        };
+        if begins("BEGIN:VCARD") {
+            Some(Kind::Card)
+        } else if begins("BEGIN:VCALENDAR") || begins("BEGIN:VEVENT") {
+            Some(Kind::Calendar)
+        } else {
+            None
+        }
+    })
+}
+
+/// A line anywhere in the text that starts with a header only a mail's
+/// trace or client adds: a pasted header block names servers, addresses and
+/// software even after a paragraph of prose.
+fn has_mail_header_line(text: &str) -> bool {
+    const TRACE_HEADERS: &[&str] = &[
+        "received:",
+        "return-path:",
+        "x-mailer:",
+        "user-agent:",
+        "message-id:",
+        "dkim-signature:",
+        "x-originating-ip:",
+        "authentication-results:",
+    ];
+    text.lines().any(|line| {
+        TRACE_HEADERS.iter().any(|header| {
+            line.get(..header.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(header))
+        })
+    })
 }
 
 /// A header block at the start: at least two `Name: value` lines among the
@@ -353,6 +410,28 @@ mod tests {
             Kind::Message
         );
         assert_eq!(sniff_text("Name: x\nAge: 3\n"), Kind::Text);
+        let prose = "Notes for the meeting.\n".repeat(400);
+        for (tail, kind) in [
+            ("BEGIN:VCARD\r\nFN:Jean\r\n", Kind::Card),
+            ("  begin:vevent\r\n", Kind::Calendar),
+            ("BEGIN:VCALENDAR\r\n", Kind::Calendar),
+            ("Received: from mx\r\n", Kind::Message),
+            ("X-Originating-IP: [192.0.2.1]\n", Kind::Message),
+            ("authentication-results: mx; spf=pass\n", Kind::Message),
+            ("-----BEGIN RSA PRIVATE KEY-----\n", Kind::KeyOrSignature),
+        ] {
+            assert_eq!(sniff_text(&format!("{prose}{tail}")), kind, "{tail}");
+        }
+        assert_eq!(sniff_text("I received: nothing\n"), Kind::Text);
+        assert_eq!(sniff_text("\u{feff} {\\rtf1\\ansi hello}"), Kind::Rtf);
+        for html in [
+            "<!DOCTYPE html><p>x",
+            "\n<HTML><body>x",
+            "notes\n<script>x()</script>",
+        ] {
+            assert_eq!(sniff_text(html), Kind::Html, "{html}");
+        }
+        assert_eq!(sniff_text("a < b and c > d\n"), Kind::Text);
         assert_eq!(sniff_text("fn main() {}\n"), Kind::Text);
     }
 }
