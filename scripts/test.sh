@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*"; }
 
 need_apt=()
+# aws-lc-sys (the crypto provider) compiles AWS-LC's C and assembly with cc.
+command -v cc >/dev/null || need_apt+=(gcc)
 command -v swaks >/dev/null || need_apt+=(swaks)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v dnsmasq >/dev/null || need_apt+=(dnsmasq-base)
@@ -54,7 +56,7 @@ log "moderation model: retraining reproduces the shipped weights, trainer/scorer
 scripts/train-moderation.sh --check > /dev/null
 
 log "end-to-end tests against the real binary"
-cargo build -p leak
+cargo build -p leak -p leak-bench
 LEAK_BIN="$PWD/target/debug/leak" python3 -m pytest -q tests/e2e
 
 log "systemd unit"

@@ -11,6 +11,10 @@
 //! aliases = ["Alice Martin", "alice@old.example"]  # scrubbed from messages too
 //! ```
 
+mod cache;
+
+pub use cache::CredentialCache;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
@@ -148,6 +152,19 @@ impl Users {
         Ok(())
     }
 
+    /// Replaces an account's password with a new argon2id hash.
+    pub fn set_password(&mut self, name: &str, password: &str) -> Result<(), AccountsError> {
+        if password.is_empty() {
+            return Err(AccountsError::EmptyPassword);
+        }
+        let account = self
+            .users
+            .get_mut(name)
+            .ok_or_else(|| AccountsError::NotFound(name.to_owned()))?;
+        account.password = hash_password(password)?;
+        Ok(())
+    }
+
     pub fn remove(&mut self, name: &str) -> Result<(), AccountsError> {
         self.users
             .remove(name)
@@ -167,6 +184,39 @@ impl Users {
                 None
             }
         }
+    }
+}
+
+impl Users {
+    /// The account if `cache` holds a recent verification of this name and
+    /// password against the account's current hash. Cheap (one HMAC): fit
+    /// for the async executor.
+    pub fn verify_from_cache(
+        &self,
+        cache: &CredentialCache,
+        name: &str,
+        password: &str,
+    ) -> Option<&Account> {
+        self.users
+            .get(name)
+            .filter(|account| cache.check(name, password, &account.password))
+    }
+
+    /// `verify` with the cache in front: a hit skips argon2id, a success is
+    /// remembered, a failure never is. Runs argon2 on a miss: call it off
+    /// the async executor.
+    pub fn verify_cached(
+        &self,
+        cache: &CredentialCache,
+        name: &str,
+        password: &str,
+    ) -> Option<&Account> {
+        if let Some(account) = self.verify_from_cache(cache, name, password) {
+            return Some(account);
+        }
+        let account = self.verify(name, password)?;
+        cache.remember(name, password, &account.password);
+        Some(account)
     }
 }
 
@@ -380,5 +430,54 @@ mod tests {
             Users::load(&path),
             Err(AccountsError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn the_cache_skips_nothing_a_password_change_or_removal_should_stop() {
+        let cache = CredentialCache::new(std::time::Duration::from_secs(300));
+        let mut users = Users::default();
+        users.add("alice", "old password", None).unwrap();
+        assert!(users
+            .verify_from_cache(&cache, "alice", "old password")
+            .is_none());
+        assert!(users
+            .verify_cached(&cache, "alice", "old password")
+            .is_some());
+        assert!(users
+            .verify_from_cache(&cache, "alice", "old password")
+            .is_some());
+        // A failure is not remembered.
+        assert!(users.verify_cached(&cache, "alice", "guess").is_none());
+        assert!(users.verify_from_cache(&cache, "alice", "guess").is_none());
+
+        // The new hash does not match the cached tag, even before a clear.
+        let mut changed = users.clone();
+        changed.set_password("alice", "new password").unwrap();
+        assert!(changed
+            .verify_from_cache(&cache, "alice", "old password")
+            .is_none());
+        assert!(changed
+            .verify_cached(&cache, "alice", "old password")
+            .is_none());
+        assert!(changed
+            .verify_cached(&cache, "alice", "new password")
+            .is_some());
+        assert!(matches!(
+            changed.set_password("nobody", "x"),
+            Err(AccountsError::NotFound(_))
+        ));
+        assert!(matches!(
+            changed.set_password("alice", ""),
+            Err(AccountsError::EmptyPassword)
+        ));
+
+        // A removed account is not served from the cache.
+        users
+            .verify_cached(&cache, "alice", "old password")
+            .unwrap();
+        users.remove("alice").unwrap();
+        assert!(users
+            .verify_from_cache(&cache, "alice", "old password")
+            .is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! A minimal SMTP client: enough to greet, send one transaction after another
-//! on the same session, and read (multi-line) replies. No pipelining, no TLS,
-//! no AUTH: the benchmark submits from a trusted loopback address.
+//! on the same session, and read (multi-line) replies, plus what the session
+//! mode needs: STARTTLS (the caller wraps the stream, see `tls.rs`) and AUTH
+//! PLAIN. No pipelining.
 
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -32,6 +33,9 @@ impl std::fmt::Display for Reply {
 pub struct Client<S> {
     stream: BufReader<S>,
     timeout: Duration,
+    /// How long the last `send` waited from writing the final `.` to the
+    /// reply: the server's own end-of-DATA work (store, fsync).
+    pub last_dot_wait: Option<Duration>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
@@ -40,12 +44,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let mut client = Client {
             stream: BufReader::new(stream),
             timeout,
+            last_dot_wait: None,
         };
         let greeting = client.read_reply().await?;
         anyhow::ensure!(greeting.code == 220, "greeting: {greeting}");
-        let ehlo = client.command(&format!("EHLO {helo}")).await?;
-        anyhow::ensure!(ehlo.code == 250, "EHLO: {ehlo}");
+        client.ehlo(helo).await?;
         Ok(client)
+    }
+
+    async fn ehlo(&mut self, helo: &str) -> anyhow::Result<()> {
+        let ehlo = self.command(&format!("EHLO {helo}")).await?;
+        anyhow::ensure!(ehlo.code == 250, "EHLO: {ehlo}");
+        Ok(())
+    }
+
+    /// Sends STARTTLS and hands back the raw stream for the handshake.
+    /// Fails unless the server answers 220 and has sent nothing more.
+    pub async fn starttls(mut self) -> anyhow::Result<S> {
+        let reply = self.command("STARTTLS").await?;
+        anyhow::ensure!(reply.code == 220, "STARTTLS: {reply}");
+        anyhow::ensure!(
+            self.stream.buffer().is_empty(),
+            "the server sent data before the TLS handshake"
+        );
+        Ok(self.stream.into_inner())
+    }
+
+    /// A session over a stream that just finished STARTTLS: no greeting,
+    /// EHLO again (RFC 3207).
+    pub async fn resume(stream: S, helo: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let mut client = Client {
+            stream: BufReader::new(stream),
+            timeout,
+            last_dot_wait: None,
+        };
+        client.ehlo(helo).await?;
+        Ok(client)
+    }
+
+    /// AUTH PLAIN (RFC 4616) in one line; the reply (235 on success).
+    pub async fn auth_plain(&mut self, user: &str, password: &str) -> anyhow::Result<Reply> {
+        use base64::Engine as _;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        self.command(&format!("AUTH PLAIN {token}")).await
     }
 
     /// Sends one command line (without CRLF) and reads its reply.
@@ -62,6 +104,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// reply to the final dot. `body` must already be CRLF-terminated and
     /// dot-stuffed.
     pub async fn send(&mut self, from: &str, to: &str, body: &[u8]) -> anyhow::Result<Reply> {
+        self.last_dot_wait = None;
         for line in [format!("MAIL FROM:<{from}>"), format!("RCPT TO:<{to}>")] {
             let reply = self.command(&line).await?;
             if !reply.is_positive() {
@@ -76,7 +119,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
         self.write(body).await?;
         self.write(b".\r\n").await?;
-        self.read_reply().await
+        let dot = std::time::Instant::now();
+        let reply = self.read_reply().await?;
+        self.last_dot_wait = Some(dot.elapsed());
+        Ok(reply)
     }
 
     /// Ends the session politely.

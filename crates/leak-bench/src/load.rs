@@ -32,6 +32,8 @@ pub struct Summary {
     pub wall: Duration,
     /// Latency of each accepted transaction, MAIL FROM to the reply to `.`.
     latencies: Vec<Duration>,
+    /// Of each accepted transaction, the final `.` to its reply.
+    dot_latencies: Vec<Duration>,
 }
 
 impl Summary {
@@ -46,6 +48,7 @@ impl Summary {
             self.first_error = other.first_error;
         }
         self.latencies.extend(other.latencies);
+        self.dot_latencies.extend(other.dot_latencies);
     }
 
     fn note_error(&mut self, error: String) {
@@ -55,6 +58,7 @@ impl Summary {
     /// The summary as one JSON object (what the script parses).
     pub fn to_json(&self) -> serde_json::Value {
         let latencies = Latencies::new(self.latencies.clone());
+        let dot = Latencies::new(self.dot_latencies.clone());
         let seconds = self.wall.as_secs_f64();
         let rate = if seconds > 0.0 {
             self.accepted as f64 / seconds
@@ -80,6 +84,11 @@ impl Summary {
                 "p99": millis(latencies.percentile(99.0)),
                 "max": millis(latencies.percentile(100.0)),
                 "mean": millis(latencies.mean()),
+            },
+            "end_of_data_ms": {
+                "p50": millis(dot.percentile(50.0)),
+                "p99": millis(dot.percentile(99.0)),
+                "max": millis(dot.percentile(100.0)),
             },
         })
     }
@@ -139,6 +148,7 @@ async fn session(args: Arc<LoadArgs>, next: Arc<AtomicUsize>) -> Summary {
             Ok(Reply { code, .. }) if (200..300).contains(&code) => {
                 summary.accepted += 1;
                 summary.latencies.push(began.elapsed());
+                summary.dot_latencies.extend(smtp.last_dot_wait);
             }
             Ok(reply) => {
                 *summary.refused.entry(reply.code).or_default() += 1;
@@ -240,6 +250,8 @@ mod tests {
         let json = summary.to_json();
         assert_eq!(json["accepted"], 40);
         assert!(json["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+        let dot_p99 = json["end_of_data_ms"]["p99"].as_f64().unwrap();
+        assert!(dot_p99 > 0.0 && dot_p99 <= json["latency_ms"]["max"].as_f64().unwrap());
         assert!(
             json["latency_ms"]["p50"].as_f64().unwrap()
                 <= json["latency_ms"]["p99"].as_f64().unwrap()

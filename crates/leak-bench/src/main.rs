@@ -5,7 +5,10 @@
 //! over C parallel SMTP sessions, each session kept open and reused, no
 //! pipelining) and times every transaction from `MAIL FROM` to the reply after
 //! the final `.`, so the script can print p50/p99 submission latency for leak
-//! and for Postfix alike. It prints one JSON object on stdout.
+//! and for Postfix alike, and separately the wait from the final `.` to its
+//! reply (the server's end-of-DATA work). `leak-bench session` measures what
+//! mail clients do instead: one connection per message, with STARTTLS and
+//! AUTH. Each prints one JSON object on stdout.
 //!
 //! # Layout
 //!
@@ -14,12 +17,16 @@
 //!   `AsyncRead + AsyncWrite`.
 //! - `message.rs`: the generated test message.
 //! - `load.rs`: the sessions sharing one message counter, and the run summary.
+//! - `session.rs`: the session mode (TLS + AUTH + one message per session).
+//! - `tls.rs`: the TLS client for it (certificate not checked: benchmark only).
 //! - `stats.rs`: latency percentiles.
 
 mod client;
 mod load;
 mod message;
+mod session;
 mod stats;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -38,6 +45,45 @@ enum Command {
     /// Submit messages over parallel SMTP sessions and print a JSON summary
     /// (accepted msgs/s, refusals, latency percentiles).
     Load(LoadArgs),
+    /// One message per session, as mail clients send: connect, EHLO,
+    /// STARTTLS, EHLO, AUTH PLAIN, MAIL/RCPT/DATA, QUIT. Prints sessions/s
+    /// and time-to-250 percentiles as JSON.
+    Session(SessionArgs),
+}
+
+/// What `leak-bench session` runs, and where.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SessionArgs {
+    /// The SMTP server (a STARTTLS listener), e.g. 127.0.0.1:587.
+    #[arg(long)]
+    pub server: SocketAddr,
+    /// Sessions in total, one message each.
+    #[arg(long, default_value_t = 2_000)]
+    pub sessions: usize,
+    /// Sessions open at once.
+    #[arg(long, default_value_t = 20)]
+    pub concurrency: usize,
+    /// The account to log in as.
+    #[arg(long)]
+    pub user: String,
+    /// Its password (a benchmark account's: it shows in the process list).
+    #[arg(long)]
+    pub password: String,
+    /// Body size of each message in bytes.
+    #[arg(long, default_value_t = 4096)]
+    pub size: usize,
+    /// MAIL FROM address.
+    #[arg(long, default_value = "someone@bench.test")]
+    pub from: String,
+    /// RCPT TO address.
+    #[arg(long, default_value = "rcpt@sink.test")]
+    pub to: String,
+    /// Name sent in EHLO.
+    #[arg(long, default_value = "leak-bench.test")]
+    pub helo: String,
+    /// Longest wait for any one server reply, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
 }
 
 /// What `leak-bench load` sends, and where.
@@ -88,6 +134,19 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(
                 summary.accepted > 0 || summary.sent == 0,
                 "no message was accepted: {}",
+                summary
+                    .first_error
+                    .as_deref()
+                    .unwrap_or("no error recorded")
+            );
+        }
+        Command::Session(args) => {
+            anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+            let summary = runtime.block_on(session::run(args))?;
+            println!("{}", summary.to_json());
+            anyhow::ensure!(
+                summary.completed > 0 || summary.started == 0,
+                "no session completed: {}",
                 summary
                     .first_error
                     .as_deref()

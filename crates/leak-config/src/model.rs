@@ -235,6 +235,12 @@ pub struct LimitsConfig {
     /// answered `454 4.7.0`; 0 means four per worker.
     #[serde(default)]
     pub auth_queue: usize,
+    /// How long a successful login is remembered (a keyed hash of the name
+    /// and password, in memory only), so that the same client logging in
+    /// again skips argon2id. Failures are never remembered; a reload clears
+    /// it. `0s` turns the cache off.
+    #[serde(default = "default_auth_cache_ttl", with = "humantime_serde")]
+    pub auth_cache_ttl: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -257,6 +263,7 @@ impl Default for LimitsConfig {
             tls_handshake_timeout: default_tls_handshake_timeout(),
             auth_workers: 0,
             auth_queue: 0,
+            auth_cache_ttl: default_auth_cache_ttl(),
         }
     }
 }
@@ -296,6 +303,9 @@ fn default_recipient_rate_per_client() -> u32 {
 }
 fn default_auth_rate_per_client() -> u32 {
     30
+}
+fn default_auth_cache_ttl() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_max_session_duration() -> Duration {
     Duration::from_secs(30 * 60)

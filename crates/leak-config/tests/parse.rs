@@ -280,6 +280,7 @@ fn example_hardening_keys_uncommented_are_the_defaults() {
         "tls_handshake_timeout",
         "auth_workers",
         "auth_queue",
+        "auth_cache_ttl",
     ];
     let uncommented: String = text
         .lines()
@@ -312,6 +313,13 @@ fn example_hardening_keys_uncommented_are_the_defaults() {
     assert_eq!(limits.max_junk_commands, defaults.max_junk_commands);
     assert_eq!(limits.tls_handshake_timeout, defaults.tls_handshake_timeout);
     assert_eq!((limits.auth_workers, limits.auth_queue), (0, 0));
+    assert_eq!(limits.auth_cache_ttl, Duration::from_secs(300));
+    assert_eq!(limits.auth_cache_ttl, defaults.auth_cache_ttl);
+    let off = leak_config::parse(
+        &uncommented.replace("auth_cache_ttl = \"5m\"", "auth_cache_ttl = \"0s\""),
+    )
+    .unwrap();
+    assert_eq!(off.limits.auth_cache_ttl, Duration::ZERO);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! uses a sub-key derived with HMAC-SHA256 and a fixed label, so one leaked
 //! sub-key reveals nothing about the others.
 
-use ring::hmac;
+use aws_lc_rs::hmac;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

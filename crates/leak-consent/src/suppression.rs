@@ -18,8 +18,8 @@
 use crate::normalize::normalize_address;
 use crate::secret::Secret;
 use crate::token::{TokenError, Tokens};
+use aws_lc_rs::hmac;
 use leak_store::{Store, StoreError, UnixTime};
-use ring::hmac;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,9 +11,9 @@
 
 use crate::normalize::normalize_address;
 use crate::secret::Secret;
+use aws_lc_rs::{aead, hmac};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::{aead, hmac};
 
 const VERSION: u8 = 1;
 const AAD: &[u8] = b"leak opt-out token v1";

@@ -72,11 +72,11 @@ impl Tlsa {
             },
             _ => return false,
         };
-        let digest = |alg| ring::digest::digest(alg, &selected).as_ref().to_vec();
+        let digest = |alg| aws_lc_rs::digest::digest(alg, &selected).as_ref().to_vec();
         let associated = match self.matching {
             0 => selected,
-            1 => digest(&ring::digest::SHA256),
-            2 => digest(&ring::digest::SHA512),
+            1 => digest(&aws_lc_rs::digest::SHA256),
+            2 => digest(&aws_lc_rs::digest::SHA512),
             _ => return false,
         };
         associated == self.data
@@ -273,7 +273,7 @@ fn trust_anchors(extra: Option<&Path>) -> Result<TrustAnchors, DeliveryError> {
 /// A STARTTLS client that accepts the peer only if a record of `records`
 /// matches its certificates (see the module docs).
 pub(crate) fn connector(records: TlsaSet) -> Result<TlsConnector, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = DaneVerifier {
         records,
         provider: provider.clone(),

@@ -31,8 +31,8 @@ fn record(usage: u8, selector: u8, matching: u8, data: Vec<u8>) -> Tlsa {
     }
 }
 
-fn sha(alg: &'static ring::digest::Algorithm, data: &[u8]) -> Vec<u8> {
-    ring::digest::digest(alg, data).as_ref().to_vec()
+fn sha(alg: &'static aws_lc_rs::digest::Algorithm, data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(alg, data).as_ref().to_vec()
 }
 
 fn name(host: &str) -> ServerName<'static> {
@@ -42,7 +42,7 @@ fn name(host: &str) -> ServerName<'static> {
 fn verify(records: Vec<Tlsa>, chain: &[&'static [u8]], host: &str) -> bool {
     let verifier = DaneVerifier {
         records: TlsaSet(records.into()),
-        provider: Arc::new(rustls::crypto::ring::default_provider()),
+        provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
     };
     let intermediates: Vec<_> = chain[1..].iter().map(|c| cert(c)).collect();
     verifier
@@ -63,7 +63,7 @@ fn spki_and_full_certificate_records_match_only_their_certificate() {
     assert!(!spki.matches(&cert(OTHER)));
     assert!(!spki.matches(&cert(CA)));
 
-    let full512 = record(3, 0, 2, sha(&ring::digest::SHA512, LEAF));
+    let full512 = record(3, 0, 2, sha(&aws_lc_rs::digest::SHA512, LEAF));
     assert!(full512.matches(&cert(LEAF)));
     assert!(!full512.matches(&cert(OTHER)));
 
@@ -102,15 +102,15 @@ fn dane_ee_skips_name_checks_and_rejects_other_keys() {
     assert!(!verify(ee(), &[OTHER], "mx.dane.test"));
     // One matching record among others is enough.
     let mixed = vec![
-        record(3, 0, 1, sha(&ring::digest::SHA256, OTHER)),
-        record(3, 0, 1, sha(&ring::digest::SHA256, LEAF)),
+        record(3, 0, 1, sha(&aws_lc_rs::digest::SHA256, OTHER)),
+        record(3, 0, 1, sha(&aws_lc_rs::digest::SHA256, LEAF)),
     ];
     assert!(verify(mixed, &[LEAF], "mx.dane.test"));
 }
 
 #[test]
 fn dane_ta_needs_the_anchor_in_the_chain_and_the_mx_name() {
-    let ta = || vec![record(2, 0, 1, sha(&ring::digest::SHA256, CA))];
+    let ta = || vec![record(2, 0, 1, sha(&aws_lc_rs::digest::SHA256, CA))];
     assert!(verify(ta(), &[LEAF, CA], "mx.dane.test"));
     assert!(
         !verify(ta(), &[LEAF, CA], "mx.elsewhere.test"),
@@ -123,7 +123,7 @@ fn dane_ta_needs_the_anchor_in_the_chain_and_the_mx_name() {
     );
     // A DANE-TA record naming the leaf itself does not make a CA of it
     // for another certificate.
-    let leaf_as_ta = vec![record(2, 0, 1, sha(&ring::digest::SHA256, LEAF))];
+    let leaf_as_ta = vec![record(2, 0, 1, sha(&aws_lc_rs::digest::SHA256, LEAF))];
     assert!(!verify(leaf_as_ta, &[OTHER, LEAF], "mx.dane.test"));
 }
 

@@ -38,7 +38,7 @@ pub fn verifying_connector(extra_ca: Option<&Path>) -> Result<TlsConnector, crat
             roots.add(cert).map_err(|e| bad(e.to_string()))?;
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -49,7 +49,7 @@ pub fn verifying_connector(extra_ca: Option<&Path>) -> Result<TlsConnector, crat
 /// A connector that accepts any certificate but still checks the handshake
 /// signatures (so the session key really belongs to the peer we talk to).
 pub fn connector() -> Result<TlsConnector, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous()

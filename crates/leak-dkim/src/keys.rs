@@ -1,7 +1,7 @@
 //! Key files: reading them for signing, generating new ones, and the DNS record
 //! an operator publishes for each.
 
-use crate::ring_rsa::RingRsaKey;
+use crate::rsa_key::RsaKey;
 use crate::{der, Algorithm, DkimError};
 use base64::Engine as _;
 use mail_auth::common::crypto::Ed25519Key;
@@ -13,13 +13,13 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 /// RSA moduli leak accepts: RFC 8301 asks signers for at least 2048 bits
-/// (and ring, which signs, refuses less); mail-auth verifies at most 8192.
+/// (and leak refuses less when it loads a key); mail-auth verifies at most 8192.
 const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
 
 /// A private key as mail-auth uses it.
 pub(crate) enum LoadedKey {
     Ed25519(Box<Ed25519Key>),
-    Rsa(RingRsaKey),
+    Rsa(RsaKey),
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> DkimError {
@@ -47,7 +47,7 @@ pub(crate) fn load_key(path: &Path, algorithm: Algorithm) -> Result<LoadedKey, D
                 "an Ed25519 key must be PKCS#8 (BEGIN PRIVATE KEY)",
             )),
         },
-        Algorithm::Rsa => RingRsaKey::from_der(&der)
+        Algorithm::Rsa => RsaKey::from_der(&der)
             .map(LoadedKey::Rsa)
             .map_err(|e| bad(path, e)),
     }

@@ -31,7 +31,7 @@
 
 mod der;
 mod keys;
-mod ring_rsa;
+mod rsa_key;
 
 pub use keys::{dns_record, dns_txt_value, generate_key};
 
@@ -40,7 +40,7 @@ use keys::LoadedKey;
 use mail_auth::common::crypto::{Ed25519Key, SigningKey};
 use mail_auth::common::headers::{HeaderStream, HeaderWriter, Writable, Writer};
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done, Signature};
-use ring_rsa::RingRsaKey;
+use rsa_key::RsaKey;
 use std::path::PathBuf;
 
 /// The headers leak signs when a message has them (RFC 6376 §5.4 recommends
@@ -140,7 +140,7 @@ pub enum DkimError {
 /// signatures need no lock.
 enum KeySigner {
     Ed25519(Box<DkimSigner<Ed25519Key, Done>>),
-    Rsa(Box<DkimSigner<RingRsaKey, Done>>),
+    Rsa(Box<DkimSigner<RsaKey, Done>>),
 }
 
 /// All configured keys, ready to sign for one domain. Built once at startup

@@ -28,7 +28,7 @@ pub enum ClientIpLog {
 
 struct Mode {
     mode: ClientIpLog,
-    key: ring::hmac::Key,
+    key: aws_lc_rs::hmac::Key,
 }
 
 static MODE: OnceLock<Mode> = OnceLock::new();
@@ -36,13 +36,13 @@ static MODE: OnceLock<Mode> = OnceLock::new();
 /// Chooses how client addresses are logged, for the life of the process;
 /// the first call wins. Without a call they are logged in full.
 pub fn log_client_ips(mode: ClientIpLog) {
-    let rng = ring::rand::SystemRandom::new();
+    let rng = aws_lc_rs::rand::SystemRandom::new();
     // A key that cannot be drawn means no hashing is possible: hide instead.
-    let (mode, key) = match ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng) {
+    let (mode, key) = match aws_lc_rs::hmac::Key::generate(aws_lc_rs::hmac::HMAC_SHA256, &rng) {
         Ok(key) => (mode, key),
         Err(_) => (
             ClientIpLog::Hidden,
-            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[]),
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[]),
         ),
     };
     let _ = MODE.set(Mode { mode, key });
@@ -79,7 +79,7 @@ impl fmt::Display for LoggedPeer {
             ClientIpLog::Full => self.full(f),
             ClientIpLog::Hidden => f.write_str("-"),
             ClientIpLog::Hashed => {
-                let tag = ring::hmac::sign(&mode.key, self.0.to_string().as_bytes());
+                let tag = aws_lc_rs::hmac::sign(&mode.key, self.0.to_string().as_bytes());
                 f.write_str("ip-")?;
                 tag.as_ref()[..8]
                     .iter()

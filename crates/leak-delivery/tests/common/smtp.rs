@@ -281,7 +281,7 @@ pub fn self_signed_acceptor(dir: &std::path::Path) -> TlsAcceptor {
         .map(Result::unwrap)
         .collect();
     let key = PrivateKeyDer::from_pem_file(&key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

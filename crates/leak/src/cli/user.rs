@@ -1,4 +1,6 @@
-//! `leak user add|remove|list`: accounts in `auth.users_file`.
+//! `leak user add|passwd|remove|list`: accounts in `auth.users_file`. A
+//! running daemon sees the change at its next reload (SIGHUP or `leak
+//! reload`), which also empties its credential cache.
 
 use crate::{CliResult, Failure};
 use clap::Subcommand;
@@ -23,6 +25,14 @@ pub enum UserCommand {
         /// jd1987@example.org). Repeatable.
         #[arg(long = "alias", value_name = "NAME_OR_ADDR")]
         aliases: Vec<String>,
+    },
+    /// Change an account's password (prints a generated one unless --password-stdin).
+    Passwd {
+        /// The account whose password changes.
+        name: String,
+        /// Read the new password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Remove an account.
     Remove {
@@ -64,6 +74,25 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
                 println!("added {name}; password: {password}");
             } else {
                 println!("added {name}");
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let (password, generated) = if password_stdin {
+                (read_password()?, false)
+            } else {
+                (generate_password(), true)
+            };
+            users
+                .set_password(&name, &password)
+                .map_err(Failure::refused)?;
+            users.save(path).map_err(Failure::environment)?;
+            if generated {
+                println!("changed the password of {name}; password: {password}");
+            } else {
+                println!("changed the password of {name}");
             }
         }
         UserCommand::Remove { name } => {

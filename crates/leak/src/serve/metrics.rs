@@ -76,6 +76,8 @@ pub struct Metrics {
     accepted: Counter,
     refused: Family<Label, Counter>,
     auth: Family<Label, Counter>,
+    /// Successful logins answered from the credential cache (no argon2id).
+    auth_cache_hits: Counter,
     submission: Histogram,
     classification: Histogram,
 }
@@ -91,6 +93,7 @@ impl Default for Metrics {
             accepted: Counter::default(),
             refused,
             auth: Family::default(),
+            auth_cache_hits: Counter::default(),
             // 1 ms to about 16 s.
             submission: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             // 50 µs to about 0.4 s.
@@ -114,6 +117,12 @@ impl Metrics {
     pub fn authenticated(&self, ok: bool) {
         let result = if ok { "success" } else { "failure" };
         self.auth.get_or_create(&[("result", result)]).inc();
+    }
+
+    /// A successful login answered from the credential cache (also counted
+    /// by `authenticated`).
+    pub fn auth_cache_hit(&self) {
+        self.auth_cache_hits.inc();
     }
 
     /// Time from the end of DATA to the reply (stored or refused).
@@ -143,6 +152,11 @@ impl Metrics {
             "leak_auth_attempts",
             "AUTH attempts by result",
             self.auth.clone(),
+        );
+        registry.register(
+            "leak_auth_cache_hits",
+            "Successful AUTH answered from the credential cache, without argon2id",
+            self.auth_cache_hits.clone(),
         );
         registry.register(
             "leak_submission_seconds",

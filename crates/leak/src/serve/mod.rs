@@ -150,6 +150,9 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         users: RwLock::new(Arc::new(
             leak_accounts::Users::load(&config.auth.users_file).map_err(Failure::refused)?,
         )),
+        auth_cache: Arc::new(leak_accounts::CredentialCache::new(
+            config.limits.auth_cache_ttl,
+        )),
         store: store.clone(),
         limits: limits::Limits::new(
             store.clone(),

@@ -25,6 +25,9 @@ use std::sync::{Arc, RwLock};
 /// limits and the [`Policy`] are replaced by a reload (`reload.rs`).
 pub struct Pipeline {
     pub users: RwLock<Arc<Users>>,
+    /// Recently verified logins (`[limits] auth_cache_ttl`); cleared
+    /// whenever the users file is swapped.
+    pub auth_cache: Arc<leak_accounts::CredentialCache>,
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     /// The limit slots held by each open transaction.
@@ -65,9 +68,14 @@ impl Pipeline {
             .clone()
     }
 
-    /// Swaps in a freshly loaded users file.
-    pub fn replace_users(&self, users: Users) {
-        *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
+    /// Swaps in a freshly loaded users file and empties the credential
+    /// cache, with its TTL from the new config.
+    pub fn replace_users(&self, users: Users, auth_cache_ttl: std::time::Duration) {
+        let mut current = self.users.write().unwrap_or_else(|e| e.into_inner());
+        *current = Arc::new(users);
+        // Under the write lock: no login checks the old file against the
+        // emptied cache and refills it.
+        self.auth_cache.reset(auth_cache_ttl);
     }
 
     fn users(&self) -> Arc<Users> {
@@ -252,9 +260,22 @@ impl leak_smtp::Backend for Pipeline {
             Some((name, at)) if at.eq_ignore_ascii_case(&domain) => name,
             _ => username,
         };
+        // A login verified within `auth_cache_ttl` is answered without
+        // argon2id or a trip to the blocking pool.
+        if users
+            .verify_from_cache(&self.auth_cache, username, password)
+            .is_some()
+        {
+            self.metrics.authenticated(true);
+            self.metrics.auth_cache_hit();
+            return Some(username.to_owned());
+        }
         let (username, password) = (username.to_owned(), password.to_owned());
+        let cache = self.auth_cache.clone();
         let account = tokio::task::spawn_blocking(move || {
-            users.verify(&username, &password).map(|_| username)
+            users
+                .verify_cached(&cache, &username, &password)
+                .map(|_| username)
         })
         .await
         .ok()

@@ -3,7 +3,7 @@
 //! config with problems, or a part that cannot be built, leaves everything as
 //! it was. Then the users file, the TLS certificate, the DKIM signer, the
 //! limits, the anonymizer and moderation policy and the delivery timing are
-//! swapped; keys that only a restart applies (listeners, data dir, sockets,
+//! swapped (and the credential cache emptied); keys that only a restart applies (listeners, data dir, sockets,
 //! …) are reported, in the log and to `leak reload`.
 //!
 //! What changed is found by comparing each part's *fingerprint*: the config
@@ -90,7 +90,8 @@ impl Reloader {
             }
         }
         let accounts = built.users.users.len();
-        self.pipeline.replace_users(built.users);
+        self.pipeline
+            .replace_users(built.users, config.limits.auth_cache_ttl);
         self.pipeline.replace_policy(built.policy);
         self.pipeline.limits.set(
             config.limits.messages_per_hour,
@@ -208,6 +209,10 @@ fn fingerprints(config: &Config) -> BTreeMap<&'static str, String> {
             "limits.per_recipient_per_day",
             limits.per_recipient_per_day.to_string(),
         ),
+        (
+            "limits.auth_cache_ttl",
+            format!("{:?}", limits.auth_cache_ttl),
+        ),
         ("anonymizer", format!("{:?}", config.anonymizer)),
         ("moderation", print(&config.moderation, &word_files)),
         (
@@ -258,7 +263,7 @@ fn restart_only(started: &Config, new: &Config) -> Vec<String> {
         "server" => server,
         "listeners" => listeners,
         "auth (other than users_file)" => auth,
-        "limits (other than messages_per_hour, per_recipient_per_day)" => limits,
+        "limits (other than messages_per_hour, per_recipient_per_day, auth_cache_ttl)" => limits,
         "delivery (other than retry_intervals, retry_jitter, queue_lifetime, random_delay, report_delay, date_rounding)" => delivery,
         "dns" => dns,
         "metrics" => metrics,
@@ -285,6 +290,7 @@ fn restart_view(config: &Config) -> Config {
     view.auth.users_file = Default::default();
     view.limits.messages_per_hour = 0;
     view.limits.per_recipient_per_day = 0;
+    view.limits.auth_cache_ttl = Default::default();
     let delivery = &mut view.delivery;
     delivery.retry_intervals = Vec::new();
     delivery.retry_jitter = 0.0;
