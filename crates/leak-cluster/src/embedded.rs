@@ -165,7 +165,7 @@ impl PolicyStore for Embedded {
         None
     }
 
-    async fn health(&self) -> String {
+    fn health(&self) -> String {
         "embedded (this node's store and users file)".to_owned()
     }
 }

@@ -77,6 +77,7 @@ pub trait PolicyStore: Send + Sync {
     /// The shared suppression list, for `leak_consent::Suppression`;
     /// `None` when the list is this node's own store.
     fn opt_outs(&self) -> Option<Arc<dyn leak_consent::SharedList>>;
-    /// One line for `leak status`.
-    async fn health(&self) -> String;
+    /// One line for `leak status`. Cheap (no query): a shared store answers
+    /// from the state of its LISTEN connection.
+    fn health(&self) -> String;
 }

@@ -56,6 +56,17 @@ impl Cache {
         true
     }
 
+    /// How many accounts and opt-outs the copy holds.
+    pub(super) fn sizes(&self) -> (usize, usize) {
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let optouts = self.optouts.read().unwrap_or_else(|e| e.into_inner()).len();
+        (accounts, optouts)
+    }
+
     pub(super) fn account(&self, name: &str) -> Option<Account> {
         self.accounts
             .read()

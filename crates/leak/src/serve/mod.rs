@@ -213,6 +213,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         .map_err(Failure::environment)?;
     tracing::info!("admin socket at {}", config.server.admin_socket.display());
     let status_server = server.clone();
+    let status_shared = shared.clone();
     let context = leak_admin::AdminContext {
         store: store.clone(),
         suppression: suppression.clone(),
@@ -222,6 +223,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             started,
             listeners: listener_names.clone(),
             sessions_open: status_server.open_sessions(),
+            policy_store: status_shared.health(),
         }),
         reload: {
             let reloader = reloader.clone();

@@ -311,7 +311,7 @@ impl leak_smtp::Backend for Pipeline {
             }
             Err(error) => {
                 tracing::error!(session = %session.id, %error, "rate counter unreadable");
-                return Err(replies::policy_unavailable());
+                return Err(replies::sender_limit_unavailable());
             }
         };
         self.transactions.begin(session, Some(slot));

@@ -59,6 +59,17 @@ pub fn policy_unavailable() -> Reply {
     )
 }
 
+/// `451 4.3.0` at MAIL FROM when the sender's hourly limit cannot be
+/// checked now (a cluster whose database is unreachable).
+pub fn sender_limit_unavailable() -> Reply {
+    Reply::new(
+        451,
+        [4, 3, 0],
+        "Cannot check the sending limit now; try again later / \
+         Impossible de verifier la limite d'envoi pour le moment ; reessayez plus tard",
+    )
+}
+
 /// `454 4.7.0` when the account cannot be looked up now (a cluster whose
 /// database is unreachable, for an account this node has no copy of).
 pub fn auth_unavailable() -> Reply {
