@@ -251,3 +251,27 @@ def test_a_database_outage_gives_temporary_replies_and_loses_nothing(nodes, post
         client.quit()
         assert "postgresql, reachable" in node.cli("status").stdout
     assert send(b, "gina@example.test") == 250
+
+
+def test_cluster_import_moves_a_single_node_into_the_database(make_daemon, postgres):
+    single = make_daemon()
+    assert single.cli("optout", "add", "hank@example.test").returncode == 0
+    assert single.stop() == 0
+    with open(single.config, "a") as config:
+        config.write(f'\n[cluster]\ndatabase = "{postgres.url}"\n')
+    first = single.cli("cluster", "import")
+    assert first.returncode == 0, first.stderr
+    assert "imported 1 of 1 accounts and 1 of 1 opt-outs" in first.stdout
+    again = single.cli("cluster", "import")
+    assert again.returncode == 0 and "imported 0 of 1 accounts and 0 of 1 opt-outs" in again.stdout
+    other = make_daemon(start=False, extra=f'\n[cluster]\ndatabase = "{postgres.url}"\n',
+                        add_alice=False)
+    (other.folder / "data").mkdir(mode=0o700)
+    shutil.copy(single.folder / "data" / "consent.secret", other.folder / "data" / "consent.secret")
+    single.start()
+    other.start()
+    for node in (single, other):
+        login(node).quit()
+        client = trusted(node)
+        assert rcpt(client, "Hank@example.test")[0] == 550
+        client.quit()
