@@ -137,20 +137,18 @@ async fn read_account(
 
 /// Keeps the copy current for as long as the process runs.
 pub(super) async fn maintain(config: tokio_postgres::Config, cache: Arc<Cache>) {
-    let mut logged_down = false;
+    // Logged once per outage: when a current copy is lost, or at the first
+    // failed attempt after start.
+    let mut reported = false;
     loop {
-        match follow(&config, &cache).await {
-            Ok(()) | Err(_) if !logged_down => {
-                tracing::warn!("cluster database unreachable: opt-outs and limits answer temporary errors until it is back");
-                logged_down = true;
-            }
-            _ => {}
+        let outcome = follow(&config, &cache).await;
+        let was_current = cache.valid.swap(false, Ordering::AcqRel);
+        if was_current || !reported {
+            let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+            tracing::warn!(%error, "cluster database unreachable: opt-outs and limits answer temporary errors until it is back");
+            reported = true;
         }
-        cache.valid.store(false, Ordering::Release);
         tokio::time::sleep(RETRY).await;
-        if cache.is_valid() {
-            logged_down = false;
-        }
     }
 }
 
