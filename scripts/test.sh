@@ -22,6 +22,8 @@ command -v fail2ban-regex >/dev/null || need_apt+=(fail2ban)
 # RFC 8058 POST, nmap's smtp-open-relay script probes the inbound listener.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v nmap >/dev/null || need_apt+=(nmap)
+# A real PostgreSQL for the two-node e2e test (tests/e2e/test_cluster.py).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 command -v curl >/dev/null || need_apt+=(curl)
 # The DANE test: a BIND9 authoritative server with a DNSSEC-signed zone
 # (named, dnssec-keygen/-signzone, dig for its readiness).

@@ -98,6 +98,7 @@ class Daemon:
                   "command_timeout": "30s", "data_timeout": "60s"}
         limits.update(settings.pop("limits", {}))
         extra = settings.pop("extra", "")
+        add_alice = settings.pop("add_alice", True)
         limit_lines = "\n".join(f"{k} = {value_toml(v)}" for k, v in limits.items())
         dkim = "\n".join(
             f'[[dkim.key]]\nselector = "{s}"\nalgorithm = "{"rsa" if "rsa" in s else "ed25519"}"\n'
@@ -164,8 +165,9 @@ mta_sts = {settings.pop("mta_sts", "false")}
 nameservers = ["{nameserver}"]
 {extra}
 """)
-        leak("user", "add", "alice", "--password-stdin", "--notify", "alice.real@example.org",
-             config=self.config, input=PASSWORD + "\n", check=True)
+        if add_alice:
+            leak("user", "add", "alice", "--password-stdin", "--notify", "alice.real@example.org",
+                 config=self.config, input=PASSWORD + "\n", check=True)
 
     def start(self, timeout=60):
         self.log = []

@@ -116,6 +116,7 @@ async fn main() {
             started: now,
             listeners: vec![],
             sessions_open: 0,
+            policy_store: "embedded".into(),
         }),
         reload: Arc::new(leak_admin::ReloadReport::default),
         render_outgoing: Arc::new(|_, body| body.to_vec()),

@@ -363,6 +363,7 @@ async fn status(ctx: &AdminContext) -> OpResult {
         now: now(),
         listeners: info.listeners,
         sessions_open: info.sessions_open,
+        policy_store: info.policy_store,
         queue,
     }))
 }

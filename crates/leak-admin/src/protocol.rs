@@ -143,6 +143,9 @@ pub struct StatusReport {
     /// One line per listener, e.g. `127.0.0.1:587 (starttls)`.
     pub listeners: Vec<String>,
     pub sessions_open: usize,
+    /// The policy store's health (embedded, or the cluster's database).
+    #[serde(default)]
+    pub policy_store: String,
     pub queue: QueueCounts,
 }
 
@@ -283,6 +286,7 @@ mod tests {
             now: 2,
             listeners: vec!["127.0.0.1:587 (starttls)".into()],
             sessions_open: 3,
+            policy_store: "embedded".into(),
             queue: QueueCounts::default(),
         };
         let line = to_line(&Response::Status(report.clone()));

@@ -64,6 +64,9 @@ pub struct StatusInfo {
     pub listeners: Vec<String>,
     /// SMTP sessions open right now.
     pub sessions_open: usize,
+    /// Where accounts, opt-outs and counters live and whether they can be
+    /// reached (`leak_cluster::PolicyStore::health`).
+    pub policy_store: String,
 }
 
 /// A bound admin socket, ready to [`run`](AdminServer::run).

@@ -42,6 +42,11 @@ pub struct Config {
     /// HTTPS `List-Unsubscribe` link.
     #[serde(default)]
     pub web: Option<WebConfig>,
+    /// Shared policy state for more than one node; absent means this node
+    /// keeps accounts, opt-outs and counters itself (the users file and its
+    /// store).
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[server]`: who this server is and where it keeps its state.
@@ -826,4 +831,37 @@ pub struct WebConfig {
     /// absent: `{data_dir}/consent.secret`, generated at first start.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+}
+
+/// `[cluster]`: the PostgreSQL database that several nodes share for
+/// accounts, the suppression list and the rate counters (leak-cluster).
+/// Read at start only: a change needs a restart.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `postgres://user:password@host:port/database`.
+    pub database: String,
+}
+
+/// The URL without its password, so that printing a config never shows it.
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("database", &redacted_url(&self.database))
+            .finish()
+    }
+}
+
+/// `scheme://user:***@host/...`: the URL with any password masked.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
 }

@@ -19,6 +19,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     delivery(config, &mut problems);
     dns_and_metrics(config, &mut problems);
     web(config, &mut problems);
+    cluster(config, &mut problems);
     problems
 }
 
@@ -380,6 +381,20 @@ fn web(config: &Config, problems: &mut Vec<Problem>) {
         problems.push(Problem::new(
             "web.public_url",
             "must be the public base URL of the opt-out pages, e.g. \"https://anon.example\"",
+        ));
+    }
+}
+
+fn cluster(config: &Config, problems: &mut Vec<Problem>) {
+    let Some(cluster) = &config.cluster else {
+        return;
+    };
+    let url = cluster.database.as_str();
+    let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !scheme_ok || url.contains(char::is_whitespace) {
+        problems.push(Problem::new(
+            "cluster.database",
+            "must be a PostgreSQL URL, e.g. \"postgres://leak:password@db.internal:5432/leak\"",
         ));
     }
 }

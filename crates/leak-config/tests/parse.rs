@@ -399,3 +399,46 @@ tls = "TLS"
         (2, 20, 20)
     );
 }
+
+#[test]
+fn cluster_section_is_checked_and_never_prints_its_password() {
+    let text = r#"
+[server]
+hostname = "mail.anon.example"
+
+[[listener]]
+bind = "127.0.0.1:587"
+tls = "none"
+
+[anonymizer]
+domain = "anon.example"
+
+[cluster]
+database = "postgres://leak:s3cret@db.internal:5432/leak"
+"#;
+    let config = leak_config::parse(text).expect("parses");
+    let cluster = config.cluster.as_ref().unwrap();
+    assert_eq!(
+        cluster.database,
+        "postgres://leak:s3cret@db.internal:5432/leak"
+    );
+    let problems = leak_config::validate(&config);
+    assert!(
+        !problems.iter().any(|p| p.key.starts_with("cluster")),
+        "{problems:?}"
+    );
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cret") && shown.contains("leak:***@db.internal"));
+
+    let bad = text.replace("postgres://", "mysql://");
+    let problems = leak_config::validate(&leak_config::parse(&bad).unwrap());
+    assert!(
+        problems.iter().any(|p| p.key == "cluster.database"),
+        "{problems:?}"
+    );
+    let unknown = text.replace("database =", "url =");
+    let problems = leak_config::parse(&unknown).unwrap_err();
+    assert!(problems[0].key.starts_with("cluster"), "{problems:?}");
+    let without = text.split("[cluster]").next().unwrap();
+    assert!(leak_config::parse(without).unwrap().cluster.is_none());
+}

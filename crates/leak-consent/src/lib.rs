@@ -28,5 +28,5 @@ mod token;
 
 pub use normalize::normalize_address;
 pub use secret::{Secret, SecretError};
-pub use suppression::{Entry, Source, Suppression, LEGACY_TREE, TREE};
+pub use suppression::{Entry, KeyedEntry, SharedList, Source, Suppression, LEGACY_TREE, TREE};
 pub use token::TokenError;

@@ -14,6 +14,12 @@
 //! the spelling it was added with (and its normalised form); `leak optout
 //! list` shows it with source `legacy`, and re-adding the address gives it
 //! the new key. `leak optout remove` removes both.
+//!
+//! In a cluster (`[cluster] database`), the HMAC-keyed entries live in the
+//! shared store instead of this node's [`TREE`]: [`SharedList`] is that
+//! store as this list sees it (implemented by `leak-cluster`); legacy
+//! entries stay local. Every node must then use the same server secret, or
+//! their keys would differ.
 
 use crate::normalize::normalize_address;
 use crate::secret::Secret;
@@ -85,9 +91,31 @@ pub struct Entry {
     pub reason: Option<String>,
 }
 
+/// One key and its JSON entry body.
+pub type KeyedEntry = (Vec<u8>, Vec<u8>);
+
+/// The HMAC-keyed entries when they are shared between nodes (the
+/// cluster's PostgreSQL, `leak-cluster`). Reads are synchronous because
+/// the implementation answers them from a per-node copy it keeps current;
+/// when that copy cannot be trusted (the database is unreachable) they fail,
+/// and RCPT TO answers a temporary error instead of guessing.
+#[async_trait::async_trait]
+pub trait SharedList: Send + Sync {
+    /// The entry (JSON [`Entry`] body) stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `entry` under `key` unless the key exists; `true` when new.
+    async fn insert(&self, key: &[u8], entry: Vec<u8>) -> Result<bool, StoreError>;
+    /// Removes `key`; `true` when it was there.
+    async fn remove(&self, key: &[u8]) -> Result<bool, StoreError>;
+    /// Every key and entry.
+    fn scan(&self) -> Result<Vec<KeyedEntry>, StoreError>;
+}
+
 /// The list, its keys, and the opt-out tokens that share its secret.
 pub struct Suppression {
     store: Arc<dyn Store>,
+    /// Where the HMAC-keyed entries are when not in `store` (a cluster).
+    shared: Option<Arc<dyn SharedList>>,
     key: hmac::Key,
     tokens: Tokens,
     /// Entries newly added since start, by [`Source`] (metrics).
@@ -96,8 +124,19 @@ pub struct Suppression {
 
 impl Suppression {
     pub fn new(store: Arc<dyn Store>, secret: &Secret) -> Suppression {
+        Suppression::with_shared(store, secret, None)
+    }
+
+    /// The list with its HMAC-keyed entries in `shared` when given (a
+    /// cluster's store); legacy entries are still read from `store`.
+    pub fn with_shared(
+        store: Arc<dyn Store>,
+        secret: &Secret,
+        shared: Option<Arc<dyn SharedList>>,
+    ) -> Suppression {
         Suppression {
             store,
+            shared,
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret.derive("suppression")),
             tokens: Tokens::new(secret),
             added: Default::default(),
@@ -128,7 +167,7 @@ impl Suppression {
 
     /// Whether mail to `address` must be refused (checked at RCPT TO).
     pub fn is_suppressed(&self, address: &str) -> Result<bool, StoreError> {
-        if self.store.kv_get(TREE, &self.key(address))?.is_some() {
+        if self.get(&self.key(address))?.is_some() {
             return Ok(true);
         }
         for key in legacy_keys(address) {
@@ -151,7 +190,7 @@ impl Suppression {
     ) -> Result<(String, bool), StoreError> {
         let key = self.key(address);
         let hash = hex::encode(&key);
-        if self.store.kv_get(TREE, &key)?.is_some() {
+        if self.get(&key)?.is_some() {
             return Ok((hash, false));
         }
         let entry = Entry {
@@ -161,7 +200,14 @@ impl Suppression {
             reason,
         };
         let value = serde_json::to_vec(&entry).expect("an entry always serialises");
-        self.store.kv_put(TREE, &key, value).await?;
+        match &self.shared {
+            Some(shared) => {
+                if !shared.insert(&key, value).await? {
+                    return Ok((hash, false));
+                }
+            }
+            None => self.store.kv_put(TREE, &key, value).await?,
+        }
         self.added[source as usize].fetch_add(1, Ordering::Relaxed);
         Ok((hash, true))
     }
@@ -170,11 +216,11 @@ impl Suppression {
     /// it; returns the hash removed, or `None` if it was not listed.
     pub async fn remove(&self, address: &str) -> Result<Option<String>, StoreError> {
         let key = self.key(address);
-        let mut removed = self
-            .store
-            .kv_remove(TREE, &key)
-            .await?
-            .then(|| hex::encode(&key));
+        let removed = match &self.shared {
+            Some(shared) => shared.remove(&key).await?,
+            None => self.store.kv_remove(TREE, &key).await?,
+        };
+        let mut removed = removed.then(|| hex::encode(&key));
         for legacy in legacy_keys(address) {
             if self.store.kv_remove(LEGACY_TREE, &legacy).await? && removed.is_none() {
                 removed = Some(hex::encode(&legacy));
@@ -185,9 +231,11 @@ impl Suppression {
 
     /// Every entry: new ones first (in key order), then legacy ones.
     pub fn list(&self) -> Result<Vec<Entry>, StoreError> {
-        let mut entries: Vec<Entry> = self
-            .store
-            .kv_scan(TREE)?
+        let current = match &self.shared {
+            Some(shared) => shared.scan()?,
+            None => self.store.kv_scan(TREE)?,
+        };
+        let mut entries: Vec<Entry> = current
             .into_iter()
             .map(|(key, value)| {
                 let mut entry = serde_json::from_slice::<Entry>(&value).unwrap_or(Entry {
@@ -214,6 +262,14 @@ impl Suppression {
                 }),
         );
         Ok(entries)
+    }
+
+    /// One HMAC-keyed entry, from the shared list or this node's tree.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.shared {
+            Some(shared) => shared.get(key),
+            None => self.store.kv_get(TREE, key),
+        }
     }
 
     /// Entries added since start, per source (for metrics).

@@ -35,6 +35,18 @@ pub trait Backend: Send + Sync + 'static {
     /// (argon2): implementations run it off the async executor.
     async fn authenticate(&self, username: &str, password: &str) -> Option<String>;
 
+    /// [`Backend::authenticate`] with a way to say "cannot tell now":
+    /// `Err(reply)` goes to the client as is (e.g. `454 4.7.0` when the
+    /// accounts cannot be read) and does not count as a failed attempt.
+    /// The session calls this one; the default never defers.
+    async fn authenticate_or_defer(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<String>, Reply> {
+        Ok(self.authenticate(username, password).await)
+    }
+
     /// Called at MAIL FROM for an allowed sender (authenticated or trusted):
     /// rate limits. `Err` is sent to the client.
     async fn check_sender(&self, session: &SessionInfo, mail_from: &str) -> Result<(), Reply>;

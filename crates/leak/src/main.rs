@@ -59,6 +59,9 @@ enum Command {
     /// Recipients who refuse anonymous mail.
     #[command(subcommand)]
     Optout(cli::admin::OptoutCommand),
+    /// The policy state shared by several nodes (`[cluster]`).
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
     /// The running daemon's version, uptime, listeners and queue counts.
     Status {
         /// Print JSON instead of text.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::User(command) => cli::user::run(&config_path, command),
         Command::Queue(command) => cli::admin::queue(&config_path, command),
         Command::Optout(command) => cli::admin::optout(&config_path, command),
+        Command::Cluster(command) => cli::cluster::run(&config_path, command),
         Command::Status { json } => cli::admin::status(&config_path, json),
         Command::Reload => cli::admin::reload(&config_path),
         Command::Moderation(command) => cli::moderation::run(&config_path, command),

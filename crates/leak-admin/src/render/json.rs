@@ -110,6 +110,7 @@ pub struct StatusJson<'a> {
     pub uptime_seconds: u64,
     pub listeners: &'a [String],
     pub sessions_open: usize,
+    pub policy_store: &'a str,
     pub queue: QueueJson,
 }
 
@@ -139,6 +140,7 @@ pub fn status_json(report: &StatusReport) -> StatusJson<'_> {
         uptime_seconds: report.now.saturating_sub(report.started),
         listeners: &report.listeners,
         sessions_open: report.sessions_open,
+        policy_store: &report.policy_store,
         queue: QueueJson {
             messages: q.messages,
             held: q.held,

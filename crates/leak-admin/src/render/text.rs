@@ -210,11 +210,13 @@ pub fn status_text(report: &StatusReport) -> String {
         "leak {version}, up {uptime} (since {started})\n\
          listeners:     {listeners}\n\
          sessions open: {sessions}\n\
+         policy store:  {policy_store}\n\
          queue:         {messages} message{s} ({held} held)\n\
          recipients:    {queued} queued, {deferred} deferred, {delivered} delivered, {failed} failed\n",
         version = report.version,
         started = rfc3339(report.started),
         sessions = report.sessions_open,
+        policy_store = report.policy_store,
         messages = q.messages,
         s = plural(q.messages),
         held = q.held,

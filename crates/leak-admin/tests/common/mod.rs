@@ -43,6 +43,7 @@ impl Harness {
                 started: now() - 3_700,
                 listeners: vec!["127.0.0.1:587 (starttls)".into()],
                 sessions_open: 2,
+                policy_store: "embedded".into(),
             }),
             reload: Arc::new(|| leak_admin::ReloadReport {
                 accepted: true,

@@ -34,8 +34,8 @@
 pub(crate) mod gif;
 pub(crate) mod image;
 pub(crate) mod jpeg;
-pub(crate) mod pdf;
 pub(crate) mod office;
+pub(crate) mod pdf;
 pub(crate) mod png;
 pub(crate) mod sniff;
 pub(crate) mod text;

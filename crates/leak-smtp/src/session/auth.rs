@@ -96,8 +96,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             tokio::time::sleep(shared.settings.auth_failure_delay).await;
             return self.refuse(Reply::busy_try_later());
         };
-        let verified = shared.backend.authenticate(&username, &password).await;
+        let verified = shared
+            .backend
+            .authenticate_or_defer(&username, &password)
+            .await;
         drop(permit);
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(reply) => {
+                // Not judged: neither a failure nor a success for the throttle.
+                shared.throttle.turned_away(attempt);
+                return self.refuse(reply);
+            }
+        };
         let delay = shared
             .throttle
             .finish(attempt, verified.is_some(), &username, ip);

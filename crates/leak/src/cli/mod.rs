@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod check_config;
+pub mod cluster;
 pub mod deliverability;
 pub mod dkim;
 pub mod dns;

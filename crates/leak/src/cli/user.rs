@@ -1,6 +1,8 @@
-//! `leak user add|passwd|remove|list`: accounts in `auth.users_file`. A
-//! running daemon sees the change at its next reload (SIGHUP or `leak
-//! reload`), which also empties its credential cache.
+//! `leak user add|passwd|remove|list`: accounts in `auth.users_file`, or in
+//! the cluster's database when `[cluster]` is set (any node's config will
+//! do: every node sees the change within a second). A single daemon sees a
+//! users-file change at its next reload (SIGHUP or `leak reload`), which
+//! also empties its credential cache.
 
 use crate::{CliResult, Failure};
 use clap::Subcommand;
@@ -45,6 +47,9 @@ pub enum UserCommand {
 
 pub fn run(config: &Path, command: UserCommand) -> CliResult {
     let config = super::parse_config(config)?;
+    if let Some(cluster) = &config.cluster {
+        return run_shared(&cluster.database, command);
+    }
     let path = &config.auth.users_file;
     let mut users = Users::load(path).map_err(Failure::environment)?;
     match command {
@@ -54,13 +59,7 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
             notify,
             aliases,
         } => {
-            if let Some(address) = &notify {
-                if !address.contains('@') || address.chars().any(char::is_whitespace) {
-                    return Err(Failure::refused(anyhow::anyhow!(
-                        "--notify `{address}` is not an e-mail address"
-                    )));
-                }
-            }
+            check_notify(notify.as_deref())?;
             let (password, generated) = if password_stdin {
                 (read_password()?, false)
             } else {
@@ -100,20 +99,112 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
             users.save(path).map_err(Failure::environment)?;
             println!("removed {name}");
         }
-        UserCommand::List => {
-            for (name, account) in &users.users {
-                let mut line = name.clone();
-                if let Some(notify) = &account.notify {
-                    line.push_str(&format!("\tnotify={notify}"));
-                }
-                if !account.aliases.is_empty() {
-                    line.push_str(&format!("\taliases={}", account.aliases.len()));
-                }
-                println!("{line}");
-            }
-        }
+        UserCommand::List => print_list(&users),
     }
     Ok(())
+}
+
+/// The same commands against the cluster's database.
+fn run_shared(database: &str, command: UserCommand) -> CliResult {
+    use leak_cluster::PolicyStore;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::environment)?;
+    let postgres = leak_cluster::Postgres::new(database).map_err(Failure::refused)?;
+    let failure = |error: leak_cluster::ClusterError| match error {
+        leak_cluster::ClusterError::Accounts(error) => Failure::refused(error),
+        other => Failure::environment(other),
+    };
+    runtime.block_on(async {
+        postgres.migrate().await.map_err(failure)?;
+        match command {
+            UserCommand::Add {
+                name,
+                password_stdin,
+                notify,
+                aliases,
+            } => {
+                check_notify(notify.as_deref())?;
+                let (password, generated) = match password_stdin {
+                    true => (read_password()?, false),
+                    false => (generate_password(), true),
+                };
+                // Checked and hashed as for the users file.
+                let mut one = Users::default();
+                one.add_with_aliases(&name, &password, notify, aliases)
+                    .map_err(Failure::refused)?;
+                let account = one.users.remove(&name).expect("just added");
+                postgres
+                    .add_account(&name, account)
+                    .await
+                    .map_err(failure)?;
+                match generated {
+                    true => println!("added {name}; password: {password}"),
+                    false => println!("added {name}"),
+                }
+            }
+            UserCommand::Passwd {
+                name,
+                password_stdin,
+            } => {
+                let (password, generated) = match password_stdin {
+                    true => (read_password()?, false),
+                    false => (generate_password(), true),
+                };
+                let Some(account) = postgres.account(&name).await.map_err(failure)? else {
+                    return Err(Failure::refused(leak_accounts::AccountsError::NotFound(
+                        name,
+                    )));
+                };
+                // Hashed as for the users file, then the row replaced.
+                let mut one = Users::default();
+                one.users.insert(name.clone(), account);
+                one.set_password(&name, &password)
+                    .map_err(Failure::refused)?;
+                let account = one.users.remove(&name).expect("just changed");
+                postgres.remove_account(&name).await.map_err(failure)?;
+                postgres
+                    .add_account(&name, account)
+                    .await
+                    .map_err(failure)?;
+                match generated {
+                    true => println!("changed the password of {name}; password: {password}"),
+                    false => println!("changed the password of {name}"),
+                }
+            }
+            UserCommand::Remove { name } => {
+                postgres.remove_account(&name).await.map_err(failure)?;
+                println!("removed {name}");
+            }
+            UserCommand::List => print_list(&postgres.accounts().await.map_err(failure)?),
+        }
+        Ok(())
+    })
+}
+
+fn check_notify(notify: Option<&str>) -> Result<(), Failure> {
+    match notify {
+        Some(address) if !address.contains('@') || address.chars().any(char::is_whitespace) => {
+            Err(Failure::refused(anyhow::anyhow!(
+                "--notify `{address}` is not an e-mail address"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn print_list(users: &Users) {
+    for (name, account) in &users.users {
+        let mut line = name.clone();
+        if let Some(notify) = &account.notify {
+            line.push_str(&format!("\tnotify={notify}"));
+        }
+        if !account.aliases.is_empty() {
+            line.push_str(&format!("\taliases={}", account.aliases.len()));
+        }
+        println!("{line}");
+    }
 }
 
 fn read_password() -> Result<String, Failure> {

@@ -145,17 +145,17 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         signer.clone(),
     )
     .map_err(Failure::environment)?;
-    let suppression = consent::suppression(&config, store.clone()).map_err(Failure::environment)?;
+    let shared = policy_store(&config, store.clone()).await?;
+    let suppression = consent::suppression(&config, store.clone(), shared.opt_outs())
+        .map_err(Failure::environment)?;
     let pipeline = Arc::new(Pipeline {
-        users: RwLock::new(Arc::new(
-            leak_accounts::Users::load(&config.auth.users_file).map_err(Failure::refused)?,
-        )),
+        shared: shared.clone(),
         auth_cache: Arc::new(leak_accounts::CredentialCache::new(
             config.limits.auth_cache_ttl,
         )),
         store: store.clone(),
         limits: limits::Limits::new(
-            store.clone(),
+            shared.clone(),
             config.limits.messages_per_hour,
             config.limits.per_recipient_per_day,
         ),
@@ -242,6 +242,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         .map_err(Failure::environment)?;
     tracing::info!("admin socket at {}", config.server.admin_socket.display());
     let status_server = server.clone();
+    let status_shared = shared.clone();
     let context = leak_admin::AdminContext {
         store: store.clone(),
         suppression: suppression.clone(),
@@ -251,6 +252,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             started,
             listeners: listener_names.clone(),
             sessions_open: status_server.open_sessions(),
+            policy_store: status_shared.health(),
         }),
         reload: {
             let reloader = reloader.clone();
@@ -324,6 +326,26 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     store.flush().await.map_err(Failure::environment)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accounts, opt-outs and counters: the cluster's PostgreSQL when
+/// `[cluster]` is set, else this node's users file and store. A cluster
+/// node whose database is down at start starts anyway (it answers
+/// temporary errors until the database is back, see `leak_cluster`).
+async fn policy_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<Arc<dyn leak_cluster::PolicyStore>, Failure> {
+    let Some(cluster) = &config.cluster else {
+        let users_file = config.auth.users_file.clone();
+        let embedded = leak_cluster::Embedded::open(store, users_file).map_err(Failure::refused)?;
+        return Ok(Arc::new(embedded));
+    };
+    let postgres = leak_cluster::Postgres::start(&cluster.database).map_err(Failure::refused)?;
+    if !postgres.wait_ready(Duration::from_secs(5)).await {
+        tracing::warn!("cluster database not reachable yet: opt-outs, limits and unknown accounts answer temporary errors until it is");
+    }
+    Ok(postgres)
 }
 
 /// The signals the daemon acts on.

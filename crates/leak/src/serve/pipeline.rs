@@ -15,7 +15,8 @@ use super::metrics::{Metrics, Refusal};
 use super::replies;
 use super::transactions::{Transaction, Transactions};
 use super::unsubscribe::Unsubscribe;
-use leak_accounts::Users;
+use leak_accounts::{Account, Users};
+use leak_cluster::PolicyStore;
 use leak_config::ModerationAction;
 use leak_smtp::{Envelope, Reply, SessionInfo};
 use leak_store::{QueuedMessage, Recipient, Store};
@@ -24,7 +25,9 @@ use std::sync::{Arc, RwLock};
 /// Everything the backend needs, built once at start; the users file, the
 /// limits and the [`Policy`] are replaced by a reload (`reload.rs`).
 pub struct Pipeline {
-    pub users: RwLock<Arc<Users>>,
+    /// Accounts (and, through `limits` and `suppression`, the counters and
+    /// the list): this node's own, or the cluster's (`leak_cluster`).
+    pub shared: Arc<dyn PolicyStore>,
     /// Recently verified logins (`[limits] auth_cache_ttl`); cleared
     /// whenever the users file is swapped.
     pub auth_cache: Arc<leak_accounts::CredentialCache>,
@@ -68,18 +71,26 @@ impl Pipeline {
             .clone()
     }
 
-    /// Swaps in a freshly loaded users file and empties the credential
-    /// cache, with its TTL from the new config.
+    /// Swaps in a freshly loaded users file (a cluster ignores it) and
+    /// empties the credential cache, with its TTL from the new config. A
+    /// login in flight cannot revive an old password: a cached tag covers
+    /// the stored hash it was verified against.
     pub fn replace_users(&self, users: Users, auth_cache_ttl: std::time::Duration) {
-        let mut current = self.users.write().unwrap_or_else(|e| e.into_inner());
-        *current = Arc::new(users);
-        // Under the write lock: no login checks the old file against the
-        // emptied cache and refills it.
+        self.shared.replace_users(users);
         self.auth_cache.reset(auth_cache_ttl);
     }
 
-    fn users(&self) -> Arc<Users> {
-        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The session's account (aliases to scrub, notify address). When it
+    /// cannot be read, the message is refused for now: sending it without
+    /// scrubbing the aliases is not an option.
+    async fn account(&self, session: &SessionInfo) -> Result<Option<Account>, Reply> {
+        let Some(name) = &session.account else {
+            return Ok(None);
+        };
+        self.shared.account(name).await.map_err(|error| {
+            tracing::error!(session = %session.id, %error, "account unreadable");
+            replies::policy_unavailable()
+        })
     }
 
     /// Anonymize → moderate, off the async executor.
@@ -92,10 +103,9 @@ impl Pipeline {
     ) -> Result<Prepared, Unprepared> {
         let account = session.account.clone().unwrap_or_default();
         let (aliases, notify) = self
-            .users()
-            .users
-            .get(&account)
-            .map(|a| (a.aliases.clone(), a.notify.clone()))
+            .account(session)
+            .await?
+            .map(|a| (a.aliases, a.notify))
             .unwrap_or_default();
         let policy = self.policy();
         let options = match (&self.unsubscribe, recipient) {
@@ -252,7 +262,19 @@ impl From<Reply> for Unprepared {
 #[async_trait::async_trait]
 impl leak_smtp::Backend for Pipeline {
     async fn authenticate(&self, username: &str, password: &str) -> Option<String> {
-        let users = self.users();
+        self.authenticate_or_defer(username, password)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Deferred (`454 4.7.0`) only when the account cannot be read at all:
+    /// a cluster whose database is down and that has no copy of the name.
+    async fn authenticate_or_defer(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<String>, Reply> {
         // Mail clients fill in the address (`alice@anon.example`); the
         // account is the part before the anonymizer domain.
         let domain = self.policy().anonymizer.domain.clone();
@@ -260,6 +282,18 @@ impl leak_smtp::Backend for Pipeline {
             Some((name, at)) if at.eq_ignore_ascii_case(&domain) => name,
             _ => username,
         };
+        let mut users = Users::default();
+        match self.shared.account(username).await {
+            Ok(Some(account)) => {
+                users.users.insert(username.to_owned(), account);
+            }
+            // Verified against nothing: costs the same as a wrong password.
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "accounts unreadable at AUTH");
+                return Err(replies::auth_unavailable());
+            }
+        }
         // A login verified within `auth_cache_ttl` is answered without
         // argon2id or a trip to the blocking pool.
         if users
@@ -268,7 +302,7 @@ impl leak_smtp::Backend for Pipeline {
         {
             self.metrics.authenticated(true);
             self.metrics.auth_cache_hit();
-            return Some(username.to_owned());
+            return Ok(Some(username.to_owned()));
         }
         let (username, password) = (username.to_owned(), password.to_owned());
         let cache = self.auth_cache.clone();
@@ -281,7 +315,7 @@ impl leak_smtp::Backend for Pipeline {
         .ok()
         .flatten();
         self.metrics.authenticated(account.is_some());
-        account
+        Ok(account)
     }
 
     async fn check_sender(&self, session: &SessionInfo, _mail_from: &str) -> Result<(), Reply> {
@@ -290,11 +324,11 @@ impl leak_smtp::Backend for Pipeline {
         let now = unix_now();
         let (reserved, whom) = match &session.account {
             Some(account) => (
-                self.limits.reserve_message(account, now),
+                self.limits.reserve_message(account, now).await,
                 replies::Sender::Account,
             ),
             None => (
-                self.limits.reserve_client(session.peer.ip(), now),
+                self.limits.reserve_client(session.peer.ip(), now).await,
                 replies::Sender::ClientAddress,
             ),
         };
@@ -307,7 +341,7 @@ impl leak_smtp::Backend for Pipeline {
             }
             Err(error) => {
                 tracing::error!(session = %session.id, %error, "rate counter unreadable");
-                return Err(Reply::local_error());
+                return Err(replies::sender_limit_unavailable());
             }
         };
         self.transactions.begin(session, Some(slot));
@@ -323,12 +357,16 @@ impl leak_smtp::Backend for Pipeline {
         if self.transactions.has_recipient(session, &who) {
             return Ok(());
         }
-        let checks = self.suppression.is_suppressed(recipient).and_then(|out| {
-            Ok(match out {
-                true => None,
-                false => Some(self.limits.reserve_recipient(recipient, unix_now())?),
-            })
-        });
+        let checks = match self.suppression.is_suppressed(recipient) {
+            Ok(true) => Ok(None),
+            Ok(false) => self
+                .limits
+                .reserve_recipient(recipient, unix_now())
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
         let slot = match checks {
             Ok(None) => {
                 self.metrics.refused(Refusal::OptOut);
@@ -346,7 +384,7 @@ impl leak_smtp::Backend for Pipeline {
             Ok(Some(Some(slot))) => slot,
             Err(error) => {
                 tracing::error!(session = %session.id, %error, "recipient checks failed");
-                return Err(Reply::local_error());
+                return Err(replies::policy_unavailable());
             }
         };
         if self.transactions.add_recipient(session, who, slot) {
@@ -453,12 +491,7 @@ impl Pipeline {
         let now = unix_now();
         let due = self.scheduler.first_due(now);
         let id = leak_store::new_message_id();
-        let notify = session.account.as_ref().and_then(|account| {
-            self.users()
-                .users
-                .get(account)
-                .and_then(|a| a.notify.clone())
-        });
+        let notify = self.account(session).await?.and_then(|a| a.notify);
         let count = recipients.len();
         let message = QueuedMessage {
             id: id.clone(),

@@ -270,6 +270,9 @@ fn restart_only(started: &Config, new: &Config) -> Vec<String> {
         "web" => web,
         "log" => log,
     ];
+    if started.cluster != new.cluster {
+        keys.push("cluster".to_owned());
+    }
     if started.tls.is_some() != new.tls.is_some() {
         keys.push("tls (added or removed)".to_owned());
     }

@@ -47,6 +47,40 @@ pub fn recipient_limit(limit: u64) -> Reply {
     )
 }
 
+/// `451 4.3.0` when a recipient's opt-out or limit (or the account's
+/// details) cannot be checked now: in a cluster, the shared database is
+/// unreachable. Says nothing of why.
+pub fn policy_unavailable() -> Reply {
+    Reply::new(
+        451,
+        [4, 3, 0],
+        "Cannot check this recipient now; try again later / \
+         Impossible de verifier ce destinataire pour le moment ; reessayez plus tard",
+    )
+}
+
+/// `451 4.3.0` at MAIL FROM when the sender's hourly limit cannot be
+/// checked now (a cluster whose database is unreachable).
+pub fn sender_limit_unavailable() -> Reply {
+    Reply::new(
+        451,
+        [4, 3, 0],
+        "Cannot check the sending limit now; try again later / \
+         Impossible de verifier la limite d'envoi pour le moment ; reessayez plus tard",
+    )
+}
+
+/// `454 4.7.0` when the account cannot be looked up now (a cluster whose
+/// database is unreachable, for an account this node has no copy of).
+pub fn auth_unavailable() -> Reply {
+    Reply::new(
+        454,
+        [4, 7, 0],
+        "Temporary authentication failure; try again later / \
+         Echec temporaire de l'authentification ; reessayez plus tard",
+    )
+}
+
 /// `HH:MM` of a unix time, UTC.
 fn clock(unix: u64) -> String {
     let seconds = unix % DAY;
