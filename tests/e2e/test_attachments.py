@@ -328,7 +328,7 @@ def refused_files(tmp):
     trace = f"X-Originating-IP: [198.51.100.7]\r\nReceived: from pc.{CANARY}.example\r\n".encode()
     files.append(("log.txt", "text/plain", prose + trace, "e-mail"))
     rtf = f"{{\\rtf1\\ansi{{\\info{{\\author {CANARY}}}}} Plan}}".encode()
-    files.append(("plan.txt", "text/plain", rtf, "office documents"))
+    files.append(("plan.txt", "text/plain", rtf, "office files"))
     page = f"<!DOCTYPE html><html><head><meta name=author content={CANARY}></head><body>Hi</body></html>"
     files.append(("page.txt", "text/plain", page.encode(), "HTML"))
     files.append(("true", "application/octet-stream", pathlib.Path("/bin/true").read_bytes(), "programs"))
