@@ -365,3 +365,46 @@ def test_custom_pseudonyms_are_moderated(setup):
     assert delivered_message["From"].addresses[0].display_name == "Le Hérisson"
     assert "X-Leak-Pseudonym" not in raw and "Dupont" not in raw
     assert not any(b"pseudo-refused" in e.original_content for e in sink.messages)
+
+
+HTML_TRICKS = """\
+From: Jean Dupont <jd1987@example.org>
+To: bob@example.test
+Subject: css tricks
+MIME-Version: 1.0
+Content-Type: text/html; charset=utf-8
+
+<html><head><style>p::after{{content:"Jean Dupont, jd1987@example.org"}}{extra}</style></head>
+<body><p>See you at the meeting.</p><font face="Jean Dupont">ok</font>
+<input type="text" value="Jean Dupont jd1987@example.org">{body}</body></html>
+"""
+
+
+def test_text_shown_by_css_and_attributes_is_scrubbed_and_moderated(setup):
+    """Red-team findings: CSS strings and kept attributes carried the
+    sender's name; `attr()`, `<bdo>` and a bidi override showed text
+    moderation never read (or read backwards)."""
+    daemon, sink = setup
+    submit(daemon, "jd1987@example.org", ["bob@example.test"],
+           HTML_TRICKS.format(extra="b{unicode-bidi:bidi-override;direction:rtl}",
+                              body="<p>Bien \u202eà\u202c toi, <bdo dir=rtl>sruojuot</bdo></p>"))
+    message, raw = delivered(daemon, sink, "css tricks")
+    html = body(message, "html")
+    assert "dupont" not in raw.lower() and "jd1987" not in raw, html
+    assert "{-leak-unicode-bidi:" in html and "<bdo" not in html and "\u202e" not in html, html
+    assert "See you at the meeting." in html
+
+    # An insult placed in an attribute and shown through CSS attr() is read
+    # by moderation: never delivered as is.
+    insult = HTML_TRICKS.format(
+        extra="span::after{content:attr(face)}",
+        body='<p>Hi.<span face="You are a stupid worthless idiot and everyone hates you"></span></p>',
+    ).replace("css tricks", "attr trick")
+    try:
+        submit(daemon, "jd1987@example.org", ["bob@example.test"], insult)
+    except smtplib.SMTPDataError as refused:
+        assert refused.smtp_code == 550
+    else:
+        listing = daemon.cli("queue", "list", "--held", "--json")
+        assert "moderation" in listing.stdout, listing.stdout
+    assert not any(b"attr trick" in m.original_content for m in sink.messages)

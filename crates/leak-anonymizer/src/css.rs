@@ -16,7 +16,61 @@ pub(crate) fn scrub_css(css: &str, resources: &Resources) -> String {
     let without_comments = strip_comments(&unescaped);
     let without_imports = strip_imports(&without_comments);
     let rewritten = rewrite_urls(&without_imports, resources);
-    empty_url_strings(&rewritten)
+    disable_properties(&empty_url_strings(&rewritten))
+}
+
+/// CSS that would show text moderation never read in the order it read it:
+/// `attr()` puts an attribute's value on screen (`content: attr(face)`),
+/// `unicode-bidi: bidi-override` reverses letters. Both are renamed to
+/// something no browser knows, which makes the declaration invalid and
+/// ignored.
+fn disable_properties(css: &str) -> String {
+    let mut out = css.to_owned();
+    for (name, disabled) in [
+        ("attr(", "-leak-attr("),
+        ("unicode-bidi", "-leak-unicode-bidi"),
+    ] {
+        let mut rest = out.as_str();
+        let mut rebuilt = String::with_capacity(out.len());
+        while let Some(at) = find_ascii_ci(rest, name) {
+            let follows_prefix = rest[..at].ends_with("-leak-");
+            rebuilt.push_str(&rest[..at]);
+            rebuilt.push_str(if follows_prefix { name } else { disabled });
+            rest = &rest[at + name.len()..];
+        }
+        rebuilt.push_str(rest);
+        out = rebuilt;
+    }
+    out
+}
+
+/// `css` with each quoted string passed through `scrub` (the sender's
+/// names replaced); a quote the replacement brings is dropped so the
+/// string still ends where it did.
+pub(crate) fn scrub_css_strings(css: &str, scrub: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut chars = css.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' && c != '\'' {
+            out.push(c);
+            continue;
+        }
+        let start = i + 1;
+        let mut end = css.len();
+        for (j, d) in chars.by_ref() {
+            if d == c {
+                end = j;
+                break;
+            }
+        }
+        let body = &css[start..end.max(start)];
+        out.push(c);
+        out.push_str(&scrub(body).replace(c, ""));
+        if end < css.len() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Every quoted string in scrubbed CSS: `content: "…"` puts text on the

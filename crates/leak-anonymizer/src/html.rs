@@ -24,7 +24,7 @@
 //! a name split over inline elements (`<b>J</b>ean`) is still found. The
 //! same pass produces the plain-text rendering used for moderation.
 
-use crate::css::{scrub_css, scrub_style_sheet};
+use crate::css::{scrub_css, scrub_css_strings, scrub_style_sheet};
 use crate::entities::{decode, escape_attribute, escape_text};
 use crate::html_regions::{resolve_attributions, CLOSE, OPEN};
 use crate::html_tokens::{read_end_tag, read_start_tag, split_raw_text, tag_start, StartTag};
@@ -57,7 +57,9 @@ const DROPPED_WITH_CONTENT: &[&str] = &[
 ];
 
 /// Tags dropped while their content is kept.
-const DROPPED_TAG_ONLY: &[&str] = &["meta", "link", "base", "noscript"];
+/// `bdo` forces a direction: `<bdo dir="rtl">toidi</bdo>` shows a word
+/// moderation read backwards, so it goes and its text shows as written.
+const DROPPED_TAG_ONLY: &[&str] = &["meta", "link", "base", "noscript", "bdo"];
 
 /// Attributes kept on any element (presentation only).
 const ALLOWED_ATTRIBUTES: &[&str] = &[
@@ -84,7 +86,6 @@ const ALLOWED_ATTRIBUTES: &[&str] = &[
     "span",
     "summary",
     "scope",
-    "headers",
     "abbr",
     "clear",
     "hspace",
@@ -306,11 +307,11 @@ impl Scrubber<'_> {
     fn moderate_attributes(&mut self, tag: &StartTag) {
         for (name, value) in &tag.attributes {
             match name.as_str() {
-                "alt" | "title" | "summary" | "value" | "abbr" => {
+                "alt" | "title" | "summary" | "value" | "abbr" | "face" => {
                     self.text.push_str(&self.identity.scrub(value));
                     self.text.push('\n');
                 }
-                "style" => self.moderate_css(&scrub_css(value, self.resources)),
+                "style" => self.moderate_css(&self.css(value)),
                 _ => {}
             }
         }
@@ -326,7 +327,9 @@ impl Scrubber<'_> {
     /// Emits the content of a kept raw-text element and its end tag.
     fn raw_content(&mut self, name: &str, content: &str) {
         if name == "style" {
-            let css = scrub_style_sheet(content, self.resources);
+            let css = scrub_css_strings(&scrub_style_sheet(content, self.resources), |text| {
+                self.identity.scrub(text)
+            });
             self.moderate_css(&css);
             self.html.push_str(&css);
         } else {
@@ -489,8 +492,11 @@ impl Scrubber<'_> {
             let kept = match name.as_str() {
                 "href" if tag.name == "a" || tag.name == "area" => self.link(value),
                 "background" => self.resources.rewrite(value),
-                "style" => Some(scrub_css(value, self.resources)),
-                "alt" | "title" | "summary" => Some(self.identity.scrub(value)),
+                "style" => Some(self.css(value)),
+                // Free text a client can show (and CSS `attr()` could have).
+                "alt" | "title" | "summary" | "value" | "abbr" | "face" => {
+                    Some(self.identity.scrub(value))
+                }
                 other if ALLOWED_ATTRIBUTES.contains(&other) => Some(value.clone()),
                 _ => None,
             };
@@ -499,6 +505,14 @@ impl Scrubber<'_> {
             }
         }
         Some(out)
+    }
+
+    /// A `style` attribute: scrubbed, and its strings without the sender's
+    /// names (`content: "Jean Dupont"` would show them).
+    fn css(&self, value: &str) -> String {
+        scrub_css_strings(&scrub_css(value, self.resources), |text| {
+            self.identity.scrub(text)
+        })
     }
 
     /// A link target the recipient may follow by choice (nothing loads it
@@ -595,6 +609,41 @@ mod tests {
              <a>j</a><a href=\"mailto:friend@anon.example\">mail</a>\
              <blockquote type=\"cite\">q</blockquote></body></html>"
         );
+    }
+
+    #[test]
+    fn text_shown_through_css_or_attributes_is_scrubbed_and_moderated() {
+        // Red-team cases: attr() would show an attribute moderation never
+        // read, CSS strings and kept attributes carried the sender's name.
+        let out = scrub(
+            "<html><head><style>span::after{content:attr(face)} p::before{content:\"Jean Dupont\"}\
+             b{unicode-bidi:bidi-override;direction:rtl}</style></head><body>\
+             <p>Hi.<span face=\"You are a stupid idiot\"></span></p>\
+             <font face='Jean Dupont'>x</font><input value=\"jean@corp.example\">\
+             <td headers=\"Jean Dupont\">c</td>\
+             <p style=\"--n:'Jean Dupont'\">y</p></body></html>",
+        );
+        assert!(!out.html.to_lowercase().contains("dupont"), "{}", out.html);
+        assert!(!out.html.contains("jean@corp"), "{}", out.html);
+        assert!(
+            !out.html.contains(":attr(") && !out.html.contains(";unicode-bidi"),
+            "{}",
+            out.html
+        );
+        assert!(out.html.contains("-leak-attr(face)"), "{}", out.html);
+        assert!(out.html.contains("content:\"Un ami\""), "{}", out.html);
+        assert!(out.html.contains("--n:'Un ami'"), "{}", out.html);
+        assert!(!out.html.contains("headers="), "{}", out.html);
+        // What a client could show went to moderation.
+        assert!(out.text.contains("You are a stupid idiot"), "{}", out.text);
+    }
+
+    #[test]
+    fn bdo_cannot_reverse_what_moderation_read() {
+        let out = scrub("<p>You are an <bdo dir=\"rtl\">toidi</bdo>.</p>");
+        assert_eq!(out.html, "<p>You are an toidi.</p>");
+        let safe = crate::mime::wire_safe_text("You are an \u{202E}toidi\u{202C}.");
+        assert_eq!(safe, "You are an toidi\u{202C}.");
     }
 
     #[test]

@@ -515,7 +515,9 @@ fn base64_lines(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `text` with CRLF line ends only and no control character but TAB.
+/// `text` with CRLF line ends only, no control character but TAB, and no
+/// bidi override (U+202D, U+202E): an override shows letters in another
+/// order than the one moderation read (`\u{202E}toidi` displays "idiot").
 pub(crate) fn wire_safe_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 32);
     let mut chars = text.chars().peekable();
@@ -528,6 +530,7 @@ pub(crate) fn wire_safe_text(text: &str) -> String {
             '\n' => out.push_str("\r\n"),
             '\t' => out.push('\t'),
             c if c.is_ascii_control() => {}
+            '\u{202D}' | '\u{202E}' => {}
             c => out.push(c),
         }
     }
