@@ -7,6 +7,7 @@ real receiving SMTP server (aiosmtpd as the MX, found through dnsmasq)."""
 
 import email
 import email.policy
+import json
 import smtplib
 
 import pytest
@@ -405,6 +406,7 @@ def test_text_shown_by_css_and_attributes_is_scrubbed_and_moderated(setup):
     except smtplib.SMTPDataError as refused:
         assert refused.smtp_code == 550
     else:
-        listing = daemon.cli("queue", "list", "--held", "--json")
-        assert "moderation" in listing.stdout, listing.stdout
+        held = json.loads(daemon.cli("queue", "list", "--held", "--json").stdout)
+        assert len(held) == 1, held
+        assert "moderation" in daemon.cli("queue", "show", held[0]["id"]).stdout
     assert not any(b"attr trick" in m.original_content for m in sink.messages)
