@@ -36,6 +36,9 @@ command -v compare >/dev/null || need_apt+=(imagemagick)
 command -v qpdf >/dev/null || need_apt+=(qpdf)
 command -v gpg >/dev/null || need_apt+=(gpg)
 command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
+# The PDF tests make files with Ghostscript and embed DejaVu Sans with reportlab.
+command -v gs >/dev/null || need_apt+=(ghostscript)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 # The Rust DKIM tests verify signatures with Debian's dkimpy (/usr/bin/python3).
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need_apt+=(python3-dkim python3-nacl)
 if [ ${#need_apt[@]} -gt 0 ]; then
