@@ -158,11 +158,17 @@ fn strip_signatures<'a>(lines: &[&'a str]) -> Vec<&'a str> {
                 .all(|l| l.chars().count() <= MAX_SIGNATURE_LINE);
             // A bare `--` also ends ordinary text: only one paragraph of
             // short, non-sentence lines counts as a signature after it.
+            // Blank lines that end the text (a final CRLF) do not count.
+            let filled_end = block
+                .iter()
+                .rposition(|l| !strip_quote_prefix(l).1.trim().is_empty())
+                .map_or(0, |last| last + 1);
+            let paragraph = &block[..filled_end];
             let bare_ok = marked
-                || (!block
+                || (!paragraph
                     .iter()
                     .any(|l| strip_quote_prefix(l).1.trim().is_empty())
-                    && !block.iter().any(|l| is_prose(l)));
+                    && !paragraph.iter().any(|l| is_prose(l)));
             if !rest_at_level && filled <= limit && short_lines && bare_ok {
                 i = end;
                 continue;
@@ -412,6 +418,12 @@ mod tests {
         let input = format!("{input}\n{more}");
         assert_eq!(scrub_plain(&input, &identity()), input);
         assert_eq!(scrub_plain("Text.\n--\nJ.\nCorp", &identity()), "Text.");
+        // Red-team case: the same with the final line end a client writes.
+        let signed = "See you at the meeting tomorrow.\r\n\r\n--\r\nJean\r\nSenior Engineer, Real Corp\r\nTel +33 6 12 34 56 78\r\n";
+        assert_eq!(
+            scrub_plain(signed, &identity()).trim_end(),
+            "See you at the meeting tomorrow."
+        );
     }
 
     #[test]
