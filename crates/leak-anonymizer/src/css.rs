@@ -48,29 +48,7 @@ fn disable_properties(css: &str) -> String {
 /// names replaced); a quote the replacement brings is dropped so the
 /// string still ends where it did.
 pub(crate) fn scrub_css_strings(css: &str, scrub: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(css.len());
-    let mut chars = css.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c != '"' && c != '\'' {
-            out.push(c);
-            continue;
-        }
-        let start = i + 1;
-        let mut end = css.len();
-        for (j, d) in chars.by_ref() {
-            if d == c {
-                end = j;
-                break;
-            }
-        }
-        let body = &css[start..end.max(start)];
-        out.push(c);
-        out.push_str(&scrub(body).replace(c, ""));
-        if end < css.len() {
-            out.push(c);
-        }
-    }
-    out
+    map_strings(css, |quote, body| scrub(body).replace(quote, ""))
 }
 
 /// Every quoted string in scrubbed CSS: `content: "…"` puts text on the
@@ -246,6 +224,19 @@ fn url_argument(after: &str) -> (&str, usize) {
 }
 
 fn empty_url_strings(css: &str) -> String {
+    map_strings(css, |_, body| {
+        let is_url = body.contains("://") || body.trim_start().starts_with("//");
+        if is_url {
+            String::new()
+        } else {
+            body.to_owned()
+        }
+    })
+}
+
+/// `css` with the body of each quoted string replaced by `map(quote,
+/// body)`; the quotes stay (an unterminated string stays unterminated).
+fn map_strings(css: &str, map: impl Fn(char, &str) -> String) -> String {
     let mut out = String::with_capacity(css.len());
     let mut chars = css.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -261,12 +252,8 @@ fn empty_url_strings(css: &str) -> String {
                 break;
             }
         }
-        let body = &css[body_start..end.max(body_start)];
-        let is_url = body.contains("://") || body.trim_start().starts_with("//");
         out.push(c);
-        if !is_url {
-            out.push_str(body);
-        }
+        out.push_str(&map(c, &css[body_start..end.max(body_start)]));
         if end < css.len() {
             out.push(c);
         }

@@ -60,11 +60,7 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
             aliases,
         } => {
             check_notify(notify.as_deref())?;
-            let (password, generated) = if password_stdin {
-                (read_password()?, false)
-            } else {
-                (generate_password(), true)
-            };
+            let (password, generated) = new_password(password_stdin)?;
             users
                 .add_with_aliases(&name, &password, notify, aliases)
                 .map_err(Failure::refused)?;
@@ -79,11 +75,7 @@ pub fn run(config: &Path, command: UserCommand) -> CliResult {
             name,
             password_stdin,
         } => {
-            let (password, generated) = if password_stdin {
-                (read_password()?, false)
-            } else {
-                (generate_password(), true)
-            };
+            let (password, generated) = new_password(password_stdin)?;
             users
                 .set_password(&name, &password)
                 .map_err(Failure::refused)?;
@@ -126,10 +118,7 @@ fn run_shared(database: &str, command: UserCommand) -> CliResult {
                 aliases,
             } => {
                 check_notify(notify.as_deref())?;
-                let (password, generated) = match password_stdin {
-                    true => (read_password()?, false),
-                    false => (generate_password(), true),
-                };
+                let (password, generated) = new_password(password_stdin)?;
                 // Checked and hashed as for the users file.
                 let mut one = Users::default();
                 one.add_with_aliases(&name, &password, notify, aliases)
@@ -148,10 +137,7 @@ fn run_shared(database: &str, command: UserCommand) -> CliResult {
                 name,
                 password_stdin,
             } => {
-                let (password, generated) = match password_stdin {
-                    true => (read_password()?, false),
-                    false => (generate_password(), true),
-                };
+                let (password, generated) = new_password(password_stdin)?;
                 let Some(account) = postgres.account(&name).await.map_err(failure)? else {
                     return Err(Failure::refused(leak_accounts::AccountsError::NotFound(
                         name,
@@ -205,6 +191,15 @@ fn print_list(users: &Users) {
         }
         println!("{line}");
     }
+}
+
+/// The password read from standard input, or a generated one (`true`:
+/// print it, nobody else knows it).
+fn new_password(from_stdin: bool) -> Result<(String, bool), Failure> {
+    Ok(match from_stdin {
+        true => (read_password()?, false),
+        false => (generate_password(), true),
+    })
 }
 
 fn read_password() -> Result<String, Failure> {
