@@ -134,6 +134,8 @@ pub(crate) fn written_address(addr: &Addr<'_>) -> Option<String> {
 pub(crate) fn clean_address(address: &str) -> Option<String> {
     let address = address.trim();
     let (local, domain) = address.rsplit_once('@')?;
+    // Already a quoted string (`"jean.dupont"@x`): judged by what it says.
+    let local = &unquote(local);
     let forbidden = |c: char| c.is_control() || c.is_whitespace() || "<>\"(),;:\\[]@".contains(c);
     if local.is_empty()
         || domain.is_empty()
@@ -151,6 +153,27 @@ pub(crate) fn clean_address(address: &str) -> Option<String> {
     };
     let cleaned = format!("{local}@{domain}");
     (cleaned.len() <= 254).then_some(cleaned)
+}
+
+/// The content of a local part written as a whole RFC 5322 quoted string
+/// (`"a\\"b"` -> `a"b`); any other local part as it is.
+fn unquote(local: &str) -> String {
+    let Some(inner) = local
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|inner| !inner.is_empty())
+    else {
+        return local.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// RFC 5322 dot-atom: atext runs separated by single dots (non-ASCII
@@ -248,6 +271,16 @@ mod tests {
             Some("\"a>\\\"b\"@x.example")
         );
         assert_eq!(clean_address("a..b@x").as_deref(), Some("\"a..b\"@x"));
+        // A local part already quoted is not quoted twice (red-team case).
+        assert_eq!(
+            clean_address("\"jean.dupont\"@example.test").as_deref(),
+            Some("jean.dupont@example.test")
+        );
+        assert_eq!(clean_address("\"a b\"@x").as_deref(), Some("\"a b\"@x"));
+        assert_eq!(
+            clean_address("\"a\\\"b\"@x").as_deref(),
+            Some("\"a\\\"b\"@x")
+        );
     }
 
     #[test]
