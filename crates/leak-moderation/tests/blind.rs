@@ -25,54 +25,61 @@ struct BlindSet {
 
 /// Measured blind once with the first model: A-fr 60.0/85.6/4.2/3.7, A-en
 /// 55.6/79.4/3.2/4.3, B-fr 65.5/92.0/3.1/5.6, B-en 66.2/86.9/3.6/3.6
-/// (blocked, caught or held, benign blocked, benign held). The floors
-/// below follow the model trained on writers 1-6 (regression figures, no
-/// longer blind: these sets were seen by the first measurement): A-fr
+/// (blocked, caught or held, benign blocked, benign held). With the model
+/// trained on writers 1-6 (regression figures, no longer blind: these sets
+/// were seen by the first measurement): A-fr
 /// 65.0/89.4/1.1/6.8, A-en 65.6/79.4/1.6/4.9, B-fr 70.0/91.5/1.0/8.2, B-en
 /// 71.7/88.4/1.5/5.1.
-/// Sets C and D, measured once against the shipped model: C-fr
-/// 62.2/89.4/1.1/3.9, C-en 70.6/85.0/0.0/5.6, D-fr 61.1/86.1/0.6/2.8, D-en
-/// 57.8/80.6/0.0/2.2.
+/// Sets C and D, measured once against the model trained on writers 1-6:
+/// C-fr 62.2/89.4/1.1/3.9, C-en 70.6/85.0/0.0/5.6, D-fr 61.1/86.1/0.6/2.8,
+/// D-en 57.8/80.6/0.0/2.2.
+///
+/// The floors and ceilings below are the figures of the shipped model
+/// (trained on writers 1-9, 2026-12-05), one point or so of margin each:
+/// A-fr 66.1/88.3/1.6/5.3, A-en 62.2/83.9/2.2/5.4, B-fr 73.0/91.0/0.5/7.7,
+/// B-en 72.2/91.9/1.0/7.1, C-fr 68.3/89.4/1.1/3.3, C-en 65.0/91.1/0.0/5.6,
+/// D-fr 64.4/83.3/0.0/3.3, D-en 55.6/84.4/0.0/2.8. None of these sets is
+/// blind any more: they guard against regressions only.
 const SETS: [BlindSet; 8] = [
     set(
         include_str!("fixtures/blind/blind-A-fr.tsv"),
         "fr",
-        [63.0, 88.0, 2.5, 8.0],
+        [65.0, 87.0, 2.5, 6.5],
     ),
     set(
         include_str!("fixtures/blind/blind-A-en.tsv"),
         "en",
-        [64.0, 78.0, 2.5, 6.5],
+        [61.0, 83.0, 2.5, 6.5],
     ),
     set(
         include_str!("fixtures/blind/blind-B-fr.tsv"),
         "fr",
-        [68.0, 90.0, 2.5, 9.5],
+        [72.0, 90.0, 1.5, 9.0],
     ),
     set(
         include_str!("fixtures/blind/blind-B-en.tsv"),
         "en",
-        [70.0, 87.0, 2.5, 6.5],
+        [71.0, 91.0, 2.0, 8.5],
     ),
     set(
         include_str!("fixtures/blind/blind-C-fr.tsv"),
         "fr",
-        [61.0, 88.0, 2.0, 5.0],
+        [67.0, 88.0, 2.0, 4.5],
     ),
     set(
         include_str!("fixtures/blind/blind-C-en.tsv"),
         "en",
-        [69.0, 84.0, 1.0, 7.0],
+        [64.0, 90.0, 1.0, 7.0],
     ),
     set(
         include_str!("fixtures/blind/blind-D-fr.tsv"),
         "fr",
-        [60.0, 85.0, 1.5, 4.0],
+        [63.0, 82.0, 1.0, 4.5],
     ),
     set(
         include_str!("fixtures/blind/blind-D-en.tsv"),
         "en",
-        [56.0, 79.0, 1.0, 3.5],
+        [54.0, 83.0, 1.0, 4.0],
     ),
 ];
 
