@@ -28,7 +28,7 @@ mod postgres;
 
 pub use counters::Counter;
 pub use embedded::Embedded;
-pub use postgres::{import, Postgres};
+pub use postgres::{check_url, import, Import, Imported, Postgres};
 
 use leak_accounts::{Account, Users};
 use std::sync::Arc;
@@ -45,6 +45,13 @@ pub enum ClusterError {
     Unavailable(String),
     #[error("cluster database: {0}")]
     Database(String),
+    /// `[cluster] database` cannot be used as written (never repeats the
+    /// URL, which may hold the password).
+    #[error("cluster.database: {0}")]
+    Config(String),
+    /// The database belongs to nodes with another consent secret.
+    #[error("{0}")]
+    SecretMismatch(String),
 }
 
 /// The shared policy state, as the daemon and the CLI use it.
