@@ -120,7 +120,7 @@ impl Postgres {
         self.pool
             .get()
             .await
-            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+            .map_err(|e| ClusterError::Unavailable(detail(&e)))
     }
 
     /// Reads one account from the database.
@@ -212,10 +212,27 @@ pub(crate) async fn check_secret(
 
 fn database(error: tokio_postgres::Error) -> ClusterError {
     if error.is_closed() {
-        ClusterError::Unavailable(error.to_string())
+        ClusterError::Unavailable(detail(&error))
     } else {
-        ClusterError::Database(error.to_string())
+        ClusterError::Database(detail(&error))
     }
+}
+
+/// An error with its causes ("db error: FATAL: no pg_hba.conf entry …",
+/// "error performing TLS handshake: invalid peer certificate: …"): the top
+/// of a tokio-postgres or pool error alone says too little to act on.
+/// None of them holds the password.
+pub(crate) fn detail(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let part = error.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 fn signed(value: u64) -> i64 {
@@ -249,14 +266,14 @@ impl PolicyStore for Postgres {
         };
         runtime.spawn(async move {
             let released = async {
-                let client = pool.get().await.map_err(|e| e.to_string())?;
+                let client = pool.get().await.map_err(|e| detail(&e))?;
                 client
                     .execute(
                         "UPDATE leak_counters SET count = count - 1 WHERE key = $1 AND count > 0",
                         &[&key],
                     )
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| detail(&e))
             };
             if let Err(error) = released.await {
                 tracing::warn!(%error, "a rate slot could not be given back; it stays counted");
@@ -357,11 +374,11 @@ impl PolicyStore for Postgres {
         let tls = self.connection.summary;
         match self.cache.is_valid() {
             true => format!(
-                "postgresql ({tls}), reachable ({accounts} accounts, {optouts} opt-outs in this node's copy)"
+                "postgresql, reachable ({accounts} accounts, {optouts} opt-outs in this node's copy; {tls})"
             ),
             false => format!(
-                "postgresql ({tls}), UNREACHABLE: opt-outs and limits answer 451 4.3.0; \
-                 AUTH uses this node's copy ({accounts} accounts)"
+                "postgresql, UNREACHABLE: opt-outs and limits answer 451 4.3.0; \
+                 AUTH uses this node's copy ({accounts} accounts; {tls})"
             ),
         }
     }
