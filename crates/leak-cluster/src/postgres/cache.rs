@@ -73,7 +73,7 @@ impl Cache {
         }
     }
 
-    fn refusal(&self) -> Option<String> {
+    pub(super) fn refusal(&self) -> Option<String> {
         self.refused
             .read()
             .unwrap_or_else(|e| e.into_inner())

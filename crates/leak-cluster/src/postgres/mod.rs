@@ -372,6 +372,9 @@ impl PolicyStore for Postgres {
     fn health(&self) -> String {
         let (accounts, optouts) = self.cache.sizes();
         let tls = self.connection.summary;
+        if let Some(reason) = self.cache.refusal() {
+            return format!("postgresql, REFUSED: {reason}");
+        }
         match self.cache.is_valid() {
             true => format!(
                 "postgresql, reachable ({accounts} accounts, {optouts} opt-outs in this node's copy; {tls})"
