@@ -127,6 +127,10 @@ def test_a_node_verifying_the_server_works_over_tls(make_daemon, tls_postgres):
     code, text = rcpt(client, "carol@example.test")
     assert code == 550 and "asked not to receive" in text
     client.quit()
+    # The (garbage) users file is not read on reload either.
+    reloaded = node.cli("reload")
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    assert "failed" not in reloaded.stdout + reloaded.stderr, reloaded.stdout + reloaded.stderr
     status = node.cli("status")
     assert "postgresql, reachable" in status.stdout, status.stdout
     assert "sslmode=verify-full: encrypted, CA and host name checked" in status.stdout

@@ -18,7 +18,10 @@
 //!   both implementations, so `leak cluster import` and pruning agree).
 //! - `embedded.rs`: [`Embedded`].
 //! - `postgres/`: [`Postgres`]: `mod.rs` (pool, migrations, counters,
-//!   accounts), `cache.rs` (the per-node copy and its LISTEN connection).
+//!   accounts, the consent-secret check, `import`), `cache.rs` (the
+//!   per-node copy and its LISTEN connection), `connection.rs` (the URL
+//!   with libpq's `sslmode`/`sslrootcert`, and the rustls connector both
+//!   use).
 //! - `migrations/*.sql`: the schema, applied at start in one transaction
 //!   and recorded in `leak_schema_version`.
 

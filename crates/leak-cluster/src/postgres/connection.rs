@@ -51,9 +51,11 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            other => return Err(ClusterError::Config(format!(
+            other => {
+                return Err(ClusterError::Config(format!(
                 "sslmode `{other}` is not one of disable, prefer, require, verify-ca, verify-full"
-            ))),
+            )))
+            }
         })
     }
 
