@@ -21,8 +21,8 @@ use std::path::Path;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
-    /// Copy this node's accounts and opt-outs into the cluster's database
-    /// (leak stopped on this node; idempotent).
+    /// Copy this node's accounts, opt-outs and today's rate counters into
+    /// the cluster's database (leak stopped on this node; idempotent).
     Import,
 }
 
