@@ -307,6 +307,19 @@ def test_a_node_with_another_consent_secret_refuses_to_start(make_daemon, postgr
     # Nor can it import its opt-outs (they are keyed under its own secret).
     imported = stranger.cli("cluster", "import")
     assert imported.returncode != 0 and "consent secret" in imported.stderr, imported.stderr
+    # Started while the database is down, it never uses it once it is back.
+    postgres.stop()
+    stranger.start()
+    postgres.start()
+    status = lambda: stranger.cli("status").stdout  # noqa: E731
+    assert wait_for(lambda: "postgresql, REFUSED: this node's consent secret" in status(), 10), \
+        status()
+    client = trusted(stranger)
+    code, text = rcpt(client, "ivan@example.test")
+    client.quit()
+    assert code == 451 and text.startswith("4.3.0"), text
+    assert any("not the one the cluster's database" in line for line in stranger.log)
+    stranger.stop()
     # With the cluster's secret, it starts.
     shutil.copy(first.folder / "data" / "consent.secret",
                 stranger.folder / "data" / "consent.secret")
