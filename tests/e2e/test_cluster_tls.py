@@ -195,6 +195,23 @@ def test_verify_ca_skips_the_host_name_and_verify_full_does_not(make_daemon, tls
     assert listed.returncode != 0 and "invalid peer certificate" in listed.stderr, listed.stderr
 
 
+def test_verify_full_without_sslrootcert_uses_the_system_roots(make_daemon, tls_postgres):
+    """The system's roots are what rustls-native-certs finds; SSL_CERT_FILE
+    stands for a CA installed in /etc/ssl/certs."""
+    def user_list(database, **env):
+        node = cluster_node(make_daemon, database)
+        return subprocess.run([LEAK, "user", "list", "--config", str(node.config)],
+                              capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, **env))
+    for database in (url(tls_postgres, sslmode="verify-full"),
+                     url(tls_postgres, sslmode="verify-full", sslrootcert="system")):
+        trusted_ca = user_list(database, SSL_CERT_FILE=str(tls_postgres.ca))
+        assert trusted_ca.returncode == 0, trusted_ca.stderr
+        other_ca = user_list(database, SSL_CERT_FILE=str(tls_postgres.other_ca))
+        assert other_ca.returncode != 0 and "invalid peer certificate" in other_ca.stderr, \
+            other_ca.stderr
+
+
 def test_check_config_names_bad_tls_options_without_the_password(make_daemon, tmp_path):
     for options, expected in [
         ({"sslmode": "verify"}, "sslmode `verify` is not one of disable, prefer, require, "
