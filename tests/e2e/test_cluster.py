@@ -42,9 +42,11 @@ def free_port():
 class Postgres:
     """A throwaway PostgreSQL cluster owned by the `postgres` user."""
 
-    def __init__(self):
+    def __init__(self, listen="127.0.0.1"):
         self.folder = pathlib.Path(tempfile.mkdtemp(prefix="leak-pg-"))
         self.data = self.folder / "data"
+        # Comma-separated loopback addresses; the port is free on the first.
+        self.listen = listen
         self.port = free_port()
         self.url = f"postgres://leak@127.0.0.1:{self.port}/postgres"
         shutil.chown(self.folder, "postgres", "postgres")
@@ -58,13 +60,18 @@ class Postgres:
         return result
 
     def start(self):
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+        options = f"-h {self.listen} -p {self.port} -k {self.folder} -c fsync=off"
         self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-o", options,
                  "-l", str(self.folder / "log"), "-w", "-t", "60", "start")
         ready = lambda: subprocess.run(  # noqa: E731
             [pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
             capture_output=True).returncode == 0
         assert wait_for(ready, 30), "PostgreSQL did not become ready"
+
+    def sql(self, query):
+        """One query through the Unix socket (as `leak`); its rows, tab-separated."""
+        return self.run(pg_bin("psql"), "-h", str(self.folder), "-p", str(self.port),
+                        "-U", "leak", "-d", "postgres", "-Atc", query).stdout.strip()
 
     def stop(self):
         self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
@@ -254,18 +261,23 @@ def test_a_database_outage_gives_temporary_replies_and_loses_nothing(nodes, post
 
 
 def test_cluster_import_moves_a_single_node_into_the_database(make_daemon, postgres):
-    single = make_daemon()
+    limits = {"per_recipient_per_day": 2}
+    single = make_daemon(limits=limits)
     assert single.cli("optout", "add", "hank@example.test").returncode == 0
+    # Today's counters come along: ivy has one of her two messages already.
+    assert send(single, "ivy@example.test") == 250
     assert single.stop() == 0
     with open(single.config, "a") as config:
         config.write(f'\n[cluster]\ndatabase = "{postgres.url}"\n')
     first = single.cli("cluster", "import")
     assert first.returncode == 0, first.stderr
-    assert "imported 1 of 1 accounts and 1 of 1 opt-outs" in first.stdout
+    # The recipient's day and the trusted client's hour.
+    assert "imported 1 of 1 accounts and 1 of 1 opt-outs" in first.stdout, first.stdout
+    assert "2 rate counters of the current hour and day" in first.stdout, first.stdout
     again = single.cli("cluster", "import")
     assert again.returncode == 0 and "imported 0 of 1 accounts and 0 of 1 opt-outs" in again.stdout
     other = make_daemon(start=False, extra=f'\n[cluster]\ndatabase = "{postgres.url}"\n',
-                        add_alice=False)
+                        add_alice=False, limits=limits)
     (other.folder / "data").mkdir(mode=0o700)
     shutil.copy(single.folder / "data" / "consent.secret", other.folder / "data" / "consent.secret")
     single.start()
@@ -275,3 +287,41 @@ def test_cluster_import_moves_a_single_node_into_the_database(make_daemon, postg
         client = trusted(node)
         assert rcpt(client, "Hank@example.test")[0] == 550
         client.quit()
+    # Importing twice did not double the count: one more, then the limit.
+    assert send(other, "ivy@example.test") == 250
+    assert send(single, "ivy@example.test") == 450
+
+
+def test_a_node_with_another_consent_secret_refuses_to_start(make_daemon, postgres):
+    extra = f'\n[cluster]\ndatabase = "{postgres.url}"\n'
+    first = make_daemon(extra=extra)
+    stranger = make_daemon(start=False, extra=extra, add_alice=False)
+    with pytest.raises(RuntimeError) as refused:
+        stranger.start()
+    assert stranger.process.wait(30) != 0
+    log = str(refused.value)
+    assert "consent secret" in log and "not the one the cluster's database was first used with" in log
+    secret = (first.folder / "data" / "consent.secret").read_text().strip()
+    assert secret not in log
+    assert secret not in postgres.sql("SELECT value FROM leak_settings")
+    # Nor can it import its opt-outs (they are keyed under its own secret).
+    imported = stranger.cli("cluster", "import")
+    assert imported.returncode != 0 and "consent secret" in imported.stderr, imported.stderr
+    # Started while the database is down, it never uses it once it is back.
+    postgres.stop()
+    stranger.start()
+    postgres.start()
+    status = lambda: stranger.cli("status").stdout  # noqa: E731
+    assert wait_for(lambda: "postgresql, REFUSED: this node's consent secret" in status(), 10), \
+        status()
+    client = trusted(stranger)
+    code, text = rcpt(client, "ivan@example.test")
+    client.quit()
+    assert code == 451 and text.startswith("4.3.0"), text
+    assert any("not the one the cluster's database" in line for line in stranger.log)
+    stranger.stop()
+    # With the cluster's secret, it starts.
+    shutil.copy(first.folder / "data" / "consent.secret",
+                stranger.folder / "data" / "consent.secret")
+    stranger.start()
+    login(stranger).quit()

@@ -44,6 +44,22 @@ impl Counter {
         }
     }
 
+    /// The counter a stored key names, if its window is still open at
+    /// `now` (`leak cluster import` carries only those).
+    pub fn live(key: &[u8], now: u64) -> Option<Counter> {
+        if is_stale(key, now) {
+            return None;
+        }
+        let key = std::str::from_utf8(key).ok()?;
+        let mut parts = key.splitn(3, '/');
+        let (kind, bucket) = (parts.next()?, parts.next()?.parse::<u64>().ok()?);
+        let span = if kind == "h" { HOUR } else { DAY };
+        Some(Counter {
+            key: key.to_owned(),
+            expires: bucket.checked_add(1)?.checked_mul(span)?,
+        })
+    }
+
     fn hourly(now: u64, name: &str) -> Counter {
         Counter {
             key: format!("h/{}/{name}", now / HOUR),
@@ -90,5 +106,14 @@ mod tests {
         );
         assert_eq!(Counter::account("a", now).expires, 10 * DAY + HOUR);
         assert_eq!(Counter::recipient("a@b.test", now).expires, 11 * DAY);
+        for counter in [
+            Counter::account("alice", now),
+            Counter::recipient("a@b.test", now),
+        ] {
+            assert_eq!(Counter::live(counter.key.as_bytes(), now), Some(counter));
+        }
+        let old = Counter::account("alice", now - HOUR);
+        assert_eq!(Counter::live(old.key.as_bytes(), now), None);
+        assert_eq!(Counter::live(b"x/1/y", now), None);
     }
 }

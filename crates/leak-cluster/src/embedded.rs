@@ -47,6 +47,19 @@ impl Embedded {
         })
     }
 
+    /// The counters of `store` whose window is open at `now`, with their
+    /// durable counts (what `leak cluster import` carries).
+    pub fn live_counters(store: &dyn Store, now: u64) -> Result<Vec<(Counter, u64)>, ClusterError> {
+        let mut live = Vec::new();
+        for (key, value) in store.kv_scan(TREE)? {
+            let count = <[u8; 8]>::try_from(value.as_slice()).map(u64::from_be_bytes);
+            if let (Some(counter), Ok(count)) = (Counter::live(&key, now), count) {
+                live.push((counter, count));
+            }
+        }
+        Ok(live)
+    }
+
     fn table(&self) -> MutexGuard<'_, HashMap<String, u64>> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }

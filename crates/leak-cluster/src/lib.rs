@@ -18,7 +18,10 @@
 //!   both implementations, so `leak cluster import` and pruning agree).
 //! - `embedded.rs`: [`Embedded`].
 //! - `postgres/`: [`Postgres`]: `mod.rs` (pool, migrations, counters,
-//!   accounts), `cache.rs` (the per-node copy and its LISTEN connection).
+//!   accounts, the consent-secret check, `import`), `cache.rs` (the
+//!   per-node copy and its LISTEN connection), `connection.rs` (the URL
+//!   with libpq's `sslmode`/`sslrootcert`, and the rustls connector both
+//!   use).
 //! - `migrations/*.sql`: the schema, applied at start in one transaction
 //!   and recorded in `leak_schema_version`.
 
@@ -28,7 +31,7 @@ mod postgres;
 
 pub use counters::Counter;
 pub use embedded::Embedded;
-pub use postgres::{import, Postgres};
+pub use postgres::{check_url, import, Import, Imported, Postgres};
 
 use leak_accounts::{Account, Users};
 use std::sync::Arc;
@@ -45,6 +48,13 @@ pub enum ClusterError {
     Unavailable(String),
     #[error("cluster database: {0}")]
     Database(String),
+    /// `[cluster] database` cannot be used as written (never repeats the
+    /// URL, which may hold the password).
+    #[error("cluster.database: {0}")]
+    Config(String),
+    /// The database belongs to nodes with another consent secret.
+    #[error("{0}")]
+    SecretMismatch(String),
 }
 
 /// The shared policy state, as the daemon and the CLI use it.

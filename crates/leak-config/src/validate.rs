@@ -77,7 +77,8 @@ fn auth(config: &Config, problems: &mut Vec<Problem>) {
             ));
         }
     }
-    if config.auth.users_file.as_os_str().is_empty() {
+    // A cluster keeps its accounts in the database: no users file is read.
+    if config.cluster.is_none() && config.auth.users_file.as_os_str().is_empty() {
         problems.push(Problem::new("auth.users_file", "must not be empty"));
     }
 }

@@ -81,6 +81,12 @@ impl Secret {
         Ok(Secret(bytes))
     }
 
+    /// A keyed fingerprint (hex): the sub-key of a fixed label. Nodes of a
+    /// cluster compare it to know they share a secret without showing it.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.derive("leak-cluster consent secret fingerprint"))
+    }
+
     /// The sub-key for one purpose.
     pub(crate) fn derive(&self, label: &str) -> [u8; 32] {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
@@ -106,6 +112,10 @@ mod tests {
         let again = Secret::load_or_create(&path).unwrap();
         assert_eq!(first.0, again.0);
         assert_ne!(first.derive("a"), first.derive("b"));
+        let other = Secret::from_bytes([7; LENGTH]);
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        assert_ne!(first.fingerprint(), other.fingerprint());
+        assert!(!first.fingerprint().contains(&hex::encode(first.0)));
         std::fs::write(&path, "short").unwrap();
         assert!(matches!(
             Secret::load_or_create(&path),

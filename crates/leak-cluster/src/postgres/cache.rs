@@ -8,13 +8,21 @@
 //! in order, so none is lost. Opt-out notifications carry the change;
 //! an account notification makes the task read that account again.
 //!
+//! Before reading, the task checks the consent secret's fingerprint
+//! against the one recorded by the first node (`check_secret` in
+//! `mod.rs`); on a mismatch the copy is never made current, so the node
+//! answers temporary errors rather than check opt-outs under another key,
+//! and [`Cache::wait_ready`] reports it (the daemon then refuses to start).
+//!
 //! The copy is current only while that connection is up (checked every
 //! second as well): when it drops, reads of the list fail (RCPT TO answers
 //! a temporary error rather than guess) until the task has reconnected and
 //! read everything again. Accounts stay readable from the last copy, so
 //! AUTH of known accounts goes on.
 
-use super::{database, migrate};
+use super::connection::Connection;
+use super::{check_secret, database, migrate};
+use crate::ClusterError;
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use leak_accounts::Account;
@@ -24,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 /// Pause between two connection attempts.
 const RETRY: Duration = Duration::from_millis(500);
@@ -36,6 +44,8 @@ const PING: Duration = Duration::from_secs(1);
 pub(super) struct Cache {
     valid: AtomicBool,
     became_valid: Notify,
+    /// Why this node may not use the database (another consent secret).
+    refused: RwLock<Option<String>>,
     optouts: RwLock<HashMap<Vec<u8>, Vec<u8>>>,
     accounts: RwLock<HashMap<String, Account>>,
 }
@@ -45,15 +55,34 @@ impl Cache {
         self.valid.load(Ordering::Acquire)
     }
 
-    pub(super) async fn wait_valid(&self, wait: Duration) -> bool {
+    /// Waits (up to `wait`) for the copy to be current: `Ok(false)` when
+    /// it is not yet, the refusal when the database is another secret's.
+    pub(super) async fn wait_ready(&self, wait: Duration) -> Result<bool, ClusterError> {
         let deadline = tokio::time::Instant::now() + wait;
-        while !self.is_valid() {
+        loop {
             let notified = self.became_valid.notified();
+            if let Some(reason) = self.refusal() {
+                return Err(ClusterError::SecretMismatch(reason));
+            }
+            if self.is_valid() {
+                return Ok(true);
+            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.is_valid();
+                return Ok(self.is_valid());
             }
         }
-        true
+    }
+
+    pub(super) fn refusal(&self) -> Option<String> {
+        self.refused
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn refuse(&self, reason: String) {
+        *self.refused.write().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        self.became_valid.notify_waiters();
     }
 
     /// How many accounts and opt-outs the copy holds.
@@ -136,17 +165,26 @@ async fn read_account(
 }
 
 /// Keeps the copy current for as long as the process runs.
-pub(super) async fn maintain(config: tokio_postgres::Config, cache: Arc<Cache>) {
+pub(super) async fn maintain(connection: Connection, cache: Arc<Cache>, fingerprint: String) {
     // Logged once per outage: when a current copy is lost, or at the first
     // failed attempt after start.
     let mut reported = false;
     loop {
-        let outcome = follow(&config, &cache).await;
+        let outcome = follow(&connection, &cache, &fingerprint).await;
         let was_current = cache.valid.swap(false, Ordering::AcqRel);
-        if was_current || !reported {
-            let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
-            tracing::warn!(%error, "cluster database unreachable: opt-outs and limits answer temporary errors until it is back");
-            reported = true;
+        match outcome {
+            Err(ClusterError::SecretMismatch(reason)) => {
+                if cache.refusal().is_none() {
+                    tracing::error!("{reason}");
+                }
+                cache.refuse(reason);
+            }
+            outcome if was_current || !reported => {
+                let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+                tracing::warn!(%error, "cluster database unreachable: opt-outs and limits answer temporary errors until it is back");
+                reported = true;
+            }
+            _ => {}
         }
         tokio::time::sleep(RETRY).await;
     }
@@ -155,10 +193,15 @@ pub(super) async fn maintain(config: tokio_postgres::Config, cache: Arc<Cache>) 
 /// One connection's life: LISTEN, read everything, apply notifications
 /// until the connection ends.
 async fn follow(
-    config: &tokio_postgres::Config,
+    connection: &Connection,
     cache: &Cache,
-) -> Result<(), tokio_postgres::Error> {
-    let (mut client, mut connection) = config.connect(NoTls).await?;
+    fingerprint: &str,
+) -> Result<(), ClusterError> {
+    let (mut client, mut connection) = connection
+        .config
+        .connect(connection.tls.clone())
+        .await
+        .map_err(database)?;
     let (notes, mut received) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -168,7 +211,14 @@ async fn follow(
             }
         }
     });
-    let result = listen(&mut client, cache, &mut received).await;
+    let result = async {
+        migrate(&mut client).await.map_err(database)?;
+        check_secret(&client, fingerprint).await?;
+        listen(&mut client, cache, &mut received)
+            .await
+            .map_err(database)
+    }
+    .await;
     driver.abort();
     result
 }
@@ -178,7 +228,6 @@ async fn listen(
     cache: &Cache,
     received: &mut mpsc::UnboundedReceiver<(String, String)>,
 ) -> Result<(), tokio_postgres::Error> {
-    migrate(client).await?;
     client
         .batch_execute("LISTEN leak_optouts; LISTEN leak_accounts")
         .await?;

@@ -8,15 +8,20 @@
 //! - Accounts and the suppression list: read from the per-node copy in
 //!   `cache.rs` (kept current by LISTEN/NOTIFY), written straight to the
 //!   database (the triggers of the schema tell every node).
+//! - The consent secret: every node must key opt-outs with the same one.
+//!   The first node (or `leak cluster import`) records a keyed fingerprint
+//!   of it in `leak_settings` ([`check_secret`]); a node with another
+//!   secret never makes its copy current and refuses to start.
 //! - Migrations: `migrations/*.sql`, applied in one transaction under an
 //!   advisory lock (two nodes starting together apply them once) and
 //!   recorded in `leak_schema_version`.
 //!
-//! Connections are plain TCP (`NoTls`): TLS to the database is not built
-//! in yet; run PostgreSQL on a private network or the same host, or
-//! through a TLS tunnel (documented in docs/operations.md).
+//! - Connections: `connection.rs` reads the URL with libpq's `sslmode` and
+//!   `sslrootcert` and gives the pool and the LISTEN connection the same
+//!   rustls connector.
 
 mod cache;
+mod connection;
 
 use crate::{ClusterError, Counter, PolicyStore};
 use cache::Cache;
@@ -24,10 +29,17 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use leak_accounts::{Account, AccountsError, Users};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::NoTls;
+
+use connection::Connection;
 
 /// The schema, in order; each applied once.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_policy.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_policy.sql")),
+    (2, include_str!("../../migrations/0002_settings.sql")),
+];
+
+/// The `leak_settings` row of the consent secret's fingerprint.
+const SECRET_SETTING: &str = "consent_secret";
 
 /// How long a submission waits for the database before answering a
 /// temporary error.
@@ -38,23 +50,23 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Postgres {
     pool: Pool,
     cache: Arc<Cache>,
-    config: tokio_postgres::Config,
+    connection: Connection,
 }
 
 impl Postgres {
-    /// A pool for `url` (`postgres://user:password@host:port/db`); connects
-    /// lazily. The per-node copy stays empty until [`Postgres::start`].
+    /// A pool for `url` (`postgres://user:password@host:port/db`, with
+    /// libpq's `sslmode` and `sslrootcert`); connects lazily. The per-node
+    /// copy stays empty until [`Postgres::start`].
     pub fn new(url: &str) -> Result<Postgres, ClusterError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| ClusterError::Database(e.to_string()))?;
-        config
+        let mut connection = Connection::parse(url)?;
+        connection
+            .config
             .connect_timeout(TIMEOUT)
             .keepalives_idle(Duration::from_secs(10))
             .application_name("leak");
         let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
+            connection.config.clone(),
+            connection.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -70,26 +82,31 @@ impl Postgres {
         Ok(Postgres {
             pool,
             cache: Arc::default(),
-            config,
+            connection,
         })
     }
 
     /// The pool plus the task that keeps this node's copy current
     /// (reconnecting for as long as the process runs): the daemon's store.
-    pub fn start(url: &str) -> Result<Arc<Postgres>, ClusterError> {
+    /// `fingerprint` is `leak_consent::Secret::fingerprint` of this node's
+    /// consent secret.
+    pub fn start(url: &str, fingerprint: String) -> Result<Arc<Postgres>, ClusterError> {
         let postgres = Arc::new(Postgres::new(url)?);
         tokio::spawn(cache::maintain(
-            postgres.config.clone(),
+            postgres.connection.clone(),
             postgres.cache.clone(),
+            fingerprint,
         ));
         Ok(postgres)
     }
 
     /// Waits (up to `wait`) for the first copy of the shared state; `false`
     /// when the database did not answer in time (the daemon starts anyway
-    /// and answers temporary errors until it does).
-    pub async fn wait_ready(&self, wait: Duration) -> bool {
-        self.cache.wait_valid(wait).await
+    /// and answers temporary errors until it does);
+    /// [`ClusterError::SecretMismatch`] when the database belongs to nodes
+    /// with another consent secret.
+    pub async fn wait_ready(&self, wait: Duration) -> Result<bool, ClusterError> {
+        self.cache.wait_ready(wait).await
     }
 
     /// Applies the migrations not applied yet (the CLI; the daemon does it
@@ -103,7 +120,7 @@ impl Postgres {
         self.pool
             .get()
             .await
-            .map_err(|e| ClusterError::Unavailable(e.to_string()))
+            .map_err(|e| ClusterError::Unavailable(detail(&e)))
     }
 
     /// Reads one account from the database.
@@ -122,6 +139,12 @@ impl Postgres {
             aliases: row.get(2),
         }))
     }
+}
+
+/// Whether `url` can be used (`leak check-config`): its options are known
+/// and the root certificates it names load. Does not connect.
+pub fn check_url(url: &str) -> Result<(), ClusterError> {
+    Connection::parse(url).map(|_| ())
 }
 
 /// Applies the pending migrations in one transaction.
@@ -155,12 +178,61 @@ pub(crate) async fn migrate(
     transaction.commit().await
 }
 
+/// Records `fingerprint` (of the consent secret) if no node did yet, and
+/// refuses when another was recorded.
+pub(crate) async fn check_secret(
+    client: &impl tokio_postgres::GenericClient,
+    fingerprint: &str,
+) -> Result<(), ClusterError> {
+    client
+        .execute(
+            "INSERT INTO leak_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&SECRET_SETTING, &fingerprint],
+        )
+        .await
+        .map_err(database)?;
+    let recorded: String = client
+        .query_one(
+            "SELECT value FROM leak_settings WHERE name = $1",
+            &[&SECRET_SETTING],
+        )
+        .await
+        .map_err(database)?
+        .get(0);
+    match recorded == fingerprint {
+        true => Ok(()),
+        false => Err(ClusterError::SecretMismatch(
+            "this node's consent secret is not the one the cluster's database was first used \
+             with (their keyed fingerprints differ): every node must use the same secret file \
+             (copy it from a node of the cluster); not using the database"
+                .to_owned(),
+        )),
+    }
+}
+
 fn database(error: tokio_postgres::Error) -> ClusterError {
     if error.is_closed() {
-        ClusterError::Unavailable(error.to_string())
+        ClusterError::Unavailable(detail(&error))
     } else {
-        ClusterError::Database(error.to_string())
+        ClusterError::Database(detail(&error))
     }
+}
+
+/// An error with its causes ("db error: FATAL: no pg_hba.conf entry …",
+/// "error performing TLS handshake: invalid peer certificate: …"): the top
+/// of a tokio-postgres or pool error alone says too little to act on.
+/// None of them holds the password.
+pub(crate) fn detail(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let part = error.to_string();
+        if !text.contains(&part) {
+            text = format!("{text}: {part}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 fn signed(value: u64) -> i64 {
@@ -194,14 +266,14 @@ impl PolicyStore for Postgres {
         };
         runtime.spawn(async move {
             let released = async {
-                let client = pool.get().await.map_err(|e| e.to_string())?;
+                let client = pool.get().await.map_err(|e| detail(&e))?;
                 client
                     .execute(
                         "UPDATE leak_counters SET count = count - 1 WHERE key = $1 AND count > 0",
                         &[&key],
                     )
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| detail(&e))
             };
             if let Err(error) = released.await {
                 tracing::warn!(%error, "a rate slot could not be given back; it stays counted");
@@ -299,28 +371,51 @@ impl PolicyStore for Postgres {
 
     fn health(&self) -> String {
         let (accounts, optouts) = self.cache.sizes();
+        let tls = self.connection.summary;
+        if let Some(reason) = self.cache.refusal() {
+            return format!("postgresql, REFUSED: {reason}");
+        }
         match self.cache.is_valid() {
             true => format!(
-                "postgresql, reachable ({accounts} accounts, {optouts} opt-outs in this node's copy)"
+                "postgresql, reachable ({accounts} accounts, {optouts} opt-outs in this node's copy; {tls})"
             ),
             false => format!(
                 "postgresql, UNREACHABLE: opt-outs and limits answer 451 4.3.0; \
-                 AUTH uses this node's copy ({accounts} accounts)"
+                 AUTH uses this node's copy ({accounts} accounts; {tls})"
             ),
         }
     }
 }
 
-/// Copies accounts and opt-outs into the database, keeping what is there
-/// (`leak cluster import`; running it twice changes nothing). Returns how
-/// many accounts and entries were new.
-pub async fn import(
-    postgres: &Postgres,
-    users: &Users,
-    entries: &[(Vec<u8>, Vec<u8>)],
-) -> Result<(u64, u64), ClusterError> {
+/// What one node brings into the database (`leak cluster import`).
+pub struct Import<'a> {
+    pub users: &'a Users,
+    /// The suppression entries, keyed under the node's consent secret.
+    pub entries: &'a [(Vec<u8>, Vec<u8>)],
+    /// The node's rate counters whose window is still open.
+    pub counters: &'a [(Counter, u64)],
+    /// `leak_consent::Secret::fingerprint` of the node's consent secret.
+    pub fingerprint: &'a str,
+}
+
+/// How many rows were new (accounts, opt-outs) or carried (counters).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Imported {
+    pub accounts: u64,
+    pub optouts: u64,
+    pub counters: u64,
+}
+
+/// Copies accounts, opt-outs and open counter windows into the database in
+/// one transaction, keeping what is there: an account or entry already
+/// present is left alone; a counter keeps the larger of the two counts
+/// (so running it twice changes nothing, and a limit is never loosened).
+/// Refused when the database was first used with another consent secret.
+pub async fn import(postgres: &Postgres, node: Import<'_>) -> Result<Imported, ClusterError> {
     let mut client = postgres.client().await?;
     let transaction = client.transaction().await.map_err(database)?;
+    check_secret(&*transaction, node.fingerprint).await?;
+    let (users, entries) = (node.users, node.entries);
     let mut accounts = 0;
     for (name, account) in &users.users {
         accounts += transaction
@@ -343,6 +438,22 @@ pub async fn import(
             .await
             .map_err(database)?;
     }
+    let mut counters = 0;
+    for (counter, count) in node.counters {
+        counters += transaction
+            .execute(
+                "INSERT INTO leak_counters (key, count, expires) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE
+                 SET count = GREATEST(leak_counters.count, EXCLUDED.count)",
+                &[&counter.key, &signed(*count), &signed(counter.expires)],
+            )
+            .await
+            .map_err(database)?;
+    }
     transaction.commit().await.map_err(database)?;
-    Ok((accounts, optouts))
+    Ok(Imported {
+        accounts,
+        optouts,
+        counters,
+    })
 }

@@ -73,8 +73,22 @@ fn deep_checks(config: &Config, already: &[Problem]) -> Vec<Problem> {
             problems.push(Problem::new(path, error.to_string()));
         }
     }
-    if let Err(error) = leak_accounts::Users::load(&config.auth.users_file) {
-        problems.push(Problem::new("auth.users_file", error.to_string()));
+    match &config.cluster {
+        // Accounts live in the database: the users file is not read.
+        Some(cluster) if !reported("cluster.database") => {
+            let message = match leak_cluster::check_url(&cluster.database) {
+                Ok(()) => None,
+                Err(leak_cluster::ClusterError::Config(message)) => Some(message),
+                Err(other) => Some(other.to_string()),
+            };
+            problems.extend(message.map(|m| Problem::new("cluster.database", m)));
+        }
+        Some(_) => {}
+        None => {
+            if let Err(error) = leak_accounts::Users::load(&config.auth.users_file) {
+                problems.push(Problem::new("auth.users_file", error.to_string()));
+            }
+        }
     }
     problems
 }

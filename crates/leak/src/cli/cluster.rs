@@ -1,7 +1,11 @@
-//! `leak cluster import`: copies a single node's accounts (its users file)
-//! and suppression list (its store's HMAC-keyed entries) into the cluster's
-//! PostgreSQL named by `[cluster] database`. Existing rows are kept, so
-//! running it again, or from a second node, only adds what is missing.
+//! `leak cluster import`: copies a single node's accounts (its users file),
+//! suppression list (its store's HMAC-keyed entries) and the rate counters
+//! of the current hour and day into the cluster's PostgreSQL named by
+//! `[cluster] database`. Existing rows are kept (a counter keeps the larger
+//! count), so running it again, or from a second node, only adds what is
+//! missing. The first import records the node's consent-secret fingerprint;
+//! an import from a node with another secret is refused (its entries would
+//! be keyed differently).
 //!
 //! The node's store is opened directly, so leak must be stopped on this
 //! node (the store refuses a second opener). Legacy opt-outs (the SHA-256
@@ -17,8 +21,8 @@ use std::path::Path;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
-    /// Copy this node's accounts and opt-outs into the cluster's database
-    /// (leak stopped on this node; idempotent).
+    /// Copy this node's accounts, opt-outs and today's rate counters into
+    /// the cluster's database (leak stopped on this node; idempotent).
     Import,
 }
 
@@ -50,17 +54,38 @@ pub fn run(config: &Path, command: ClusterCommand) -> CliResult {
         .enable_all()
         .build()
         .map_err(Failure::environment)?;
+    let counters = leak_cluster::Embedded::live_counters(&store, crate::serve::unix_now())
+        .map_err(Failure::environment)?;
+    let secret_file = crate::serve::secret_path(&config);
+    let secret =
+        leak_consent::Secret::load_or_create(&secret_file).map_err(Failure::environment)?;
+    let fingerprint = secret.fingerprint();
     let postgres = leak_cluster::Postgres::new(&cluster.database).map_err(Failure::refused)?;
-    let (accounts, optouts) = runtime
+    let node = leak_cluster::Import {
+        users: &users,
+        entries: &entries,
+        counters: &counters,
+        fingerprint: &fingerprint,
+    };
+    let imported = runtime
         .block_on(async {
             postgres.migrate().await?;
-            leak_cluster::import(&postgres, &users, &entries).await
+            leak_cluster::import(&postgres, node).await
         })
-        .map_err(Failure::environment)?;
+        .map_err(|error| match error {
+            leak_cluster::ClusterError::SecretMismatch(_) => Failure::refused(
+                anyhow::Error::new(error)
+                    .context(format!("consent secret {}", secret_file.display())),
+            ),
+            other => Failure::environment(other),
+        })?;
     println!(
-        "imported {accounts} of {} accounts and {optouts} of {} opt-outs (the others were there already)",
+        "imported {} of {} accounts and {} of {} opt-outs (the others were there already), {} rate counters of the current hour and day",
+        imported.accounts,
         users.users.len(),
-        entries.len()
+        imported.optouts,
+        entries.len(),
+        imported.counters,
     );
     if legacy > 0 {
         println!(

@@ -20,7 +20,9 @@ pub fn warnings(config: &Config) -> Vec<Problem> {
         let name = format!("dkim.key[{index}].private_key");
         private_key(&name, &key.private_key, &mut warnings);
     }
-    users_file(config, &mut warnings);
+    if config.cluster.is_none() {
+        users_file(config, &mut warnings);
+    }
     trusted_networks(config, &mut warnings);
     warnings.extend(super::deliverability::warnings(config));
     warnings

@@ -22,15 +22,19 @@ pub fn secret_path(config: &Config) -> PathBuf {
         .unwrap_or_else(|| config.server.data_dir.join("consent.secret"))
 }
 
-/// The suppression list under the server secret (created at first start);
-/// its entries in `shared` when this node is part of a cluster.
+/// The server secret (created at first start).
+pub fn secret(config: &Config) -> Result<Secret, SecretError> {
+    Secret::load_or_create(&secret_path(config))
+}
+
+/// The suppression list under the server secret; its entries in `shared`
+/// when this node is part of a cluster.
 pub fn suppression(
-    config: &Config,
     store: Arc<dyn Store>,
+    secret: &Secret,
     shared: Option<Arc<dyn leak_consent::SharedList>>,
-) -> Result<Arc<Suppression>, SecretError> {
-    let secret = Secret::load_or_create(&secret_path(config))?;
-    Ok(Arc::new(Suppression::with_shared(store, &secret, shared)))
+) -> Arc<Suppression> {
+    Arc::new(Suppression::with_shared(store, secret, shared))
 }
 
 /// `[web] public_url` without its trailing slash.

@@ -16,6 +16,9 @@ pub mod settings;
 mod transactions;
 mod unsubscribe;
 
+pub use consent::secret_path;
+pub use pipeline::unix_now;
+
 use crate::{CliResult, Failure};
 use anyhow::Context;
 use leak_config::Config;
@@ -145,9 +148,9 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
         signer.clone(),
     )
     .map_err(Failure::environment)?;
-    let shared = policy_store(&config, store.clone()).await?;
-    let suppression = consent::suppression(&config, store.clone(), shared.opt_outs())
-        .map_err(Failure::environment)?;
+    let secret = consent::secret(&config).map_err(Failure::environment)?;
+    let shared = policy_store(&config, store.clone(), &secret).await?;
+    let suppression = consent::suppression(store.clone(), &secret, shared.opt_outs());
     let pipeline = Arc::new(Pipeline {
         shared: shared.clone(),
         auth_cache: Arc::new(leak_accounts::CredentialCache::new(
@@ -331,18 +334,26 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
 /// Accounts, opt-outs and counters: the cluster's PostgreSQL when
 /// `[cluster]` is set, else this node's users file and store. A cluster
 /// node whose database is down at start starts anyway (it answers
-/// temporary errors until the database is back, see `leak_cluster`).
+/// temporary errors until the database is back, see `leak_cluster`); one
+/// whose consent secret is not the cluster's refuses to start.
 async fn policy_store(
     config: &Config,
     store: Arc<dyn Store>,
+    secret: &leak_consent::Secret,
 ) -> Result<Arc<dyn leak_cluster::PolicyStore>, Failure> {
     let Some(cluster) = &config.cluster else {
         let users_file = config.auth.users_file.clone();
         let embedded = leak_cluster::Embedded::open(store, users_file).map_err(Failure::refused)?;
         return Ok(Arc::new(embedded));
     };
-    let postgres = leak_cluster::Postgres::start(&cluster.database).map_err(Failure::refused)?;
-    if !postgres.wait_ready(Duration::from_secs(5)).await {
+    let postgres = leak_cluster::Postgres::start(&cluster.database, secret.fingerprint())
+        .map_err(Failure::refused)?;
+    let ready = postgres.wait_ready(Duration::from_secs(5)).await;
+    let secret_file = consent::secret_path(config);
+    let ready = ready
+        .with_context(|| format!("consent secret {}", secret_file.display()))
+        .map_err(Failure::refused)?;
+    if !ready {
         tracing::warn!("cluster database not reachable yet: opt-outs, limits and unknown accounts answer temporary errors until it is");
     }
     Ok(postgres)

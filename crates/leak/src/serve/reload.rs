@@ -124,8 +124,12 @@ impl Reloader {
 
 /// Builds every part of `config` that a reload swaps; `Err` lists what failed.
 fn build(config: &Config) -> Result<Built, Vec<String>> {
-    let users = leak_accounts::Users::load(&config.auth.users_file)
-        .map_err(|e| format!("auth.users_file: {e}"));
+    // A cluster's accounts are in its database: no users file is read.
+    let users = match config.cluster {
+        Some(_) => Ok(leak_accounts::Users::default()),
+        None => leak_accounts::Users::load(&config.auth.users_file)
+            .map_err(|e| format!("auth.users_file: {e}")),
+    };
     let signer = settings::dkim_signer(config).map_err(|e| format!("dkim: {e}"));
     let policy = settings::policy(config).map_err(|e| format!("moderation: {e:#}"));
     match (users, signer, policy) {
@@ -194,7 +198,7 @@ fn fingerprints(config: &Config) -> BTreeMap<&'static str, String> {
         .iter()
         .flat_map(|t| [&*t.cert, &*t.key])
         .collect();
-    BTreeMap::from([
+    let mut prints = BTreeMap::from([
         (
             "auth.users_file",
             print(&config.auth.users_file, &[&config.auth.users_file]),
@@ -229,7 +233,12 @@ fn fingerprints(config: &Config) -> BTreeMap<&'static str, String> {
                 )
             ),
         ),
-    ])
+    ]);
+    // A cluster does not read the users file: its changes are no news.
+    if config.cluster.is_some() {
+        prints.remove("auth.users_file");
+    }
+    prints
 }
 
 /// Config values and the hashes of the files they name.
