@@ -7,6 +7,7 @@
 use super::{deferred_all, unix_now, until, Inner};
 use crate::client::{DomainResult, Outcome};
 use crate::dane::{MxProof, TlsaLookup};
+use crate::dane_probe::DaneStatus;
 use crate::mta_sts;
 use crate::shaping::{self, Slot};
 use crate::tls::TlsUsed;
@@ -75,7 +76,8 @@ impl Inner {
     }
 
     /// The MX hosts to try, each with the authentication it must pass: the
-    /// domain's `[[delivery.domain]]` policy; else DANE when enabled and the
+    /// domain's `[[delivery.domain]]` policy; else DANE when it applies
+    /// (`dane = true`, or `"auto"` with a validating resolver) and the
     /// domain's MX hosts publish validated TLSA records (RFC 7672 takes
     /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy in
     /// `enforce` mode (hosts outside its `mx` patterns dropped); else
@@ -103,7 +105,7 @@ impl Inner {
             }
             None => {}
         }
-        let targets = if self.settings().dane {
+        let targets = if self.dane_applies().await {
             match self.dane_routes(domain, targets.clone(), false).await {
                 Some(routing) => return routing,
                 None => targets,
@@ -112,6 +114,18 @@ impl Inner {
             targets
         };
         self.mta_sts_routes(domain, targets).await
+    }
+
+    /// Whether automatic DANE applies: `dane = true`, or `"auto"` and the
+    /// last probe validated. Before the first probe's answer, waits for it
+    /// (at most its bound; then not).
+    async fn dane_applies(&self) -> bool {
+        if let Some(prober) = &self.dane_prober {
+            let mut status = self.dane_status.subscribe();
+            let known = status.wait_for(|s| *s != DaneStatus::Probing);
+            let _ = tokio::time::timeout(prober.bound(), known).await;
+        }
+        self.dane_status.borrow().active()
     }
 
     /// The routes under the domain's MTA-STS policy, if any.
