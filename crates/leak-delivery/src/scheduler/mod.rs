@@ -146,6 +146,7 @@ impl Scheduler {
             tls: settings.tls,
             connector: tls::connector()?,
             verifying: tls::verifying_connector(settings.tls_ca_file.as_deref())?,
+            webpki: tls::webpki_verifier(settings.tls_ca_file.as_deref())?,
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,

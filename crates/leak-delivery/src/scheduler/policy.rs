@@ -128,7 +128,11 @@ impl Inner {
         self.dane_status.borrow().active()
     }
 
-    /// The routes under the domain's MTA-STS policy, if any.
+    /// The routes under the domain's MTA-STS policy, if any: `enforce`
+    /// keeps the listed MX hosts, verified; `testing` tries every host as
+    /// without a policy and reports what `enforce` would have refused; a
+    /// policy that could not be fetched is reported, the mail delivered as
+    /// without one (RFC 8461 §5).
     async fn mta_sts_routes(
         &self,
         domain: &str,
@@ -137,19 +141,22 @@ impl Inner {
         let Some(sts) = &self.mta_sts else {
             return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
         };
-        let Some(policy) = sts.policy(domain).await else {
-            return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
+        let policy = match sts.policy(domain).await {
+            mta_sts::StsLookup::Policy(policy) => policy,
+            mta_sts::StsLookup::None => {
+                return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
+            }
+            mta_sts::StsLookup::Failed(failure) => {
+                return Ok(Routing {
+                    routes: routes(targets, HostTls::Opportunistic),
+                    policy: Some(PolicyDetails::new(PolicyType::Sts, domain)),
+                    failures: vec![(String::new(), failure)],
+                })
+            }
         };
         match policy.mode {
             mta_sts::Mode::Enforce => {
-                let mut report = PolicyDetails::new(PolicyType::Sts, domain);
-                report.policy_string = vec!["version: STSv1".into(), "mode: enforce".into()];
-                let mx = policy.mx.iter().map(|mx| format!("mx: {mx}"));
-                report.policy_string.extend(mx);
-                report
-                    .policy_string
-                    .push(format!("max_age: {}", policy.max_age));
-                report.mx_host = policy.mx.clone();
+                let report = sts_details(domain, &policy);
                 targets.retain(|t| policy.allows(&t.host));
                 if targets.is_empty() {
                     let reply = "451 4.7.5 no MX host matches the domain's MTA-STS policy";
@@ -167,7 +174,17 @@ impl Inner {
                 if targets.iter().any(|t| !policy.allows(&t.host)) {
                     tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
                 }
-                Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
+                let route = |target: crate::MxTarget| Route {
+                    tls: HostTls::StsTesting {
+                        listed: policy.allows(&target.host),
+                    },
+                    target,
+                };
+                Ok(Routing {
+                    routes: targets.into_iter().map(route).collect(),
+                    policy: Some(sts_details(domain, &policy)),
+                    failures: Vec::new(),
+                })
             }
             mta_sts::Mode::None => Ok(Routing::plain(routes(targets, HostTls::Opportunistic))),
         }
@@ -332,6 +349,25 @@ impl Inner {
                 .await;
         }
     }
+}
+
+/// An MTA-STS policy as TLS-RPT names it (RFC 8460 §4.4: its text, line
+/// by line, and its `mx` patterns).
+fn sts_details(domain: &str, policy: &mta_sts::Policy) -> PolicyDetails {
+    let mode = match policy.mode {
+        mta_sts::Mode::Enforce => "enforce",
+        mta_sts::Mode::Testing => "testing",
+        mta_sts::Mode::None => "none",
+    };
+    let mut report = PolicyDetails::new(PolicyType::Sts, domain);
+    report.policy_string = vec!["version: STSv1".into(), format!("mode: {mode}")];
+    let mx = policy.mx.iter().map(|mx| format!("mx: {mx}"));
+    report.policy_string.extend(mx);
+    report
+        .policy_string
+        .push(format!("max_age: {}", policy.max_age));
+    report.mx_host = policy.mx.clone();
+    report
 }
 
 /// Every target with the same authentication.
