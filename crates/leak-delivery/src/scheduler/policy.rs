@@ -79,11 +79,12 @@ impl Inner {
     /// domain's `[[delivery.domain]]` policy; else DANE when it applies
     /// (`dane = true`, or `"auto"` with a validating resolver) and the
     /// domain's MX hosts publish validated TLSA records (RFC 7672 takes
-    /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy in
-    /// `enforce` mode (hosts outside its `mx` patterns dropped); else
-    /// opportunistic. With the routes, the policy TLS-RPT reports on
-    /// (DANE, MTA-STS). `Err` with the deferral reply and the TLS-RPT
-    /// failures when no host is left.
+    /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy
+    /// (`enforce`: hosts outside its `mx` patterns dropped; `testing`:
+    /// noted only); else opportunistic. With the routes, the policy TLS-RPT
+    /// reports on (DANE, MTA-STS, or an MTA-STS policy that could not be
+    /// had). `Err` with the deferral reply and the TLS-RPT failures when no
+    /// host is left.
     pub(super) async fn tls_policy(
         &self,
         domain: &str,
