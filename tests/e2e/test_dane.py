@@ -20,7 +20,13 @@ plain.dane.test one with an `https:` rua (a Python HTTPS server with a
 certificate from the test CA, trusted through `delivery.tls_ca_file`); with
 `tls_report_interval = "3s"` the reports arrive, gzipped JSON made by
 mail-auth, with the failure types. The metrics count deliveries by TLS mode
-and failures by type."""
+and failures by type.
+
+`dane = "auto"` (the default): with BIND9 and the trust anchor the probe
+validates and DANE applies (mismatch deferred, match delivered); behind
+dnsmasq (no DNSSEC) or a proxy that strips DNSSEC records it stays off with
+a WARN, `leak status` and `leak_dane_active` saying so; a signed root zone
+of our own shows the probe's root branch."""
 
 import gzip
 import http.server
@@ -152,8 +158,9 @@ $INCLUDE {zsk}.key
     return str(anchor)
 
 
-def start_named(folder):
-    """named -g on 127.0.0.1 and a free port; polls with dig until it answers."""
+def start_named(folder, zone="dane.test"):
+    """named -g on 127.0.0.1 and a free port, primary for `zone` (from
+    `<zone>.signed`); polls with dig until it answers."""
     port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
     pathlib.Path(folder, "named.conf").write_text(f"""
 options {{
@@ -166,7 +173,7 @@ options {{
     session-keyfile none;
     managed-keys-directory "{folder}";
 }};
-zone "dane.test" {{ type primary; file "dane.test.signed"; }};
+zone "{zone}" {{ type primary; file "{zone.strip('.') or 'root'}.signed"; }};
 """)
     named = subprocess.Popen([shutil.which("named") or "/usr/sbin/named", "-g", "-c",
                               f"{folder}/named.conf"],
@@ -175,8 +182,8 @@ zone "dane.test" {{ type primary; file "dane.test.signed"; }};
     while time.monotonic() < deadline:
         assert named.poll() is None, pathlib.Path(folder, "named.log").read_text()
         answer = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1",
-                                 "+tries=1", "SOA", "dane.test"], capture_output=True, text=True)
-        if answer.returncode == 0 and "ns.dane.test." in answer.stdout:
+                                 "+tries=1", "SOA", zone], capture_output=True, text=True)
+        if answer.returncode == 0 and " hostmaster." in answer.stdout:
             return named, port
         time.sleep(0.2)
     named.kill()
@@ -482,3 +489,37 @@ def test_dane_auto_is_off_behind_a_resolver_that_strips_dnssec(make_daemon, dane
         assert status(auto)["dane_active"] is False
     finally:
         stripping.close()
+
+
+def test_dane_auto_probe_validates_the_root_zone(make_daemon):
+    """The probe's root branch, which a real resolver answers: here a BIND9
+    serving a root zone signed with keys of our own, given as the trust
+    anchor (hickory adds root keys of the file to the IANA ones). The SOA
+    of `.` validates, so DANE turns itself on."""
+    folder = tempfile.mkdtemp(prefix="leak-root-")
+    try:
+        keys = [run("dnssec-keygen", "-q", "-a", "ECDSAP256SHA256", *flag, "-K", folder,
+                    ".").strip() for flag in (["-f", "KSK"], [])]
+        includes = "".join(f"$INCLUDE {key}.key\n" for key in keys)
+        pathlib.Path(folder, "root.zone").write_text(
+            "$TTL 300\n. IN SOA ns.root.test. hostmaster.root.test. 1 3600 600 86400 300\n"
+            ". IN NS ns.root.test.\nns.root.test. IN A 127.0.0.1\n" + includes)
+        run("dnssec-signzone", "-q", "-O", "full", "-o", ".", "-k", f"{keys[0]}.key", "-f",
+            "root.signed", "root.zone", f"{keys[1]}.key", cwd=folder)
+        anchor = pathlib.Path(folder, "root-anchor.keys")
+        anchor.write_text("".join(pathlib.Path(folder, f"{key}.key").read_text()
+                                  for key in keys))
+        named, dns_port = start_named(folder, zone=".")
+        try:
+            daemon = make_daemon(nameserver=f"127.0.0.1:{dns_port}",
+                                 extra=f'dnssec_trust_anchor = "{anchor}"\n')
+            assert wait_for(lambda: status(daemon)["dane"] != "auto, probing whether DNSSEC "
+                            "validation works through dns.nameservers", 30)
+            report = status(daemon)
+            assert report["dane_active"] is True, (report, "".join(daemon.log))
+            assert report["dane"].endswith("the SOA of the root zone validated)"), report
+        finally:
+            named.terminate()
+            named.wait(10)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
