@@ -46,8 +46,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-python3 - <<'PY' || { log "installing Python packages"; python3 -m pip install -q pytest dkimpy aiosmtpd pynacl websockets prometheus-client pikepdf reportlab python-docx openpyxl python-pptx odfpy; }
-import pytest, dkim, aiosmtpd, nacl, websockets, prometheus_client, pikepdf, reportlab, docx, openpyxl, pptx, odf  # noqa: F401
+python3 - <<'PY' || { log "installing Python packages"; python3 -m pip install -q pytest dkimpy aiosmtpd pynacl websockets prometheus-client pikepdf reportlab python-docx openpyxl python-pptx odfpy dnspython; }
+import pytest, dkim, aiosmtpd, nacl, websockets, prometheus_client, pikepdf, reportlab, docx, openpyxl, pptx, odf, dns.message  # noqa: F401
 PY
 
 log "format and lints"

@@ -20,7 +20,13 @@ plain.dane.test one with an `https:` rua (a Python HTTPS server with a
 certificate from the test CA, trusted through `delivery.tls_ca_file`); with
 `tls_report_interval = "3s"` the reports arrive, gzipped JSON made by
 mail-auth, with the failure types. The metrics count deliveries by TLS mode
-and failures by type."""
+and failures by type.
+
+`dane = "auto"` (the default): with BIND9 and the trust anchor the probe
+validates and DANE applies (mismatch deferred, match delivered); behind
+dnsmasq (no DNSSEC) or a proxy that strips DNSSEC records it stays off with
+a WARN, `leak status` and `leak_dane_active` saying so; a signed root zone
+of our own shows the probe's root branch."""
 
 import gzip
 import http.server
@@ -152,8 +158,9 @@ $INCLUDE {zsk}.key
     return str(anchor)
 
 
-def start_named(folder):
-    """named -g on 127.0.0.1 and a free port; polls with dig until it answers."""
+def start_named(folder, zone="dane.test"):
+    """named -g on 127.0.0.1 and a free port, primary for `zone` (from
+    `<zone>.signed`); polls with dig until it answers."""
     port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
     pathlib.Path(folder, "named.conf").write_text(f"""
 options {{
@@ -166,7 +173,7 @@ options {{
     session-keyfile none;
     managed-keys-directory "{folder}";
 }};
-zone "dane.test" {{ type primary; file "dane.test.signed"; }};
+zone "{zone}" {{ type primary; file "{zone.strip('.') or 'root'}.signed"; }};
 """)
     named = subprocess.Popen([shutil.which("named") or "/usr/sbin/named", "-g", "-c",
                               f"{folder}/named.conf"],
@@ -175,8 +182,8 @@ zone "dane.test" {{ type primary; file "dane.test.signed"; }};
     while time.monotonic() < deadline:
         assert named.poll() is None, pathlib.Path(folder, "named.log").read_text()
         answer = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=1",
-                                 "+tries=1", "SOA", "dane.test"], capture_output=True, text=True)
-        if answer.returncode == 0 and "ns.dane.test." in answer.stdout:
+                                 "+tries=1", "SOA", zone], capture_output=True, text=True)
+        if answer.returncode == 0 and " hostmaster." in answer.stdout:
             return named, port
         time.sleep(0.2)
     named.kill()
@@ -330,3 +337,189 @@ def test_dane_authenticates_mx_hosts_by_their_tlsa_records(make_daemon, dane_wor
     assert sample("leak_delivery_tls_failures", 'type="starttls-not-supported"') == 1
     assert sample("leak_delivery_tls_failures", 'type="dnssec-invalid"') == 1
     assert sample("leak_delivery_tls_failures", 'type="dane-required"') == 1
+
+
+def status(daemon):
+    result = daemon.cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def metric(daemon, name):
+    address = next(re.search(r"metrics endpoint at (http://\S+)", line).group(1)
+                   for line in daemon.log if "metrics endpoint at" in line)
+    text = urllib.request.urlopen(address, timeout=10).read().decode()
+    found = re.search(rf"^{name} (\d+)", text, re.M)
+    assert found, (name, text)
+    return int(found.group(1))
+
+
+def test_dane_auto_turns_itself_on_when_the_resolver_passes_dnssec(make_daemon, dane_world):
+    """No `dane` key: the probe validates dane.test's SOA through BIND9 (the
+    root is refused there, one validated zone is enough), so DANE applies
+    exactly as with `dane = true`: a TLSA mismatch is deferred, a match
+    delivered."""
+    sinks, port, nameserver, anchor, ca, posted = dane_world
+    daemon = make_daemon(
+        nameserver=nameserver, mx_port=port, limits={"max_recipients": 10},
+        extra=f'dnssec_trust_anchor = "{anchor}"\n[metrics]\nbind = "127.0.0.1:0"\n')
+    assert "dane" not in daemon.config.read_text().split("[dns]")[0], "default config"
+    submit(daemon, ["bob@ee.dane.test", "bob@bad.dane.test"], "dane-auto")
+    rcpts = lambda name: sorted(r for m in sinks[name].messages for r in m.rcpt_tos)
+    assert wait_for(lambda: rcpts("good") == ["bob@ee.dane.test"]
+                    and set(deferred(daemon)) == {"bob@bad.dane.test"}, 60), \
+        (rcpts("good"), deferred(daemon), "".join(daemon.log[-40:]))
+    assert "matches no TLSA record" in deferred(daemon)["bob@bad.dane.test"]
+    assert sinks["bad"].messages == [] and sinks["bad"].rcpts == []
+    report = status(daemon)
+    assert report["dane_active"] is True, report
+    assert report["dane"].startswith("active (auto: "), report
+    assert "dane.test." in report["dane"], report
+    text = daemon.cli("status").stdout
+    assert re.search(r"^dane: +active \(auto: DNSSEC validation works", text, re.M), text
+    assert metric(daemon, "leak_dane_active") == 1
+    assert any("DANE active" in line for line in daemon.log)
+    assert not any("DANE inactive" in line for line in daemon.log)
+
+
+def test_dane_auto_stays_off_behind_a_resolver_without_dnssec(make_daemon, mx_and_dns):
+    """dnsmasq serves no DNSSEC (and refuses the root): with the default
+    config the probe fails, a WARN says why and what to do, `leak status`
+    and the metric say DANE is inactive, and mail goes out as before."""
+    handler, port, nameserver = mx_and_dns
+    daemon = make_daemon(nameserver=nameserver, mx_port=port,
+                         extra='[metrics]\nbind = "127.0.0.1:0"\n')
+    warning = lambda: [line for line in daemon.log if "DANE inactive" in line]
+    assert wait_for(warning, 30), "".join(daemon.log)
+    [line] = warning()
+    assert "WARN" in line, line
+    assert "delivery.dane = true" in line and "passes DNSSEC records on" in line, line
+    report = status(daemon)
+    assert report["dane_active"] is False, report
+    assert report["dane"].startswith("inactive (auto: DNSSEC validation does not work"), report
+    text = daemon.cli("status").stdout
+    assert re.search(r"^dane: +inactive \(auto: .*the root zone: lookup failed", text, re.M), text
+    assert metric(daemon, "leak_dane_active") == 0
+    submit(daemon, ["bob@example.test"], "dane-auto-off")
+    assert wait_for(lambda: [r for m in handler.messages for r in m.rcpt_tos]
+                    == ["bob@example.test"], 30), "".join(daemon.log[-30:])
+    # A reload probes again (and warns again: still no DNSSEC).
+    assert daemon.cli("reload").returncode == 0
+    assert wait_for(lambda: len(warning()) == 2, 30), "".join(daemon.log[-20:])
+
+
+class StrippingResolver:
+    """A DNS proxy in front of BIND9 that drops every DNSSEC record (RRSIG,
+    NSEC, NSEC3) from the answers, as old or misconfigured resolvers and
+    middleboxes do, and as an attacker on the path to the resolver can."""
+
+    STRIPPED = {"RRSIG", "NSEC", "NSEC3"}
+
+    def __init__(self, upstream):
+        import dns.message  # dnspython, which dkimpy depends on
+        import dns.query
+        self.message, self.query = dns.message, dns.query
+        host, port = upstream.rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                data, client = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            try:
+                query = self.message.from_wire(data)
+                answer = self.query.udp(query, self.upstream[0], port=self.upstream[1],
+                                        timeout=2)
+            except Exception:  # noqa: BLE001 - no answer, as a broken resolver
+                continue
+            for section in (answer.answer, answer.authority, answer.additional):
+                section[:] = [rrset for rrset in section
+                              if rrset.rdtype.name not in self.STRIPPED]
+            self.sock.sendto(answer.to_wire(), client)
+
+    def close(self):
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_dane_auto_is_off_behind_a_resolver_that_strips_dnssec(make_daemon, dane_world):
+    """The case `auto` exists for, and its price. Behind a resolver that
+    strips DNSSEC records, `dane = true` defers even the mail of domains
+    without TLSA records (every lookup is bogus); the default `auto` sees
+    that the trusted zone no longer validates, turns DANE off, and delivers
+    with opportunistic TLS — including to the MX whose certificate the
+    TLSA record would have refused: whoever strips DNSSEC between leak and
+    its resolver turns DANE off (docs/operations.md says so; operators who
+    want fail-closed keep `dane = true`)."""
+    sinks, port, nameserver, anchor, ca, posted = dane_world
+    stripping = StrippingResolver(nameserver)
+    try:
+        common = dict(nameserver=stripping.address, mx_port=port,
+                      limits={"max_recipients": 10},
+                      extra=f'dnssec_trust_anchor = "{anchor}"\n')
+        always = make_daemon(delivery_extra="dane = true", **common)
+        submit(always, ["bob@none.dane.test", "bob@bad.dane.test"], "dane-strip-true")
+        assert wait_for(lambda: set(deferred(always)) ==
+                        {"bob@none.dane.test", "bob@bad.dane.test"}, 60), \
+            (deferred(always), "".join(always.log[-30:]))
+        assert "dnssec" in deferred(always)["bob@none.dane.test"].lower(), deferred(always)
+        assert always.stop() == 0
+        assert sinks["none"].messages == [] and sinks["bad"].messages == []
+
+        auto = make_daemon(**common)
+        assert wait_for(lambda: any("DANE inactive" in line for line in auto.log), 30), \
+            "".join(auto.log)
+        warning = next(line for line in auto.log if "DANE inactive" in line)
+        assert "dane.test.: " in warning and "the root zone: " in warning, warning
+        submit(auto, ["bob@none.dane.test", "bob@bad.dane.test"], "dane-strip-auto")
+        rcpts = lambda name: sorted(r for m in sinks[name].messages for r in m.rcpt_tos)
+        assert wait_for(lambda: rcpts("none") == ["bob@none.dane.test"]
+                        and rcpts("bad") == ["bob@bad.dane.test"], 60), \
+            (rcpts("none"), rcpts("bad"), deferred(auto), "".join(auto.log[-30:]))
+        assert status(auto)["dane_active"] is False
+    finally:
+        stripping.close()
+
+
+def test_dane_auto_probe_validates_the_root_zone(make_daemon):
+    """The probe's root branch, which a real resolver answers: here a BIND9
+    serving a root zone signed with keys of our own, given as the trust
+    anchor (hickory adds root keys of the file to the IANA ones). The SOA
+    of `.` validates, so DANE turns itself on."""
+    folder = tempfile.mkdtemp(prefix="leak-root-")
+    try:
+        keys = [run("dnssec-keygen", "-q", "-a", "ECDSAP256SHA256", *flag, "-K", folder,
+                    ".").strip() for flag in (["-f", "KSK"], [])]
+        includes = "".join(f"$INCLUDE {key}.key\n" for key in keys)
+        pathlib.Path(folder, "root.zone").write_text(
+            "$TTL 300\n. IN SOA ns.root.test. hostmaster.root.test. 1 3600 600 86400 300\n"
+            ". IN NS ns.root.test.\nns.root.test. IN A 127.0.0.1\n" + includes)
+        run("dnssec-signzone", "-q", "-O", "full", "-o", ".", "-k", f"{keys[0]}.key", "-f",
+            "root.signed", "root.zone", f"{keys[1]}.key", cwd=folder)
+        anchor = pathlib.Path(folder, "root-anchor.keys")
+        anchor.write_text("".join(pathlib.Path(folder, f"{key}.key").read_text()
+                                  for key in keys))
+        named, dns_port = start_named(folder, zone=".")
+        try:
+            daemon = make_daemon(nameserver=f"127.0.0.1:{dns_port}",
+                                 extra=f'dnssec_trust_anchor = "{anchor}"\n')
+            assert wait_for(lambda: status(daemon)["dane"] != "auto, probing whether DNSSEC "
+                            "validation works through dns.nameservers", 30)
+            report = status(daemon)
+            assert report["dane_active"] is True, (report, "".join(daemon.log))
+            assert report["dane"].endswith("the SOA of the root zone validated)"), report
+        finally:
+            named.terminate()
+            named.wait(10)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

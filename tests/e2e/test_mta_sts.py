@@ -6,9 +6,19 @@ mismatching certificates.
 - enforced.test: enforce, MX mx.good.test (valid certificate) → delivered;
 - bad.test: enforce, MX mx.bad.test (certificate for another name) → deferred;
 - testing.test: testing, MX mx.bad.test → delivered anyway;
-- outside.test: enforce, its MX is not in the policy's `mx` → deferred."""
+- outside.test: enforce, its MX is not in the policy's `mx` → deferred.
+
+TLS-RPT (RFC 8460) beyond `enforce` (test_mta_sts_tls_reports_…): domains
+publishing `_smtp._tls` with a `mailto:` rua at reports.test, each
+delivered and reported — testing.test (certificate-not-trusted),
+mismatch.test (testing, MX outside `mx`: validation-failure), testok.test
+(testing, all good: one successful session), missing.test (the policy
+server answers 404: sts-policy-fetch-error), invalid.test (policy text
+invalid: sts-policy-invalid), untrusted.test (the HTTPS certificate does not
+name mta-sts.untrusted.test: sts-webpki-invalid)."""
 
 import collections
+import gzip
 import http.server
 import json
 import pathlib
@@ -25,6 +35,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import PASSWORD, Sink, wait_for
+from email import message_from_bytes
 
 GOOD, BAD = "127.0.0.3", "127.0.0.4"
 POLICIES = {
@@ -35,6 +46,15 @@ POLICIES = {
 }
 MX = {"enforced": "mx.good.test", "bad": "mx.bad.test", "testing": "mx.bad.test",
       "outside": "mx.good.test"}
+# Served besides POLICIES (the TLS-RPT test's domains); missing.test gets a
+# 404, untrusted.test's name is not in the HTTPS certificate.
+SERVED = dict(POLICIES,
+              mismatch="version: STSv1\nmode: testing\nmx: mx.elsewhere.example\nmax_age: 86400\n",
+              testok="version: STSv1\nmode: testing\nmx: mx.good.test\nmax_age: 86400\n",
+              invalid="version: STSv1\nmode: strict\nmx: mx.good.test\nmax_age: 86400\n")
+REPORTED = {"testing": "mx.bad.test", "mismatch": "mx.good.test", "testok": "mx.good.test",
+            "missing": "mx.good.test", "invalid": "mx.good.test",
+            "untrusted": "mx.good.test"}
 
 
 def openssl(*args):
@@ -47,7 +67,8 @@ def make_certs(folder):
             "-days", "2", "-subj", "/CN=leak test CA",
             "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    https = ",".join(f"DNS:mta-sts.{d}.test" for d in POLICIES)
+    named = [*POLICIES, "mismatch", "testok", "missing", "invalid"]
+    https = ",".join(f"DNS:mta-sts.{d}.test" for d in named)
     for name, san in (("good", "DNS:mx.good.test"), ("bad", "DNS:wrong.name.test"),
                       ("https", https)):
         openssl("req", *ec, "-keyout", f"{folder}/{name}.key", "-out", f"{folder}/{name}.csr",
@@ -82,10 +103,10 @@ def sts_world():
             host = (self.headers.get("Host") or "").split(":")[0]
             domain = host.removeprefix("mta-sts.").removesuffix(".test")
             fetched[domain] += 1
-            if self.path != "/.well-known/mta-sts.txt" or domain not in POLICIES:
+            if self.path != "/.well-known/mta-sts.txt" or domain not in SERVED:
                 self.send_error(404)
                 return
-            body = POLICIES[domain].encode()
+            body = SERVED[domain].encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -111,10 +132,14 @@ def sts_world():
         probe.bind(("127.0.0.1", 0))
         dns_port = probe.getsockname()[1]
     records = [f"--host-record=mx.good.test,{GOOD}", f"--host-record=mx.bad.test,{BAD}"]
-    for domain in POLICIES:
-        records += [f"--mx-host={domain}.test,{MX[domain]},10",
+    for domain, mx in {**MX, **REPORTED}.items():
+        records += [f"--mx-host={domain}.test,{mx},10",
                     f"--txt-record=_mta-sts.{domain}.test,v=STSv1; id=20261204",
                     f"--host-record=mta-sts.{domain}.test,127.0.0.1"]
+    for domain in REPORTED:
+        records.append(f"--txt-record=_smtp._tls.{domain}.test,"
+                       "v=TLSRPTv1; rua=mailto:tlsrpt@reports.test")
+    records.append("--mx-host=reports.test,mx.good.test,10")
     dnsmasq = subprocess.Popen(
         [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
          f"--port={dns_port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
@@ -167,3 +192,61 @@ def test_mta_sts_policies_are_fetched_cached_and_enforced(make_daemon, sts_world
     assert wait_for(lambda: len(good()) == 2, 30), "".join(daemon.log[-30:])
     assert fetched["enforced"] == 1, fetched
     assert len(bad()) == 1
+
+
+def test_mta_sts_tls_reports_cover_testing_policies_and_policy_failures(make_daemon, sts_world):
+    """RFC 8460 for MTA-STS beyond `enforce` failures: every domain below
+    is delivered (a testing policy and a policy that cannot be had do not
+    stop mail, RFC 8461 §5), and each gets an aggregate report saying how
+    its policy fared."""
+    sinks, port, nameserver, ca, web_port, fetched = sts_world
+    daemon = make_daemon(nameserver=nameserver, mx_port=port, mta_sts="true",
+                         limits={"max_recipients": 10},
+                         delivery_extra=f'tls_ca_file = "{ca}"\nmta_sts_port = {web_port}\n'
+                                        'tls_report_interval = "3s"')
+    submit(daemon, [f"bob@{d}.test" for d in REPORTED], "sts-report")
+    rcpts = lambda name: sorted(r for m in sinks[name].messages for r in m.rcpt_tos
+                                if r.startswith("bob@"))
+    expected_good = sorted(f"bob@{d}.test" for d, mx in REPORTED.items() if mx == "mx.good.test")
+    assert wait_for(lambda: rcpts("good") == expected_good
+                    and rcpts("bad") == ["bob@testing.test"], 30), \
+        (rcpts("good"), rcpts("bad"), "".join(daemon.log[-30:]))
+
+    reports = lambda: [m for m in sinks["good"].messages
+                       if m.rcpt_tos == ["tlsrpt@reports.test"]]
+    assert wait_for(lambda: len(reports()) == len(REPORTED), 30), \
+        (len(reports()), "".join(daemon.log[-30:]))
+    by_domain = {}
+    for envelope in reports():
+        message = message_from_bytes(envelope.original_content)
+        part = next(p for p in message.walk()
+                    if p.get_content_type() == "application/tlsrpt+gzip")
+        report = json.loads(gzip.decompress(part.get_payload(decode=True)))
+        [policy] = report["policies"]
+        by_domain[message["TLS-Report-Domain"]] = policy
+    assert set(by_domain) == {f"{d}.test" for d in REPORTED}, by_domain
+
+    def failure(domain):
+        policy = by_domain[f"{domain}.test"]
+        assert policy["policy"]["policy-type"] == "sts", policy
+        assert policy["summary"] == {"total-successful-session-count": 0,
+                                     "total-failure-session-count": 1}, policy
+        [detail] = policy["failure-details"]
+        return detail["result-type"], detail.get("receiving-mx-hostname"), policy
+
+    kind, mx, policy = failure("testing")
+    assert (kind, mx) == ("certificate-not-trusted", "mx.bad.test"), policy
+    assert "mode: testing" in policy["policy"]["policy-string"], policy
+    assert policy["policy"]["mx-host"] == ["mx.bad.test"], policy
+    kind, mx, policy = failure("mismatch")
+    assert (kind, mx) == ("validation-failure", "mx.good.test"), policy
+    for domain, expected in (("missing", "sts-policy-fetch-error"),
+                             ("invalid", "sts-policy-invalid"),
+                             ("untrusted", "sts-webpki-invalid")):
+        kind, mx, policy = failure(domain)
+        assert (kind, mx) == (expected, None), (domain, policy)
+    ok = by_domain["testok.test"]
+    assert ok["summary"] == {"total-successful-session-count": 1,
+                             "total-failure-session-count": 0}, ok
+    assert ok["failure-details"] == [], ok
+    assert "mode: testing" in ok["policy"]["policy-string"], ok

@@ -117,6 +117,8 @@ async fn main() {
             listeners: vec![],
             sessions_open: 0,
             policy_store: "embedded".into(),
+            dane: "off (delivery.dane = false)".into(),
+            dane_active: false,
         }),
         reload: Arc::new(leak_admin::ReloadReport::default),
         render_outgoing: Arc::new(|_, body| body.to_vec()),

@@ -364,6 +364,8 @@ async fn status(ctx: &AdminContext) -> OpResult {
         listeners: info.listeners,
         sessions_open: info.sessions_open,
         policy_store: info.policy_store,
+        dane: info.dane,
+        dane_active: info.dane_active,
         queue,
     }))
 }

@@ -146,6 +146,11 @@ pub struct StatusReport {
     /// The policy store's health (embedded, or the cluster's database).
     #[serde(default)]
     pub policy_store: String,
+    /// Whether automatic DANE applies (`delivery.dane`), in words.
+    #[serde(default)]
+    pub dane: String,
+    #[serde(default)]
+    pub dane_active: bool,
     pub queue: QueueCounts,
 }
 
@@ -287,6 +292,8 @@ mod tests {
             listeners: vec!["127.0.0.1:587 (starttls)".into()],
             sessions_open: 3,
             policy_store: "embedded".into(),
+            dane: "off (delivery.dane = false)".into(),
+            dane_active: false,
             queue: QueueCounts::default(),
         };
         let line = to_line(&Response::Status(report.clone()));

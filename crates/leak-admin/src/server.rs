@@ -67,6 +67,9 @@ pub struct StatusInfo {
     /// Where accounts, opt-outs and counters live and whether they can be
     /// reached (`leak_cluster::PolicyStore::health`).
     pub policy_store: String,
+    /// Whether automatic DANE applies, in words (`DaneStatus::describe`).
+    pub dane: String,
+    pub dane_active: bool,
 }
 
 /// A bound admin socket, ready to [`run`](AdminServer::run).

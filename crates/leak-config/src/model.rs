@@ -608,10 +608,11 @@ pub struct DeliveryConfig {
     pub mta_sts_port: u16,
     /// DANE (RFC 7672) for domains without a `[[delivery.domain]]` policy:
     /// look up DNSSEC-validated TLSA records of their MX hosts and, when
-    /// present, require a matching certificate (before MTA-STS). Off by
-    /// default: it needs a resolver that passes DNSSEC records on.
+    /// present, require a matching certificate (before MTA-STS). `"auto"`
+    /// (the default): only while a probe shows that DNSSEC validation works
+    /// through `dns.nameservers`; `true`: always; `false`: never.
     #[serde(default)]
-    pub dane: bool,
+    pub dane: DaneSetting,
     /// How often TLS-RPT (RFC 8460) aggregate reports are sent to the
     /// domains that ask for them; "0s" records and sends nothing.
     #[serde(default = "default_tls_report_interval", with = "humantime_serde")]
@@ -636,6 +637,38 @@ pub struct DeliveryDomainConfig {
     pub name: String,
     /// The TLS policy for this domain.
     pub tls: DomainTls,
+}
+
+/// `delivery.dane`: `true`, `false` or `"auto"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DaneSetting {
+    /// DANE while DNSSEC validation works through the resolver (probed at
+    /// start, hourly and on reload), otherwise none.
+    #[default]
+    Auto,
+    /// `true`: DANE whatever the resolver does (a resolver that strips
+    /// DNSSEC then defers mail instead of sending it unauthenticated).
+    Always,
+    /// `false`: no automatic DANE (`tls = "dane"` domains still get it).
+    Never,
+}
+
+impl<'de> Deserialize<'de> for DaneSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        let expected = || serde::de::Error::custom("expected true, false or \"auto\"");
+        match Raw::deserialize(deserializer).map_err(|_| expected())? {
+            Raw::Bool(true) => Ok(DaneSetting::Always),
+            Raw::Bool(false) => Ok(DaneSetting::Never),
+            Raw::Text(text) if text == "auto" => Ok(DaneSetting::Auto),
+            Raw::Text(_) => Err(expected()),
+        }
+    }
 }
 
 /// A per-domain TLS policy.
@@ -677,7 +710,7 @@ impl Default for DeliveryConfig {
             domains: Vec::new(),
             mta_sts: true,
             mta_sts_port: default_mta_sts_port(),
-            dane: false,
+            dane: DaneSetting::Auto,
             tls_report_interval: default_tls_report_interval(),
             warmup_start: None,
             warmup_daily: Vec::new(),

@@ -401,6 +401,28 @@ tls = "TLS"
 }
 
 #[test]
+fn dane_is_auto_by_default_and_takes_the_old_booleans() {
+    let with = |value: &str| {
+        leak_config::parse(&format!(
+            "[server]\nhostname = \"h.example\"\ndata_dir = \"d\"\n\
+             [anonymizer]\ndomain = \"anon.example\"\n[delivery]\n{value}\n"
+        ))
+        .map(|c| c.delivery.dane)
+        .map_err(|problems| format!("{problems:?}"))
+    };
+    use leak_config::DaneSetting;
+    assert_eq!(with("").unwrap(), DaneSetting::Auto);
+    assert_eq!(with("dane = \"auto\"").unwrap(), DaneSetting::Auto);
+    assert_eq!(with("dane = true").unwrap(), DaneSetting::Always);
+    assert_eq!(with("dane = false").unwrap(), DaneSetting::Never);
+    for wrong in ["dane = \"yes\"", "dane = 1"] {
+        let error = with(wrong).unwrap_err();
+        assert!(error.contains("delivery.dane"), "{error}");
+        assert!(error.contains("expected true, false or"), "{error}");
+    }
+}
+
+#[test]
 fn cluster_section_is_checked_and_never_prints_its_password() {
     let text = r#"
 [server]

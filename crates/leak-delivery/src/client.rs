@@ -65,6 +65,8 @@ pub(crate) struct SmtpConfig {
     pub connector: TlsConnector,
     /// For domains whose policy is `verify` or MTA-STS (see `tls.rs`).
     pub verifying: TlsConnector,
+    /// The same check, for MTA-STS `testing` policies (noted, not enforced).
+    pub webpki: Arc<rustls::client::WebPkiServerVerifier>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
@@ -143,14 +145,16 @@ pub(crate) async fn deliver(
         let host = &route.target.host;
         for &addr in route.target.addrs.iter().filter(|a| cfg.family_allows(a)) {
             match try_host(cfg, route, addr, tx).await {
-                Ok((results, tls_used)) => {
+                Ok((results, tls_used, noted)) => {
+                    // An MTA-STS `testing` failure: delivered, reported.
+                    tls_failures.extend(noted.map(|failure| (host.clone(), failure)));
                     return DomainResult {
                         mx: Some(host.clone()),
                         results,
                         retry_at: None,
                         tls_used: Some(tls_used),
                         tls_failures,
-                    }
+                    };
                 }
                 Err(skip) => {
                     tracing::info!(mx = %host, %addr, error = %skip.reason, "MX host skipped");
@@ -178,26 +182,28 @@ pub(crate) async fn deliver(
     }
 }
 
-/// One host: `Ok` with per-recipient results once it answered the transaction,
-/// `Err` with the reason when the next host should be tried. A kept session
-/// to the address is used first; the session is kept again afterwards;
-/// neither for a transaction that wants its own session.
+/// One host: `Ok` with per-recipient results once it answered the transaction
+/// (with how the session was protected, and what an MTA-STS `testing`
+/// policy would have refused of it), `Err` with the reason when the next
+/// host should be tried. A kept session to the address is used first; the
+/// session is kept again afterwards; neither for a transaction that wants
+/// its own session.
 async fn try_host(
     cfg: &SmtpConfig,
     route: &Route,
     addr: IpAddr,
     tx: &Transaction<'_>,
-) -> Result<(Vec<RecipientResult>, TlsUsed), Skip> {
+) -> Result<(Vec<RecipientResult>, TlsUsed, Option<TlsFailure>), Skip> {
     let sock = SocketAddr::new(addr, cfg.port);
     let host = route.target.host.as_str();
     if tx.own_session {
         let mut session = open(cfg, host, sock, &route.tls).await?;
-        let used = session.capabilities().tls;
+        let caps = session.capabilities();
         let (results, clean) = session.transaction(cfg, tx).await?;
         if clean {
             session.quit().await;
         }
-        return Ok((results, used));
+        return Ok((results, caps.tls, caps.sts_testing));
     }
     if let Some((mut session, used)) = cfg.sessions.take(sock) {
         // A session never carries mail for a domain whose policy demands
@@ -208,21 +214,22 @@ async fn try_host(
         } else if session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx).await {
                 keep_or_close(cfg, sock, session, clean, used + 1).await;
-                return Ok((results, tls));
+                return Ok((results, tls, None));
             }
         }
         // A kept session that fails is not the host's fault: open a new one.
     }
     let mut session = open(cfg, host, sock, &route.tls).await?;
-    let tls = session.capabilities().tls;
+    let caps = session.capabilities();
     let (results, clean) = session.transaction(cfg, tx).await?;
     keep_or_close(cfg, sock, session, clean, 1).await;
-    Ok((results, tls))
+    Ok((results, caps.tls, caps.sts_testing))
 }
 
 /// Whether a kept session protected as `used` may carry mail whose route
 /// demands `wanted`: a webpki-verified one for `verify`/MTA-STS routes;
-/// a DANE route always opens its own session.
+/// DANE and MTA-STS `testing` routes always open their own session (the
+/// check, or the note for TLS-RPT, is made at the handshake).
 fn satisfies(used: TlsUsed, wanted: &HostTls) -> bool {
     match wanted {
         HostTls::Opportunistic => true,
@@ -231,7 +238,7 @@ fn satisfies(used: TlsUsed, wanted: &HostTls) -> bool {
         }
         // Never: the certificate matched the TLSA records of the host the
         // session was opened for, which may be another name at this address.
-        HostTls::Dane(_) => false,
+        HostTls::Dane(_) | HostTls::StsTesting { .. } => false,
     }
 }
 
@@ -283,11 +290,20 @@ async fn open(
         .await
         .map_err(|e| format!("EHLO: {}", error_text(e)))?;
     if ehlo.has_capability(EXT_START_TLS) {
-        let (dane, used);
+        let (dane, used, testing);
+        let mut verified = None;
         let connector = match route {
-            HostTls::Opportunistic => {
+            HostTls::Opportunistic | HostTls::StsTesting { listed: false } => {
                 used = TlsUsed::Opportunistic;
                 &cfg.connector
+            }
+            HostTls::StsTesting { listed: true } => {
+                used = TlsUsed::Opportunistic;
+                let flag;
+                (testing, flag) =
+                    crate::tls::testing_connector(cfg.webpki.clone()).map_err(|e| e.to_string())?;
+                verified = Some(flag);
+                &testing
             }
             HostTls::Verify => {
                 used = TlsUsed::Verify;
@@ -306,7 +322,9 @@ async fn open(
         let mut tls = client.start_tls(connector, host).await.map_err(|e| {
             let text = error_text(e);
             match route {
-                HostTls::Opportunistic => Skip::from(format!("STARTTLS: {text}")),
+                HostTls::Opportunistic | HostTls::StsTesting { .. } => {
+                    Skip::from(format!("STARTTLS: {text}"))
+                }
                 HostTls::Dane(_) => Skip {
                     reason: format!("{host}: certificate matches no TLSA record: {text}"),
                     tls: Some(TlsFailure::ValidationFailure),
@@ -321,8 +339,17 @@ async fn open(
             .ehlo(&cfg.hostname)
             .await
             .map_err(|e| format!("EHLO after STARTTLS: {}", error_text(e)))?;
+        let verified = verified.map(|flag| flag.load(std::sync::atomic::Ordering::Relaxed));
+        let (tls_used, sts_testing) = match (route, verified) {
+            // A testing policy whose check passed: as good as `enforce`.
+            (_, Some(true)) => (TlsUsed::MtaSts, None),
+            (_, Some(false)) => (used, Some(TlsFailure::CertificateNotTrusted)),
+            (HostTls::StsTesting { .. }, None) => (used, Some(TlsFailure::ValidationFailure)),
+            _ => (used, None),
+        };
         let caps = Capabilities {
-            tls: used,
+            tls: tls_used,
+            sts_testing,
             ..capabilities(&ehlo)
         };
         Ok(Session::Tls(Box::new(tls), caps))
@@ -338,7 +365,16 @@ async fn open(
             "TLS required but the host does not offer STARTTLS".to_string(),
         ))
     } else {
-        Ok(Session::Plain(client, capabilities(&ehlo)))
+        let sts_testing = match route {
+            HostTls::StsTesting { listed: true } => Some(TlsFailure::StarttlsNotSupported),
+            HostTls::StsTesting { listed: false } => Some(TlsFailure::ValidationFailure),
+            _ => None,
+        };
+        let caps = Capabilities {
+            sts_testing,
+            ..capabilities(&ehlo)
+        };
+        Ok(Session::Plain(client, caps))
     }
 }
 
@@ -348,6 +384,7 @@ fn capabilities(ehlo: &EhloResponse<String>) -> Capabilities {
         eight_bit_mime: ehlo.has_capability(EXT_8BIT_MIME),
         size: ehlo.has_capability(EXT_SIZE),
         tls: TlsUsed::Plaintext,
+        sts_testing: None,
     }
 }
 

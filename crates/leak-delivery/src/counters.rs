@@ -27,7 +27,7 @@ pub struct DeliveryCounters {
     /// Delivered recipients by how the session was protected ([`TlsUsed`] order).
     tls_delivered: [AtomicU64; 5],
     /// Hosts that failed a TLS policy, by [`TlsFailure::ALL`] order.
-    tls_failures: [AtomicU64; 7],
+    tls_failures: [AtomicU64; TlsFailure::ALL.len()],
 }
 
 impl Default for DeliveryCounters {

@@ -21,6 +21,7 @@
 //! Hand-written matching: no maintained crate implements RFC 7672 matching
 //! over rustls; certificate parsing and path building are rustls-webpki's.
 
+use crate::dane_probe::ZoneProof;
 use crate::DeliveryError;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
@@ -214,6 +215,60 @@ impl Dane {
             },
         }
     }
+}
+
+impl Dane {
+    /// Whether `zone`'s SOA RRset (at its apex) validates: what the probe
+    /// of `dane = "auto"` asks (`dane_probe.rs`).
+    pub async fn zone_proof(&self, zone: &str) -> ZoneProof {
+        let apex = format!("{}.", zone.trim_end_matches('.'));
+        match self.resolver.lookup(apex.as_str(), RecordType::SOA).await {
+            Ok(lookup) => {
+                let proofs = lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| matches!(r.data, RData::SOA(_)))
+                    .map(|r| r.proof);
+                match summarize(proofs) {
+                    Some(Proof::Secure) => ZoneProof::Secure,
+                    Some(Proof::Bogus) => ZoneProof::Bogus,
+                    Some(_) => ZoneProof::Insecure,
+                    None => ZoneProof::Failed("no SOA record in the answer".into()),
+                }
+            }
+            Err(err) => match negative(&err) {
+                Some(Proof::Bogus) => ZoneProof::Bogus,
+                Some(_) => ZoneProof::Failed("no SOA record (not a zone apex?)".into()),
+                None => ZoneProof::Failed(err.to_string()),
+            },
+        }
+    }
+}
+
+/// The zones (apex names, root as `.`) whose DNSKEY records `path` holds:
+/// the probe's candidates besides the root. Unreadable files give none
+/// (`Dane::new` reports them).
+pub(crate) fn anchor_zones(path: &Path) -> Vec<String> {
+    use hickory_resolver::proto::serialize::txt::trust_anchor::{Entry, Parser};
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(entries) = Parser::new(text).parse() else {
+        return Vec::new();
+    };
+    let mut zones: Vec<String> = Vec::new();
+    for entry in entries {
+        #[allow(irrefutable_let_patterns)] // `Entry` is non-exhaustive
+        let Entry::DNSKEY(record) = entry
+        else {
+            continue;
+        };
+        let zone = record.name().to_ascii();
+        if !zones.contains(&zone) {
+            zones.push(zone);
+        }
+    }
+    zones
 }
 
 /// The weakest proof of a set of records: any bogus → bogus, all secure →

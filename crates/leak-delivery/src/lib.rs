@@ -14,6 +14,8 @@
 //! - `mta_sts.rs`: MTA-STS policies (RFC 8461): TXT lookup, HTTPS fetch, cache.
 //! - `dane.rs`: DANE (RFC 7672): DNSSEC-validated MX and TLSA lookups, TLSA
 //!   matching, the certificate verifier (tests in `dane_tests.rs`).
+//! - `dane_probe.rs`: for `dane = "auto"`, whether DNSSEC validation works
+//!   through the resolver ([`DaneStatus`], [`DaneWatch`]).
 //! - `sessions.rs`: SMTP sessions kept open for the next message to the same MX.
 //! - `shaping.rs`: limits per MX host set (connections, messages per
 //!   minute), suspension after throttling replies, retry jitter.
@@ -46,6 +48,7 @@ mod agenda;
 mod client;
 mod counters;
 mod dane;
+mod dane_probe;
 mod dns;
 mod intl;
 mod mta_sts;
@@ -60,6 +63,7 @@ mod tlsrpt;
 
 pub use client::{DomainResult, Outcome, RecipientResult};
 pub use counters::DeliveryCounters;
+pub use dane_probe::{DaneStatus, DaneWatch};
 pub use dns::{build_resolver, DnsFailure, MxResolver, MxTarget};
 pub use intl::ascii_domain;
 pub use report::without_date;
@@ -84,6 +88,19 @@ pub enum TlsPolicy {
     /// every MX host must publish usable TLSA records its certificate
     /// matches; otherwise the recipients are deferred.
     Dane,
+}
+
+/// `delivery.dane`: when automatic DANE applies to domains without a
+/// `[[delivery.domain]]` policy (see `dane_probe.rs`). The config's default
+/// is `Auto`; this type's is `Never` (a library user opts in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DaneMode {
+    /// While a probe shows that DNSSEC validation works through the resolver.
+    Auto,
+    /// Always: a resolver that strips DNSSEC then defers mail.
+    Always,
+    #[default]
+    Never,
 }
 
 /// Which MX addresses delivery connects to.
@@ -177,9 +194,10 @@ pub struct DeliverySettings {
     pub mta_sts_port: u16,
     /// A daily cap per MX host set that grows while the IP warms up.
     pub warmup: Option<Warmup>,
-    /// Look up DNSSEC-validated TLSA records for every domain without an
-    /// explicit policy and apply DANE when they exist (before MTA-STS).
-    pub dane: bool,
+    /// When to look up DNSSEC-validated TLSA records for every domain
+    /// without an explicit policy and apply DANE when they exist (before
+    /// MTA-STS).
+    pub dane: DaneMode,
     /// DNSKEY trust anchors added to the IANA root's (`dns.dnssec_trust_anchor`).
     pub dnssec_trust_anchor: Option<std::path::PathBuf>,
     /// How often TLS-RPT aggregate reports are sent; zero: never (and no
@@ -234,7 +252,7 @@ impl Default for DeliverySettings {
             mta_sts: false,
             mta_sts_port: 443,
             warmup: None,
-            dane: false,
+            dane: DaneMode::Never,
             dnssec_trust_anchor: None,
             tls_report_interval: Duration::from_secs(24 * 3600),
         }

@@ -14,9 +14,14 @@
 //!
 //! What leak does with a policy (see `scheduler`): `enforce` → only MX hosts
 //! matching its `mx` patterns, each with a verified certificate, else the
-//! recipients are deferred; `testing` → delivered as without a policy (the
-//! mismatch is logged); `none` → no policy.
+//! recipients are deferred; `testing` → delivered as without a policy, what
+//! `enforce` would have refused reported through TLS-RPT; `none` → no
+//! policy. A policy that cannot be had ([`StsLookup::Failed`]) is reported
+//! through TLS-RPT by its RFC 8460 type: `sts-webpki-invalid` (the HTTPS
+//! certificate), `sts-policy-invalid` (the text), `sts-policy-fetch-error`
+//! (anything else: address, connection, HTTP status, timeout).
 
+use crate::tls::TlsFailure;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -108,6 +113,16 @@ struct Cached {
     expires: Instant,
 }
 
+/// What [`MtaSts::policy`] found for a domain.
+#[derive(Debug, Clone)]
+pub(crate) enum StsLookup {
+    /// No `_mta-sts` TXT record (and nothing cached).
+    None,
+    Policy(Arc<Policy>),
+    /// A TXT record, but no policy could be had (nothing cached): why.
+    Failed(TlsFailure),
+}
+
 /// Looks policies up and keeps them.
 pub(crate) struct MtaSts {
     resolver: TokioResolver,
@@ -134,18 +149,25 @@ impl MtaSts {
         }
     }
 
-    /// The policy in force for `domain` (ASCII), if any.
-    pub async fn policy(&self, domain: &str) -> Option<Arc<Policy>> {
+    /// The policy in force for `domain` (ASCII): the cached one while its
+    /// TXT `id` stays, else a fresh fetch; a failed fetch leaves a cached
+    /// policy in force (RFC 8461 §5.1).
+    pub async fn policy(&self, domain: &str) -> StsLookup {
         let cached = self.cached(domain);
         let id = match self.txt_id(domain).await {
             Some(id) => id,
-            None => return cached.map(|(_, p)| p),
+            None => return cached.map_or(StsLookup::None, |(_, p)| StsLookup::Policy(p)),
         };
         if let Some((cached_id, policy)) = &cached {
             if *cached_id == id {
-                return Some(policy.clone());
+                return StsLookup::Policy(policy.clone());
             }
         }
+        let failed = |failure| {
+            cached
+                .clone()
+                .map_or(StsLookup::Failed(failure), |(_, p)| StsLookup::Policy(p))
+        };
         match tokio::time::timeout(self.timeout, self.fetch(domain)).await {
             Ok(Ok(policy)) => {
                 let policy = Arc::new(policy);
@@ -158,15 +180,15 @@ impl MtaSts {
                         expires: Instant::now() + Duration::from_secs(policy.max_age),
                     },
                 );
-                Some(policy)
+                StsLookup::Policy(policy)
             }
-            Ok(Err(e)) => {
+            Ok(Err((failure, e))) => {
                 tracing::warn!(%domain, error = %e, "MTA-STS policy not fetched");
-                cached.map(|(_, p)| p)
+                failed(failure)
             }
             Err(_) => {
                 tracing::warn!(%domain, "MTA-STS policy fetch timed out");
-                cached.map(|(_, p)| p)
+                failed(TlsFailure::StsPolicyFetchError)
             }
         }
     }
@@ -218,9 +240,36 @@ impl MtaSts {
     }
 
     /// `GET /.well-known/mta-sts.txt` from `mta-sts.<domain>` over verified
-    /// HTTPS; only a `200` with a valid policy counts.
-    async fn fetch(&self, domain: &str) -> Result<Policy, String> {
+    /// HTTPS; only a `200` with a valid policy counts. Failures carry their
+    /// TLS-RPT type.
+    async fn fetch(&self, domain: &str) -> Result<Policy, (TlsFailure, String)> {
         let host = format!("mta-sts.{domain}");
+        let tls = self
+            .connect(&host)
+            .await
+            .map_err(|e| (TlsFailure::StsPolicyFetchError, e))?;
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| (TlsFailure::StsPolicyFetchError, format!("{host}: {e}")))?;
+        let tls = self.connector.connect(name, tls).await.map_err(|e| {
+            let text = format!("{host}: certificate not verified: {e}");
+            (TlsFailure::StsWebpkiInvalid, text)
+        })?;
+        let body = get_policy(&host, tls)
+            .await
+            .map_err(|e| (TlsFailure::StsPolicyFetchError, e))?;
+        std::str::from_utf8(&body)
+            .ok()
+            .and_then(Policy::parse)
+            .ok_or_else(|| {
+                (
+                    TlsFailure::StsPolicyInvalid,
+                    format!("{host}: invalid policy"),
+                )
+            })
+    }
+
+    /// A TCP connection to `host`'s first address, on the policy port.
+    async fn connect(&self, host: &str) -> Result<TcpStream, String> {
         let addr = self
             .resolver
             .lookup_ip(format!("{host}.").as_str())
@@ -229,42 +278,42 @@ impl MtaSts {
             .iter()
             .next()
             .ok_or_else(|| format!("{host}: no address"))?;
-        let tcp = TcpStream::connect(SocketAddr::new(addr, self.port))
+        TcpStream::connect(SocketAddr::new(addr, self.port))
             .await
-            .map_err(|e| format!("{host}: {e}"))?;
-        let name = ServerName::try_from(host.clone()).map_err(|e| format!("{host}: {e}"))?;
-        let tls = self
-            .connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("{host}: certificate not verified: {e}"))?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                .await
-                .map_err(|e| format!("{host}: {e}"))?;
-        let driver = tokio::spawn(connection);
-        let request = hyper::Request::get("/.well-known/mta-sts.txt")
-            .header(hyper::header::HOST, &host)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("{host}: {e}"))?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), MAX_POLICY)
-            .collect()
-            .await
-            .map_err(|e| format!("{host}: {e}"))?
-            .to_bytes();
-        driver.abort();
-        if status != hyper::StatusCode::OK {
-            return Err(format!("{host}: HTTP {status}"));
-        }
-        let text =
-            std::str::from_utf8(&body).map_err(|_| format!("{host}: policy is not UTF-8"))?;
-        Policy::parse(text).ok_or_else(|| format!("{host}: invalid policy"))
+            .map_err(|e| format!("{host}: {e}"))
     }
+}
+
+/// The body of `GET /.well-known/mta-sts.txt` over `tls`, if the answer is
+/// a `200` (what the body says is `fetch`'s to judge).
+async fn get_policy(
+    host: &str,
+    tls: tokio_rustls::client::TlsStream<TcpStream>,
+) -> Result<Bytes, String> {
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::get("/.well-known/mta-sts.txt")
+        .header(hyper::header::HOST, host)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), MAX_POLICY)
+        .collect()
+        .await
+        .map_err(|e| format!("{host}: {e}"))?
+        .to_bytes();
+    driver.abort();
+    if status != hyper::StatusCode::OK {
+        return Err(format!("{host}: HTTP {status}"));
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

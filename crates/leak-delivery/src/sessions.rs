@@ -31,6 +31,9 @@ pub(crate) struct Capabilities {
     pub size: bool,
     /// How the session is protected: what its certificate was checked against.
     pub tls: crate::tls::TlsUsed,
+    /// Opened for an MTA-STS `testing` policy: what `enforce` would have
+    /// refused (reported through TLS-RPT, the mail delivered anyway).
+    pub sts_testing: Option<crate::tls::TlsFailure>,
 }
 
 /// A kept session: since when it is idle, and how many transactions it carried.

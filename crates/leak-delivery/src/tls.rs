@@ -9,20 +9,64 @@
 //!   (`[[delivery.domain]]`): the certificate must chain to a webpki root
 //!   (Mozilla's list, built in through `webpki-root-certs`) or to a CA of
 //!   `delivery.tls_ca_file`, and name the MX host (rustls' webpki verifier).
+//! - [`testing_connector`]: for MTA-STS policies in `testing` mode: the
+//!   same check, whose verdict is only noted (for TLS-RPT); the session
+//!   goes on either way, as with [`connector`].
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::RootCertStore;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
 
 /// A connector that verifies the MX certificate against the webpki roots
 /// plus the certificates of `extra_ca` (PEM), and the host name.
 pub fn verifying_connector(extra_ca: Option<&Path>) -> Result<TlsConnector, crate::DeliveryError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(extra_ca)?)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// The webpki verifier of [`verifying_connector`], for [`testing_connector`].
+pub(crate) fn webpki_verifier(
+    extra_ca: Option<&Path>,
+) -> Result<Arc<WebPkiServerVerifier>, crate::DeliveryError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots(extra_ca)?), provider)
+        .build()
+        .map_err(|e| crate::DeliveryError::TlsCa(e.to_string()))
+}
+
+/// A connector that accepts any certificate (as [`connector`]) but notes in
+/// the returned flag whether `verifier` would have accepted it.
+pub(crate) fn testing_connector(
+    verifier: Arc<WebPkiServerVerifier>,
+) -> Result<(TlsConnector, Arc<AtomicBool>), rustls::Error> {
+    let verified = Arc::new(AtomicBool::new(false));
+    let noting = NotingVerifier {
+        inner: verifier,
+        verified: verified.clone(),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(noting))
+        .with_no_client_auth();
+    Ok((TlsConnector::from(Arc::new(config)), verified))
+}
+
+/// The webpki roots plus the certificates of `extra_ca` (PEM).
+fn roots(extra_ca: Option<&Path>) -> Result<RootCertStore, crate::DeliveryError> {
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
     if let Some(path) = extra_ca {
@@ -38,12 +82,58 @@ pub fn verifying_connector(extra_ca: Option<&Path>) -> Result<TlsConnector, crat
             roots.add(cert).map_err(|e| bad(e.to_string()))?;
         }
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(roots)
+}
+
+/// Runs the webpki check, notes its verdict, and accepts the certificate
+/// whatever it says (the handshake signatures are still checked).
+#[derive(Debug)]
+struct NotingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    verified: Arc<AtomicBool>,
+}
+
+impl ServerCertVerifier for NotingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        self.verified.store(verdict.is_ok(), Ordering::Relaxed);
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// A connector that accepts any certificate but still checks the handshake
@@ -117,6 +207,11 @@ pub(crate) enum HostTls {
     Verify,
     /// An MTA-STS policy in `enforce` mode: verified as for `Verify`.
     MtaSts,
+    /// An MTA-STS policy in `testing` mode: used as `Opportunistic`, and
+    /// what `MtaSts` would have refused is noted for TLS-RPT: a host
+    /// outside the policy's `mx` patterns (`listed` false), no STARTTLS, a
+    /// certificate webpki does not accept.
+    StsTesting { listed: bool },
     /// DANE: the certificate must match one of these TLSA records.
     Dane(crate::dane::TlsaSet),
 }
@@ -124,7 +219,7 @@ pub(crate) enum HostTls {
 impl HostTls {
     /// Whether the host must present an authenticated certificate.
     pub fn authenticated(&self) -> bool {
-        !matches!(self, HostTls::Opportunistic)
+        !matches!(self, HostTls::Opportunistic | HostTls::StsTesting { .. })
     }
 }
 
@@ -176,7 +271,9 @@ pub enum TlsFailure {
     TlsaInvalid,
     DnssecInvalid,
     DaneRequired,
+    StsPolicyFetchError,
     StsPolicyInvalid,
+    StsWebpkiInvalid,
     ValidationFailure,
 }
 
@@ -189,19 +286,66 @@ impl TlsFailure {
             TlsFailure::TlsaInvalid => "tlsa-invalid",
             TlsFailure::DnssecInvalid => "dnssec-invalid",
             TlsFailure::DaneRequired => "dane-required",
+            TlsFailure::StsPolicyFetchError => "sts-policy-fetch-error",
             TlsFailure::StsPolicyInvalid => "sts-policy-invalid",
+            TlsFailure::StsWebpkiInvalid => "sts-webpki-invalid",
             TlsFailure::ValidationFailure => "validation-failure",
         }
     }
 
     /// Every type, for zero-initialised metrics.
-    pub const ALL: [TlsFailure; 7] = [
+    pub const ALL: [TlsFailure; 9] = [
         TlsFailure::StarttlsNotSupported,
         TlsFailure::CertificateNotTrusted,
         TlsFailure::TlsaInvalid,
         TlsFailure::DnssecInvalid,
         TlsFailure::DaneRequired,
+        TlsFailure::StsPolicyFetchError,
         TlsFailure::StsPolicyInvalid,
+        TlsFailure::StsWebpkiInvalid,
         TlsFailure::ValidationFailure,
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `testdata/`: see `dane_tests.rs` (a CA, its leaf for mx.dane.test,
+    /// and a self-signed certificate for the same name).
+    const CA: &[u8] = include_bytes!("testdata/ca.der");
+    const LEAF: &[u8] = include_bytes!("testdata/leaf.der");
+    const OTHER: &[u8] = include_bytes!("testdata/other.der");
+
+    /// What the testing verifier notes, and that it accepts every time.
+    fn noted(cert: &'static [u8], host: &str) -> bool {
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from(CA)).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        let verified = Arc::new(AtomicBool::new(false));
+        let verifier = NotingVerifier {
+            inner,
+            verified: verified.clone(),
+        };
+        let name = ServerName::try_from(host.to_string()).unwrap();
+        let accepted = verifier.verify_server_cert(
+            &CertificateDer::from(cert),
+            &[],
+            &name,
+            &[],
+            UnixTime::now(),
+        );
+        assert!(accepted.is_ok(), "testing mode never refuses");
+        verified.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn testing_verifier_notes_the_webpki_verdict_and_accepts_anyway() {
+        assert!(noted(LEAF, "mx.dane.test"));
+        assert!(!noted(LEAF, "other.dane.test"), "wrong name");
+        assert!(!noted(OTHER, "mx.dane.test"), "not from a trusted CA");
+    }
 }

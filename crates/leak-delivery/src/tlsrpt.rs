@@ -371,7 +371,9 @@ fn result_type(failure: TlsFailure) -> ResultType {
         TlsFailure::TlsaInvalid => ResultType::TlsaInvalid,
         TlsFailure::DnssecInvalid => ResultType::DnssecInvalid,
         TlsFailure::DaneRequired => ResultType::DaneRequired,
+        TlsFailure::StsPolicyFetchError => ResultType::StsPolicyFetchError,
         TlsFailure::StsPolicyInvalid => ResultType::StsPolicyInvalid,
+        TlsFailure::StsWebpkiInvalid => ResultType::StsWebpkiInvalid,
         TlsFailure::ValidationFailure => ResultType::ValidationFailure,
     }
 }

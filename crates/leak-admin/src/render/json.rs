@@ -111,6 +111,8 @@ pub struct StatusJson<'a> {
     pub listeners: &'a [String],
     pub sessions_open: usize,
     pub policy_store: &'a str,
+    pub dane: &'a str,
+    pub dane_active: bool,
     pub queue: QueueJson,
 }
 
@@ -141,6 +143,8 @@ pub fn status_json(report: &StatusReport) -> StatusJson<'_> {
         listeners: &report.listeners,
         sessions_open: report.sessions_open,
         policy_store: &report.policy_store,
+        dane: &report.dane,
+        dane_active: report.dane_active,
         queue: QueueJson {
             messages: q.messages,
             held: q.held,

@@ -211,12 +211,14 @@ pub fn status_text(report: &StatusReport) -> String {
          listeners:     {listeners}\n\
          sessions open: {sessions}\n\
          policy store:  {policy_store}\n\
+         dane:          {dane}\n\
          queue:         {messages} message{s} ({held} held)\n\
          recipients:    {queued} queued, {deferred} deferred, {delivered} delivered, {failed} failed\n",
         version = report.version,
         started = rfc3339(report.started),
         sessions = report.sessions_open,
         policy_store = report.policy_store,
+        dane = report.dane,
         messages = q.messages,
         s = plural(q.messages),
         held = q.held,

@@ -44,6 +44,8 @@ impl Harness {
                 listeners: vec!["127.0.0.1:587 (starttls)".into()],
                 sessions_open: 2,
                 policy_store: "embedded".into(),
+                dane: "off (delivery.dane = false)".into(),
+                dane_active: false,
             }),
             reload: Arc::new(|| leak_admin::ReloadReport {
                 accepted: true,

@@ -18,6 +18,7 @@ pub use reload::Reloader;
 use crate::agenda::Agenda;
 use crate::client::{self, DomainResult, Outcome, SmtpConfig, Transaction};
 use crate::dane::Dane;
+use crate::dane_probe::{self, DaneStatus, DaneWatch, Prober};
 use crate::dns::MxResolver;
 use crate::mta_sts::MtaSts;
 use crate::sessions::SessionCache;
@@ -89,6 +90,11 @@ struct Inner {
     /// The validating resolver for DANE (automatic with `delivery.dane`,
     /// or for domains whose policy is `dane`).
     dane: Option<Dane>,
+    /// Whether automatic DANE applies now (`dane_probe.rs`).
+    dane_status: watch::Sender<DaneStatus>,
+    /// With `dane = "auto"`: the probe, and its poke for a reload.
+    dane_prober: Option<Arc<Prober>>,
+    dane_reprobe: Arc<Notify>,
 }
 
 /// One running task's key: the message and the recipient domain.
@@ -140,6 +146,7 @@ impl Scheduler {
             tls: settings.tls,
             connector: tls::connector()?,
             verifying: tls::verifying_connector(settings.tls_ca_file.as_deref())?,
+            webpki: tls::webpki_verifier(settings.tls_ca_file.as_deref())?,
             connect_timeout: settings.connect_timeout,
             command_timeout: settings.command_timeout,
             data_timeout: settings.data_timeout,
@@ -161,7 +168,7 @@ impl Scheduler {
         } else {
             None
         };
-        let dane_wanted = settings.dane
+        let dane_wanted = settings.dane != crate::DaneMode::Never
             || settings
                 .domain_tls
                 .values()
@@ -175,6 +182,9 @@ impl Scheduler {
         } else {
             None
         };
+        let dane_prober =
+            (settings.dane == crate::DaneMode::Auto).then(|| Arc::new(Prober::new(&settings)));
+        let (dane_status, _) = watch::channel(DaneStatus::initial(settings.dane));
         let tlsrpt = if settings.tls_report_interval.is_zero() {
             None
         } else {
@@ -211,6 +221,9 @@ impl Scheduler {
             mta_sts,
             dane,
             tlsrpt,
+            dane_status,
+            dane_prober,
+            dane_reprobe: Arc::default(),
         };
         Ok(Scheduler {
             inner: Arc::new(inner),
@@ -235,6 +248,11 @@ impl Scheduler {
         self.inner.counters.clone()
     }
 
+    /// Whether automatic DANE applies now, for `leak status` and the metrics.
+    pub fn dane_watch(&self) -> DaneWatch {
+        DaneWatch(self.inner.dane_status.subscribe())
+    }
+
     /// Runs until `shutdown` becomes `true`; then lets running attempts finish
     /// for up to `shutdown_grace` and aborts the rest (they are retried after
     /// restart, as the store already says they are due).
@@ -249,6 +267,14 @@ impl Scheduler {
         let poll = inner.settings().poll_interval;
         let mut rescan_at = Instant::now();
         let reports = tokio::spawn(inner.clone().tls_reports(shutdown.clone()));
+        let probes = inner.dane_prober.clone().map(|prober| {
+            tokio::spawn(dane_probe::run(
+                prober,
+                inner.dane_status.clone(),
+                inner.dane_reprobe.clone(),
+                shutdown.clone(),
+            ))
+        });
         tracing::info!("delivery scheduler started");
         loop {
             if *shutdown.borrow() {
@@ -294,6 +320,9 @@ impl Scheduler {
             running.tasks.shutdown().await;
         }
         reports.abort();
+        if let Some(probes) = probes {
+            probes.abort();
+        }
         tracing::info!("delivery scheduler stopped");
     }
 }

@@ -7,6 +7,7 @@
 use super::{deferred_all, unix_now, until, Inner};
 use crate::client::{DomainResult, Outcome};
 use crate::dane::{MxProof, TlsaLookup};
+use crate::dane_probe::DaneStatus;
 use crate::mta_sts;
 use crate::shaping::{self, Slot};
 use crate::tls::TlsUsed;
@@ -75,13 +76,15 @@ impl Inner {
     }
 
     /// The MX hosts to try, each with the authentication it must pass: the
-    /// domain's `[[delivery.domain]]` policy; else DANE when enabled and the
+    /// domain's `[[delivery.domain]]` policy; else DANE when it applies
+    /// (`dane = true`, or `"auto"` with a validating resolver) and the
     /// domain's MX hosts publish validated TLSA records (RFC 7672 takes
-    /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy in
-    /// `enforce` mode (hosts outside its `mx` patterns dropped); else
-    /// opportunistic. With the routes, the policy TLS-RPT reports on
-    /// (DANE, MTA-STS). `Err` with the deferral reply and the TLS-RPT
-    /// failures when no host is left.
+    /// precedence over MTA-STS, RFC 8461 §2); else its MTA-STS policy
+    /// (`enforce`: hosts outside its `mx` patterns dropped; `testing`:
+    /// noted only); else opportunistic. With the routes, the policy TLS-RPT
+    /// reports on (DANE, MTA-STS, or an MTA-STS policy that could not be
+    /// had). `Err` with the deferral reply and the TLS-RPT failures when no
+    /// host is left.
     pub(super) async fn tls_policy(
         &self,
         domain: &str,
@@ -103,7 +106,7 @@ impl Inner {
             }
             None => {}
         }
-        let targets = if self.settings().dane {
+        let targets = if self.dane_applies().await {
             match self.dane_routes(domain, targets.clone(), false).await {
                 Some(routing) => return routing,
                 None => targets,
@@ -114,7 +117,23 @@ impl Inner {
         self.mta_sts_routes(domain, targets).await
     }
 
-    /// The routes under the domain's MTA-STS policy, if any.
+    /// Whether automatic DANE applies: `dane = true`, or `"auto"` and the
+    /// last probe validated. Before the first probe's answer, waits for it
+    /// (at most its bound; then not).
+    async fn dane_applies(&self) -> bool {
+        if let Some(prober) = &self.dane_prober {
+            let mut status = self.dane_status.subscribe();
+            let known = status.wait_for(|s| *s != DaneStatus::Probing);
+            let _ = tokio::time::timeout(prober.bound(), known).await;
+        }
+        self.dane_status.borrow().active()
+    }
+
+    /// The routes under the domain's MTA-STS policy, if any: `enforce`
+    /// keeps the listed MX hosts, verified; `testing` tries every host as
+    /// without a policy and reports what `enforce` would have refused; a
+    /// policy that could not be fetched is reported, the mail delivered as
+    /// without one (RFC 8461 §5).
     async fn mta_sts_routes(
         &self,
         domain: &str,
@@ -123,19 +142,22 @@ impl Inner {
         let Some(sts) = &self.mta_sts else {
             return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
         };
-        let Some(policy) = sts.policy(domain).await else {
-            return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)));
+        let policy = match sts.policy(domain).await {
+            mta_sts::StsLookup::Policy(policy) => policy,
+            mta_sts::StsLookup::None => {
+                return Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
+            }
+            mta_sts::StsLookup::Failed(failure) => {
+                return Ok(Routing {
+                    routes: routes(targets, HostTls::Opportunistic),
+                    policy: Some(PolicyDetails::new(PolicyType::Sts, domain)),
+                    failures: vec![(String::new(), failure)],
+                })
+            }
         };
         match policy.mode {
             mta_sts::Mode::Enforce => {
-                let mut report = PolicyDetails::new(PolicyType::Sts, domain);
-                report.policy_string = vec!["version: STSv1".into(), "mode: enforce".into()];
-                let mx = policy.mx.iter().map(|mx| format!("mx: {mx}"));
-                report.policy_string.extend(mx);
-                report
-                    .policy_string
-                    .push(format!("max_age: {}", policy.max_age));
-                report.mx_host = policy.mx.clone();
+                let report = sts_details(domain, &policy);
                 targets.retain(|t| policy.allows(&t.host));
                 if targets.is_empty() {
                     let reply = "451 4.7.5 no MX host matches the domain's MTA-STS policy";
@@ -153,7 +175,17 @@ impl Inner {
                 if targets.iter().any(|t| !policy.allows(&t.host)) {
                     tracing::info!(%domain, "MTA-STS (testing): an MX host is outside the policy");
                 }
-                Ok(Routing::plain(routes(targets, HostTls::Opportunistic)))
+                let route = |target: crate::MxTarget| Route {
+                    tls: HostTls::StsTesting {
+                        listed: policy.allows(&target.host),
+                    },
+                    target,
+                };
+                Ok(Routing {
+                    routes: targets.into_iter().map(route).collect(),
+                    policy: Some(sts_details(domain, &policy)),
+                    failures: Vec::new(),
+                })
             }
             mta_sts::Mode::None => Ok(Routing::plain(routes(targets, HostTls::Opportunistic))),
         }
@@ -318,6 +350,25 @@ impl Inner {
                 .await;
         }
     }
+}
+
+/// An MTA-STS policy as TLS-RPT names it (RFC 8460 §4.4: its text, line
+/// by line, and its `mx` patterns).
+fn sts_details(domain: &str, policy: &mta_sts::Policy) -> PolicyDetails {
+    let mode = match policy.mode {
+        mta_sts::Mode::Enforce => "enforce",
+        mta_sts::Mode::Testing => "testing",
+        mta_sts::Mode::None => "none",
+    };
+    let mut report = PolicyDetails::new(PolicyType::Sts, domain);
+    report.policy_string = vec!["version: STSv1".into(), format!("mode: {mode}")];
+    let mx = policy.mx.iter().map(|mx| format!("mx: {mx}"));
+    report.policy_string.extend(mx);
+    report
+        .policy_string
+        .push(format!("max_age: {}", policy.max_age));
+    report.mx_host = policy.mx.clone();
+    report
 }
 
 /// Every target with the same authentication.

@@ -1,6 +1,7 @@
 //! What a configuration reload may change while the scheduler runs: the
 //! DKIM signer (key rotation) and the timing settings (retry intervals and
-//! jitter, queue lifetime, random delays, date rounding, DKIM expiry). Everything else the
+//! jitter, queue lifetime, random delays, date rounding, DKIM expiry); it
+//! also runs the `dane = "auto"` probe again. Everything else the
 //! scheduler built at start (resolver, SMTP client, concurrency limits) stays
 //! until a restart; the daemon reports those as needing one.
 //!
@@ -38,6 +39,14 @@ impl Reloader {
     /// timing ones: date rounding, DKIM expiry), for `leak queue cat`.
     pub fn settings(&self) -> Arc<DeliverySettings> {
         self.inner.settings()
+    }
+
+    /// With `dane = "auto"`, probes the resolver again now (a reload may
+    /// follow a change of resolver); otherwise nothing.
+    pub fn reprobe_dane(&self) {
+        if self.inner.dane_prober.is_some() {
+            self.inner.dane_reprobe.notify_one();
+        }
     }
 
     /// Signs with `signer` from the next delivery attempt on.

@@ -187,6 +187,8 @@ impl Metrics {
 /// Values other parts own, read at each scrape.
 pub struct Live {
     pub delivery: Arc<DeliveryCounters>,
+    /// Whether automatic DANE applies (`leak_dane_active`).
+    pub dane: leak_delivery::DaneWatch,
     pub server: leak_smtp::Server,
     pub queue: QueueCache,
     /// Counter families of other parts (the consent loop), read at each scrape.
@@ -331,6 +333,14 @@ impl Collector for Live {
                 }
             }
         }
+        let dane = ConstGauge::new(i64::from(self.dane.status().active()));
+        dane.encode(encoder.encode_descriptor(
+            "leak_dane_active",
+            "1 while DANE applies to domains without a [[delivery.domain]] policy \
+             (dane = true, or \"auto\" and the resolver validates DNSSEC), else 0.",
+            None,
+            dane.metric_type(),
+        )?)?;
         let open = ConstGauge::new(self.server.open_sessions() as i64);
         open.encode(encoder.encode_descriptor(
             "leak_sessions_open",

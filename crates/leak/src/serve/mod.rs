@@ -246,6 +246,7 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
     tracing::info!("admin socket at {}", config.server.admin_socket.display());
     let status_server = server.clone();
     let status_shared = shared.clone();
+    let status_dane = scheduler.dane_watch();
     let context = leak_admin::AdminContext {
         store: store.clone(),
         suppression: suppression.clone(),
@@ -256,6 +257,8 @@ async fn daemon(config_path: &Path, config: Config) -> CliResult {
             listeners: listener_names.clone(),
             sessions_open: status_server.open_sessions(),
             policy_store: status_shared.health(),
+            dane: status_dane.status().describe(),
+            dane_active: status_dane.status().active(),
         }),
         reload: {
             let reloader = reloader.clone();
@@ -401,6 +404,7 @@ fn metrics_renderer(
 ) -> metrics::Render {
     let live = metrics::Live {
         delivery: scheduler.counters(),
+        dane: scheduler.dane_watch(),
         server: server.clone(),
         queue: metrics::QueueCache::new(pipeline.store.clone()),
         extra: vec![consent],

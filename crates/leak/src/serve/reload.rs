@@ -99,6 +99,7 @@ impl Reloader {
         );
         self.delivery.replace_signer(built.signer);
         self.delivery.replace_timing(&built.delivery);
+        self.delivery.reprobe_dane();
 
         let new = fingerprints(&config);
         let mut changed: Vec<String> = new

@@ -186,7 +186,11 @@ pub fn delivery_settings(config: &Config) -> leak_delivery::DeliverySettings {
         tls_ca_file: delivery.tls_ca_file.clone(),
         mta_sts: delivery.mta_sts,
         mta_sts_port: delivery.mta_sts_port,
-        dane: delivery.dane,
+        dane: match delivery.dane {
+            leak_config::DaneSetting::Auto => leak_delivery::DaneMode::Auto,
+            leak_config::DaneSetting::Always => leak_delivery::DaneMode::Always,
+            leak_config::DaneSetting::Never => leak_delivery::DaneMode::Never,
+        },
         tls_report_interval: delivery.tls_report_interval,
         dnssec_trust_anchor: config.dns.dnssec_trust_anchor.clone(),
         warmup: delivery.warmup_start.map(|start| leak_delivery::Warmup {
