@@ -62,7 +62,9 @@ enum Command {
     /// The policy state shared by several nodes (`[cluster]`).
     #[command(subcommand)]
     Cluster(cli::cluster::ClusterCommand),
-    /// The running daemon's version, uptime, listeners and queue counts.
+    /// The running daemon's version, uptime, listeners, queue counts, policy
+    /// store (embedded or PostgreSQL, with its health and TLS) and whether
+    /// automatic DANE applies.
     Status {
         /// Print JSON instead of text.
         #[arg(long)]
