@@ -17,7 +17,9 @@
 //!   (Apple Mail's), and "Sent from my iPhone"-style lines;
 //!
 //! - forwarded and quoted messages' header blocks (Outlook's "De : …
-//!   Envoyé : …", Apple Mail's and Thunderbird's header tables).
+//!   Envoyé : …", Apple Mail's and Thunderbird's header tables; one that
+//!   names its sender without an address is recognised by a first, dry
+//!   pass over the text runs, see `quotes::header_block_starts`).
 //!
 //! Text is entity-decoded, scrubbed of the sender's names and addresses and
 //! re-escaped. Scrubbing works on runs of text between block boundaries, so

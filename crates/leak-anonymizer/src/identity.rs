@@ -16,7 +16,17 @@
 //! as "Jean") or after a greeting ("Bonjour Jean,"), see [`Identity::find`].
 //! A one-word local part or login ("contact", "info") is never matched on
 //! its own; one mixing letters and digits ("jd1987") is. Addresses are
-//! matched as written, with or without a `+tag`, and URL-encoded (`%40`).
+//! matched as written, with or without a `+tag`; an address at any domain
+//! whose local part is one of the sender's name forms (`jean_dupont@`,
+//! `dupont.jean@`, `jdupont@`) is replaced whole.
+//!
+//! Text is matched as the reader sees it ([`View`]): invisible characters
+//! (soft hyphen, zero-width spaces and joiners) are skipped, `%XX` escapes
+//! decoded (`jean%20dupont`, `%40`), and in a `format=flowed` body a soft
+//! line break does not split a name. `html.rs` marks where a tag stood with
+//! [`MARKUP_BOUNDARY`], so `Jean<img …>Dupont` is one name. What is found
+//! maps back to the original characters; a name inside a URL is replaced
+//! by the percent-encoded pseudonym, so the link stays one link.
 //!
 //! The pseudonym itself is chosen in `pseudonym.rs`.
 
@@ -1065,6 +1075,12 @@ pub(crate) mod tests {
                 "<someone@anon.example>".to_string()
             };
             assert_eq!(out, expected, "{variant}");
+        }
+        // File names write the name run together or last name first.
+        for name in ["JeanDupont_CV.pdf", "Dupont_Jean_CV.pdf", "CV-J.Dupont.pdf"] {
+            let out = id.scrub(name);
+            assert!(!out.to_lowercase().contains("dupont"), "{name}: {out}");
+            assert!(out.ends_with(".pdf"), "{name}: {out}");
         }
         let id = identity_of(&[("", "jd1987@home.example")], "", &[]);
         assert_eq!(id.scrub("jd1987@elsewhere.example"), "someone@anon.example");
