@@ -331,7 +331,24 @@ impl Identity {
         let view = View::of(text, flowed);
         let mut found = self.find_whole(&view);
         self.find_standalone(&view, &mut found);
-        view.to_original(text, found)
+        let mut found = view.to_original(text, found);
+        if flowed.is_some() {
+            // A sign-off alone on its written line ("Jean") still counts
+            // when the line before it ends with a space.
+            let lines = View::of(text, None);
+            let mut alone = Vec::new();
+            self.find_standalone(&lines, &mut alone);
+            for extra in lines.to_original(text, alone) {
+                if !found
+                    .iter()
+                    .any(|f| f.start < extra.end && extra.start < f.end)
+                {
+                    found.push(extra);
+                }
+            }
+            found.sort_by_key(|f| f.start);
+        }
+        found
     }
 
     /// Every identifying address and whole name in `view`, without the
@@ -1054,6 +1071,11 @@ pub(crate) mod tests {
         assert_eq!(id.scrub(text), text);
         let text = "Voici Jean \n> Martin a dit\n";
         assert_eq!(id.scrub_flowed(text, false), text);
+        // A sign-off on its own written line after a soft break still goes.
+        assert_eq!(
+            id.scrub_flowed("Merci, \nJean\n", false),
+            "Merci, \nQuelqu'un\n"
+        );
     }
 
     #[test]
