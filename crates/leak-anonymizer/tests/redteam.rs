@@ -244,6 +244,21 @@ fn finding_5_receipt_addresses_count_as_the_sender() {
         "{}",
         plain(&out)
     );
+    // Being the sender's, a receipt address is refused as a recipient.
+    let data = format!(
+        "{FROM}To: bob@x.example\r\nCc: <jd.private@home.example>\r\nSubject: rt\r\n{head}\r\nx\r\n"
+    );
+    let sub = Submission {
+        data: data.as_bytes(),
+        mail_from: "jean.dupont@corp.example",
+        account: "jean",
+        aliases: &[],
+        notify: None,
+    };
+    assert_eq!(
+        anonymize(&sub, &options()).err(),
+        Some(leak_anonymizer::AnonymizeError::OwnAddress)
+    );
 }
 
 #[test]
