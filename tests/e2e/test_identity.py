@@ -410,3 +410,81 @@ def test_text_shown_by_css_and_attributes_is_scrubbed_and_moderated(setup):
         assert len(held) == 1, held
         assert "moderation" in daemon.cli("queue", "show", held[0]["id"]).stdout
     assert not any(b"attr trick" in m.original_content for m in sink.messages)
+
+
+REDTEAM_2 = """\
+From: Jean Dupont <jean.dupont@corp.example>
+To: bob@example.test
+Subject: red team two
+Disposition-Notification-To: Jean D <jd.private@home.example>
+Return-Receipt-To: <receipts-jd@isp.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="mixed"
+
+--mixed
+Content-Type: multipart/alternative; boundary="alt"
+
+--alt
+Content-Type: text/plain; charset=utf-8; format=flowed
+Content-Transfer-Encoding: 8bit
+
+Voici le plan, relu par Jean \nDupont hier. Accus\u00e9 demand\u00e9 par jd.private@home.example.
+Profil : https://example.org/u/jean.dupont?ref=jean%20dupont
+Ou \u00e9cris \u00e0 jean_dupont@gmail.example ou jdupont@outlook.example.
+
+--alt
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+<html><head><style>p::after{content:"\\4a ean \\44 upont"}</style></head><body>
+<p>Voici le plan, relu par Je&shy;an Du\u200bpont et Jean <nobr>Dupont</nobr>.</p>
+<p><a href="https://example.org/u/jean.dupont?ref=jean%20dupont">profil</a>
+<a href="mailto:dupont.jean@yahoo.example">\u00e9crire</a>, accus\u00e9 : receipts-jd@isp.example</p>
+<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">
+<p class=MsoNormal><b>From:</b> Jean Dupont<br><b>Sent:</b> Monday, November 23, 2026 2:02 PM<br>
+<b>To:</b> Bob Martin<br><b>Subject:</b> Plan<o:p></o:p></p></div>
+<p>Le plan est pr\u00eat ?</p>
+</body></html>
+
+--alt--
+--mixed
+Content-Type: text/markdown; charset=utf-8
+Content-Disposition: attachment; filename="jean-dupont-notes.md"
+
+# Notes de Jean Dupont
+
+--mixed--
+"""
+
+
+def test_red_team_two_names_split_variants_urls_receipts_and_reply_headers(setup):
+    """Issue 11, second red team: a name split by invisible characters,
+    markup or a flowed soft break, the sender's address at other domains
+    and in URLs, read-receipt addresses quoted in the body, a CSS-escaped
+    name, an Outlook reply header without an address and a file name —
+    none of them reaches the recipient, and the text around them does."""
+    daemon, sink = setup
+    submit(daemon, "jean.dupont@corp.example", ["bob@example.test"], REDTEAM_2)
+    message, raw = delivered(daemon, sink, "red team two")
+    decoded = [raw]
+    for part in message.walk():
+        if not part.is_multipart():
+            decoded.append(part.get_content() if part.get_content_maintype() == "text"
+                           else "")
+            decoded.append(part.get_filename() or "")
+    everything = "\n".join(decoded)
+    for canary in ["dupont", "jd.private", "receipts-jd", "corp.example", "gmail.example",
+                   "outlook.example", "yahoo.example", "2:02 pm", "disposition-notification",
+                   "\\4a ean"]:
+        assert canary not in everything.lower(), (canary, everything)
+    text = body(message).replace("\r\n", "\n")
+    assert "relu par Quelqu'un" in text, text
+    assert "https://example.org/u/Quelqu%27un?ref=Quelqu%27un" in text, text
+    assert "someone@anon.test ou someone@anon.test" in text, text
+    html = body(message, "html")
+    assert "relu par Quelqu'un et Quelqu'un" in html, html
+    assert 'href="https://example.org/u/Quelqu%27un?ref=Quelqu%27un"' in html, html
+    assert 'href="mailto:someone@anon.test"' in html, html
+    assert "Le plan est prêt ?" in html and "Bob Martin" not in html, html
+    names = [part.get_filename() for part in message.walk() if part.get_filename()]
+    assert names == ["Quelqu'un-notes.md"], names

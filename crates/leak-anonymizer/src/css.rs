@@ -8,15 +8,86 @@ use crate::resources::Resources;
 /// Removes comments and `@import` rules, and rewrites every `url(…)`: `cid:`
 /// references to their new Content-ID, inline `data:` images kept (cleaned),
 /// anything else replaced by `none`. Quoted strings that hold a URL (as in
-/// `image-set("https://…" 1x)`) are emptied. Backslashes are removed first:
-/// CSS escapes could spell `url(` in a way no plain search finds
-/// (`\75 rl(`), and mail has no legitimate need for them.
+/// `image-set("https://…" 1x)`) are emptied. CSS escapes are decoded first
+/// (see [`decode_escapes`]): they could spell `url(`, `attr(` or the
+/// sender's name in a way no plain search finds (`\75 rl(`, `\4a ean`).
 pub(crate) fn scrub_css(css: &str, resources: &Resources) -> String {
-    let unescaped = css.replace('\\', "");
+    let unescaped = decode_escapes(css);
     let without_comments = strip_comments(&unescaped);
     let without_imports = strip_imports(&without_comments);
     let rewritten = rewrite_urls(&without_imports, resources);
     disable_properties(&empty_url_strings(&rewritten))
+}
+
+/// Longest hexadecimal CSS escape (`\10FFFF`).
+const MAX_HEX_ESCAPE: usize = 6;
+
+/// `css` with its escapes decoded (CSS Syntax 3, "consume an escaped code
+/// point"): `\4a ` (one to six hex digits and one optional white space)
+/// and `\J` stand for the character; a backslash before a line end (a
+/// string continued on the next line) or at the end goes. A decoded
+/// character that would change the structure around it — a quote, a
+/// backslash, an angle bracket (`</style>`), a control or a line end — is
+/// written back in one canonical escape (`\22 `), which no keyword or name
+/// can be spelled with; everything else, letters above all, is written as
+/// itself, so the searches after this (names, `url(`, `attr(`) see what
+/// the recipient's client will show.
+pub(crate) fn decode_escapes(css: &str) -> String {
+    if !css.contains('\\') {
+        return css.to_owned();
+    }
+    let chars: Vec<char> = css.chars().collect();
+    let mut out = String::with_capacity(css.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '\\' {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let hex = chars[i..]
+            .iter()
+            .take(MAX_HEX_ESCAPE)
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        let decoded = if hex > 0 {
+            let digits: String = chars[i..i + hex].iter().collect();
+            i += hex;
+            // One white space after a hex escape belongs to it.
+            if chars.get(i) == Some(&'\r') && chars.get(i + 1) == Some(&'\n') {
+                i += 2;
+            } else if chars.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+                i += 1;
+            }
+            u32::from_str_radix(&digits, 16)
+                .ok()
+                .filter(|code| *code != 0)
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}')
+        } else {
+            match chars.get(i) {
+                None | Some('\n' | '\r' | '\x0C') => {
+                    // A continued line (or a lone backslash at the end).
+                    if chars.get(i) == Some(&'\r') && chars.get(i + 1) == Some(&'\n') {
+                        i += 1;
+                    }
+                    i += 1;
+                    continue;
+                }
+                Some(c) => {
+                    i += 1;
+                    *c
+                }
+            }
+        };
+        if matches!(decoded, '"' | '\'' | '\\' | '<' | '>' | '&') || decoded.is_control() {
+            out.push_str(&format!("\\{:x} ", u32::from(decoded)));
+        } else {
+            out.push(decoded);
+        }
+    }
+    out
 }
 
 /// CSS that would show text moderation never read in the order it read it:
@@ -286,6 +357,36 @@ mod tests {
         assert!(!escaped.contains("url("), "{escaped}");
         let split = scrub_css("a { background: u\\rl(https://t.example/x) }", &resources);
         assert_eq!(split, "a { background: none }");
+    }
+
+    #[test]
+    fn escapes_are_decoded_and_structure_characters_stay_escaped() {
+        // Red-team finding: `\4a ean` was deleted (`4a ean`), never decoded,
+        // so a name spelled with escapes was neither found nor kept.
+        assert_eq!(
+            decode_escapes("content: \"\\4a ean Dupont\""),
+            "content: \"Jean Dupont\""
+        );
+        assert_eq!(decode_escapes("\\000045t\\E9 \\e9"), "Eté\u{e9}");
+        assert_eq!(decode_escapes("a\\:b \\.c"), "a:b .c");
+        // Quotes, backslashes, angle brackets and line ends stay escaped,
+        // in one canonical form: a string still ends where it did.
+        assert_eq!(decode_escapes("'it\\27s'"), "'it\\27 s'");
+        assert_eq!(decode_escapes("\"a\\\"b\""), "\"a\\22 b\"");
+        assert_eq!(decode_escapes("\\3c /style\\3e"), "\\3c /style\\3e ");
+        assert_eq!(decode_escapes("\"a\\A b\""), "\"a\\a b\"");
+        assert_eq!(decode_escapes("\"a\\\nb\"\\"), "\"ab\"");
+        assert_eq!(decode_escapes("\\0 \\110000"), "\u{FFFD}\u{FFFD}");
+        let cids = HashMap::new();
+        let resources = Resources::new(&cids);
+        // Keywords spelled with escapes are found once decoded.
+        let attr = scrub_css("b::after { content: \\61 ttr(title) }", &resources);
+        assert!(attr.contains("-leak-attr(title)"), "{attr}");
+        let bidi = scrub_css("b { unicode-\\62 idi: bidi-override }", &resources);
+        assert!(bidi.contains("-leak-unicode-bidi"), "{bidi}");
+        // Innocent escaped text is kept, decoded.
+        let kept = scrub_css("p::before { content: \"\\2014 \\A0 caf\\e9\" }", &resources);
+        assert_eq!(kept, "p::before { content: \"—\u{a0}café\" }");
     }
 
     #[test]

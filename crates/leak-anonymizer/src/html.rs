@@ -17,7 +17,9 @@
 //!   (Apple Mail's), and "Sent from my iPhone"-style lines;
 //!
 //! - forwarded and quoted messages' header blocks (Outlook's "De : …
-//!   Envoyé : …", Apple Mail's and Thunderbird's header tables).
+//!   Envoyé : …", Apple Mail's and Thunderbird's header tables; one that
+//!   names its sender without an address is recognised by a first, dry
+//!   pass over the text runs, see `quotes::header_block_starts`).
 //!
 //! Text is entity-decoded, scrubbed of the sender's names and addresses and
 //! re-escaped. Scrubbing works on runs of text between block boundaries, so
@@ -28,8 +30,8 @@ use crate::css::{scrub_css, scrub_css_strings, scrub_style_sheet};
 use crate::entities::{decode, escape_attribute, escape_text};
 use crate::html_regions::{resolve_attributions, CLOSE, OPEN};
 use crate::html_tokens::{read_end_tag, read_start_tag, split_raw_text, tag_start, StartTag};
-use crate::identity::Identity;
-use crate::quotes::{is_attribution, is_separator, label_of, Label};
+use crate::identity::{Identity, MARKUP_BOUNDARY};
+use crate::quotes::{header_block_starts, is_attribution, is_separator, label_of, Label};
 use crate::resources::Resources;
 use crate::text::{collapse_spaces, is_client_line};
 
@@ -169,6 +171,12 @@ struct Scrubber<'a> {
     /// whether the last run was a bare label ("Date:") whose value follows.
     header_block: bool,
     after_label: bool,
+    /// How many runs were flushed so far, and the runs (by that count)
+    /// where a header block without an address starts (found by a first,
+    /// dry pass that only records the runs in `recorded`).
+    runs_flushed: usize,
+    header_starts: Vec<usize>,
+    recorded: Option<Vec<String>>,
 }
 
 /// A piece of an inline run.
@@ -177,12 +185,18 @@ enum Segment {
     Text(String),
     /// A tag as it will be written.
     Markup(String),
+    /// A tag that was dropped: nothing is written, but a name may run
+    /// through it like through any tag.
+    Boundary,
 }
 
 /// Elements that do not break a run of text.
+/// `img`, `wbr` and `nobr` among them: `Jean<img …>Dupont`, `Jean
+/// <nobr>Dupont</nobr>` are one name on screen.
 const INLINE: &[&str] = &[
-    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "em", "font", "i", "ins", "kbd",
-    "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "var",
+    "a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em",
+    "font", "i", "img", "ins", "kbd", "label", "mark", "nobr", "q", "rb", "rp", "rt", "ruby", "s",
+    "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
 ];
 
 /// Scrubs one HTML document (see the module docs).
@@ -196,7 +210,7 @@ pub(crate) fn scrub_html(
     resources: &Resources,
     signature: &[String],
 ) -> HtmlOutput {
-    let mut scrubber = Scrubber {
+    let new = |recorded, header_starts| Scrubber {
         identity,
         resources,
         signature,
@@ -207,10 +221,22 @@ pub(crate) fn scrub_html(
         run: Vec::new(),
         header_block: false,
         after_label: false,
+        runs_flushed: 0,
+        header_starts,
+        recorded,
     };
     // The private-use markers of attribution regions cannot come from the
     // input.
-    scrubber.run(&input.replace([OPEN, CLOSE], ""));
+    let input = input.replace([OPEN, CLOSE], "");
+    // Whether a "From: Jean Dupont" run starts a header block depends on
+    // the runs after it: a dry pass records them first.
+    let mut dry = new(Some(Vec::new()), Vec::new());
+    dry.run(&input);
+    dry.flush();
+    let runs = dry.recorded.take().unwrap_or_default();
+    drop(dry);
+    let mut scrubber = new(None, header_block_starts(&runs));
+    scrubber.run(&input);
     scrubber.flush();
     let (html, text) = resolve_attributions(&scrubber.html, &scrubber.text);
     HtmlOutput {
@@ -283,10 +309,14 @@ impl Scrubber<'_> {
             return after;
         }
         if DROPPED_TAG_ONLY.contains(&name.as_str()) || name.contains(':') {
-            return after; // `<o:p>`, `<v:shape>`: only Office writes those
+            // `<o:p>`, `<v:shape>`: only Office writes those
+            self.run.push(Segment::Boundary);
+            return after;
         }
         let Some(attributes) = self.attributes(&tag) else {
-            return after; // an image that is not part of the message
+            // An image that is not part of the message.
+            self.run.push(Segment::Boundary);
+            return after;
         };
         self.moderate_attributes(&tag);
         self.markup(&name, format!("<{name}{attributes}>"));
@@ -358,9 +388,13 @@ impl Scrubber<'_> {
             || name.contains(':')
             || DROPPED_WITH_CONTENT.contains(&name)
             || VOID.contains(&name);
+        let tag_only = DROPPED_TAG_ONLY.contains(&name) || name.contains(':');
         if !dropped && !name.is_empty() {
             self.markup(name, format!("</{name}>"));
-        } else if !INLINE.contains(&name) {
+        } else if INLINE.contains(&name) || tag_only {
+            // `Jean<o:p></o:p> Dupont` stays one run.
+            self.run.push(Segment::Boundary);
+        } else {
             self.flush();
         }
         if name == "blockquote" {
@@ -395,7 +429,7 @@ impl Scrubber<'_> {
     /// --------", "Begin forwarded message:", a rule) or at a sender line
     /// with an address, and lasts while runs are labelled lines, bare labels
     /// or the values after them.
-    fn is_quote_header(&mut self, joined: &str) -> bool {
+    fn is_quote_header(&mut self, joined: &str, index: usize) -> bool {
         let text = joined.trim();
         if text.is_empty() {
             return false;
@@ -407,7 +441,10 @@ impl Scrubber<'_> {
                 .is_some_and(|(_, v)| v.trim().is_empty());
         let value = std::mem::take(&mut self.after_label);
         let starts = is_separator(text)
-            || (label == Some(Label::From) && (text.contains('@') || self.header_block));
+            || (label == Some(Label::From)
+                && (text.contains('@')
+                    || self.header_block
+                    || self.header_starts.contains(&index)));
         if starts || (self.header_block && (label.is_some() || value)) {
             self.header_block = true;
             self.after_label = bare_label;
@@ -427,13 +464,29 @@ impl Scrubber<'_> {
             .iter()
             .filter_map(|segment| match segment {
                 Segment::Text(text) => Some(text.as_str()),
-                Segment::Markup(_) => None,
+                Segment::Markup(_) | Segment::Boundary => None,
             })
             .collect();
+        // What identity matching reads: the text with a boundary mark
+        // where each tag was (see `MARKUP_BOUNDARY`).
+        let marked: String = run
+            .iter()
+            .map(|segment| match segment {
+                Segment::Text(text) => text.as_str(),
+                Segment::Markup(_) | Segment::Boundary => MARKUP_BOUNDARY,
+            })
+            .collect();
+        let index = self.runs_flushed;
+        self.runs_flushed += 1;
+        if let Some(recorded) = &mut self.recorded {
+            recorded.push(joined);
+            return;
+        }
         let is_signature = self.quote_depth == 0
             && !self.signature.is_empty()
             && self.signature.contains(&collapse_spaces(&joined));
-        let dropped = is_client_line(&joined) || self.is_quote_header(&joined) || is_signature;
+        let dropped =
+            is_client_line(&joined) || self.is_quote_header(&joined, index) || is_signature;
         let attribution = !dropped && is_attribution(&joined);
         if attribution {
             self.html.push(OPEN);
@@ -442,7 +495,7 @@ impl Scrubber<'_> {
         let found = if dropped {
             Vec::new()
         } else {
-            self.identity.find(&joined)
+            self.identity.find(&marked)
         };
         let mut offset = 0;
         let mut next = 0;
@@ -450,6 +503,11 @@ impl Scrubber<'_> {
             let text = match segment {
                 Segment::Markup(tag) => {
                     self.html.push_str(&tag);
+                    offset += 1;
+                    continue;
+                }
+                Segment::Boundary => {
+                    offset += 1;
                     continue;
                 }
                 Segment::Text(_) if dropped => continue,
@@ -680,6 +738,48 @@ mod tests {
         assert_eq!(
             out.html,
             "<p>Prends <b>contact</b> avec <i>Jean</i> Martin</p>"
+        );
+    }
+
+    #[test]
+    fn names_through_dropped_or_void_inline_tags_go_whole() {
+        // Red-team finding: `Jean <nobr>Dupont</nobr>` became "Jean Un ami".
+        for (input, expected) in [
+            (
+                "<p>A Jean <nobr>Dupont</nobr>.</p>",
+                "<p>A Un ami<nobr></nobr>.</p>",
+            ),
+            ("<p>A Jean<o:p></o:p> Dupont.</p>", "<p>A Un ami.</p>"),
+            (
+                "<p>A Jean<img src=\"https://t.example/p.gif\">Dupont.</p>",
+                "<p>A Un ami.</p>",
+            ),
+            (
+                "<p>A Jean<img src=\"cid:logo@corp\">Dupont.</p>",
+                "<p>A Un ami<img src=\"cid:n1@anon.example\">.</p>",
+            ),
+            ("<p>A Jean<wbr>Dupont.</p>", "<p>A Un ami<wbr>.</p>"),
+            ("<p>A Je&shy;an Du&#8203;pont.</p>", "<p>A Un ami.</p>"),
+        ] {
+            assert_eq!(scrub(input).html, expected, "{input}");
+        }
+        // Other words stay, tags and all.
+        let kept = "<p>Jean<wbr>ette et <nobr>Martin</nobr> Dupré.</p>";
+        assert_eq!(scrub(kept).html, kept);
+    }
+
+    #[test]
+    fn outlook_reply_headers_without_an_address_go() {
+        let out = scrub(
+            "<p>Oui.</p><div style=\"border:none;border-top:solid #E1E1E1 1.0pt\">\
+             <p><b>From:</b> Bob Martin<br><b>Sent:</b> Monday, November 23, 2026 2:02 PM<br>\
+             <b>To:</b> Jean Dupont<br><b>Subject:</b> Plan</p></div><p>Le plan ?</p>",
+        );
+        assert_eq!(out.text, "Oui.\n\nLe plan ?");
+        let kept = scrub("<p>From: the garden</p><p>Sent: by post</p><p>We grew tomatoes.</p>");
+        assert_eq!(
+            kept.text,
+            "From: the garden\n\nSent: by post\n\nWe grew tomatoes."
         );
     }
 

@@ -16,15 +16,45 @@
 //! as "Jean") or after a greeting ("Bonjour Jean,"), see [`Identity::find`].
 //! A one-word local part or login ("contact", "info") is never matched on
 //! its own; one mixing letters and digits ("jd1987") is. Addresses are
-//! matched as written, with or without a `+tag`, and URL-encoded (`%40`).
+//! matched as written, with or without a `+tag`; an address at any domain
+//! whose local part is one of the sender's name forms (`jean_dupont@`,
+//! `dupont.jean@`, `jdupont@`) is replaced whole.
+//!
+//! Text is matched as the reader sees it ([`View`]): invisible characters
+//! (soft hyphen, zero-width spaces and joiners) are skipped, `%XX` escapes
+//! decoded (`jean%20dupont`, `%40`), and in a `format=flowed` body a soft
+//! line break does not split a name. `html.rs` marks where a tag stood with
+//! [`MARKUP_BOUNDARY`], so `Jean<img …>Dupont` is one name. What is found
+//! maps back to the original characters; a name inside a URL is replaced
+//! by the percent-encoded pseudonym, so the link stays one link.
 //!
 //! The pseudonym itself is chosen in `pseudonym.rs`.
 
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters that may separate the words of a name ("Jean Dupont",
-/// "jean.dupont", "jean_dupont", "Dupont, Jean", "Jean-Pierre").
-const NAME_SEPARATORS: &[char] = &[' ', '.', '_', '-', ','];
+/// "jean.dupont", "jean_dupont", "Dupont, Jean", "Jean-Pierre", and
+/// `jean+dupont` in a query string, where `+` stands for a space).
+const NAME_SEPARATORS: &[char] = &[' ', '.', '_', '-', ',', '+'];
+
+/// Characters that show nothing: the soft hyphen, zero-width spaces and
+/// joiners, the word joiner, the byte-order mark and the invisible
+/// operators. A name is matched as if they were not there
+/// ("Je\u{AD}an Du\u{200B}pont" is "Jean Dupont").
+const INVISIBLE: &[char] = &[
+    '\u{AD}', '\u{180E}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{2061}', '\u{2062}',
+    '\u{2063}', '\u{2064}', '\u{FEFF}',
+];
+
+/// What `html.rs` puts in the text it matches where an inline tag was
+/// (`Jean<img …>Dupont`, `<b>J</b>ean`): invisible like the characters
+/// above, and a place where two words of a name may meet without a
+/// separator, since the tag may render as one.
+pub(crate) const MARKUP_BOUNDARY: &str = "\u{2060}";
+
+/// Shortest run-together form of a name kept as a pattern ("jdupont",
+/// "jeandupont"): shorter ones ("jli") could be ordinary words.
+const MIN_JOINED_NAME: usize = 5;
 
 /// Most separator characters between two words of a name (", " is two).
 const MAX_SEPARATOR_RUN: usize = 3;
@@ -45,8 +75,9 @@ struct Pattern(Vec<Word>);
 
 impl Pattern {
     /// How many chars of `hay` the pattern covers from `at`, if it matches
-    /// there as whole words.
-    fn match_at(&self, hay: &[char], at: usize) -> Option<usize> {
+    /// there as whole words. Two words may meet without a separator where
+    /// `soft` says something invisible stood between them.
+    fn match_at(&self, hay: &[char], soft: &[bool], at: usize) -> Option<usize> {
         if at > 0 && hay[at - 1].is_alphanumeric() {
             return None;
         }
@@ -61,7 +92,8 @@ impl Pattern {
                     pos += 1;
                 }
                 let after_initial = matches!(self.0[i - 1], Word::Initial(_));
-                if pos == start && !after_initial {
+                let hidden_break = soft.get(pos).copied().unwrap_or(false);
+                if pos == start && !after_initial && !hidden_break {
                     return None;
                 }
             }
@@ -112,6 +144,7 @@ pub(crate) struct Identity {
     standalone: Vec<String>,
     replacement_address: String,
     replacement_name: String,
+    replacement_name_in_url: String,
 }
 
 /// Where an identifying string was found: char offsets in the text, and
@@ -121,6 +154,8 @@ pub(crate) struct Found {
     pub(crate) start: usize,
     pub(crate) end: usize,
     pub(crate) is_address: bool,
+    /// Inside a URL: replaced by a percent-encoded pseudonym.
+    pub(crate) in_url: bool,
 }
 
 /// What the submission and the account tell about the sender.
@@ -188,7 +223,6 @@ impl Identity {
             return;
         }
         let folded = fold_str(value);
-        self.addresses.push(folded.replacen('@', "%40", 1));
         self.addresses.push(folded);
         let base = local.split('+').next().unwrap_or(local);
         self.add_handle(base);
@@ -241,6 +275,12 @@ impl Identity {
         }
         self.patterns
             .extend(name_variants(&words).into_iter().map(Pattern));
+        self.patterns.extend(
+            joined_names(&words)
+                .into_iter()
+                .filter(|joined| joined.chars().count() >= MIN_JOINED_NAME)
+                .map(|joined| Pattern(vec![Word::Full(joined)])),
+        );
     }
 
     fn tidy(&mut self) {
@@ -256,6 +296,7 @@ impl Identity {
     pub(crate) fn replace_with(&mut self, address: &str, name: &str) {
         self.replacement_address = address.to_string();
         self.replacement_name = name.to_string();
+        self.replacement_name_in_url = percent_encoded(name);
     }
 
     /// True when `address` is one of the sender's real addresses (any case,
@@ -268,9 +309,10 @@ impl Identity {
     /// True when `text` mentions any identifying name or address, or any
     /// single word of the sender's names.
     pub(crate) fn is_mentioned_in(&self, text: &str) -> bool {
-        let folded = fold(text);
+        let view = View::of(text, None);
         !self.find(text).is_empty()
-            || folded
+            || view
+                .folded
                 .split(|c| !c.is_alphanumeric())
                 .map(|w| w.iter().collect::<String>())
                 .any(|w| self.standalone.contains(&w))
@@ -280,16 +322,40 @@ impl Identity {
     /// addresses and names anywhere, single name words on a line of their
     /// own.
     pub(crate) fn find(&self, text: &str) -> Vec<Found> {
-        let mut found = self.find_whole(text);
-        self.find_standalone(text, &mut found);
+        self.find_in(text, None)
+    }
+
+    /// [`Identity::find`] in a `format=flowed` text (`Some(delsp)`), where
+    /// a name may run over a soft line break ("Jean \n> Dupont").
+    pub(crate) fn find_in(&self, text: &str, flowed: Option<bool>) -> Vec<Found> {
+        let view = View::of(text, flowed);
+        let mut found = self.find_whole(&view);
+        self.find_standalone(&view, &mut found);
+        let mut found = view.to_original(text, found);
+        if flowed.is_some() {
+            // A sign-off alone on its written line ("Jean") still counts
+            // when the line before it ends with a space.
+            let lines = View::of(text, None);
+            let mut alone = Vec::new();
+            self.find_standalone(&lines, &mut alone);
+            for extra in lines.to_original(text, alone) {
+                if !found
+                    .iter()
+                    .any(|f| f.start < extra.end && extra.start < f.end)
+                {
+                    found.push(extra);
+                }
+            }
+            found.sort_by_key(|f| f.start);
+        }
         found
     }
 
-    /// Every identifying address and whole name in `text`, without the
+    /// Every identifying address and whole name in `view`, without the
     /// single words alone on a line: for a subject, which is not a
     /// sign-off.
-    fn find_whole(&self, text: &str) -> Vec<Found> {
-        let folded = fold(text);
+    fn find_whole(&self, view: &View) -> Vec<Found> {
+        let folded = &view.folded;
         let mut found = Vec::new();
         let mut at = 0;
         while at < folded.len() {
@@ -299,12 +365,13 @@ impl Identity {
                 at += 1;
                 continue;
             }
-            match self.match_at(&folded, at) {
+            match self.match_at(view, at) {
                 Some((len, is_address)) => {
                     found.push(Found {
                         start: at,
                         end: at + len,
                         is_address,
+                        in_url: false,
                     });
                     at += len;
                 }
@@ -316,13 +383,12 @@ impl Identity {
 
     /// Adds the lines that hold nothing but one word of a name ("Jean",
     /// "Jean,"), the way a sign-off does.
-    fn find_standalone(&self, text: &str, found: &mut Vec<Found>) {
+    fn find_standalone(&self, view: &View, found: &mut Vec<Found>) {
         if self.standalone.is_empty() {
             return;
         }
         let mut line_start = 0;
-        for line in text.split('\n') {
-            let chars: Vec<char> = line.chars().collect();
+        for chars in view.shown.split(|c| *c == '\n') {
             let is_edge = |c: &char| c.is_whitespace() || ",.!;:-–—".contains(*c);
             let is_lead = |c: &&char| is_edge(c) || **c == '>';
             let mut lead = chars.iter().take_while(is_lead).count();
@@ -349,6 +415,7 @@ impl Identity {
                         start,
                         end,
                         is_address: false,
+                        in_url: false,
                     });
                 }
             }
@@ -363,10 +430,18 @@ impl Identity {
         self.replace(text, &self.find(text))
     }
 
+    /// [`Identity::scrub`] for a `format=flowed` text (see
+    /// [`Identity::find_in`]).
+    pub(crate) fn scrub_flowed(&self, text: &str, delsp: bool) -> String {
+        self.replace(text, &self.find_in(text, Some(delsp)))
+    }
+
     /// Replaces the addresses and whole names in a one-line phrase (a
     /// subject), where a single word of a name is not a sign-off.
     pub(crate) fn scrub_phrase(&self, text: &str) -> String {
-        self.replace(text, &self.find_whole(text))
+        let view = View::of(text, None);
+        let found = self.find_whole(&view);
+        self.replace(text, &view.to_original(text, found))
     }
 
     fn replace(&self, text: &str, found: &[Found]) -> String {
@@ -394,31 +469,289 @@ impl Identity {
         out
     }
 
-    /// What a found string is replaced with.
+    /// What a found string is replaced with: inside a URL, the pseudonym
+    /// percent-encoded, so the link stays one link.
     pub(crate) fn replacement_for(&self, found: &Found) -> &str {
-        if found.is_address {
-            &self.replacement_address
-        } else {
-            &self.replacement_name
+        match (found.is_address, found.in_url) {
+            (true, _) => &self.replacement_address,
+            (false, false) => &self.replacement_name,
+            (false, true) => &self.replacement_name_in_url,
         }
     }
 
-    /// The length (in chars) of the longest identifying string starting at
-    /// `at`, and whether it is an address.
-    fn match_at(&self, folded: &[char], at: usize) -> Option<(usize, bool)> {
+    /// The length (in chars of the view) of the longest identifying string
+    /// starting at `at`, and whether it is an address.
+    fn match_at(&self, view: &View, at: usize) -> Option<(usize, bool)> {
+        let folded = &view.folded;
         let address = self
             .addresses
             .iter()
-            .find_map(|needle| address_at(folded, at, needle));
+            .find_map(|needle| address_at(folded, at, needle))
+            .or_else(|| self.variant_address_at(view, at));
         if let Some(len) = address {
             return Some((len, true));
         }
         self.patterns
             .iter()
-            .filter_map(|pattern| pattern.match_at(folded, at))
+            .filter_map(|pattern| pattern.match_at(folded, &view.soft, at))
             .max()
             .map(|len| (len, false))
     }
+
+    /// The length of an address at `at`, at any domain, whose local part
+    /// (without a `+tag`) is the sender's: one of their names in any of its
+    /// forms (`jean_dupont@`, `dupont.jean@`, `jdupont@`, `jean-dupont@`)
+    /// or a distinctive local part of theirs (`jd1987@`).
+    fn variant_address_at(&self, view: &View, at: usize) -> Option<usize> {
+        let folded = &view.folded;
+        let (local_end, end) = email_at(folded, at)?;
+        let local_end = folded[at..local_end]
+            .iter()
+            .position(|c| *c == '+')
+            .map_or(local_end, |plus| at + plus);
+        let local = &folded[at..local_end];
+        let soft = &view.soft[at..local_end];
+        self.patterns
+            .iter()
+            .any(|pattern| pattern.match_at(local, soft, 0) == Some(local.len()))
+            .then_some(end - at)
+    }
+}
+
+/// Characters of an address's local part, as leak looks for them in text.
+fn is_local_char(c: char) -> bool {
+    c.is_alphanumeric() || "._+-".contains(c)
+}
+
+/// An e-mail address starting at `at` in folded text: the end of its
+/// local part (the `@`) and of its domain (two labels or more).
+fn email_at(hay: &[char], at: usize) -> Option<(usize, usize)> {
+    if at > 0 && (is_local_char(hay[at - 1]) || hay[at - 1] == '@') {
+        return None;
+    }
+    let local_len = hay[at..]
+        .iter()
+        .take(MAX_LOCAL_CHARS + 1)
+        .take_while(|c| is_local_char(**c))
+        .count();
+    let at_sign = at + local_len;
+    if local_len == 0 || local_len > MAX_LOCAL_CHARS || hay.get(at_sign) != Some(&'@') {
+        return None;
+    }
+    let domain_len = hay[at_sign + 1..]
+        .iter()
+        .take_while(|c| c.is_alphanumeric() || **c == '-' || **c == '.')
+        .count();
+    let domain = &hay[at_sign + 1..at_sign + 1 + domain_len];
+    let trimmed = domain.len() - domain.iter().rev().take_while(|c| **c == '.').count();
+    let domain = &domain[..trimmed];
+    let labels = domain.split(|c| *c == '.');
+    let labels_ok = domain.contains(&'.') && labels.clone().all(|label| !label.is_empty());
+    labels_ok.then_some((at_sign, at_sign + 1 + trimmed))
+}
+
+/// Longest local part leak looks at (RFC 5321's limit).
+const MAX_LOCAL_CHARS: usize = 64;
+
+/// A text as identity matching reads it, one entry per character read,
+/// each mapped back to the characters of the original it stands for:
+/// invisible characters are skipped (a name may run through them),
+/// percent-encoded bytes are decoded (`jean%20dupont`, `%40` in links),
+/// and in a `format=flowed` text a soft line break (with the next line's
+/// quote prefix, and its space under `delsp=yes`) is skipped.
+struct View {
+    /// What the reader sees, decoded, not folded (for lines).
+    shown: Vec<char>,
+    /// `shown`, folded (see [`fold_char`]).
+    folded: Vec<char>,
+    /// Whether something invisible stood before each char.
+    soft: Vec<bool>,
+    /// The chars of the original each entry stands for: `[start, end)`.
+    origin: Vec<(usize, usize)>,
+}
+
+impl View {
+    fn of(text: &str, flowed: Option<bool>) -> View {
+        let chars: Vec<char> = text.chars().collect();
+        let mut view = View {
+            shown: Vec::with_capacity(chars.len()),
+            folded: Vec::with_capacity(chars.len()),
+            soft: Vec::with_capacity(chars.len()),
+            origin: Vec::with_capacity(chars.len()),
+        };
+        let mut soft = false;
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if INVISIBLE.contains(&c) {
+                soft = true;
+                i += 1;
+                continue;
+            }
+            if let Some(delsp) = flowed {
+                if let Some(skip) = soft_break_len(&chars, i) {
+                    if !delsp {
+                        view.push(' ', (i, i + 1), soft);
+                    }
+                    soft = true;
+                    i += skip;
+                    continue;
+                }
+            }
+            if let Some((decoded, len)) = percent_decoded(&chars[i..]) {
+                for (n, d) in decoded.iter().enumerate() {
+                    let span = if n + 1 == decoded.len() {
+                        (i, i + len)
+                    } else {
+                        (i, i)
+                    };
+                    view.push(*d, span, soft);
+                    soft = false;
+                }
+                i += len;
+                continue;
+            }
+            view.push(c, (i, i + 1), soft);
+            soft = false;
+            i += 1;
+        }
+        view
+    }
+
+    fn push(&mut self, c: char, origin: (usize, usize), soft: bool) {
+        self.shown.push(c);
+        self.folded.push(fold_char(c));
+        self.soft.push(soft);
+        self.origin.push(origin);
+    }
+
+    /// `found` (in positions of the view) in positions of `text`, each
+    /// marked when it lies inside a URL.
+    fn to_original(&self, text: &str, found: Vec<Found>) -> Vec<Found> {
+        if found.is_empty() {
+            return found;
+        }
+        let urls = url_spans(text);
+        found
+            .into_iter()
+            .map(|f| {
+                let start = self.origin[f.start..f.end]
+                    .iter()
+                    .map(|o| o.0)
+                    .min()
+                    .unwrap_or(0);
+                let end = self.origin[f.end - 1].1.max(start + 1);
+                Found {
+                    start,
+                    end,
+                    is_address: f.is_address,
+                    in_url: urls.iter().any(|(s, e)| *s <= start && start < *e),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The length of a `format=flowed` soft line break at `i` (a space that
+/// ends a line, the line end, and the quote marks and stuffed space of the
+/// next line at the same quote level), or `None`; a signature separator
+/// (`-- `) is not a soft break. Under `delsp=yes` the caller drops the
+/// space; otherwise it keeps it as the text's.
+fn soft_break_len(chars: &[char], i: usize) -> Option<usize> {
+    if chars[i] != ' ' {
+        return None;
+    }
+    let mut j = i + 1;
+    if chars.get(j) == Some(&'\r') {
+        j += 1;
+    }
+    if chars.get(j) != Some(&'\n') {
+        return None;
+    }
+    let line_start = chars[..i]
+        .iter()
+        .rposition(|c| *c == '\n')
+        .map_or(0, |p| p + 1);
+    let line: String = chars[line_start..i].iter().collect();
+    let bare = line.trim_start_matches(['>', ' ']);
+    if bare == "--" || bare.is_empty() {
+        return None;
+    }
+    let depth = line.chars().take_while(|c| *c == '>').count();
+    j += 1;
+    let next_depth = chars[j.min(chars.len())..]
+        .iter()
+        .take_while(|c| **c == '>')
+        .count();
+    if next_depth != depth {
+        return None; // a change of quote level is a hard break
+    }
+    j += next_depth;
+    if chars.get(j) == Some(&' ') {
+        j += 1;
+    }
+    Some(j - i)
+}
+
+/// Percent-encoded bytes at the start of `chars` (`%20`, `%40`,
+/// `%C3%A9`) that decode to printable UTF-8: the chars and how many
+/// input chars they used.
+fn percent_decoded(chars: &[char]) -> Option<(Vec<char>, usize)> {
+    let mut bytes = Vec::new();
+    let mut len = 0;
+    while chars.get(len) == Some(&'%') && bytes.len() < 16 {
+        let hex: String = chars.get(len + 1..len + 3)?.iter().collect();
+        let Ok(byte) = u8::from_str_radix(&hex, 16) else {
+            break;
+        };
+        bytes.push(byte);
+        len += 3;
+        if std::str::from_utf8(&bytes).is_ok() {
+            break;
+        }
+    }
+    let decoded: Vec<char> = std::str::from_utf8(&bytes).ok()?.chars().collect();
+    let printable = !decoded.is_empty() && decoded.iter().all(|c| !c.is_control());
+    printable.then_some((decoded, len))
+}
+
+/// The char ranges of the URLs in `text` (`http://`, `https://`,
+/// `mailto:`, `www.` up to a space, a quote or an angle bracket).
+fn url_spans(text: &str) -> Vec<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let lower: Vec<char> = chars.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < lower.len() {
+        let starts = ["http://", "https://", "mailto:", "www."].iter().any(|p| {
+            let p: Vec<char> = p.chars().collect();
+            lower[i..].starts_with(&p)
+        }) && (i == 0 || !lower[i - 1].is_alphanumeric());
+        if starts {
+            let len = chars[i..]
+                .iter()
+                .take_while(|c| !c.is_whitespace() && !"<>\"'".contains(**c))
+                .count();
+            spans.push((i, i + len));
+            i += len.max(1);
+        } else {
+            i += 1;
+        }
+    }
+    spans
+}
+
+/// `text` percent-encoded except for RFC 3986's unreserved characters.
+fn percent_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Words that open a greeting line ("Bonjour Jean,"): the name after them
@@ -490,6 +823,21 @@ fn name_variants(words: &[Word]) -> Vec<Vec<Word>> {
     variants
 }
 
+/// A name of two or more words run together the way handles and file
+/// names write it: first and last name ("jeandupont"), last and first
+/// ("dupontjean"), the first initial and the last name ("jdupont").
+fn joined_names(words: &[Word]) -> Vec<String> {
+    let (Some(Word::Full(first)), Some(Word::Full(last))) = (words.first(), words.last()) else {
+        return Vec::new();
+    };
+    let initial = first.chars().next().unwrap_or(' ');
+    vec![
+        format!("{first}{last}"),
+        format!("{last}{first}"),
+        format!("{initial}{last}"),
+    ]
+}
+
 fn is_at_domain(address: &str, domain: &str) -> bool {
     address
         .trim()
@@ -507,12 +855,6 @@ fn without_tag(address: &str) -> String {
         }
         None => address.to_string(),
     }
-}
-
-/// Lower-cases `text` one char for one char, so positions in the folded
-/// text are positions in the original.
-fn fold(text: &str) -> Vec<char> {
-    text.chars().map(fold_char).collect()
 }
 
 /// Lower-cases, removes diacritics ("É" → "e") and unifies spaces, one
@@ -694,6 +1036,100 @@ pub(crate) mod tests {
         );
         // A one-word login could be any word: never on its own.
         assert_eq!(id.scrub("Jeannot\nok"), "Jeannot\nok");
+    }
+
+    #[test]
+    fn invisible_characters_do_not_split_a_name() {
+        let id = identity();
+        for text in [
+            "x Je\u{AD}an Du\u{AD}pont y",
+            "x Jean\u{200B} Dupont y",
+            "x J\u{200C}ean D\u{200D}upont y",
+            "x Jean\u{2060}\u{FEFF}Dupont y",
+        ] {
+            assert_eq!(id.scrub(text), "x Quelqu'un y", "{text:?}");
+        }
+        assert_eq!(id.scrub("Je\u{AD}an\n"), "Quelqu'un\n");
+        // A soft hyphen inside another word does not end a name there.
+        let text = "Jean\u{AD}ne et Jean\u{AD}nette";
+        assert_eq!(id.scrub(text), text);
+    }
+
+    #[test]
+    fn a_flowed_soft_break_does_not_split_a_name() {
+        let id = identity();
+        assert_eq!(
+            id.scrub_flowed("Merci Jean \nDupont.\n", false),
+            "Merci Quelqu'un.\n"
+        );
+        assert_eq!(
+            id.scrub_flowed("> Merci Jean Du \n> pont.\n", true),
+            "> Merci Quelqu'un.\n"
+        );
+        // Not flowed, or a change of quote level: the lines stay apart.
+        let text = "Merci Jean \n> > Dupont a dit.\n";
+        assert_eq!(id.scrub(text), text);
+        let text = "Voici Jean \n> Martin a dit\n";
+        assert_eq!(id.scrub_flowed(text, false), text);
+        // A sign-off on its own written line after a soft break still goes.
+        assert_eq!(
+            id.scrub_flowed("Merci, \nJean\n", false),
+            "Merci, \nQuelqu'un\n"
+        );
+    }
+
+    #[test]
+    fn the_senders_address_forms_go_whole_at_any_domain() {
+        let id = identity();
+        for variant in [
+            "jean_dupont@gmail.example",
+            "dupont.jean@yahoo.example",
+            "jdupont@outlook.example",
+            "jean-dupont@proton.example",
+            "JeanDupont@proton.example",
+            "j.dupont+x@home.example",
+            "jeannot1@x.example",
+        ] {
+            let out = id.scrub(&format!("<{variant}>"));
+            let expected = if variant.starts_with("jeannot") {
+                format!("<{variant}>") // a one-word login is an ordinary word
+            } else {
+                "<someone@anon.example>".to_string()
+            };
+            assert_eq!(out, expected, "{variant}");
+        }
+        // File names write the name run together or last name first.
+        for name in ["JeanDupont_CV.pdf", "Dupont_Jean_CV.pdf", "CV-J.Dupont.pdf"] {
+            let out = id.scrub(name);
+            assert!(!out.to_lowercase().contains("dupont"), "{name}: {out}");
+            assert!(out.ends_with(".pdf"), "{name}: {out}");
+        }
+        let id = identity_of(&[("", "jd1987@home.example")], "", &[]);
+        assert_eq!(id.scrub("jd1987@elsewhere.example"), "someone@anon.example");
+        for other in [
+            "jean@gmail.example",
+            "paul.dupont@x.example",
+            "dupont@x.example",
+        ] {
+            assert_eq!(identity().scrub(other), other);
+        }
+    }
+
+    #[test]
+    fn names_in_urls_are_replaced_percent_encoded() {
+        let id = identity();
+        assert_eq!(
+            id.scrub("see https://x.example/u/jean.dupont?ref=jean%20dupont&q=Jean+Dupont now"),
+            "see https://x.example/u/Quelqu%27un?ref=Quelqu%27un&q=Quelqu%27un now"
+        );
+        assert_eq!(
+            id.scrub("mailto:Jean.Dupont%40corp.example?subject=J%C3%A9an%20Dupont"),
+            "mailto:someone@anon.example?subject=Quelqu%27un"
+        );
+        // Outside a URL the pseudonym is written as is; innocent escapes stay.
+        assert_eq!(id.scrub("jean%20dupont"), "Quelqu'un");
+        let url = "https://x.example/a%20b/%C3%A9t%C3%A9?q=100%25";
+        assert_eq!(id.scrub(url), url);
     }
 
     #[test]

@@ -309,11 +309,24 @@ fn first_mailbox(list: Option<&Address<'_>>) -> Option<(String, String)> {
         .then(|| (addr.name().unwrap_or("").to_string(), address))
 }
 
+/// Headers whose addresses are the sender's own although no client shows
+/// them as such: read receipts (`Disposition-Notification-To`,
+/// `Return-Receipt-To`, `X-Confirm-Reading-To`) and bounce addresses
+/// (`Errors-To`). They are never written; a client may still print them in
+/// the body, so they count as the sender's identity.
+const SENDER_ADDRESS_HEADERS: &[&str] = &[
+    "Disposition-Notification-To",
+    "Return-Receipt-To",
+    "X-Confirm-Reading-To",
+    "Errors-To",
+];
+
 /// Every (name, address) the submission claims for its sender: all of
-/// `From`, `Sender` and `Reply-To`.
+/// `From`, `Sender` and `Reply-To`, and the receipt and bounce addresses of
+/// [`SENDER_ADDRESS_HEADERS`].
 fn claimed_identities(message: &Message<'_>) -> Vec<(String, String)> {
     let headers = [HeaderName::From, HeaderName::Sender, HeaderName::ReplyTo];
-    headers
+    let mut claimed: Vec<(String, String)> = headers
         .into_iter()
         .filter_map(|name| message.header(name).and_then(|value| value.as_address()))
         .flat_map(|list| list.iter())
@@ -323,7 +336,45 @@ fn claimed_identities(message: &Message<'_>) -> Vec<(String, String)> {
                 addr.address().unwrap_or("").to_string(),
             )
         })
-        .collect()
+        .collect();
+    for header in message.headers() {
+        let name = header.name.as_str();
+        if SENDER_ADDRESS_HEADERS
+            .iter()
+            .any(|wanted| wanted.eq_ignore_ascii_case(name))
+        {
+            let raw = message
+                .raw_message
+                .get(header.offset_start as usize..header.offset_end as usize)
+                .unwrap_or_default();
+            claimed.extend(addresses_in(raw));
+        }
+    }
+    claimed
+}
+
+/// The (name, address) pairs of a raw address-list header value, parsed
+/// as a `From` header would be (mail-parser reads unknown headers as text).
+fn addresses_in(raw_value: &[u8]) -> Vec<(String, String)> {
+    let mut header = b"From:".to_vec();
+    header.extend_from_slice(raw_value);
+    header.extend_from_slice(b"\r\n\r\n");
+    let Some(parsed) = MessageParser::default().parse_headers(&header) else {
+        return Vec::new();
+    };
+    parsed
+        .from()
+        .map(|list| {
+            list.iter()
+                .filter_map(|addr| {
+                    let address = addr.address()?.trim().to_string();
+                    address
+                        .contains('@')
+                        .then(|| (addr.name().unwrap_or("").to_string(), address))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn is_local_part(value: &str) -> bool {

@@ -264,7 +264,8 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     /// moderated, the notice appended to the last one; `format=flowed` kept.
     /// The signature found here is also removed from the HTML alternative.
     fn text(&mut self, id: u32, part: &MessagePart<'_>, body: &str) -> MimePart<'static> {
-        let (scrubbed, signature) = scrub_plain_with_signature(body, self.ctx.identity);
+        let (scrubbed, signature) =
+            scrub_plain_with_signature(body, self.ctx.identity, flowed(part));
         self.signature.extend(signature);
         self.push_text(&scrubbed);
         let with_notice = match self.notice {
@@ -478,24 +479,29 @@ pub(crate) fn text_part(subtype: &str, text: String) -> MimePart<'static> {
     )
 }
 
-/// Keeps `format=flowed` (and `delsp=yes`) of a text part: its lines keep
-/// their trailing spaces, so the recipient's client re-flows the paragraphs
-/// instead of showing them hard-wrapped.
-fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePart<'static> {
+/// `Some(delsp)` for a `format=flowed` text part, `None` otherwise.
+fn flowed(part: &MessagePart<'_>) -> Option<bool> {
     let param = |name: &str| {
         part.content_type()
             .and_then(|ct| ct.attribute(name))
             .map(|v| v.trim().to_ascii_lowercase())
     };
-    if param("format").as_deref() != Some("flowed") {
+    (param("format").as_deref() == Some("flowed")).then(|| param("delsp").as_deref() == Some("yes"))
+}
+
+/// Keeps `format=flowed` (and `delsp=yes`) of a text part: its lines keep
+/// their trailing spaces, so the recipient's client re-flows the paragraphs
+/// instead of showing them hard-wrapped.
+fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePart<'static> {
+    let Some(delsp) = flowed(part) else {
         return rebuilt;
-    }
+    };
     if let Some((_, mail_builder::headers::HeaderType::ContentType(ct))) =
         rebuilt.headers.first_mut()
     {
         ct.attributes
             .push((Cow::Borrowed("format"), Cow::Borrowed("flowed")));
-        if param("delsp").as_deref() == Some("yes") {
+        if delsp {
             ct.attributes
                 .push((Cow::Borrowed("delsp"), Cow::Borrowed("yes")));
         }

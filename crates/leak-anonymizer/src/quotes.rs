@@ -31,13 +31,35 @@ const ATTRIBUTION_VERBS: &[&str] = &[
     "kirjoitti",
     "napisał",
     "napisal",
+    "napisał(a)",
+    "napisal(a)",
+    "pisze",
+    "пишет",
+    "написал",
+    "написал(а)",
+    "書きました",
+    "写道",
+    "寫道",
 ];
 
 /// Words that open an attribution a client may wrap over two or three lines.
-const ATTRIBUTION_OPENERS: &[&str] = &["on", "le", "am", "el", "il", "op", "em", "den", "*"];
+const ATTRIBUTION_OPENERS: &[&str] = &["on", "le", "am", "el", "il", "op", "em", "den", "w", "*"];
 
 /// Header labels of forwarded and quoted messages, by role.
-const FROM_LABELS: &[&str] = &["from", "de", "von", "da", "van", "från", "fra", "reply-to"];
+const FROM_LABELS: &[&str] = &[
+    "from",
+    "de",
+    "von",
+    "da",
+    "van",
+    "från",
+    "fra",
+    "reply-to",
+    "od",
+    "差出人",
+    "送信者",
+    "发件人",
+];
 const DATE_LABELS: &[&str] = &[
     "sent",
     "date",
@@ -54,9 +76,30 @@ const DATE_LABELS: &[&str] = &[
     "skickat",
     "sendt",
     "date d'envoi",
+    "wysłano",
+    "wyslano",
+    "送信日時",
+    "日付",
+    "发送时间",
 ];
 const TO_LABELS: &[&str] = &[
-    "to", "à", "a", "an", "para", "aan", "till", "til", "cc", "cci", "bcc", "kopie", "pour",
+    "to",
+    "à",
+    "a",
+    "an",
+    "para",
+    "aan",
+    "till",
+    "til",
+    "cc",
+    "cci",
+    "bcc",
+    "kopie",
+    "pour",
+    "do",
+    "dw",
+    "宛先",
+    "收件人",
 ];
 const SUBJECT_LABELS: &[&str] = &[
     "subject",
@@ -69,6 +112,9 @@ const SUBJECT_LABELS: &[&str] = &[
     "onderwerp",
     "ämne",
     "emne",
+    "temat",
+    "件名",
+    "主题",
 ];
 
 /// Lines that announce a forwarded message, lower-cased and trimmed.
@@ -123,7 +169,8 @@ pub(crate) fn is_attribution(line: &str) -> bool {
         return false;
     }
     let mutt = lower.starts_with("* ") && lower.ends_with("]:") && lower.contains(" [");
-    let Some(head) = lower.strip_suffix(':') else {
+    // Japanese and Chinese clients end it with a full-width colon.
+    let Some(head) = lower.strip_suffix([':', '：']) else {
         return false;
     };
     let head = head.trim_end();
@@ -186,7 +233,7 @@ pub(crate) enum Label {
 
 pub(crate) fn label_of(line: &str) -> Option<Label> {
     let text = content(line);
-    let (label, _) = text.split_once(':')?;
+    let (label, _) = text.split_once([':', '：'])?;
     let label = label.trim().trim_matches('*').trim().to_lowercase();
     if label.chars().count() > 20 {
         return None;
@@ -239,6 +286,47 @@ fn header_block_at(lines: &[&str], i: usize, announced: bool) -> usize {
     } else {
         0
     }
+}
+
+/// The indices of `runs` (the text runs of an HTML body, in order; empty
+/// ones included) where a quoted message's header block starts that names
+/// its sender without an address (Outlook's `<b>From:</b> Jean Dupont` /
+/// `Sent:` / `To:` / `Subject:` above a reply, in a bordered `<div>`). Like
+/// the unannounced plain-text block, it needs a sender, a date and a
+/// subject among its consecutive labelled runs (and the values after bare
+/// labels), so an itinerary ("De : Paris / À : Lyon / Date : …") stays.
+pub(crate) fn header_block_starts(runs: &[String]) -> Vec<usize> {
+    let filled: Vec<(usize, &str)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| (i, run.trim()))
+        .filter(|(_, run)| !run.is_empty())
+        .collect();
+    let mut starts = Vec::new();
+    for (n, (index, run)) in filled.iter().enumerate() {
+        if label_of(run) != Some(Label::From) || run.contains('@') {
+            continue;
+        }
+        let mut labels = Vec::new();
+        let mut value_follows = false;
+        for (_, line) in filled[n..].iter().take(MAX_BLOCK_LINES) {
+            match label_of(line) {
+                Some(label) => {
+                    labels.push(label);
+                    value_follows = line
+                        .split_once([':', '：'])
+                        .is_some_and(|(_, v)| v.trim().is_empty());
+                }
+                None if value_follows => value_follows = false,
+                None => break,
+            }
+        }
+        let has = |l: Label| labels.contains(&l);
+        if has(Label::Date) && has(Label::Subject) {
+            starts.push(*index);
+        }
+    }
+    starts
 }
 
 /// True for the lines clients put above a forwarded or quoted message's
@@ -328,6 +416,57 @@ mod tests {
         let wrapped =
             "Oui.\nOn Mon, Nov 23, 2026 at 2:02 PM Bob Martin <bob@x.example>\nwrote:\n> a";
         assert_eq!(strip(wrapped), "Oui.\n> a");
+    }
+
+    #[test]
+    fn polish_japanese_and_chinese_attributions() {
+        for attribution in [
+            "W dniu 23.11.2026 o 14:02, Bob Martin pisze:",
+            "pon., 23 lis 2026 o 14:02 Bob Martin <bob@x.example> napisał(a):",
+            "2026/11/23 14:02 に Bob Martin さんは書きました:",
+            "2026年11月23日(月) 14:02 Bob <bob@x.example>さんは書きました：",
+            "Bob <bob@x.example> 于2026年11月23日周一 14:02写道：",
+        ] {
+            let text = format!("Tak.\n\n{attribution}\n> pytanie\n");
+            assert_eq!(strip(&text), "Tak.\n\n> pytanie\n", "{attribution}");
+        }
+        let wrapped = "Tak.\nW dniu 23.11.2026 o 14:02, Bob Martin\npisze:\n> a";
+        assert_eq!(strip(wrapped), "Tak.\n> a");
+        let prose = "Mój brat pisze: 2 razy dziennie.\nTo wszystko.";
+        assert_eq!(strip(prose), prose);
+    }
+
+    #[test]
+    fn html_runs_of_a_header_block_without_address() {
+        let runs = |texts: &[&str]| texts.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let outlook = runs(&[
+            "Voici.",
+            "",
+            "From: Jean Dupont",
+            "Sent: Monday, November 23, 2026 2:02 PM",
+            "To: Bob",
+            "Subject: Plan",
+            "Le plan ?",
+        ]);
+        assert_eq!(header_block_starts(&outlook), [2]);
+        let japanese = runs(&[
+            "差出人: 山田 太郎",
+            "送信日時: 2026年11月23日 14:02",
+            "宛先: Bob",
+            "件名: 計画",
+        ]);
+        assert_eq!(header_block_starts(&japanese), [0]);
+        let polish = runs(&[
+            "Od: Jan Kowalski",
+            "Wysłano: 23.11.2026 14:02",
+            "Do: Bob",
+            "Temat: Plan",
+        ]);
+        assert_eq!(header_block_starts(&polish), [0]);
+        let itinerary = runs(&["De : Paris", "À : Lyon", "Date : 12 mai", "Bon voyage."]);
+        assert!(header_block_starts(&itinerary).is_empty());
+        let split = runs(&["From: Jean", "Sent: Monday", "Bla bla.", "Subject: Plan"]);
+        assert!(header_block_starts(&split).is_empty());
     }
 
     #[test]

@@ -23,13 +23,19 @@ use crate::quotes::{own_text_end, strip_quote_headers, strip_quote_prefix};
 /// Applies every pass above to a plain-text body.
 #[cfg(test)]
 pub(crate) fn scrub_plain(text: &str, identity: &Identity) -> String {
-    scrub_plain_with_signature(text, identity).0
+    scrub_plain_with_signature(text, identity, None).0
 }
 
 /// Applies every pass above to a plain-text body, and returns the lines of
 /// the sender's signature that were removed (whitespace collapsed), so the
 /// HTML alternative of the same message can lose the same lines.
-pub(crate) fn scrub_plain_with_signature(text: &str, identity: &Identity) -> (String, Vec<String>) {
+/// `flowed` is `Some(delsp)` for a `format=flowed` body, whose names may
+/// run over a soft line break.
+pub(crate) fn scrub_plain_with_signature(
+    text: &str,
+    identity: &Identity,
+    flowed: Option<bool>,
+) -> (String, Vec<String>) {
     let normalized = text.replace("\r\n", "\n");
     let lines: Vec<&str> = normalized.split('\n').collect();
     let lines: Vec<&str> = strip_pgp(&lines)
@@ -43,7 +49,12 @@ pub(crate) fn scrub_plain_with_signature(text: &str, identity: &Identity) -> (St
     let signature = removed_lines(&lines[..own_end], &kept);
     kept.extend_from_slice(&lines[own_end..]);
     let kept = strip_signatures(&strip_quote_headers(&kept));
-    (identity.scrub(&kept.join("\n")), signature)
+    let kept = kept.join("\n");
+    let scrubbed = match flowed {
+        Some(delsp) => identity.scrub_flowed(&kept, delsp),
+        None => identity.scrub(&kept),
+    };
+    (scrubbed, signature)
 }
 
 /// The non-blank lines of `all` missing from `kept` (a subsequence of it),
@@ -451,7 +462,7 @@ mod tests {
     fn removed_signature_lines_are_reported() {
         let input =
             "Voici.\n\nCordialement,\nJean Dupont\nCanary  Holdings\nTél. : +33 1 23 45 67 89\n";
-        let (_, signature) = scrub_plain_with_signature(input, &identity());
+        let (_, signature) = scrub_plain_with_signature(input, &identity(), None);
         assert_eq!(
             signature,
             ["Jean Dupont", "Canary Holdings", "Tél. : +33 1 23 45 67 89"]

@@ -130,4 +130,51 @@ proptest! {
         let expected = html.replace("<html><body>", "").replace("</body></html>", "");
         prop_assert!(rebuilt.contains(&expected), "{rebuilt}");
     }
+
+    #[test]
+    fn urls_that_never_mention_the_sender_arrive_unchanged(
+        (sender, lines, _) in sender_and_text(),
+        escapes in prop::collection::vec(prop::sample::select(vec!["%20", "%40", "%C3%A9", "+", "-", "_", ".", "%2F", "%25"]), 64),
+    ) {
+        let (name, address, _) = SENDERS[sender];
+        // Each line a URL of its words: a path, then a query whose words
+        // are joined by percent escapes and separators.
+        let mut glue = escapes.iter().cycle();
+        let urls: Vec<String> = lines
+            .iter()
+            .map(|line| {
+                let (path, query) = line.split_at(line.len() / 2);
+                let query: Vec<String> = query
+                    .iter()
+                    .map(|w| format!("{w}{}", glue.next().unwrap_or(&"")))
+                    .collect();
+                format!("https://example.org/{}?q={}", path.join("/"), query.concat())
+            })
+            .collect();
+        let body = urls.join("\r\n");
+        let html: Vec<String> = urls
+            .iter()
+            .map(|url| format!("<p><a href=\"{url}\">{url}</a></p>"))
+            .collect();
+        let html = html.concat();
+        let data = format!(
+            "From: {name} <{address}>\r\nTo: bob@x.example\r\nSubject: x\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
+             --b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b--\r\n"
+        );
+        let sub = Submission {
+            data: data.as_bytes(),
+            mail_from: address,
+            account: "",
+            aliases: &[],
+            notify: None,
+        };
+        let out = anonymize(&sub, &options()).expect("anonymized");
+        let message = check_structure(&out.message);
+        let text = message.body_text(0).expect("text body");
+        prop_assert!(text.starts_with(&body), "{text}");
+        let rebuilt = message.body_html(0).expect("html body");
+        prop_assert!(rebuilt.contains(&html), "{rebuilt}");
+    }
 }
