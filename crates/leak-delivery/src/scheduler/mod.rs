@@ -606,7 +606,7 @@ impl Inner {
             stamp::outgoing(body, stamp, hostname, &signer, expires)
         });
         let body = match signed {
-            Ok(signed) => client::canonical_body(&signed),
+            Ok(signed) => client::canonical_body(signed),
             Err(e) => {
                 tracing::error!(queue_id = %msg.id, error = %e, "DKIM signing failed");
                 let reply = "451 4.3.0 local error signing the message";
