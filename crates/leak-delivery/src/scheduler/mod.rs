@@ -468,7 +468,7 @@ impl Inner {
             .map(|r| r.address.clone())
             .collect();
         let result = match self.store.body(&id) {
-            Ok(body) => self.deliver(&msg, &domain, &rcpts, &body).await,
+            Ok(body) => self.deliver(&msg, &domain, &rcpts, body).await,
             Err(e) => {
                 tracing::error!(queue_id = %id, error = %e, "cannot read message body");
                 let reply = "451 4.3.0 local error reading the queued message".to_string();
@@ -531,7 +531,7 @@ impl Inner {
         msg: &QueuedMessage,
         domain: &str,
         rcpts: &[String],
-        body: &[u8],
+        body: Vec<u8>,
     ) -> DomainResult {
         if !domain.is_ascii() {
             // Not a valid internationalized domain name: no ASCII form to look up.
