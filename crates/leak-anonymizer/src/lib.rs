@@ -10,8 +10,10 @@
 //!
 //! # Layout
 //!
-//! - `lib.rs`: the public API ([`Options`], [`Submission`], [`Anonymized`],
-//!   [`AnonymizeError`], [`anonymize`]) and the leak notice.
+//! - `lib.rs`: the public API ([`Options`], [`Submission`], [`Sender`],
+//!   [`Anonymized`], [`AnonymizeError`], [`anonymize`] and
+//!   [`anonymize_owned`], which takes the DATA buffer to free it early) and
+//!   the leak notice.
 //! - `identity.rs`: the sender's real names and addresses (whole names with
 //!   their variants, never single common words) and their replacement.
 //! - `pseudonym.rs`: the category and pseudonym rules, pseudonym sanitising.
