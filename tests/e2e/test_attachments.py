@@ -466,9 +466,10 @@ def peak_rss(pid):
 def test_a_large_photo_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_dns, tmp_path):
     """A 12 MB PNG (16 MB once base64-encoded in the message): the daemon's
     peak RSS grows by a bounded multiple of what the client sent while the
-    message is received, cleaned and stored. Measured (debug build, after the
-    identity and consent work): 4.1x the message, 5.6x the decoded
-    attachment (docs/performance.md)."""
+    message is received, cleaned and stored. Measured (debug build): 4.1x
+    the message, 5.6x the decoded attachment before the memory work of
+    issue 11; 1.8x the message, 2.4x the attachment after it
+    (docs/performance.md, "Large attachments")."""
     big = tmp_path / "big.png"
     run("convert", "-size", "3000x2000", "xc:gray", "+noise", "Random", str(big))
     tag_image(big)
@@ -490,8 +491,9 @@ def test_a_large_photo_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_
           f"({growth / len(data):.2f}x the attachment, {growth / len(message):.2f}x the message)")
     # A regression guard against copies that multiply with the message (the
     # issue's ~3x target is a benchmark figure, recorded in
-    # docs/performance.md: parse, rebuild and store each hold a copy).
-    assert growth <= 6 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"
+    # docs/performance.md): one more copy of the message anywhere between
+    # DATA and the store goes over 2.5x.
+    assert growth <= 2.5 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"
 
 
 def test_a_forwarded_message_is_refused_by_name(daemon):

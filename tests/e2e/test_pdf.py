@@ -265,7 +265,9 @@ def test_policy_images_refuses_pdfs(make_daemon, tmp_path):
 def test_a_large_pdf_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_dns, tmp_path):
     """A 12 MB scan-like PDF (one page, a noise image in a Flate stream)
     the daemon's peak RSS grows by a bounded multiple of the message while
-    it is received, rebuilt and stored (figures in docs/performance.md)."""
+    it is received, rebuilt and stored (figures in docs/performance.md:
+    1.8x the message, 2.5x the attachment in a debug build; one more copy
+    of the message goes over the bound)."""
     source = ghostscript_pdf(tmp_path, ["Scanned page"])
     with pikepdf.open(source) as pdf:
         image = pikepdf.Stream(pdf, b"")
@@ -292,4 +294,4 @@ def test_a_large_pdf_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_dn
     print(f"accepted in {time.monotonic() - started:.1f} s; attachment {len(data)} bytes, message "
           f"{len(message)} bytes, peak RSS growth {growth} bytes ({growth / len(data):.2f}x the "
           f"attachment, {growth / len(message):.2f}x the message)")
-    assert growth <= 6 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"
+    assert growth <= 2.5 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"

@@ -231,24 +231,31 @@ pub(crate) fn write_message(
 }
 
 /// mail-builder writes the current time as `Date` when none is given: take
-/// that field out of the header section again.
-fn without_date(message: Vec<u8>) -> Vec<u8> {
+/// that field out of the header section again, in place (the message may
+/// carry a large attachment: no second copy).
+fn without_date(mut message: Vec<u8>) -> Vec<u8> {
     let end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map_or(message.len(), |p| p + 2);
-    let mut out = Vec::with_capacity(message.len());
-    let mut skipping = false;
+    let mut dated: Vec<(usize, usize)> = Vec::new();
+    let (mut at, mut skipping) = (0, false);
     for line in message[..end].split_inclusive(|&b| b == b'\n') {
         if !matches!(line.first(), Some(b' ' | b'\t')) {
             skipping = line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
         }
-        if !skipping {
-            out.extend_from_slice(line);
+        if skipping {
+            match dated.last_mut() {
+                Some((_, stop)) if *stop == at => *stop += line.len(),
+                _ => dated.push((at, at + line.len())),
+            }
         }
+        at += line.len();
     }
-    out.extend_from_slice(&message[end..]);
-    out
+    for (start, stop) in dated.into_iter().rev() {
+        message.drain(start..stop);
+    }
+    message
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@
 //!
 //! # Layout
 //!
-//! - `lib.rs`: the public API ([`Options`], [`Submission`], [`Anonymized`],
-//!   [`AnonymizeError`], [`anonymize`]) and the leak notice.
+//! - `lib.rs`: the public API ([`Options`], [`Submission`], [`Sender`],
+//!   [`Anonymized`], [`AnonymizeError`], [`anonymize`] and
+//!   [`anonymize_owned`], which takes the DATA buffer to free it early) and
+//!   the leak notice.
 //! - `identity.rs`: the sender's real names and addresses (whole names with
 //!   their variants, never single common words) and their replacement.
 //! - `pseudonym.rs`: the category and pseudonym rules, pseudonym sanitising.
@@ -47,9 +49,10 @@ mod quotes;
 mod resources;
 mod text;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use mail_parser::{Address, HeaderName, Message, MessageParser};
+use mail_parser::{Address, HeaderName, Message, MessageParser, MessagePart};
 use rand::RngCore;
 
 pub use attachments::{AttachmentPolicy, Reason as RefusalReason, Refusal};
@@ -103,6 +106,32 @@ pub struct Options {
 pub struct Submission<'a> {
     /// The DATA bytes as received (CRLF, already un-dot-stuffed).
     pub data: &'a [u8],
+    /// The SMTP `MAIL FROM` address.
+    pub mail_from: &'a str,
+    /// The authenticated account name (may be empty).
+    pub account: &'a str,
+    /// Other real names and addresses of the account, to scrub as well.
+    pub aliases: &'a [String],
+    /// The account's notify address: scrubbed, and refused as a recipient.
+    pub notify: Option<&'a str>,
+}
+
+impl<'a> Submission<'a> {
+    /// What the session knows about the sender, without the message.
+    pub fn sender(&self) -> Sender<'a> {
+        Sender {
+            mail_from: self.mail_from,
+            account: self.account,
+            aliases: self.aliases,
+            notify: self.notify,
+        }
+    }
+}
+
+/// What the SMTP session knows about a submission's sender: a
+/// [`Submission`] without its bytes, for [`anonymize_owned`].
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
     /// The SMTP `MAIL FROM` address.
     pub mail_from: &'a str,
     /// The authenticated account name (may be empty).
@@ -193,20 +222,50 @@ pub enum AnonymizeError {
 /// time of the first delivery attempt, and signs the message then (so the
 /// anonymizer needs no clock at all).
 pub fn anonymize(sub: &Submission, opts: &Options) -> Result<Anonymized, AnonymizeError> {
-    limits::prescan(sub.data)?;
+    rebuild_message(Cow::Borrowed(sub.data), &sub.sender(), opts)
+}
+
+/// [`anonymize`] for a caller that hands over the DATA buffer (the daemon):
+/// the buffer is freed as soon as the message is parsed, and each decoded
+/// attachment as soon as it is cleaned, so a large attachment is never held
+/// as base64 text, decoded bytes, cleaned bytes and output all at once
+/// (docs/performance.md, "Large attachments"). Same result as
+/// [`anonymize`].
+pub fn anonymize_owned(
+    data: Vec<u8>,
+    sender: &Sender,
+    opts: &Options,
+) -> Result<Anonymized, AnonymizeError> {
+    rebuild_message(Cow::Owned(data), sender, opts)
+}
+
+fn rebuild_message(
+    data: Cow<'_, [u8]>,
+    sender: &Sender,
+    opts: &Options,
+) -> Result<Anonymized, AnonymizeError> {
+    limits::prescan(&data)?;
     let message = MessageParser::default()
-        .parse(sub.data)
+        .parse(&data[..])
         .ok_or(AnonymizeError::Unparseable)?;
     limits::check_tree(&message)?;
+    // From here on nothing reads the submitted bytes: the parsed parts are
+    // detached from them (decoded attachments move, small texts are copied)
+    // and the DATA buffer goes, if it is ours (peak memory).
+    let Detached {
+        mut message,
+        raw_headers,
+    } = detach(message);
+    drop(data);
     let from = first_mailbox(message.from()).ok_or(AnonymizeError::NoFrom)?;
     let claimed = claimed_identities(&message);
     let mut identity = Identity::new(
         &Sources {
             submitted: &claimed,
-            mail_from: sub.mail_from,
-            account: sub.account,
-            notify: sub.notify,
-            aliases: sub.aliases,
+            mail_from: sender.mail_from,
+            account: sender.account,
+            notify: sender.notify,
+            aliases: sender.aliases,
         },
         &opts.domain,
     );
@@ -237,7 +296,9 @@ pub fn anonymize(sub: &Submission, opts: &Options) -> Result<Anonymized, Anonymi
         policy: opts.attachments,
     };
     let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
-    let body = Rebuilder::new(&message, &ctx, notice.as_deref()).rebuild()?;
+    let binaries = mime::take_binaries(&mut message);
+    let body =
+        Rebuilder::new(&message, &raw_headers, binaries, &ctx, notice.as_deref()).rebuild()?;
 
     let subject = headers::scrub_subject(message.subject().unwrap_or(""), &identity);
     let envelope = Envelope {
@@ -249,8 +310,6 @@ pub fn anonymize(sub: &Submission, opts: &Options) -> Result<Anonymized, Anonymi
         message_id: format!("{}@{}", random_hex(), opts.domain),
         list_unsubscribe: opts.optout_address.clone(),
     };
-    // The parsed message holds a decoded copy of every attachment: free it
-    // before the output is written (peak memory).
     drop(message);
     let bytes = headers::write_message(&envelope, body.root)?;
     Ok(Anonymized {
@@ -261,6 +320,51 @@ pub fn anonymize(sub: &Submission, opts: &Options) -> Result<Anonymized, Anonymi
         subject,
         text: body.text,
     })
+}
+
+/// A parsed message that no longer borrows the submitted bytes, and the raw
+/// header block of each of its parts (`mime.rs` reads file names there).
+struct Detached {
+    message: Message<'static>,
+    raw_headers: Vec<Vec<u8>>,
+}
+
+/// Detaches `message` from the bytes it was parsed from. Decoded bodies
+/// (base64, quoted-printable) are moved, not copied; what still borrows
+/// (headers, 7bit and 8bit bodies) is copied. The detached message keeps
+/// the top-level header block as its raw bytes, so that
+/// `Message::header_as` still re-parses top-level fields (the pseudonym
+/// header); nothing reads the raw bytes of nested parts but `mime.rs`,
+/// which gets their header blocks apart.
+fn detach(message: Message<'_>) -> Detached {
+    let raw = &message.raw_message;
+    let header_block = |part: &MessagePart<'_>| {
+        raw.get(part.offset_header as usize..part.offset_body as usize)
+            .unwrap_or_default()
+            .to_vec()
+    };
+    let raw_headers: Vec<Vec<u8>> = message.parts.iter().map(header_block).collect();
+    let top = message
+        .parts
+        .first()
+        .and_then(|root| raw.get(..root.offset_body as usize))
+        .unwrap_or_default()
+        .to_vec();
+    let message = Message {
+        html_body: message.html_body,
+        text_body: message.text_body,
+        attachments: message.attachments,
+        parts: message
+            .parts
+            .into_iter()
+            .map(MessagePart::into_owned)
+            .collect(),
+        raw_message: Cow::Owned(top),
+    };
+    Detached {
+        message,
+        raw_headers,
+    }
 }
 
 /// The notice with its placeholders filled in, and the opt-out sentence

@@ -46,9 +46,30 @@ pub(crate) struct Context<'a> {
     pub(crate) policy: AttachmentPolicy,
 }
 
+/// The decoded body of every binary part, by part id, taken out of the
+/// parsed message so that each can be handed to its cleaner and freed once
+/// cleaned (`None` for other parts).
+pub(crate) fn take_binaries(message: &mut Message<'_>) -> Vec<Option<Vec<u8>>> {
+    message
+        .parts
+        .iter_mut()
+        .map(|part| match &mut part.body {
+            PartType::Binary(body) | PartType::InlineBinary(body) => {
+                Some(std::mem::take(body).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Walks one (possibly nested) message.
 pub(crate) struct Rebuilder<'m, 'x> {
     message: &'m Message<'x>,
+    /// The raw header block of each part, by part id.
+    raw_headers: &'m [Vec<u8>],
+    /// The decoded binary bodies ([`take_binaries`]), each taken when its
+    /// part is rebuilt.
+    binaries: Vec<Option<Vec<u8>>>,
     ctx: &'m Context<'m>,
     /// Old Content-ID → new random Content-ID, for this message's parts.
     cids: HashMap<String, String>,
@@ -69,6 +90,8 @@ pub(crate) struct Rebuilder<'m, 'x> {
 impl<'m, 'x> Rebuilder<'m, 'x> {
     pub(crate) fn new(
         message: &'m Message<'x>,
+        raw_headers: &'m [Vec<u8>],
+        binaries: Vec<Option<Vec<u8>>>,
         ctx: &'m Context<'m>,
         notice: Option<&'m str>,
     ) -> Self {
@@ -93,6 +116,8 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         };
         Rebuilder {
             message,
+            raw_headers,
+            binaries,
             ctx,
             cids,
             notice,
@@ -187,7 +212,13 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 }
                 (self.html(id, body), false)
             }
-            PartType::Binary(body) | PartType::InlineBinary(body) => {
+            PartType::Binary(_) | PartType::InlineBinary(_) => {
+                // Moved into the cleaner, which frees it as soon as it can.
+                let body = self
+                    .binaries
+                    .get_mut(id as usize)
+                    .and_then(Option::take)
+                    .unwrap_or_default();
                 match attachments::clean_binary(
                     name,
                     &content_type,
@@ -233,7 +264,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             // The prescan and the tree check refuse these first.
             PartType::Message(_) => return Err(AnonymizeError::NestedMessage),
         };
-        let decorated = self.decorate(part, rebuilt, attachment);
+        let decorated = self.decorate(id, part, rebuilt, attachment);
         Ok(Some(decorated))
     }
 
@@ -324,16 +355,16 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     /// is moderated: the recipient reads it.
     fn decorate(
         &mut self,
+        id: u32,
         part: &MessagePart<'_>,
         mut rebuilt: MimePart<'static>,
         text_attachment: bool,
     ) -> MimePart<'static> {
         let filename = part.attachment_name().map(|name| {
             let raw = self
-                .message
-                .raw_message
-                .get(part.offset_header as usize..part.offset_body as usize)
-                .unwrap_or_default();
+                .raw_headers
+                .get(id as usize)
+                .map_or(&[][..], Vec::as_slice);
             self.clean_filename(windows_basename(raw, name))
         });
         if let Some(name) = &filename {

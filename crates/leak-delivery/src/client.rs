@@ -615,8 +615,16 @@ fn truncate(text: &mut String) {
 /// The body as it goes on the wire before dot-stuffing: every line ending CRLF
 /// (bare CR and bare LF become CRLF, so no receiver can see a line end the
 /// signer did not), minus the final CRLF that mail-send's `<CRLF>.<CRLF>`
-/// terminator supplies.
-pub(crate) fn canonical_body(body: &[u8]) -> Vec<u8> {
+/// terminator supplies. A body whose line ends are already all CRLF (every
+/// message leak builds) is only cut, in place: a large message is not
+/// copied once more.
+pub(crate) fn canonical_body(mut body: Vec<u8>) -> Vec<u8> {
+    if crlf_only(&body) {
+        if body.ends_with(b"\r\n") {
+            body.truncate(body.len() - 2);
+        }
+        return body;
+    }
     let mut out = Vec::with_capacity(body.len() + body.len() / 32);
     let mut i = 0;
     while i < body.len() {
@@ -636,16 +644,28 @@ pub(crate) fn canonical_body(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether every CR in `body` is followed by LF and every LF preceded by CR.
+fn crlf_only(body: &[u8]) -> bool {
+    body.iter().enumerate().all(|(i, &b)| match b {
+        b'\r' => body.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && body[i - 1] == b'\r',
+        _ => true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn canonical_body_fixes_line_endings() {
-        assert_eq!(canonical_body(b"a\r\nb\nc\rd\r\n"), b"a\r\nb\r\nc\r\nd");
-        assert_eq!(canonical_body(b"a\r\n.\r\n\r\n"), b"a\r\n.\r\n");
-        assert_eq!(canonical_body(b"no end"), b"no end");
-        assert_eq!(canonical_body(b""), b"");
+        let canonical = |body: &[u8]| canonical_body(body.to_vec());
+        assert_eq!(canonical(b"a\r\nb\nc\rd\r\n"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(canonical(b"a\r\n.\r\n\r\n"), b"a\r\n.\r\n");
+        assert_eq!(canonical(b"no end"), b"no end");
+        assert_eq!(canonical(b""), b"");
+        assert_eq!(canonical(b"\n\r"), b"\r\n");
+        assert_eq!(canonical(b"a\r\r\nb\r\n"), b"a\r\n\r\nb");
     }
 
     #[test]

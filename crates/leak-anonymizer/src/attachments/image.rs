@@ -54,6 +54,32 @@ pub(crate) fn clean_image(data: &[u8]) -> Result<Option<CleanImage>, ImageError>
     Ok(Some(CleanImage { bytes, media_type }))
 }
 
+/// What [`clean_owned_image`] made of a file.
+pub(crate) enum Owned {
+    /// The cleaned image.
+    Image(CleanImage),
+    /// Not an image: the bytes, given back untouched.
+    NotImage(Vec<u8>),
+}
+
+/// [`clean_image`] for a file the caller gives up: JPEG and PNG are
+/// cleaned inside the file's own buffer, so a large photo is not held
+/// twice; the other formats are copied and the original freed.
+pub(crate) fn clean_owned_image(data: Vec<u8>) -> Result<Owned, ImageError> {
+    let (bytes, media_type) = match sniff(&data) {
+        Kind::Jpeg => (jpeg::clean_in_place(data)?, "image/jpeg"),
+        Kind::Png => (png::clean_in_place(data)?, "image/png"),
+        Kind::WebP | Kind::Gif => {
+            return Ok(match clean_image(&data)? {
+                Some(image) => Owned::Image(image),
+                None => Owned::NotImage(data),
+            })
+        }
+        _ => return Ok(Owned::NotImage(data)),
+    };
+    Ok(Owned::Image(CleanImage { bytes, media_type }))
+}
+
 pub(crate) fn check_size(width: u64, height: u64) -> Result<(), ImageError> {
     if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
         Err(ImageError::TooLarge)
@@ -235,6 +261,38 @@ mod tests {
             .find(|s| s.marker() == markers::APP1)
             .unwrap();
         assert_eq!(exif_orientation(app1.contents()), Some(6));
+    }
+
+    #[test]
+    fn cleaning_in_place_gives_the_same_bytes() {
+        let mut oriented = jpeg_with_metadata();
+        let exif = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0";
+        let at = oriented.windows(4).position(|w| w == b"Exif").unwrap() - 4;
+        let old_len = u16::from_be_bytes([oriented[at + 2], oriented[at + 3]]) as usize;
+        let mut segment = vec![0xFF, markers::APP1];
+        segment.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+        segment.extend_from_slice(exif);
+        oriented.splice(at..at + 2 + old_len, segment);
+        for input in [jpeg_with_metadata(), oriented] {
+            let copied = crate::attachments::jpeg::clean(&input).unwrap();
+            let in_place = crate::attachments::jpeg::clean_in_place(input.clone()).unwrap();
+            assert_eq!(in_place, copied);
+        }
+        let mut png = Png::from_bytes(Bytes::from_static(
+            b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\0IEND\xaeB`\x82",
+        ))
+        .unwrap();
+        png.chunks_mut().insert(
+            1,
+            PngChunk::new(*b"tEXt", Bytes::from_static(b"Author\0PNG-SECRET")),
+        );
+        let input = png.encoder().bytes().to_vec();
+        let copied = crate::attachments::png::clean(&input).unwrap();
+        assert!(!contains(&copied, b"PNG-SECRET"));
+        assert_eq!(
+            crate::attachments::png::clean_in_place(input).unwrap(),
+            copied
+        );
     }
 
     #[test]

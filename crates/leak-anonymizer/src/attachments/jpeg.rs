@@ -21,6 +21,7 @@
 //! Orientation, when not 1, is written back alone as a one-tag EXIF block.
 
 use super::image::{check_size, ImageError};
+use super::pieces::Pieces;
 
 const SOS: u8 = 0xDA;
 const EOI: u8 = 0xD9;
@@ -66,12 +67,24 @@ fn is_frame(marker: u8) -> bool {
 /// The cleaned JPEG, or an error when the file is malformed (no frame
 /// before the scan, truncated segments) or larger than the pixel limit.
 pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
+    Ok(plan(data)?.copy(data))
+}
+
+/// [`clean`] written over the file's own buffer when it fits there (it
+/// does unless a rebuilt segment is longer than what it replaces).
+pub(crate) fn clean_in_place(data: Vec<u8>) -> Result<Vec<u8>, ImageError> {
+    let pieces = plan(&data)?;
+    Ok(pieces.in_place(data))
+}
+
+/// What the cleaned JPEG keeps of `data`, and the segments it rebuilds.
+fn plan(data: &[u8]) -> Result<Pieces, ImageError> {
     if !data.starts_with(&[0xFF, 0xD8]) {
         return Err(ImageError::Broken);
     }
-    let mut out = Vec::with_capacity(data.len());
-    out.extend_from_slice(&[0xFF, 0xD8]);
-    let mut exif_at = out.len();
+    let mut out = Pieces::default();
+    out.keep(0..2);
+    let mut exif_at = out.mark();
     let mut orientation = None;
     let mut size = None;
     let mut i = 2;
@@ -92,6 +105,7 @@ pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
             .filter(|&len| len >= 2)
             .ok_or(ImageError::Broken)?;
         let segment = data.get(i..i + 2 + len).ok_or(ImageError::Broken)?;
+        let segment_range = i..i + 2 + len;
         let contents = &segment[4..];
         if is_frame(marker) && size.is_none() {
             let field = |at: usize| {
@@ -110,13 +124,13 @@ pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
         }
         if matches!(marker, APP0 | APP14) {
             if let Some(rebuilt) = rebuilt_app(marker, contents) {
-                out.extend_from_slice(&rebuilt);
+                out.add(rebuilt);
                 if marker == APP0 {
-                    exif_at = out.len();
+                    exif_at = out.mark();
                 }
             }
         } else if !is_metadata(marker) {
-            out.extend_from_slice(segment);
+            out.keep(segment_range);
         }
         i += 2 + len;
         if marker == SOS {
@@ -126,30 +140,30 @@ pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
     let (width, height) = size.ok_or(ImageError::Broken)?;
     check_size(width, height)?;
     if let Some(orientation) = orientation.filter(|o| (2..=8).contains(o)) {
-        let exif = orientation_segment(orientation);
-        out.splice(exif_at..exif_at, exif);
+        out.insert(exif_at, orientation_segment(orientation));
     }
-    copy_scans(&data[i..], &mut out);
+    keep_scans(data, i, &mut out);
     Ok(out)
 }
 
-/// Appends the entropy-coded data and the segments between scans, without
-/// APP or comment segments, up to and including the end-of-image marker.
-fn copy_scans(data: &[u8], out: &mut Vec<u8>) {
-    let mut i = 0;
+/// Keeps the entropy-coded data from `data[from..]` and the segments
+/// between scans, without APP or comment segments, up to and including the
+/// end-of-image marker.
+fn keep_scans(data: &[u8], from: usize, out: &mut Pieces) {
+    let mut i = from;
     while i < data.len() {
         let start = i;
-        // Runs of scan bytes up to the next marker are copied at once.
+        // Runs of scan bytes up to the next marker are kept at once.
         while i < data.len() && !(data[i] == 0xFF && is_segment_marker(data.get(i + 1))) {
             i += 1;
         }
-        out.extend_from_slice(&data[start..i]);
+        out.keep(start..i);
         if i >= data.len() {
             return;
         }
         let marker = data[i + 1];
         if marker == EOI {
-            out.extend_from_slice(&[0xFF, EOI]);
+            out.keep(i..i + 2);
             return;
         }
         let len = data
@@ -157,7 +171,7 @@ fn copy_scans(data: &[u8], out: &mut Vec<u8>) {
             .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
         let end = (i + 2 + len).min(data.len());
         if !is_metadata(marker) {
-            out.extend_from_slice(&data[i..end]);
+            out.keep(i..end);
         }
         i = end.max(i + 2);
     }

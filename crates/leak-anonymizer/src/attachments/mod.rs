@@ -26,7 +26,8 @@
 //!
 //! - `mod.rs`: the policy, the refusal and the dispatch.
 //! - `sniff.rs`: the real type from magic numbers and text shapes.
-//! - `image.rs`, `jpeg.rs`, `png.rs`, `gif.rs`: image cleaners.
+//! - `image.rs`, `jpeg.rs`, `png.rs`, `gif.rs`: image cleaners;
+//!   `pieces.rs`: the JPEG and PNG output, written over the input's buffer.
 //! - `pdf/`: the PDF rebuild and its text extraction.
 //! - `text.rs`: text attachments re-encoded in their own charset.
 //! - `office/`: Office and OpenDocument files rebuilt.
@@ -36,6 +37,7 @@ pub(crate) mod image;
 pub(crate) mod jpeg;
 pub(crate) mod office;
 pub(crate) mod pdf;
+mod pieces;
 pub(crate) mod png;
 pub(crate) mod sniff;
 pub(crate) mod text;
@@ -43,7 +45,7 @@ pub(crate) mod text;
 use std::fmt;
 
 use crate::identity::Identity;
-use image::{clean_image, ImageError};
+use image::{clean_owned_image, ImageError, Owned};
 use office::{clean_office, OfficeError};
 use sniff::{sniff, Kind};
 
@@ -315,11 +317,13 @@ pub(crate) enum Outcome {
     Document(Vec<u8>, &'static str, String),
 }
 
-/// Cleans a part the parser left as bytes, or refuses it.
+/// Cleans a part the parser left as bytes, or refuses it. The body is
+/// taken so that the cleaners can free it as soon as they no longer need
+/// it (peak memory on large attachments).
 pub(crate) fn clean_binary(
     name: Option<&str>,
     declared: &str,
-    body: &[u8],
+    body: Vec<u8>,
     policy: AttachmentPolicy,
     identity: &Identity,
 ) -> Result<Outcome, Refusal> {
@@ -330,13 +334,13 @@ pub(crate) fn clean_binary(
     if let Some(reason) = refused_by_declaration(declared, name) {
         return Err(refuse(reason));
     }
-    match clean_image(body) {
-        Ok(Some(image)) => return Ok(Outcome::Image(image.bytes, image.media_type)),
-        Ok(None) => {}
+    let body = match clean_owned_image(body) {
+        Ok(Owned::Image(image)) => return Ok(Outcome::Image(image.bytes, image.media_type)),
+        Ok(Owned::NotImage(body)) => body,
         Err(ImageError::Broken) => return Err(refuse(Reason::BrokenImage)),
         Err(ImageError::TooLarge) => return Err(refuse(Reason::ImageTooLarge)),
-    }
-    let kind = sniff(body);
+    };
+    let kind = sniff(&body);
     if policy == AttachmentPolicy::Images {
         if kind == Kind::OfficeZip {
             return Err(refuse(Reason::ImagesOnly));
@@ -357,8 +361,8 @@ pub(crate) fn clean_binary(
     }
     match refusal_reason(kind) {
         Some(reason) => Err(refuse(reason)),
-        None => match std::str::from_utf8(body) {
-            Ok(text) => Ok(Outcome::Text(text.to_string())),
+        None => match String::from_utf8(body) {
+            Ok(text) => Ok(Outcome::Text(text)),
             Err(_) => Err(refuse(Reason::Unknown)),
         },
     }
@@ -569,7 +573,7 @@ mod tests {
             clean_binary(
                 Some("a.ics"),
                 "image/png",
-                png,
+                png.to_vec(),
                 AttachmentPolicy::Clean,
                 &Identity::default()
             ),
@@ -582,7 +586,7 @@ mod tests {
             clean_binary(
                 Some("a.txt"),
                 "text/plain",
-                b"%PDF-1.4\n",
+                b"%PDF-1.4\n".to_vec(),
                 AttachmentPolicy::Clean,
                 &Identity::default()
             ),
@@ -595,7 +599,7 @@ mod tests {
             clean_binary(
                 Some("notes.txt"),
                 "application/octet-stream",
-                b"hello\n",
+                b"hello\n".to_vec(),
                 AttachmentPolicy::Clean,
                 &Identity::default()
             ),
@@ -605,7 +609,7 @@ mod tests {
             clean_binary(
                 Some("notes.txt"),
                 "text/plain",
-                b"hello\n",
+                b"hello\n".to_vec(),
                 AttachmentPolicy::Images,
                 &Identity::default()
             ),

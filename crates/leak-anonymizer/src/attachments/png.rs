@@ -9,6 +9,7 @@
 //! dropped too (extra bytes in it could carry anything).
 
 use super::image::{check_size, ImageError};
+use super::pieces::Pieces;
 
 const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
@@ -53,9 +54,20 @@ fn size_ok(kind: &[u8; 4], len: usize, colour: u8, palette: usize) -> bool {
 
 /// The cleaned PNG, or an error when malformed or over the pixel limit.
 pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
+    Ok(plan(data)?.copy(data))
+}
+
+/// [`clean`] written over the file's own buffer (no second copy).
+pub(crate) fn clean_in_place(data: Vec<u8>) -> Result<Vec<u8>, ImageError> {
+    let pieces = plan(&data)?;
+    Ok(pieces.in_place(data))
+}
+
+/// The chunks the cleaned PNG keeps, as ranges of `data`.
+fn plan(data: &[u8]) -> Result<Pieces, ImageError> {
     let mut rest = data.strip_prefix(SIGNATURE).ok_or(ImageError::Broken)?;
-    let mut out = Vec::with_capacity(data.len());
-    out.extend_from_slice(SIGNATURE);
+    let mut out = Pieces::default();
+    out.keep(0..SIGNATURE.len());
     let mut first = true;
     let (mut colour, mut palette) = (0u8, 0usize);
     loop {
@@ -88,7 +100,8 @@ pub(crate) fn clean(data: &[u8]) -> Result<Vec<u8>, ImageError> {
             palette = len / 3;
         }
         if KEPT.contains(&kind) && size_ok(kind, len, colour, palette) {
-            out.extend_from_slice(chunk);
+            let start = data.len() - rest.len();
+            out.keep(start..start + chunk.len());
         }
         rest = &rest[len + 12..];
         if kind == b"IEND" {

@@ -497,7 +497,7 @@ impl Inner {
             .map(|r| r.address.clone())
             .collect();
         let result = match self.store.body(&id) {
-            Ok(body) => self.deliver(&msg, &domain, &rcpts, &body).await,
+            Ok(body) => self.deliver(&msg, &domain, &rcpts, body).await,
             Err(e) => {
                 tracing::error!(queue_id = %id, error = %e, "cannot read message body");
                 let reply = "451 4.3.0 local error reading the queued message".to_string();
@@ -560,7 +560,7 @@ impl Inner {
         msg: &QueuedMessage,
         domain: &str,
         rcpts: &[String],
-        body: &[u8],
+        body: Vec<u8>,
     ) -> DomainResult {
         if !domain.is_ascii() {
             // Not a valid internationalized domain name: no ASCII form to look up.
@@ -635,7 +635,7 @@ impl Inner {
             stamp::outgoing(body, stamp, hostname, &signer, expires)
         });
         let body = match signed {
-            Ok(signed) => client::canonical_body(&signed),
+            Ok(signed) => client::canonical_body(signed),
             Err(e) => {
                 tracing::error!(queue_id = %msg.id, error = %e, "DKIM signing failed");
                 let reply = "451 4.3.0 local error signing the message";

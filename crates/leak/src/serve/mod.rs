@@ -454,7 +454,7 @@ fn outgoing_renderer(delivery_now: leak_delivery::Reloader) -> leak_admin::Rende
         let stamp = message.stamped.unwrap_or(rounded);
         let expires = delivery.dkim_expiry.map(|e| rounded + e.as_secs());
         let signer = delivery_now.signer();
-        leak_delivery::outgoing(body, stamp, &delivery.hostname, &signer, expires)
+        leak_delivery::outgoing(body.to_vec(), stamp, &delivery.hostname, &signer, expires)
             .unwrap_or_else(|_| body.to_vec())
     })
 }

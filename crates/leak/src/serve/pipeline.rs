@@ -93,12 +93,14 @@ impl Pipeline {
         })
     }
 
-    /// Anonymize → moderate, off the async executor.
+    /// Anonymize → moderate, off the async executor. When `data` is the
+    /// last reference to the DATA buffer, the anonymizer takes the buffer
+    /// and frees it as soon as it is parsed.
     async fn prepare(
         &self,
         session: &SessionInfo,
         envelope: &Envelope,
-        data: Vec<u8>,
+        data: Arc<Vec<u8>>,
         recipient: Option<&str>,
     ) -> Result<Prepared, Unprepared> {
         let account = session.account.clone().unwrap_or_default();
@@ -116,14 +118,13 @@ impl Pipeline {
         };
         let mail_from = envelope.mail_from.clone();
         let anonymized = tokio::task::spawn_blocking(move || {
-            let submission = leak_anonymizer::Submission {
-                data: &data,
+            let sender = leak_anonymizer::Sender {
                 mail_from: &mail_from,
                 account: &account,
                 aliases: &aliases,
                 notify: notify.as_deref(),
             };
-            leak_anonymizer::anonymize(&submission, &options)
+            anonymize_shared(data, &sender, &options)
         })
         .await
         .map_err(|_| Reply::local_error())?
@@ -436,11 +437,16 @@ impl Pipeline {
             None => vec![None],
         };
         let mut prepared = Vec::with_capacity(parts.len());
-        for recipient in parts {
-            match self
-                .prepare(session, envelope, data.clone(), recipient)
-                .await
-            {
+        // Shared, not copied: the last preparation takes the buffer itself.
+        let mut data = Arc::new(data);
+        let last = parts.len().saturating_sub(1);
+        for (index, recipient) in parts.into_iter().enumerate() {
+            let share = if index == last {
+                std::mem::take(&mut data)
+            } else {
+                Arc::clone(&data)
+            };
+            match self.prepare(session, envelope, share, recipient).await {
                 Ok(ready) => prepared.push((ready, recipient)),
                 Err(Unprepared::Failed(reply)) => return reply,
                 Err(Unprepared::Moderated(reply)) => {
@@ -452,7 +458,6 @@ impl Pipeline {
                 }
             }
         }
-        drop(data);
         let stored = async {
             let mut ids = Vec::with_capacity(prepared.len());
             for (ready, recipient) in prepared {
@@ -523,6 +528,29 @@ impl Pipeline {
         tracing::debug!(session = %session.id, queue_id = %id, account = ?session.account, recipients = ?recipients, "queued for");
         self.scheduler.queued(&id);
         Ok(id)
+    }
+}
+
+/// Anonymizes the DATA buffer: taken whole when no one else holds it
+/// (then freed once parsed, see `leak_anonymizer::anonymize_owned`), read
+/// in place otherwise.
+fn anonymize_shared(
+    data: Arc<Vec<u8>>,
+    sender: &leak_anonymizer::Sender,
+    options: &leak_anonymizer::Options,
+) -> Result<leak_anonymizer::Anonymized, leak_anonymizer::AnonymizeError> {
+    match Arc::try_unwrap(data) {
+        Ok(owned) => leak_anonymizer::anonymize_owned(owned, sender, options),
+        Err(shared) => {
+            let submission = leak_anonymizer::Submission {
+                data: &shared,
+                mail_from: sender.mail_from,
+                account: sender.account,
+                aliases: sender.aliases,
+                notify: sender.notify,
+            };
+            leak_anonymizer::anonymize(&submission, options)
+        }
     }
 }
 

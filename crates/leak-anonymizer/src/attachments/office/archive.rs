@@ -130,9 +130,11 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    pub(crate) fn new() -> Self {
+    /// A new archive for members of about `size` bytes in all (reserved,
+    /// so the output is not copied as it grows).
+    pub(crate) fn with_capacity(size: usize) -> Self {
         Output {
-            zip: ZipWriter::new(Cursor::new(Vec::new())),
+            zip: ZipWriter::new(Cursor::new(Vec::with_capacity(size + (size >> 6) + 4096))),
         }
     }
 

@@ -41,7 +41,7 @@ use std::collections::{HashMap, HashSet};
 use archive::{Archive, Output};
 use parts::Keep;
 
-use super::image::clean_image;
+use super::image::{clean_owned_image, Owned};
 use crate::identity::Identity;
 
 /// Most members in a document. A long report with many images has a few
@@ -93,9 +93,44 @@ pub(crate) struct Cleaned {
 }
 
 /// Rebuilds an Office document, or says why it cannot.
-pub(crate) fn clean_office(data: &[u8], identity: &Identity) -> Result<Cleaned, OfficeError> {
-    let mut archive = Archive::open(data)?;
+///
+/// Two passes, for memory: every kept member is first read and cleaned
+/// (`data` is still needed to read them), then `data` is freed and the new
+/// ZIP is written member by member, each freed once written. A document
+/// that is mostly one large image is thus held about twice at most, never
+/// as the source, the cleaned members and the output all at once.
+pub(crate) fn clean_office(data: Vec<u8>, identity: &Identity) -> Result<Cleaned, OfficeError> {
+    let mut archive = Archive::open(&data)?;
     let format = parts::sniff(&mut archive)?;
+    let (members, text) = clean_members(&mut archive, format, identity)?;
+    drop(archive);
+    drop(data);
+    let mut output = Output::with_capacity(members.iter().map(|m| m.bytes.len()).sum());
+    for member in members {
+        output.add(&member.name, &member.bytes, member.stored)?;
+    }
+    Ok(Cleaned {
+        bytes: output.finish()?,
+        media_type: format.media_type(),
+        text: text.trim().to_string(),
+    })
+}
+
+/// One member of the new ZIP, in order.
+struct Member {
+    name: String,
+    bytes: Vec<u8>,
+    /// Written uncompressed (the ODF `mimetype`, which must be).
+    stored: bool,
+}
+
+/// Every member the new ZIP keeps, cleaned, in the order they are written
+/// (`mimetype` and `[Content_Types].xml` first), and the document's text.
+fn clean_members(
+    archive: &mut Archive<'_>,
+    format: parts::Format,
+    identity: &Identity,
+) -> Result<(Vec<Member>, String), OfficeError> {
     if archive.names.iter().any(|name| parts::is_active(name)) {
         return Err(OfficeError::Active);
     }
@@ -120,7 +155,7 @@ pub(crate) fn clean_office(data: &[u8], identity: &Identity) -> Result<Cleaned, 
             rels.insert(name.clone(), xml);
         }
     }
-    let mut output = Output::new();
+    let mut members = Vec::with_capacity(kept.len());
     let mut text = String::new();
     // `mimetype` (ODF) and `[Content_Types].xml` (OOXML) lead the archive.
     let mut order: Vec<&(String, Keep)> = plan.iter().collect();
@@ -136,8 +171,8 @@ pub(crate) fn clean_office(data: &[u8], identity: &Identity) -> Result<Cleaned, 
             Keep::OdfMeta => parts::NEUTRAL_ODF_META.as_bytes().to_vec(),
             Keep::ContentTypes => parts::rewrite_content_types(&archive.read(name)?, &kept)?,
             Keep::Manifest => parts::rewrite_manifest(&archive.read(name)?, &kept)?,
-            Keep::Media => match clean_image(&archive.read(name)?) {
-                Ok(Some(image)) => image.bytes,
+            Keep::Media => match clean_owned_image(archive.read(name)?) {
+                Ok(Owned::Image(image)) => image.bytes,
                 _ => return Err(OfficeError::Media),
             },
             Keep::Xml => {
@@ -151,13 +186,13 @@ pub(crate) fn clean_office(data: &[u8], identity: &Identity) -> Result<Cleaned, 
                 rewritten.xml
             }
         };
-        output.add(name, &bytes, *keep == Keep::Mimetype)?;
+        members.push(Member {
+            name: name.clone(),
+            bytes,
+            stored: *keep == Keep::Mimetype,
+        });
     }
-    Ok(Cleaned {
-        bytes: output.finish()?,
-        media_type: format.media_type(),
-        text: text.trim().to_string(),
-    })
+    Ok((members, text))
 }
 
 #[cfg(test)]

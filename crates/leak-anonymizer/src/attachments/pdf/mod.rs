@@ -110,12 +110,17 @@ pub(crate) struct CleanPdf {
 }
 
 /// Parses `data` and rebuilds it (see the module docs), or refuses it.
-pub(crate) fn clean(data: &[u8]) -> Result<CleanPdf, PdfError> {
+/// `data` is freed once parsed: the document holds its own copy of every
+/// object, and the source and the rebuilt document are never both held
+/// whole (objects move from one to the other), so the peak is about two
+/// copies of the file, the parsed objects and the output.
+pub(crate) fn clean(data: Vec<u8>) -> Result<CleanPdf, PdfError> {
     let options = LoadOptions {
         max_decompressed_size: Some(MAX_STREAM_BYTES),
         ..LoadOptions::default()
     };
-    let doc = Document::load_mem_with_options(data, options)?;
+    let doc = Document::load_mem_with_options(&data, options)?;
+    drop(data);
     if doc.was_encrypted() || doc.is_encrypted() || doc.trailer.has(b"Encrypt") {
         return Err(PdfError::Encrypted);
     }
