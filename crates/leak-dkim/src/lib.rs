@@ -37,7 +37,7 @@ pub use keys::{dns_record, dns_txt_value, generate_key};
 
 use base64::Engine;
 use keys::LoadedKey;
-use mail_auth::common::crypto::{Ed25519Key, SigningKey};
+use mail_auth::common::crypto::{Ed25519Key, HashAlgorithm, SigningKey};
 use mail_auth::common::headers::{HeaderStream, HeaderWriter, Writable, Writer};
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done, Signature};
 use rsa_key::RsaKey;
@@ -194,11 +194,12 @@ impl Signer {
     ) -> Result<Vec<u8>, DkimError> {
         let headers = headers_to_sign(message)?;
         let expires = expires.unwrap_or(0);
+        let mut body_hashes = BodyHashes::default();
         let mut out = Vec::new();
         for (selector, signer) in &self.keys {
             let result = match signer {
-                KeySigner::Ed25519(s) => sign_with(s, &headers, message, expires),
-                KeySigner::Rsa(s) => sign_with(s, &headers, message, expires),
+                KeySigner::Ed25519(s) => sign_with(s, &headers, message, expires, &mut body_hashes),
+                KeySigner::Rsa(s) => sign_with(s, &headers, message, expires, &mut body_hashes),
             };
             let header = result.map_err(|e| DkimError::Sign {
                 selector: selector.clone(),
@@ -227,11 +228,40 @@ fn build<T: SigningKey>(key: T, domain: &str, selector: &str) -> DkimSigner<T, D
 /// What `DkimSigner::sign` does, minus the `t=` it always sets: canonicalize
 /// the listed headers and the body, hash the body, sign the headers followed by
 /// the signature header with an empty `b=`.
+/// The body hashes (`bh=`, base64) of one message, computed once for all the
+/// keys that hash the body alike. Ed25519-SHA256 and RSA-SHA256 both hash
+/// the body with SHA-256; with the same body canonicalization and no `l=`
+/// (leak never writes one) the `bh=` is the same, so the second key reuses
+/// the first one's instead of canonicalizing and hashing the body again.
+#[derive(Default)]
+struct BodyHashes {
+    known: Vec<((HashAlgorithm, Canonicalization), Vec<u8>)>,
+}
+
+impl BodyHashes {
+    /// The `bh=` for `signature`'s hash and body canonicalization: the one
+    /// already computed, or `compute()`'s, remembered.
+    fn get_or_compute(
+        &mut self,
+        signature: &Signature,
+        compute: impl FnOnce() -> Vec<u8>,
+    ) -> Vec<u8> {
+        let kind = (HashAlgorithm::from(signature.a), signature.cb);
+        if let Some((_, known)) = self.known.iter().find(|(k, _)| *k == kind) {
+            return known.clone();
+        }
+        let computed = compute();
+        self.known.push((kind, computed.clone()));
+        computed
+    }
+}
+
 fn sign_with<T: SigningKey>(
     signer: &DkimSigner<T, Done>,
     headers: &[String],
     message: &[u8],
     expires: u64,
+    body_hashes: &mut BodyHashes,
 ) -> mail_auth::Result<String> {
     let mut signature = signer.template.clone();
     signature.h = headers.to_vec();
@@ -240,9 +270,11 @@ fn sign_with<T: SigningKey>(
     if signed_headers.is_empty() {
         return Err(mail_auth::Error::NoHeadersFound);
     }
-    let body_hash = signer.key.hash(canonical_body);
     let base64 = base64::engine::general_purpose::STANDARD;
-    signature.bh = base64.encode(body_hash.as_ref()).into_bytes();
+    signature.bh = body_hashes.get_or_compute(&signature, || {
+        let body_hash = signer.key.hash(canonical_body);
+        base64.encode(body_hash.as_ref()).into_bytes()
+    });
     signature.t = 0; // 0 is left out when written
     signature.x = expires; // 0 is left out too
     signature.h = signed_headers;
@@ -404,6 +436,45 @@ mod tests {
         assert_eq!(fields.body(), b"body\r\nD: not a header\r\n");
         assert_eq!(Fields::new(b"A: 1\n\nbody").body(), b"body");
         assert_eq!(Fields::new(b"A: 1\r\n").body(), b"");
+    }
+
+    /// The `bh=` tag of each DKIM-Signature in `headers`, in order.
+    fn body_hash_tags(headers: &[u8]) -> Vec<String> {
+        let text = String::from_utf8(headers.to_vec()).unwrap();
+        let unfolded = text.replace("\r\n\t", "").replace("\r\n ", "");
+        unfolded
+            .split("bh=")
+            .skip(1)
+            .map(|rest| rest.split(';').next().unwrap().trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn both_keys_carry_the_same_relaxed_body_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<KeySpec> = [("ed", Algorithm::Ed25519), ("rsa", Algorithm::Rsa)]
+            .into_iter()
+            .map(|(selector, algorithm)| {
+                let path = dir.path().join(format!("{selector}.pem"));
+                generate_key(algorithm, 2048, &path).unwrap();
+                KeySpec {
+                    selector: selector.into(),
+                    algorithm,
+                    private_key: path,
+                }
+            })
+            .collect();
+        let signer = Signer::load("anon.test", &specs).unwrap();
+        let body = "Hello  there \r\n\r\n\r\n";
+        let message = format!("From: a@anon.test\r\nSubject: hi\r\n\r\n{body}");
+        let tags = body_hash_tags(&signer.sign(message.as_bytes()).unwrap());
+        // Relaxed body canonicalization (RFC 6376 §3.4.4): runs of blanks
+        // become one space, trailing blanks and empty lines at the end go.
+        let expected = base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            b"Hello there\r\n",
+        ));
+        assert_eq!(tags, [expected.clone(), expected]);
     }
 
     #[test]
