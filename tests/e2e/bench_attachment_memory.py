@@ -1,6 +1,7 @@
 """Benchmark (not collected by the test suite): how much the daemon's
 resident memory grows while one large attachment is received, cleaned,
-stored and delivered, for a JPEG photo, a PNG, a PDF and a DOCX.
+stored and delivered, for a JPEG photo, a PNG, a PDF, a DOCX, a GIF, a
+lossless WebP and a CSV text attachment.
 
 Run one file at a time, like the e2e tests, naming the file explicitly
 (pytest collects an explicitly named file whatever its name):
@@ -16,7 +17,7 @@ has the message (read back, stamped, signed, sent). Each figure is the
 peak minus the resident set just before the submission, divided by the
 attachment's size. Figures are recorded in docs/performance.md; this file
 asserts only that the message arrives and that growth stays under the
-e2e tests' regression bound (2.5x the message)."""
+e2e tests' regression bound (2.5x the message; 3x for the CSV)."""
 
 import os
 import pathlib
@@ -99,6 +100,29 @@ def docx(tmp):
     return "report.docx", DOCX, out.read_bytes()
 
 
+def gif(tmp):
+    # 256-colour noise barely compresses with LZW: about a byte a pixel.
+    return "anim.gif", "image/gif", noise_image(tmp / "anim.gif", SIZE * 9 // 10, "-colors", "256")
+
+
+def webp(tmp):
+    # Lossless WebP of noise: about 3 bytes a pixel.
+    return "photo.webp", "image/webp", noise_image(tmp / "photo.webp", SIZE // 3,
+                                                   "-define", "webp:lossless=true")
+
+
+def csv(tmp):
+    """A text attachment: a CSV export of ordinary rows (scrubbed and moderated like the body)."""
+    row = "2026-11-{day:02},Réunion de chantier,Bâtiment {n},relevé {n} conforme,{n}.50 EUR\r\n"
+    rows, size, n = [], 0, 0
+    while size < SIZE:
+        line = row.format(day=n % 28 + 1, n=n)
+        rows.append(line)
+        size += len(line.encode())
+        n += 1
+    return "export.csv", "text/csv; charset=utf-8", "".join(rows).encode()
+
+
 def small(kind, tmp):
     """A small file of the same kind, to warm every code path up."""
     folder = tmp / "warm"
@@ -111,7 +135,10 @@ def small(kind, tmp):
         SIZE = saved
 
 
-@pytest.mark.parametrize("kind", [jpeg, png, pdf, docx], ids=["jpeg", "png", "pdf", "docx"])
+KINDS = [jpeg, png, pdf, docx, gif, webp, csv]
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.__name__ for kind in KINDS])
 def test_attachment_memory(kind, make_daemon, mx_and_dns, tmp_path):
     name, ctype, data = kind(tmp_path)
     sink, mx_port, nameserver = mx_and_dns
@@ -136,4 +163,6 @@ def test_attachment_memory(kind, make_daemon, mx_and_dns, tmp_path):
           f"{accepted / MB:.1f} MB = {accepted / len(data):.2f}x the attachment; through delivery "
           f"{delivered / MB:.1f} MB = {delivered / len(data):.2f}x the attachment "
           f"({delivered / len(message):.2f}x the message)")
-    assert delivered <= 2.5 * len(message)
+    # A text attachment is also held as the moderation text (release: 2.7x
+    # the message); a file is not.
+    assert delivered <= (3 if kind is csv else 2.5) * len(message)

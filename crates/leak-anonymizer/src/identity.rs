@@ -327,7 +327,45 @@ impl Identity {
 
     /// [`Identity::find`] in a `format=flowed` text (`Some(delsp)`), where
     /// a name may run over a soft line break ("Jean \n> Dupont").
+    ///
+    /// A text longer than [`WINDOW`] bytes (a large text attachment) is
+    /// searched window by window, each reading [`WINDOW_CONTEXT`] bytes of
+    /// context on both sides and keeping only what starts in its own span:
+    /// the per-character tables of a [`View`] cost about 30 bytes a
+    /// character, 700 MB for a 25 MB CSV read at once.
     pub(crate) fn find_in(&self, text: &str, flowed: Option<bool>) -> Vec<Found> {
+        if text.len() <= WINDOW {
+            return self.find_in_window(text, flowed);
+        }
+        let mut found: Vec<Found> = Vec::new();
+        let (mut start, mut start_char) = (0, 0);
+        while start < text.len() {
+            let end = window_end(text, start);
+            let before = floor_char_boundary(text, start.saturating_sub(WINDOW_CONTEXT));
+            let after = ceil_char_boundary(text, (end + WINDOW_CONTEXT).min(text.len()));
+            let context = text[before..start].chars().count();
+            let span = text[start..end].chars().count();
+            for f in self.find_in_window(&text[before..after], flowed) {
+                if f.start < context || f.start >= context + span {
+                    continue;
+                }
+                let shifted = Found {
+                    start: f.start - context + start_char,
+                    end: f.end - context + start_char,
+                    ..f
+                };
+                // What the window before found may run into this span.
+                if found.last().is_none_or(|last| last.end <= shifted.start) {
+                    found.push(shifted);
+                }
+            }
+            start = end;
+            start_char += span;
+        }
+        found
+    }
+
+    fn find_in_window(&self, text: &str, flowed: Option<bool>) -> Vec<Found> {
         let view = View::of(text, flowed);
         let mut found = self.find_whole(&view);
         self.find_standalone(&view, &mut found);
@@ -516,6 +554,51 @@ impl Identity {
             .any(|pattern| pattern.match_at(local, soft, 0) == Some(local.len()))
             .then_some(end - at)
     }
+}
+
+/// Texts up to this many bytes are searched at once (see
+/// [`Identity::find_in`]).
+const WINDOW: usize = 256 * 1024;
+
+/// Context read on each side of a window: far longer than any name or
+/// address leak looks for, even percent-encoded (at most a few hundred
+/// characters), so what straddles a window's edge is found whole by the
+/// window it starts in, with the characters before it to tell a word's
+/// start.
+const WINDOW_CONTEXT: usize = 16 * 1024;
+
+/// Where the window starting at byte `start` ends: after the first line
+/// end past `start + WINDOW`, or at a character boundary there when the
+/// line goes on for another window (a text without line ends).
+fn window_end(text: &str, start: usize) -> usize {
+    let target = start + WINDOW;
+    if target >= text.len() {
+        return text.len();
+    }
+    let limit = (target + WINDOW).min(text.len());
+    match text.as_bytes()[target..limit]
+        .iter()
+        .position(|b| *b == b'\n')
+    {
+        Some(newline) => target + newline + 1,
+        None => ceil_char_boundary(text, target),
+    }
+}
+
+/// The nearest character boundary at or before `at`.
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The nearest character boundary at or after `at`.
+fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
 }
 
 /// Characters of an address's local part, as leak looks for them in text.
@@ -981,6 +1064,53 @@ pub(crate) mod tests {
                 "{variant}: {out}"
             );
         }
+    }
+
+    /// A text larger than a window is searched window by window: what
+    /// straddles a window's edge (mid-line in a text without line ends,
+    /// over a line end otherwise), in multi-byte text, is found as a search
+    /// of the whole text at once finds it.
+    #[test]
+    fn large_texts_are_searched_window_by_window_with_the_same_result() {
+        let id = identity();
+        let pieces = [
+            "Jean Dupont",
+            "jean.dupont%40corp.example",
+            "Jéan DÛPONT",
+            "Dupont, Jean",
+            "jd1987@home.example",
+            "é€漢",
+            "xjean.dupont",
+            "Jean\nDupont",
+            "\nJean\n",
+        ];
+        let mut one_line = String::new();
+        let mut lines = String::new();
+        let mut n = 0usize;
+        while one_line.len() < 3 * WINDOW + WINDOW / 3 {
+            // Filler of varying length, so matches fall on every offset.
+            let filler = "ça va ".repeat(n % 13);
+            one_line.push_str(&format!("{filler}{} ", pieces[n % pieces.len()]));
+            lines.push_str(&format!("{filler}{}\n", pieces[n % pieces.len()]));
+            n += 1;
+        }
+        let one_line = one_line.replace('\n', " ");
+        for text in [&one_line, &lines] {
+            assert!(text.len() > 3 * WINDOW);
+            for flowed in [None, Some(false), Some(true)] {
+                let windowed = id.find_in(text, flowed);
+                let whole = id.find_in_window(text, flowed);
+                assert!(whole.len() > 1000, "{}", whole.len());
+                assert_eq!(windowed, whole, "flowed {flowed:?}");
+            }
+        }
+        let scrubbed = id.scrub(&lines).replace("xjean.dupont", "");
+        assert!(
+            !scrubbed.to_lowercase().contains("dupont"),
+            "{}",
+            &scrubbed[..2000]
+        );
+        assert!(scrubbed.contains("é€漢"));
     }
 
     #[test]

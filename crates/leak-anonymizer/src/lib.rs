@@ -296,9 +296,11 @@ fn rebuild_message(
         policy: opts.attachments,
     };
     let notice = opts.notice.as_deref().map(|n| render_notice(n, opts));
-    let binaries = mime::take_binaries(&mut message);
-    let body =
-        Rebuilder::new(&message, &raw_headers, binaries, &ctx, notice.as_deref()).rebuild()?;
+    let bodies = (
+        mime::take_binaries(&mut message),
+        mime::take_text_attachments(&mut message),
+    );
+    let body = Rebuilder::new(&message, &raw_headers, bodies, &ctx, notice.as_deref()).rebuild()?;
 
     let subject = headers::scrub_subject(message.subject().unwrap_or(""), &identity);
     let envelope = Envelope {

@@ -62,6 +62,25 @@ pub(crate) fn take_binaries(message: &mut Message<'_>) -> Vec<Option<Vec<u8>>> {
         .collect()
 }
 
+/// The decoded text of every text attachment (a text part that is not a
+/// body: named, or not `text/plain`), by part id, taken out of the parsed
+/// message like [`take_binaries`], so a large one is freed once scrubbed
+/// (`None` for other parts).
+pub(crate) fn take_text_attachments(message: &mut Message<'_>) -> Vec<Option<String>> {
+    message
+        .parts
+        .iter_mut()
+        .map(|part| {
+            let attachment = matches!(part.body, PartType::Text(_))
+                && !is_body_text(part, &content_type_of(part));
+            match &mut part.body {
+                PartType::Text(body) if attachment => Some(std::mem::take(body).into_owned()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// Walks one (possibly nested) message.
 pub(crate) struct Rebuilder<'m, 'x> {
     message: &'m Message<'x>,
@@ -70,6 +89,9 @@ pub(crate) struct Rebuilder<'m, 'x> {
     /// The decoded binary bodies ([`take_binaries`]), each taken when its
     /// part is rebuilt.
     binaries: Vec<Option<Vec<u8>>>,
+    /// The decoded text attachments ([`take_text_attachments`]), each
+    /// taken when its part is rebuilt.
+    texts: Vec<Option<String>>,
     ctx: &'m Context<'m>,
     /// Old Content-ID → new random Content-ID, for this message's parts.
     cids: HashMap<String, String>,
@@ -91,7 +113,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     pub(crate) fn new(
         message: &'m Message<'x>,
         raw_headers: &'m [Vec<u8>],
-        binaries: Vec<Option<Vec<u8>>>,
+        (binaries, texts): (Vec<Option<Vec<u8>>>, Vec<Option<String>>),
         ctx: &'m Context<'m>,
         notice: Option<&'m str>,
     ) -> Self {
@@ -118,6 +140,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
             message,
             raw_headers,
             binaries,
+            texts,
             ctx,
             cids,
             notice,
@@ -152,7 +175,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         };
         Ok(Rebuilt {
             root,
-            text: self.text.trim().to_string(),
+            text: trimmed(std::mem::take(&mut self.text)),
         })
     }
 
@@ -193,7 +216,12 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 (self.text(id, part, body), false)
             }
             PartType::Text(body) => {
-                attachments::check_text(name, &content_type, body, self.ctx.policy)
+                let body = self
+                    .texts
+                    .get_mut(id as usize)
+                    .and_then(Option::take)
+                    .unwrap_or_else(|| body.to_string());
+                attachments::check_text(name, &content_type, &body, self.ctx.policy)
                     .map_err(AnonymizeError::Attachment)?;
                 (self.text_attachment(part, &content_type, body), true)
             }
@@ -235,7 +263,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                         ),
                         false,
                     ),
-                    Outcome::Text(text) => (self.text_attachment(part, "text/plain", &text), true),
+                    Outcome::Text(text) => (self.text_attachment(part, "text/plain", text), true),
                     Outcome::Pdf(bytes, text) => {
                         // Text inside a PDF cannot be rewritten: one that
                         // names the sender is refused; the rest is moderated.
@@ -315,12 +343,13 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         &mut self,
         part: &MessagePart<'_>,
         content_type: &str,
-        body: &str,
+        body: String,
     ) -> MimePart<'static> {
-        let scrubbed = self.ctx.identity.scrub(body);
+        let scrubbed = self.ctx.identity.scrub(&body);
+        drop(body);
         self.push_text(&scrubbed);
         let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
-        let (bytes, charset) = attachments::text::encode(&scrubbed, charset);
+        let (bytes, charset) = attachments::text::encode(scrubbed, charset);
         let kept = ["csv", "markdown", "x-markdown", "tab-separated-values"];
         let subtype = content_type
             .strip_prefix("text/")
@@ -413,10 +442,20 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     }
 
     fn push_text(&mut self, text: &str) {
-        if !text.trim().is_empty() {
-            self.text.push_str(text.trim());
-            self.text.push_str("\n\n");
+        let text = text.trim();
+        if text.is_empty() {
+            return;
         }
+        // Grown by what is needed plus room for the file names and small
+        // parts that follow, not doubled: a 25 MB text attachment is not
+        // held in 50 MB.
+        let needed = text.len() + 2;
+        if self.text.capacity() - self.text.len() < needed {
+            self.text
+                .reserve_exact(needed.max(self.text.capacity().min(TEXT_SLACK)) + TEXT_SLACK);
+        }
+        self.text.push_str(text);
+        self.text.push_str("\n\n");
     }
 }
 
@@ -540,13 +579,31 @@ fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePa
     rebuilt
 }
 
+/// Room left in the moderation text past a large part (file names and
+/// small parts).
+const TEXT_SLACK: usize = 64 * 1024;
+
+/// `text` without its leading and trailing whitespace, in its own buffer.
+fn trimmed(mut text: String) -> String {
+    let end = text.trim_end().len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start().len();
+    text.drain(..start);
+    text
+}
+
 /// `bytes` in base64, 76 characters per CRLF-terminated line (RFC 2045).
+/// Encoded 57 input bytes (one line) at a time, so a large attachment is
+/// not held as one long base64 string besides its lines.
 fn base64_lines(bytes: &[u8]) -> Vec<u8> {
     use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
-    for line in encoded.as_bytes().chunks(76) {
-        out.extend_from_slice(line);
+    let lines = bytes.len().div_ceil(57);
+    let mut out = Vec::with_capacity(lines * 78);
+    let mut line = String::with_capacity(76);
+    for chunk in bytes.chunks(57) {
+        line.clear();
+        base64::engine::general_purpose::STANDARD.encode_string(chunk, &mut line);
+        out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out
@@ -584,7 +641,29 @@ fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> 
 
 #[cfg(test)]
 mod tests {
-    use super::windows_basename;
+    use super::{base64_lines, trimmed, windows_basename};
+
+    #[test]
+    fn trimmed_is_trim() {
+        for text in ["", " ", "a", " a ", "\n\né x\n\n", "\u{a0}b\u{a0}"] {
+            assert_eq!(trimmed(text.to_string()), text.trim(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn base64_lines_are_the_whole_encoding_cut_at_76() {
+        use base64::Engine;
+        for len in [0, 1, 2, 56, 57, 58, 114, 1000, 4099] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+            let whole = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let expected: String = whole
+                .as_bytes()
+                .chunks(76)
+                .map(|line| format!("{}\r\n", std::str::from_utf8(line).unwrap()))
+                .collect();
+            assert_eq!(base64_lines(&bytes), expected.into_bytes(), "{len}");
+        }
+    }
 
     #[test]
     fn windows_paths_are_cut_from_the_raw_value() {

@@ -547,3 +547,57 @@ fn ninth_round_open_frames() {
     blocks("t'es 1 gro b@tard", Category::Insult);
     blocks("jvé te kasser ta bouche", Category::Threat);
 }
+
+/// A thread keeps its token buffers for the next message, but not the
+/// tens of MB a large text attachment needed.
+#[test]
+fn large_texts_do_not_leave_their_buffers_behind() {
+    let kept = || {
+        SCRATCH.with(|s| {
+            let (tokens, text) = s.take();
+            let capacity = tokens.buf.capacity();
+            s.set((tokens, text));
+            capacity
+        })
+    };
+    let c = Classifier::builtin();
+    let small = "merci pour ton aide hier, à demain";
+    c.classify(&Input {
+        subject: "",
+        text: small,
+        pseudonym: "",
+    });
+    assert!(kept() > 0, "a small message's buffers are kept");
+    let large = "relevé 12 conforme, bâtiment B\n".repeat(100_000);
+    c.classify(&Input {
+        subject: "",
+        text: &large,
+        pseudonym: "",
+    });
+    assert!(kept() <= MAX_KEPT_SCRATCH, "{}", kept());
+}
+
+/// A text longer than a window of the rules is read window by window: a
+/// threat at its end, or one whose words fall on both sides of a window's
+/// edge (with or without line ends), still blocks; innocent filler alone
+/// does not.
+#[test]
+fn large_texts_are_read_by_the_rules_to_their_end() {
+    let filler_line = "relevé 12 conforme, bâtiment B, merci à toute l'équipe\n";
+    let filler = filler_line.repeat(RULES_WINDOW * 3 / filler_line.len());
+    assert_eq!(verdict(&filler), None);
+    assert_eq!(verdict(&filler.replace('\n', " ")), None);
+    let at_end = format!("{filler}Je sais où tu habites.\n");
+    assert_eq!(verdict(&at_end), Some(Category::Threat));
+    for cut in [RULES_WINDOW, 2 * RULES_WINDOW] {
+        for text in [filler.clone(), filler.replace('\n', " ")] {
+            // "I will kill you" spread so that the edge falls inside it.
+            for shift in 0..16 {
+                let at = text.floor_char_boundary(cut - 8 + shift);
+                let mut spread = text.clone();
+                spread.insert_str(at, " I will kill you ");
+                assert_eq!(verdict(&spread), Some(Category::Threat), "{cut} {shift}");
+            }
+        }
+    }
+}

@@ -6,11 +6,10 @@
 //! control bytes never reach the wire.
 
 /// The bytes to send and the charset to declare.
-pub(crate) fn encode(text: &str, declared_charset: Option<&str>) -> (Vec<u8>, String) {
-    let cleaned: String = text
-        .chars()
-        .filter(|&c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'))
-        .collect();
+/// Takes the text by value and cleans it in place: a large attachment is
+/// not held twice.
+pub(crate) fn encode(mut cleaned: String, declared_charset: Option<&str>) -> (Vec<u8>, String) {
+    cleaned.retain(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'));
     let encoding = declared_charset
         .and_then(|label| encoding_rs::Encoding::for_label(label.trim().as_bytes()))
         .filter(|encoding| encoding.output_encoding() == *encoding);
@@ -31,15 +30,15 @@ mod tests {
 
     #[test]
     fn charset_and_line_ends_are_kept() {
-        let (bytes, charset) = encode("caf\u{e9};1\n\u{0}x;2\n", Some("ISO-8859-1"));
+        let (bytes, charset) = encode("caf\u{e9};1\n\u{0}x;2\n".into(), Some("ISO-8859-1"));
         assert_eq!(charset, "windows-1252");
         assert_eq!(bytes, b"caf\xe9;1\nx;2\n");
-        let (bytes, charset) = encode("\u{2603}\r\n", Some("iso-8859-1"));
+        let (bytes, charset) = encode("\u{2603}\r\n".into(), Some("iso-8859-1"));
         assert_eq!(
             (bytes.as_slice(), charset.as_str()),
             ("\u{2603}\r\n".as_bytes(), "utf-8")
         );
-        let (_, charset) = encode("a", Some("utf-16"));
+        let (_, charset) = encode("a".into(), Some("utf-16"));
         assert_eq!(charset, "utf-8");
     }
 }
