@@ -20,6 +20,8 @@
 //! - `headers.rs`: the top-level header block ([`OUTPUT_HEADERS`] lists
 //!   every name it can contain).
 //! - `mime.rs`: the walk over the MIME tree that rebuilds every part.
+//! - `moderation_text.rs`: the text moderation reads, collected from every
+//!   part (large text attachments moved in, not copied).
 //! - `text.rs`: plain-text scrubbing (signatures, PGP armour, client
 //!   taglines); `quotes.rs`: quoted-reply attributions and forwarded-message
 //!   header blocks in the common clients' languages.
@@ -44,6 +46,7 @@ mod html_tokens;
 mod identity;
 mod limits;
 mod mime;
+mod moderation_text;
 mod pseudonym;
 mod quotes;
 mod resources;
@@ -222,7 +225,7 @@ pub enum AnonymizeError {
 /// time of the first delivery attempt, and signs the message then (so the
 /// anonymizer needs no clock at all).
 pub fn anonymize(sub: &Submission, opts: &Options) -> Result<Anonymized, AnonymizeError> {
-    rebuild_message(Cow::Borrowed(sub.data), &sub.sender(), opts)
+    draft(sub, opts)?.into_anonymized()
 }
 
 /// [`anonymize`] for a caller that hands over the DATA buffer (the daemon):
@@ -236,14 +239,90 @@ pub fn anonymize_owned(
     sender: &Sender,
     opts: &Options,
 ) -> Result<Anonymized, AnonymizeError> {
+    draft_owned(data, sender, opts)?.into_anonymized()
+}
+
+/// [`anonymize`] in two steps: the message rebuilt and its text for
+/// moderation, then ([`Draft::write`]) its bytes.
+pub fn draft(sub: &Submission, opts: &Options) -> Result<Draft, AnonymizeError> {
+    rebuild_message(Cow::Borrowed(sub.data), &sub.sender(), opts)
+}
+
+/// [`anonymize_owned`] in two steps (the daemon's entry point): the caller
+/// moderates [`Draft::text`], then [`Draft::write`] frees that text before
+/// the message is serialised, so a large text attachment is not held as
+/// the moderation text, the encoded part and the output at once.
+pub fn draft_owned(
+    data: Vec<u8>,
+    sender: &Sender,
+    opts: &Options,
+) -> Result<Draft, AnonymizeError> {
     rebuild_message(Cow::Owned(data), sender, opts)
+}
+
+/// A rebuilt message not yet serialised, and what moderation needs to
+/// judge it.
+pub struct Draft {
+    /// The chosen category key.
+    pub category: String,
+    /// The display name used in `From` (custom or the category's label).
+    pub pseudonym: String,
+    /// True when the pseudonym is one the user asked for (the caller
+    /// moderates it).
+    pub custom_pseudonym: bool,
+    /// The decoded subject after scrubbing.
+    pub subject: String,
+    /// Every text/plain part and every HTML part rendered as text, after
+    /// scrubbing and without leak's notice.
+    pub text: String,
+    envelope: Envelope,
+    body: mail_builder::mime::MimePart<'static>,
+}
+
+impl std::fmt::Debug for Draft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Draft")
+            .field("category", &self.category)
+            .field("pseudonym", &self.pseudonym)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Draft {
+    /// The message's bytes (see [`Anonymized::message`]); the moderation
+    /// text is freed first.
+    pub fn write(self) -> Result<Vec<u8>, AnonymizeError> {
+        let Draft { envelope, body, .. } = self;
+        headers::write_message(&envelope, body)
+    }
+
+    fn into_anonymized(self) -> Result<Anonymized, AnonymizeError> {
+        let Draft {
+            category,
+            pseudonym,
+            custom_pseudonym,
+            subject,
+            text,
+            envelope,
+            body,
+        } = self;
+        Ok(Anonymized {
+            message: headers::write_message(&envelope, body)?,
+            category,
+            pseudonym,
+            custom_pseudonym,
+            subject,
+            text,
+        })
+    }
 }
 
 fn rebuild_message(
     data: Cow<'_, [u8]>,
     sender: &Sender,
     opts: &Options,
-) -> Result<Anonymized, AnonymizeError> {
+) -> Result<Draft, AnonymizeError> {
     limits::prescan(&data)?;
     let message = MessageParser::default()
         .parse(&data[..])
@@ -313,14 +392,14 @@ fn rebuild_message(
         list_unsubscribe: opts.optout_address.clone(),
     };
     drop(message);
-    let bytes = headers::write_message(&envelope, body.root)?;
-    Ok(Anonymized {
-        message: bytes,
+    Ok(Draft {
         category,
         pseudonym,
         custom_pseudonym,
         subject,
         text: body.text,
+        envelope,
+        body: body.root,
     })
 }
 

@@ -21,6 +21,7 @@ use crate::attachments::{self, AttachmentPolicy, Outcome, Reason, Refusal, DROPP
 use crate::html::{self, scrub_html};
 use crate::identity::Identity;
 use crate::limits::MAX_NESTING;
+use crate::moderation_text::ModerationText;
 use crate::resources::Resources;
 use crate::text::{self, scrub_plain_with_signature};
 use crate::{random_hex, AnonymizeError};
@@ -103,7 +104,7 @@ pub(crate) struct Rebuilder<'m, 'x> {
     /// Whether the notice made it into some part (a footer target can be
     /// dropped, e.g. a vCard the parser took for a body).
     footer_applied: bool,
-    text: String,
+    text: ModerationText,
     /// The sender's signature lines found in the plain-text bodies, removed
     /// from the HTML alternative as well.
     signature: Vec<String>,
@@ -155,7 +156,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
                 .rfind(|id| is_body(id, true))
                 .copied(),
             footer_applied: false,
-            text: String::new(),
+            text: ModerationText::default(),
             signature: Vec::new(),
         }
     }
@@ -175,7 +176,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         };
         Ok(Rebuilt {
             root,
-            text: trimmed(std::mem::take(&mut self.text)),
+            text: std::mem::take(&mut self.text).finish(),
         })
     }
 
@@ -345,11 +346,15 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         content_type: &str,
         body: String,
     ) -> MimePart<'static> {
-        let scrubbed = self.ctx.identity.scrub(&body);
+        let mut text = self.ctx.identity.scrub(&body);
         drop(body);
-        self.push_text(&scrubbed);
-        let charset = part.content_type().and_then(|ct| ct.attribute("charset"));
-        let (bytes, charset) = attachments::text::encode(scrubbed, charset);
+        let declared = part.content_type().and_then(|ct| ct.attribute("charset"));
+        let (encoded, charset) = attachments::text::encode(&mut text, declared);
+        let base64 = base64_lines(encoded.as_deref().unwrap_or(text.as_bytes()));
+        drop(encoded);
+        // Moderation reads what the recipient gets, control characters
+        // removed; the text is moved there, not copied.
+        self.text.push_owned(text);
         let kept = ["csv", "markdown", "x-markdown", "tab-separated-values"];
         let subtype = content_type
             .strip_prefix("text/")
@@ -359,7 +364,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
         // bare CRs and all, and the file keeps its own line ends.
         MimePart::new(
             ContentType::new(format!("text/{subtype}")).attribute("charset", charset),
-            BodyPart::Binary(Cow::Owned(base64_lines(&bytes))),
+            BodyPart::Binary(Cow::Owned(base64)),
         )
         .transfer_encoding("base64")
     }
@@ -442,20 +447,7 @@ impl<'m, 'x> Rebuilder<'m, 'x> {
     }
 
     fn push_text(&mut self, text: &str) {
-        let text = text.trim();
-        if text.is_empty() {
-            return;
-        }
-        // Grown by what is needed plus room for the file names and small
-        // parts that follow, not doubled: a 25 MB text attachment is not
-        // held in 50 MB.
-        let needed = text.len() + 2;
-        if self.text.capacity() - self.text.len() < needed {
-            self.text
-                .reserve_exact(needed.max(self.text.capacity().min(TEXT_SLACK)) + TEXT_SLACK);
-        }
-        self.text.push_str(text);
-        self.text.push_str("\n\n");
+        self.text.push(text);
     }
 }
 
@@ -579,19 +571,6 @@ fn keep_flowed(part: &MessagePart<'_>, mut rebuilt: MimePart<'static>) -> MimePa
     rebuilt
 }
 
-/// Room left in the moderation text past a large part (file names and
-/// small parts).
-const TEXT_SLACK: usize = 64 * 1024;
-
-/// `text` without its leading and trailing whitespace, in its own buffer.
-fn trimmed(mut text: String) -> String {
-    let end = text.trim_end().len();
-    text.truncate(end);
-    let start = text.len() - text.trim_start().len();
-    text.drain(..start);
-    text
-}
-
 /// `bytes` in base64, 76 characters per CRLF-terminated line (RFC 2045).
 /// Encoded 57 input bytes (one line) at a time, so a large attachment is
 /// not held as one long base64 string besides its lines.
@@ -641,14 +620,7 @@ fn multipart(subtype: &str, parts: Vec<MimePart<'static>>) -> MimePart<'static> 
 
 #[cfg(test)]
 mod tests {
-    use super::{base64_lines, trimmed, windows_basename};
-
-    #[test]
-    fn trimmed_is_trim() {
-        for text in ["", " ", "a", " a ", "\n\né x\n\n", "\u{a0}b\u{a0}"] {
-            assert_eq!(trimmed(text.to_string()), text.trim(), "{text:?}");
-        }
-    }
+    use super::{base64_lines, windows_basename};
 
     #[test]
     fn base64_lines_are_the_whole_encoding_cut_at_76() {

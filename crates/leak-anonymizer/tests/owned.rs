@@ -1,13 +1,15 @@
-//! `anonymize_owned` (the daemon's entry point, which frees the DATA buffer
-//! once parsed and each attachment once cleaned) gives what `anonymize`
-//! gives: same moderation text, subject and pseudonym, and the same decoded
-//! parts (only the random Message-ID, boundaries and Content-IDs differ).
+//! `anonymize_owned` and `draft_owned` then `Draft::write` (the daemon's
+//! entry point, which frees the DATA buffer once parsed, each attachment
+//! once cleaned and the moderation text before writing) give what
+//! `anonymize` gives: same moderation text, subject and pseudonym, and the
+//! same decoded parts (only the random Message-ID, boundaries and
+//! Content-IDs differ).
 
 mod common;
 
 use base64::Engine;
 use common::{check_structure, load, options};
-use leak_anonymizer::{anonymize, anonymize_owned, Anonymized, Submission};
+use leak_anonymizer::{anonymize, anonymize_owned, draft_owned, Anonymized, Submission};
 use mail_parser::PartType;
 
 fn both(data: &[u8]) -> (Anonymized, Anonymized) {
@@ -21,6 +23,26 @@ fn both(data: &[u8]) -> (Anonymized, Anonymized) {
     };
     let borrowed = anonymize(&sub, &options()).expect("anonymize");
     let owned = anonymize_owned(data.to_vec(), &sub.sender(), &options()).expect("owned");
+    // The daemon's two steps: the draft's text is moderated, then written.
+    let draft = draft_owned(data.to_vec(), &sub.sender(), &options()).expect("draft");
+    assert_eq!(
+        (
+            &draft.text,
+            &draft.subject,
+            &draft.pseudonym,
+            &draft.category
+        ),
+        (
+            &owned.text,
+            &owned.subject,
+            &owned.pseudonym,
+            &owned.category
+        )
+    );
+    assert_eq!(draft.custom_pseudonym, owned.custom_pseudonym);
+    let written = draft.write().expect("written");
+    assert_eq!(written.len(), owned.message.len());
+    assert_eq!(leaf_bodies(&written), leaf_bodies(&owned.message));
     (borrowed, owned)
 }
 

@@ -5,23 +5,30 @@
 //! builder base64- or quoted-printable-encodes them and bare line ends or
 //! control bytes never reach the wire.
 
-/// The bytes to send and the charset to declare.
-/// Takes the text by value and cleans it in place: a large attachment is
-/// not held twice.
-pub(crate) fn encode(mut cleaned: String, declared_charset: Option<&str>) -> (Vec<u8>, String) {
-    cleaned.retain(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'));
+/// Removes control characters from `text` in place, and chooses the
+/// charset to declare: the declared one when it can encode the text, then
+/// with the bytes in it (`Some`), else UTF-8, whose bytes are the text's
+/// (`None`: a large attachment is not held twice).
+pub(crate) fn encode(
+    text: &mut String,
+    declared_charset: Option<&str>,
+) -> (Option<Vec<u8>>, String) {
+    text.retain(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'));
     let encoding = declared_charset
         .and_then(|label| encoding_rs::Encoding::for_label(label.trim().as_bytes()))
         .filter(|encoding| encoding.output_encoding() == *encoding);
     if let Some(encoding) = encoding {
         if encoding != encoding_rs::UTF_8 {
-            let (bytes, _, unmappable) = encoding.encode(&cleaned);
+            let (bytes, _, unmappable) = encoding.encode(text);
             if !unmappable {
-                return (bytes.into_owned(), encoding.name().to_ascii_lowercase());
+                return (
+                    Some(bytes.into_owned()),
+                    encoding.name().to_ascii_lowercase(),
+                );
             }
         }
     }
-    (cleaned.into_bytes(), "utf-8".to_string())
+    (None, "utf-8".to_string())
 }
 
 #[cfg(test)]
@@ -30,15 +37,16 @@ mod tests {
 
     #[test]
     fn charset_and_line_ends_are_kept() {
-        let (bytes, charset) = encode("caf\u{e9};1\n\u{0}x;2\n".into(), Some("ISO-8859-1"));
+        let mut text = "caf\u{e9};1\n\u{0}x;2\n".to_string();
+        let (bytes, charset) = encode(&mut text, Some("ISO-8859-1"));
         assert_eq!(charset, "windows-1252");
-        assert_eq!(bytes, b"caf\xe9;1\nx;2\n");
-        let (bytes, charset) = encode("\u{2603}\r\n".into(), Some("iso-8859-1"));
-        assert_eq!(
-            (bytes.as_slice(), charset.as_str()),
-            ("\u{2603}\r\n".as_bytes(), "utf-8")
-        );
-        let (_, charset) = encode("a".into(), Some("utf-16"));
+        assert_eq!(bytes.as_deref(), Some(&b"caf\xe9;1\nx;2\n"[..]));
+        assert_eq!(text, "caf\u{e9};1\nx;2\n");
+        let mut text = "\u{2603}\r\n".to_string();
+        let (bytes, charset) = encode(&mut text, Some("iso-8859-1"));
+        assert_eq!((bytes, charset.as_str()), (None, "utf-8"));
+        assert_eq!(text, "\u{2603}\r\n");
+        let (_, charset) = encode(&mut "a".to_string(), Some("utf-16"));
         assert_eq!(charset, "utf-8");
     }
 }

@@ -117,18 +117,43 @@ impl Pipeline {
             _ => policy.anonymizer.clone(),
         };
         let mail_from = envelope.mail_from.clone();
-        let anonymized = tokio::task::spawn_blocking(move || {
+        let draft = tokio::task::spawn_blocking(move || {
             let sender = leak_anonymizer::Sender {
                 mail_from: &mail_from,
                 account: &account,
                 aliases: &aliases,
                 notify: notify.as_deref(),
             };
-            anonymize_shared(data, &sender, &options)
+            draft_shared(data, &sender, &options)
         })
         .await
         .map_err(|_| Reply::local_error())?
-        .map_err(|error| match error {
+        .map_err(|error| self.refusal(session, error))?;
+
+        // Classifying takes up to a millisecond or so, and writing a large
+        // message longer: let the runtime move other sessions to another
+        // thread meanwhile. The moderation text is freed before the
+        // message is written (peak memory with a large text attachment).
+        tokio::task::block_in_place(|| {
+            let hold_reason = self
+                .moderate(&policy, &draft)
+                .map_err(Unprepared::Moderated)?;
+            let message = draft
+                .write()
+                .map_err(|error| self.refusal(session, error))?;
+            let body = match (&self.unsubscribe, recipient) {
+                (Some(unsubscribe), Some(recipient)) => {
+                    unsubscribe.add_headers(&message, recipient)
+                }
+                _ => message,
+            };
+            Ok(Prepared { body, hold_reason })
+        })
+    }
+
+    /// The reply to a message the anonymizer could not rebuild.
+    fn refusal(&self, session: &SessionInfo, error: leak_anonymizer::AnonymizeError) -> Reply {
+        match error {
             // The operator's settings, not the message: try again later.
             leak_anonymizer::AnonymizeError::Misconfigured => {
                 tracing::error!(session = %session.id, "anonymizer misconfigured");
@@ -147,22 +172,7 @@ impl Pipeline {
                 self.metrics.refused(Refusal::InvalidMessage);
                 Reply::new(554, [5, 6, 0], format!("Message refused: {error}"))
             }
-        })?;
-
-        // Classifying takes up to a millisecond or so: let the runtime move
-        // other sessions to another thread meanwhile.
-        tokio::task::block_in_place(|| {
-            let hold_reason = self
-                .moderate(&policy, &anonymized)
-                .map_err(Unprepared::Moderated)?;
-            let body = match (&self.unsubscribe, recipient) {
-                (Some(unsubscribe), Some(recipient)) => {
-                    unsubscribe.add_headers(&anonymized.message, recipient)
-                }
-                _ => anonymized.message,
-            };
-            Ok(Prepared { body, hold_reason })
-        })
+        }
     }
 
     /// `Err` refuses the message; `Ok(Some(reason))` holds it for review.
@@ -171,7 +181,7 @@ impl Pipeline {
     fn moderate(
         &self,
         policy: &Policy,
-        message: &leak_anonymizer::Anonymized,
+        message: &leak_anonymizer::Draft,
     ) -> Result<Option<String>, Reply> {
         let Some(classifier) = &policy.classifier else {
             return Ok(None);
@@ -531,16 +541,16 @@ impl Pipeline {
     }
 }
 
-/// Anonymizes the DATA buffer: taken whole when no one else holds it
-/// (then freed once parsed, see `leak_anonymizer::anonymize_owned`), read
-/// in place otherwise.
-fn anonymize_shared(
+/// Rebuilds the DATA buffer as an anonymous draft: taken whole when no
+/// one else holds it (then freed once parsed, see
+/// `leak_anonymizer::draft_owned`), read in place otherwise.
+fn draft_shared(
     data: Arc<Vec<u8>>,
     sender: &leak_anonymizer::Sender,
     options: &leak_anonymizer::Options,
-) -> Result<leak_anonymizer::Anonymized, leak_anonymizer::AnonymizeError> {
+) -> Result<leak_anonymizer::Draft, leak_anonymizer::AnonymizeError> {
     match Arc::try_unwrap(data) {
-        Ok(owned) => leak_anonymizer::anonymize_owned(owned, sender, options),
+        Ok(owned) => leak_anonymizer::draft_owned(owned, sender, options),
         Err(shared) => {
             let submission = leak_anonymizer::Submission {
                 data: &shared,
@@ -549,7 +559,7 @@ fn anonymize_shared(
                 aliases: sender.aliases,
                 notify: sender.notify,
             };
-            leak_anonymizer::anonymize(&submission, options)
+            leak_anonymizer::draft(&submission, options)
         }
     }
 }
