@@ -317,14 +317,19 @@ def mx_and_dns():
     # makes a 34 MB message (bench_attachment_memory.py).
     controller = Controller(handler, hostname=MX_IP, port=port, data_size_limit=64 << 20)
     controller.start()
-    dns_port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
-    dnsmasq = subprocess.Popen(
-        [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-         f"--port={dns_port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-         "--no-hosts", "--pid-file=", "--mx-host=example.test,mx.example.test,10",
-         f"--host-record=mx.example.test,{MX_IP}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.3)
+    # The port probed free may be taken again before dnsmasq binds it (other
+    # tests start servers in parallel): try a few ports.
+    for _attempt in range(5):
+        dns_port = free_port(socket.SOCK_DGRAM, "127.0.0.1")
+        dnsmasq = subprocess.Popen(
+            [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+             f"--port={dns_port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+             "--no-hosts", "--pid-file=", "--mx-host=example.test,mx.example.test,10",
+             f"--host-record=mx.example.test,{MX_IP}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.3)
+        if dnsmasq.poll() is None:
+            break
     assert dnsmasq.poll() is None, dnsmasq.stderr.read().decode()
     yield handler, port, f"127.0.0.1:{dns_port}"
     dnsmasq.terminate()
