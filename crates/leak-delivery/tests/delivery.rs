@@ -433,6 +433,61 @@ async fn sessions_are_reused_for_the_next_message() {
     );
 }
 
+/// With PIPELINING offered, the envelope goes in one write (RFC 2920): the
+/// receiver reads MAIL and RCPT with the next command already waiting, and
+/// a kept session's RSET check travels with them; DATA ends the group (the
+/// body waits for 354). Without it, one command at a time, RSET on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_envelope_is_pipelined_when_offered_and_not_otherwise() {
+    for pipelining in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (signer, _) = signer(dir.path());
+        let behavior = Behavior {
+            pipelining,
+            ..Behavior::default()
+        };
+        let (port, sink, dns) = one_receiver("pipe.test", behavior).await;
+        let store = Arc::new(MemStore::default());
+        let running = run(settings(dns.addr, port), store.clone(), signer.clone());
+        for n in 0..2 {
+            let rcpts = [format!("a{n}@pipe.test"), format!("b{n}@pipe.test")];
+            let (m, body) = message(&[&rcpts[0], &rcpts[1]], None, "hi\r\n");
+            store.enqueue(m, body).await.unwrap();
+            running.waker.notify_one();
+            wait_for(10, "delivered", || sink.received().len() == n + 1).await;
+        }
+        running.stop().await;
+        let received = sink.received();
+        assert_eq!(received[1].rcpts, ["a1@pipe.test", "b1@pipe.test"]);
+        assert!(received.iter().all(|r| r.session == 1), "one session");
+        let seen: Vec<(String, bool)> = sink
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, verb, _)| verb != "QUIT")
+            .map(|(_, verb, more)| (verb.clone(), *more))
+            .collect();
+        let p = pipelining;
+        let expected: Vec<(String, bool)> = [
+            ("EHLO", false),
+            ("MAIL", p),
+            ("RCPT", p),
+            ("RCPT", p),
+            ("DATA", false),
+            ("RSET", p),
+            ("MAIL", p),
+            ("RCPT", p),
+            ("RCPT", p),
+            ("DATA", false),
+        ]
+        .iter()
+        .map(|(verb, more)| (verb.to_string(), *more))
+        .collect();
+        assert_eq!(seen, expected, "pipelining offered: {pipelining}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_domain_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();
