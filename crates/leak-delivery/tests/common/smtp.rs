@@ -62,6 +62,8 @@ pub struct Sink {
     pub max_sessions: Arc<AtomicUsize>,
     /// Sessions accepted in all (to check that sessions are reused).
     pub sessions: Arc<AtomicUsize>,
+    /// Sessions open now (the client has not closed them).
+    pub open: Arc<AtomicUsize>,
     /// Every `RCPT TO` address with the connection it came on, accepted or not.
     pub rcpt_log: Arc<Mutex<Vec<(usize, String)>>>,
     /// Every command line: (connection, first word, whether more input was
@@ -98,6 +100,7 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
     let received = Arc::new(Mutex::new(Vec::new()));
     let max_sessions = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(AtomicUsize::new(0));
+    let open_now = open.clone();
     let sessions = Arc::new(AtomicUsize::new(0));
     let rcpt_log = Arc::new(Mutex::new(Vec::new()));
     let commands = Arc::new(Mutex::new(Vec::new()));
@@ -127,6 +130,7 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
         received,
         max_sessions,
         sessions,
+        open: open_now,
         rcpt_log,
         commands,
     }
