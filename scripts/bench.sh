@@ -29,6 +29,9 @@
 #
 # BENCH_PERF=FILE records `perf record -g` samples of leak (cpu-clock) into
 # FILE during its leak-bench load, for the profile in docs/performance.md.
+# BENCH_LEAK=PATH runs that leak binary instead of this tree's release build
+# (A/B runs of two builds on the same machine); BENCH_ONLY_LEAK=1 skips both
+# Postfix runs (a quick look at leak alone; the ratios then read 0).
 #
 # Installs postfix, opendkim, opendkim-tools and dnsmasq when missing
 # (Debian), builds leak and leak-bench in release mode (CARGO_TARGET_DIR is honoured), touches only
@@ -120,6 +123,10 @@ TARGET=${CARGO_TARGET_DIR:-target}
 LEAK="$PWD/$TARGET/release/leak"
 [ -x "$LEAK" ] || LEAK="$TARGET/release/leak"
 LOADGEN="${LEAK%/leak}/leak-bench"
+if [ -n "${BENCH_LEAK:-}" ]; then
+    LEAK=$(realpath "$BENCH_LEAK")
+    log "leak binary: $LEAK"
+fi
 
 # ---------------------------------------------------------------- loopback addresses
 # A free TCP port on $1.
@@ -481,20 +488,37 @@ PY
 declare -A R
 # The 1-, 5- and 15-minute load averages, e.g. "1.02 0.87 0.60".
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+# CPU time (user + system, in clock ticks) leak has used so far.
+leak_ticks() { awk '{ print $14 + $15 }' "/proc/$LEAK_PID/stat"; }
+# Cores leak used on average between two tick counts over $3 seconds.
+cores() { awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (s > 0 ? (b - a) / hz / s : 0) }'; }
+# Milliseconds of leak CPU per message between two tick counts for $3 messages.
+per_message() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) * 1000 / hz / n : 0) }'; }
 # Runs both loads against $2:$3 and stores figures in R[$1.*]. The sink is
 # fresh for each MTA, so its counter is the MTA's end-to-end delivery count.
+# For leak, also the cores it used while accepting and while draining.
 measure() {
-    local mta=$1 host=$2 port=$3 t0 t1 t2 json accepted perf_pid=""
+    local mta=$1 host=$2 port=$3 t0 t1 t2 json accepted perf_pid="" c0=0 c1=0 c2=0 sent_before_drain
     R[$mta.load]=$(load_average)
     start_sink "$mta"
 
     log "$mta: smtp-source, $MESSAGES x $SIZE bytes over $SESSIONS sessions (load average ${R[$mta.load]})"
+    [ "$mta" = leak ] && c0=$(leak_ticks)
     t0=$(now)
     smtp-source -d -l "$SIZE" -m "$MESSAGES" -s "$SESSIONS" -f someone@bench.test \
         -t "rcpt@$SINK_DOMAIN" "$host:$port" >/dev/null
     t1=$(now)
+    [ "$mta" = leak ] && c1=$(leak_ticks)
+    sent_before_drain=$(sink_count)
     wait_sink "$MESSAGES"
     t2=$(now)
+    [ "$mta" = leak ] && c2=$(leak_ticks)
+    R[$mta.source_drain]=$(elapsed "$t1" "$t2")
+    R[$mta.drained]=$((MESSAGES - sent_before_drain))
+    if [ "$mta" = leak ]; then
+        R[leak.cores]="$(cores "$c0" "$c1" "$(elapsed "$t0" "$t1")") / $(cores "$c1" "$c2" "$(elapsed "$t1" "$t2")")"
+        R[leak.cpu_ms]="$(per_message "$c0" "$c2" "$MESSAGES") / $(per_message "$c1" "$c2" $((MESSAGES - sent_before_drain)))"
+    fi
     R[$mta.source_submit]=$(elapsed "$t0" "$t1")
     R[$mta.source_accepted]=$(rate "$MESSAGES" "${R[$mta.source_submit]}")
     R[$mta.source_total]=$(elapsed "$t0" "$t2")
@@ -545,6 +569,15 @@ throughput() {
     R[leak.peak_rss]=$(peak_rss_mb "$LEAK_PID")
     stop_leak
 
+    if [ -n "${BENCH_ONLY_LEAK:-}" ]; then
+        R[dkim.probe]="(Postfix runs skipped: BENCH_ONLY_LEAK)"
+    else
+        throughput_postfix
+    fi
+    report
+}
+
+throughput_postfix() {
     setup_postfix postfix
     start_postfix
     log "Postfix $(postconf -h mail_version) ready on $PF_IP:$PF_PORT"
@@ -562,30 +595,37 @@ throughput() {
     measure dkim "$PF_IP" "$PF_PORT"
     stop_postfix
     stop_opendkim
+}
 
+report() {
+    first() { printf '%s' "${1%% *}"; }
     printf '\n%s messages x %s bytes over %s sessions; %s cores, %s; %s\n' \
         "$MESSAGES" "$SIZE" "$SESSIONS" "$(nproc)" "$(uname -sr)" "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf 'load average (1/5/15 min): at the start %s, at the end %s\n' "$started_load" "$(load_average)"
-    printf '%s\n' "${R[dkim.probe]}"
+    printf '%s\n' "${R[dkim.probe]:-}"
     printf '%-44s %10s %10s %10s %8s %8s\n' "" leak Postfix "P+OpenDKIM" "l/P" "l/P+O"
     row() {
-        printf '%-44s %10s %10s %10s %8s %8s\n' "$1" "${R[leak.$2]}" "${R[postfix.$2]}" "${R[dkim.$2]}" \
-            "$(ratio "${R[leak.$2]}" "${R[postfix.$2]}")" "$(ratio "${R[leak.$2]}" "${R[dkim.$2]}")"
+        printf '%-44s %10s %10s %10s %8s %8s\n' "$1" "${R[leak.$2]:-}" "${R[postfix.$2]:-}" "${R[dkim.$2]:-}" \
+            "$(ratio "${R[leak.$2]:-}" "${R[postfix.$2]:-}")" "$(ratio "${R[leak.$2]:-}" "${R[dkim.$2]:-}")"
     }
+    latency() { printf '%-44s %10s %10s %10s\n' "$1" "${R[leak.$2]:-}" "${R[postfix.$2]:-}" "${R[dkim.$2]:-}"; }
     row "smtp-source: accepted msgs/s" source_accepted
     row "smtp-source: delivered msgs/s (end to end)" source_delivered
+    latency "smtp-source: drain after the last 250 (s)" source_drain
     row "leak-bench: accepted msgs/s" bench_accepted
     row "leak-bench: delivered msgs/s (end to end)" bench_delivered
-    latency() { printf '%-44s %10s %10s %10s\n' "$1" "${R[leak.$2]}" "${R[postfix.$2]}" "${R[dkim.$2]}"; }
     latency "leak-bench: p50 submission latency (ms)" p50
     latency "leak-bench: p99 submission latency (ms)" p99
     latency "leak-bench: p50 end of DATA to 250 (ms)" dot_p50
     latency "leak-bench: p99 end of DATA to 250 (ms)" dot_p99
-    printf '%-44s %10s\n' "leak peak RSS (MB, VmHWM)" "${R[leak.peak_rss]}"
+    printf '%-44s %10s\n' "leak peak RSS (MB, VmHWM)" "${R[leak.peak_rss]:-}"
+    printf '%-44s %10s\n' "leak cores used, smtp-source: accept / drain" "${R[leak.cores]:-}"
+    printf '%-44s %10s\n' "leak CPU ms per message: all / drain only" "${R[leak.cpu_ms]:-}"
+    printf '%-44s %10s\n' "messages delivered during the drain" "${R[leak.drained]:-}"
     printf '%-44s %10s %10s %10s\n' "load average before the MTA's loads" \
-        "${R[leak.load]%% *}" "${R[postfix.load]%% *}" "${R[dkim.load]%% *}"
+        "$(first "${R[leak.load]:-}")" "$(first "${R[postfix.load]:-}")" "$(first "${R[dkim.load]:-}")"
     printf '\nleak-bench JSON, leak:               %s\nleak-bench JSON, Postfix:            %s\nleak-bench JSON, Postfix + OpenDKIM: %s\n' \
-        "${R[leak.bench_json]}" "${R[postfix.bench_json]}" "${R[dkim.bench_json]}"
+        "${R[leak.bench_json]:-}" "${R[postfix.bench_json]:-}" "${R[dkim.bench_json]:-}"
 }
 
 deferred() {

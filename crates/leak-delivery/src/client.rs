@@ -10,7 +10,9 @@ use crate::sessions::{Capabilities, Session, SessionCache};
 use crate::tls::{HostTls, Route, TlsFailure, TlsUsed};
 use crate::{IpFamily, TlsMode};
 use mail_send::SmtpClient;
-use smtp_proto::{EhloResponse, Response, EXT_8BIT_MIME, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS};
+use smtp_proto::{
+    EhloResponse, Response, EXT_8BIT_MIME, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -199,7 +201,7 @@ async fn try_host(
     if tx.own_session {
         let mut session = open(cfg, host, sock, &route.tls).await?;
         let caps = session.capabilities();
-        let (results, clean) = session.transaction(cfg, tx).await?;
+        let (results, clean) = session.transaction(cfg, tx, false).await?;
         if clean {
             session.quit().await;
         }
@@ -209,10 +211,13 @@ async fn try_host(
         // A session never carries mail for a domain whose policy demands
         // more than it was authenticated with.
         let tls = session.capabilities().tls;
+        // With PIPELINING the check's RSET goes out with the transaction's
+        // first commands; otherwise on its own first.
+        let pipelined = session.capabilities().pipelining;
         if !satisfies(tls, &route.tls) {
             session.quit().await;
-        } else if session.reset().await {
-            if let Ok((results, clean)) = session.transaction(cfg, tx).await {
+        } else if pipelined || session.reset().await {
+            if let Ok((results, clean)) = session.transaction(cfg, tx, pipelined).await {
                 keep_or_close(cfg, sock, session, clean, used + 1).await;
                 return Ok((results, tls, None));
             }
@@ -221,7 +226,7 @@ async fn try_host(
     }
     let mut session = open(cfg, host, sock, &route.tls).await?;
     let caps = session.capabilities();
-    let (results, clean) = session.transaction(cfg, tx).await?;
+    let (results, clean) = session.transaction(cfg, tx, false).await?;
     keep_or_close(cfg, sock, session, clean, 1).await;
     Ok((results, caps.tls, caps.sts_testing))
 }
@@ -383,6 +388,7 @@ fn capabilities(ehlo: &EhloResponse<String>) -> Capabilities {
         smtputf8: ehlo.has_capability(EXT_SMTP_UTF8),
         eight_bit_mime: ehlo.has_capability(EXT_8BIT_MIME),
         size: ehlo.has_capability(EXT_SIZE),
+        pipelining: ehlo.has_capability(EXT_PIPELINING),
         tls: TlsUsed::Plaintext,
         sts_testing: None,
     }
@@ -411,25 +417,31 @@ impl Session {
         };
     }
 
+    /// `reset`: pipeline an `RSET` (the kept session's check) first.
     async fn transaction(
         &mut self,
         cfg: &SmtpConfig,
         tx: &Transaction<'_>,
+        reset: bool,
     ) -> Result<(Vec<RecipientResult>, bool), String> {
         match self {
-            Session::Plain(client, caps) => transaction(client, *caps, cfg, tx).await,
-            Session::Tls(client, caps) => transaction(client.as_mut(), *caps, cfg, tx).await,
+            Session::Plain(client, caps) => transaction(client, *caps, cfg, tx, reset).await,
+            Session::Tls(client, caps) => transaction(client.as_mut(), *caps, cfg, tx, reset).await,
         }
     }
 }
 
 /// One transaction on an open session: per-recipient results, and whether the
 /// session ended in a known state (every reply read), so it can be reused.
+/// With PIPELINING (RFC 2920) the envelope (`RSET` when `reset`, `MAIL`,
+/// every `RCPT`, `DATA`) goes in one write and its replies are read
+/// together, as Postfix does; otherwise one command at a time.
 async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     client: &mut SmtpClient<T>,
     caps: Capabilities,
     cfg: &SmtpConfig,
     tx: &Transaction<'_>,
+    reset: bool,
 ) -> Result<(Vec<RecipientResult>, bool), String> {
     let io = |e: mail_send::Error| error_text(e);
     let utf8 = needs_smtputf8(tx) && caps.smtputf8;
@@ -441,13 +453,19 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
             return Ok((all(tx.recipients, Outcome::Failed, reply), true));
         }
     };
-    let mail = client
-        .cmd(format!(
-            "MAIL FROM:<{from}>{}\r\n",
-            mail_parameters(caps, utf8, tx.body)
-        ))
-        .await
-        .map_err(io)?;
+    let mail_cmd = format!(
+        "MAIL FROM:<{from}>{}\r\n",
+        mail_parameters(caps, utf8, tx.body)
+    );
+    if caps.pipelining {
+        match pipelined_envelope(client, cfg, tx, utf8, reset, &mail_cmd).await? {
+            Envelope::Done(results, clean) => return Ok((results, clean)),
+            Envelope::Data(results, accepted, data) => {
+                return send_data(client, cfg, tx.body, results, accepted, data).await
+            }
+        }
+    }
+    let mail = client.cmd(mail_cmd).await.map_err(io)?;
     match mail.code / 100 {
         2 => {}
         5 => {
@@ -461,18 +479,10 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
     let mut results = Vec::with_capacity(tx.recipients.len());
     let mut accepted = Vec::new();
     for (i, rcpt) in tx.recipients.iter().enumerate() {
-        let wire = match intl::wire_address(rcpt) {
-            Some(wire) if utf8 || !intl::utf8_local_part(&wire) => wire,
-            refused => {
-                let reply = match refused {
-                    Some(_) => intl::NO_SMTPUTF8,
-                    None => "553 5.1.3 invalid recipient domain",
-                };
-                results.push(RecipientResult {
-                    address: rcpt.clone(),
-                    outcome: Outcome::Failed,
-                    reply: reply.to_string(),
-                });
+        let wire = match rcpt_wire(rcpt, utf8) {
+            Ok(wire) => wire,
+            Err(refused) => {
+                results.push(refused);
                 continue;
             }
         };
@@ -493,10 +503,138 @@ async fn transaction<T: AsyncRead + AsyncWrite + Unpin>(
         return Ok((results, true));
     }
     let data = client.cmd(b"DATA\r\n").await.map_err(io)?;
+    send_data(client, cfg, tx.body, results, accepted, data).await
+}
+
+/// A recipient's address as sent, or its result when it cannot be sent
+/// (UTF-8 local part without SMTPUTF8, invalid domain).
+fn rcpt_wire(rcpt: &str, utf8: bool) -> Result<String, RecipientResult> {
+    match intl::wire_address(rcpt) {
+        Some(wire) if utf8 || !intl::utf8_local_part(&wire) => Ok(wire),
+        refused => {
+            let reply = match refused {
+                Some(_) => intl::NO_SMTPUTF8,
+                None => "553 5.1.3 invalid recipient domain",
+            };
+            Err(RecipientResult {
+                address: rcpt.to_owned(),
+                outcome: Outcome::Failed,
+                reply: reply.to_string(),
+            })
+        }
+    }
+}
+
+/// Where a pipelined envelope left the transaction.
+enum Envelope {
+    /// Decided without sending the body; whether the session is reusable.
+    Done(Vec<RecipientResult>, bool),
+    /// Recipients accepted (indexes into the results) and the reply to DATA.
+    Data(Vec<RecipientResult>, Vec<usize>, Response<String>),
+}
+
+/// Sends `RSET` (when `reset`), `MAIL`, every sendable `RCPT` and `DATA`
+/// (when there is a recipient to send) in one write, then reads all their
+/// replies. Decides as the one-at-a-time path does: `Err` (next host, or a
+/// new session for a kept one) for a failed `RSET` or a 4xx to `MAIL`,
+/// every recipient failed for a 5xx to `MAIL`, each `RCPT`'s own reply. A
+/// `354` to a `DATA` that must not carry the body (`MAIL` or every `RCPT`
+/// refused) leaves the session in DATA: it is not reused (closing it
+/// aborts the transaction at the server).
+async fn pipelined_envelope<T: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut SmtpClient<T>,
+    cfg: &SmtpConfig,
+    tx: &Transaction<'_>,
+    utf8: bool,
+    reset: bool,
+    mail_cmd: &str,
+) -> Result<Envelope, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut results = Vec::with_capacity(tx.recipients.len());
+    let mut sent = Vec::new();
+    let mut commands = String::new();
+    if reset {
+        commands.push_str("RSET\r\n");
+    }
+    commands.push_str(mail_cmd);
+    for (i, rcpt) in tx.recipients.iter().enumerate() {
+        match rcpt_wire(rcpt, utf8) {
+            Ok(wire) => {
+                commands.push_str(&format!("RCPT TO:<{wire}>\r\n"));
+                sent.push(i);
+                // Its result once the reply is read.
+                results.push(RecipientResult {
+                    address: rcpt.clone(),
+                    outcome: Outcome::Deferred,
+                    reply: String::new(),
+                });
+            }
+            Err(refused) => results.push(refused),
+        }
+    }
+    if !sent.is_empty() {
+        commands.push_str("DATA\r\n");
+    }
+    let expected = usize::from(reset) + 1 + sent.len() + usize::from(!sent.is_empty());
+    let replies = tokio::time::timeout(cfg.command_timeout, async {
+        client.stream.write_all(commands.as_bytes()).await?;
+        client.stream.flush().await?;
+        client.read_many(expected).await
+    })
+    .await
+    .map_err(|_| "timeout waiting for the pipelined replies".to_string())?
+    .map_err(error_text)?;
+    if replies.len() != expected {
+        return Err(format!("{} replies to {expected} commands", replies.len()));
+    }
+    let mut replies = replies.into_iter();
+    let mut next = || replies.next().expect("as many replies as commands");
+    if reset {
+        let rset = next();
+        if rset.code / 100 != 2 {
+            return Err(format!("RSET: {}", reply_text(&rset)));
+        }
+    }
+    let mail = next();
+    let rcpt_replies: Vec<_> = sent.iter().map(|_| next()).collect();
+    let data = (!sent.is_empty()).then(&mut next);
+    let in_data = data.as_ref().is_some_and(|d| d.code == 354);
+    match mail.code / 100 {
+        2 => {}
+        5 => {
+            let results = all(tx.recipients, Outcome::Failed, &reply_text(&mail));
+            return Ok(Envelope::Done(results, !in_data));
+        }
+        _ => return Err(format!("MAIL FROM: {}", reply_text(&mail))),
+    }
+    let mut accepted = Vec::new();
+    for (&i, reply) in sent.iter().zip(rcpt_replies) {
+        if reply.code / 100 == 2 {
+            accepted.push(i);
+        }
+        results[i].outcome = outcome_of(reply.code);
+        results[i].reply = reply_text(&reply);
+    }
+    match data {
+        Some(data) if !accepted.is_empty() => Ok(Envelope::Data(results, accepted, data)),
+        _ => Ok(Envelope::Done(results, !in_data)),
+    }
+}
+
+/// After the reply to DATA: the body when it was `354`, and the final
+/// reply for every accepted recipient.
+async fn send_data<T: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut SmtpClient<T>,
+    cfg: &SmtpConfig,
+    body: &[u8],
+    mut results: Vec<RecipientResult>,
+    accepted: Vec<usize>,
+    data: Response<String>,
+) -> Result<(Vec<RecipientResult>, bool), String> {
     let mut clean = true;
     let final_reply = if data.code == 354 {
         let sent = tokio::time::timeout(cfg.data_timeout, async {
-            client.write_message(tx.body).await?;
+            client.write_message(body).await?;
             client.read().await
         })
         .await;

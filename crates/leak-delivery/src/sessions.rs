@@ -1,7 +1,8 @@
 //! SMTP sessions kept open after a transaction, so the next message to the
 //! same MX address skips the connect, greeting, EHLO and TLS handshake (as
 //! Postfix's connection cache does). A kept session is checked with `RSET`
-//! before reuse; one idle longer than [`MAX_IDLE`] is closed instead.
+//! before reuse (sent with the transaction's commands when the host offers
+//! PIPELINING); one idle longer than [`MAX_IDLE`] is closed instead.
 
 use mail_send::SmtpClient;
 use std::collections::HashMap;
@@ -29,6 +30,8 @@ pub(crate) struct Capabilities {
     pub eight_bit_mime: bool,
     /// `SIZE` was offered (with or without a limit).
     pub size: bool,
+    /// `PIPELINING` (RFC 2920): the envelope's commands go in one write.
+    pub pipelining: bool,
     /// How the session is protected: what its certificate was checked against.
     pub tls: crate::tls::TlsUsed,
     /// Opened for an MTA-STS `testing` policy: what `enforce` would have

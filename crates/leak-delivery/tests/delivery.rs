@@ -433,6 +433,118 @@ async fn sessions_are_reused_for_the_next_message() {
     );
 }
 
+/// Pipelined, every RCPT refused: the recipients fail with their own reply
+/// and no body is sent. The test receiver answers the DATA sent with them
+/// `354` anyway (as a sloppy server might): that session is then not kept,
+/// so the next message opens a new one and is delivered whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_refusals_do_not_reuse_a_session_left_in_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, _) = signer(dir.path());
+    let behavior = Behavior {
+        rcpt: script(|a| {
+            if a.starts_with("nobody") {
+                "550 5.1.1 no such user".into()
+            } else {
+                "250 2.1.5 ok".into()
+            }
+        }),
+        ..Behavior::default()
+    };
+    let (port, sink, dns) = one_receiver("refuse.test", behavior).await;
+    let store = Arc::new(MemStore::default());
+    let running = run(settings(dns.addr, port), store.clone(), signer.clone());
+    let (refused, body) = message(
+        &["nobody1@refuse.test", "nobody2@refuse.test"],
+        None,
+        "x\r\n",
+    );
+    store.enqueue(refused.clone(), body).await.unwrap();
+    running.waker.notify_one();
+    wait_for(10, "refused and removed", || {
+        store.removed.lock().unwrap().contains(&refused.id)
+    })
+    .await;
+    // Closed, not kept for the next message.
+    wait_for(10, "session closed", || {
+        sink.open.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    let (good, body) = message(&["someone@refuse.test"], None, "hi\r\n");
+    store.enqueue(good, body).await.unwrap();
+    running.waker.notify_one();
+    wait_for(10, "delivered", || sink.received().len() == 1).await;
+    running.stop().await;
+    let received = sink.received();
+    assert_eq!(received[0].rcpts, ["someone@refuse.test"]);
+    assert!(
+        received[0].data.ends_with(b"hi\r\n"),
+        "the whole message: {:?}",
+        String::from_utf8_lossy(&received[0].data)
+    );
+    assert_eq!(
+        received[0].session, 2,
+        "a new session after the one left in DATA"
+    );
+    let rcpts = sink.rcpt_log.lock().unwrap().clone();
+    assert_eq!(rcpts.len(), 3, "{rcpts:?}");
+}
+
+/// With PIPELINING offered, the envelope goes in one write (RFC 2920): the
+/// receiver reads MAIL and RCPT with the next command already waiting, and
+/// a kept session's RSET check travels with them; DATA ends the group (the
+/// body waits for 354). Without it, one command at a time, RSET on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_envelope_is_pipelined_when_offered_and_not_otherwise() {
+    for pipelining in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (signer, _) = signer(dir.path());
+        let behavior = Behavior {
+            pipelining,
+            ..Behavior::default()
+        };
+        let (port, sink, dns) = one_receiver("pipe.test", behavior).await;
+        let store = Arc::new(MemStore::default());
+        let running = run(settings(dns.addr, port), store.clone(), signer.clone());
+        for n in 0..2 {
+            let rcpts = [format!("a{n}@pipe.test"), format!("b{n}@pipe.test")];
+            let (m, body) = message(&[&rcpts[0], &rcpts[1]], None, "hi\r\n");
+            store.enqueue(m, body).await.unwrap();
+            running.waker.notify_one();
+            wait_for(10, "delivered", || sink.received().len() == n + 1).await;
+        }
+        running.stop().await;
+        let received = sink.received();
+        assert_eq!(received[1].rcpts, ["a1@pipe.test", "b1@pipe.test"]);
+        assert!(received.iter().all(|r| r.session == 1), "one session");
+        let seen: Vec<(String, bool)> = sink
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, verb, _)| verb != "QUIT")
+            .map(|(_, verb, more)| (verb.clone(), *more))
+            .collect();
+        let p = pipelining;
+        let expected: Vec<(String, bool)> = [
+            ("EHLO", false),
+            ("MAIL", p),
+            ("RCPT", p),
+            ("RCPT", p),
+            ("DATA", false),
+            ("RSET", p),
+            ("MAIL", p),
+            ("RCPT", p),
+            ("RCPT", p),
+            ("DATA", false),
+        ]
+        .iter()
+        .map(|(verb, more)| (verb.to_string(), *more))
+        .collect();
+        assert_eq!(seen, expected, "pipelining offered: {pipelining}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_domain_concurrency_limit() {
     let dir = tempfile::tempdir().unwrap();

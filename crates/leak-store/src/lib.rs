@@ -107,6 +107,15 @@ pub struct DamagedRecord {
 /// on a local value. Implementations name this alias in their signature too.
 pub type MessageChange = Box<dyn FnOnce(&mut QueuedMessage) + Send>;
 
+/// What [`Store::modify_or_remove`] did with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Still queued (something is left to do): the envelope as written.
+    Kept(Box<QueuedMessage>),
+    /// Done and removed from the queue.
+    Removed,
+}
+
 /// A walk through the whole queue, [`LIST_PAGE`] messages at a time, for
 /// callers that await between pages (the scheduler's rescan).
 #[derive(Debug, Default)]
@@ -156,6 +165,27 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a message and, eventually, its body's bytes from disk.
     /// Durable when it resolves `Ok`. Removing an unknown id is `NotFound`.
     async fn remove(&self, id: &str) -> Result<()>;
+
+    /// [`Store::modify`], then, in the same step, the removal of the message
+    /// if the change left it done ([`QueuedMessage::is_done`]: every
+    /// recipient final, no failure report pending).
+    ///
+    /// A kept message ([`Settled::Kept`]) is durable when this resolves, as
+    /// with `modify`. A removal ([`Settled::Removed`]) is **not waited for**:
+    /// it becomes durable with the store's next flush, moments later. A crash
+    /// in between leaves the message as it was before the change, so it is
+    /// attempted again (delivered twice at worst, never lost), which is what
+    /// Postfix does too when it deletes a delivered queue file.
+    async fn modify_or_remove(&self, id: &str, change: MessageChange) -> Result<Settled> {
+        let message = self.modify(id, change).await?;
+        if !message.is_done() {
+            return Ok(Settled::Kept(Box::new(message)));
+        }
+        match self.remove(id).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(Settled::Removed),
+            Err(e) => Err(e),
+        }
+    }
 
     /// One message's envelope.
     fn get(&self, id: &str) -> Result<Option<QueuedMessage>>;

@@ -50,6 +50,12 @@ impl QueuedMessage {
     pub fn is_finished(&self) -> bool {
         self.recipients.iter().all(|r| r.status.is_final())
     }
+
+    /// Finished, with no failure report left to queue: nothing is left to
+    /// do with the message, it may leave the queue.
+    pub fn is_done(&self) -> bool {
+        self.is_finished() && !self.recipients.iter().any(|r| r.report_pending)
+    }
 }
 
 /// One envelope recipient.

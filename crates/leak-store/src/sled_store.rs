@@ -20,7 +20,9 @@ use crate::record::{self, BodyRef};
 use crate::segments::{self, Segments};
 use crate::stats::{Stats, StoreStats};
 use crate::writer::{Op, Pending, Reply, Writer};
-use crate::{DamagedRecord, MessageChange, QueuedMessage, Result, Store, StoreError, LIST_PAGE};
+use crate::{
+    DamagedRecord, MessageChange, QueuedMessage, Result, Settled, Store, StoreError, LIST_PAGE,
+};
 
 /// The sled tree holding envelopes, keyed by message id.
 const ENVELOPES_TREE: &str = "envelopes";
@@ -314,6 +316,12 @@ impl Store for SledStore {
     async fn remove(&self, id: &str) -> Result<()> {
         let id = id.to_string();
         self.request(|reply| Op::Remove { id, reply }).await
+    }
+
+    async fn modify_or_remove(&self, id: &str, change: MessageChange) -> Result<Settled> {
+        let id = id.to_string();
+        self.request(|reply| Op::ModifyOrRemove { id, change, reply })
+            .await
     }
 
     fn get(&self, id: &str) -> Result<Option<QueuedMessage>> {

@@ -9,7 +9,12 @@
 //! 4. deletes segments that no envelope references any more, then answers
 //!    every request of the batch.
 //!
-//! Nothing is answered `Ok` before the flush that covers it.
+//! Nothing is answered `Ok` before the flush that covers it, with one
+//! exception: a [`Op::ModifyOrRemove`] that removed its (finished) message is
+//! answered as soon as the removal is applied in step 2. The removal is
+//! still flushed with its batch; a crash before that flush only brings the
+//! message back as it was, to be delivered again (see
+//! [`crate::Store::modify_or_remove`]).
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,7 +29,7 @@ use crate::damage::kv_record_name;
 use crate::record::{self, BodyRef};
 use crate::segments::Segments;
 use crate::sled_store::{db_error, Shared};
-use crate::{MessageChange, QueuedMessage, Result, StoreError};
+use crate::{MessageChange, QueuedMessage, Result, Settled, StoreError};
 
 /// Where the writer sends a request's outcome.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -51,6 +56,11 @@ pub(crate) enum Op {
     Remove {
         id: String,
         reply: Reply<()>,
+    },
+    ModifyOrRemove {
+        id: String,
+        change: MessageChange,
+        reply: Reply<Settled>,
     },
     KvPut {
         tree: String,
@@ -90,6 +100,7 @@ enum Answer {
     Message(Reply<QueuedMessage>, Result<QueuedMessage>),
     Bool(Reply<bool>, Result<bool>),
     Count(Reply<u64>, Result<u64>),
+    Settled(Reply<Settled>, Result<Settled>),
 }
 
 impl Answer {
@@ -100,6 +111,19 @@ impl Answer {
             Answer::Message(_, r) => r.is_ok(),
             Answer::Bool(_, r) => r.is_ok(),
             Answer::Count(_, r) => r.is_ok(),
+            Answer::Settled(_, r) => r.is_ok(),
+        }
+    }
+
+    /// Sends the answer now if it need not wait for the flush (a removed
+    /// finished message); otherwise gives it back.
+    fn send_early(self) -> Option<Answer> {
+        match self {
+            Answer::Settled(reply, Ok(Settled::Removed)) => {
+                let _ = reply.send(Ok(Settled::Removed));
+                None
+            }
+            other => Some(other),
         }
     }
 
@@ -120,6 +144,7 @@ impl Answer {
             Answer::Message(reply, r) => finish(reply, r, flush_error),
             Answer::Bool(reply, r) => finish(reply, r, flush_error),
             Answer::Count(reply, r) => finish(reply, r, flush_error),
+            Answer::Settled(reply, r) => finish(reply, r, flush_error),
         }
     }
 }
@@ -170,7 +195,7 @@ impl Writer {
             }
             let answer = self.apply(request, &mut new_ids);
             must_flush |= answer.changed();
-            answers.push(answer);
+            answers.extend(answer.send_early());
         }
         let mut flush_error = None;
         if must_flush {
@@ -236,6 +261,9 @@ impl Writer {
             Op::Update { message, reply } => Answer::Unit(reply, self.update(message)),
             Op::Modify { id, change, reply } => Answer::Message(reply, self.modify(&id, change)),
             Op::Remove { id, reply } => Answer::Unit(reply, self.remove(&id)),
+            Op::ModifyOrRemove { id, change, reply } => {
+                Answer::Settled(reply, self.modify_or_remove(&id, change))
+            }
             Op::KvPut {
                 tree,
                 key,
@@ -322,6 +350,22 @@ impl Writer {
         }
         self.write(&at, &message)?;
         Ok(message)
+    }
+
+    fn modify_or_remove(&mut self, id: &str, change: MessageChange) -> Result<Settled> {
+        let message = self.modify(id, change)?;
+        if !message.is_done() {
+            return Ok(Settled::Kept(Box::new(message)));
+        }
+        match self.remove(id) {
+            Ok(()) => Ok(Settled::Removed),
+            // The change stands (and is flushed with the batch): the
+            // message stays, finished, for the scheduler's next look.
+            Err(e) => {
+                tracing::warn!(queue_id = %id, error = %e, "cannot remove finished message");
+                Ok(Settled::Kept(Box::new(message)))
+            }
+        }
     }
 
     fn remove(&mut self, id: &str) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use common::{body_for, message, segment_files};
 use leak_store::{
-    new_message_id, Attempt, QueuePages, RecipientStatus, SledStore, Store, StoreError,
+    new_message_id, Attempt, QueuePages, RecipientStatus, Settled, SledStore, Store, StoreError,
     StoreOptions, LIST_PAGE,
 };
 
@@ -218,6 +218,83 @@ async fn modify_update_remove_report_missing_and_bad_changes() {
     ));
     let after = store.modify("m", Box::new(|m| m.held = true)).await;
     assert!(matches!(after, Err(StoreError::NotFound(_))));
+}
+
+/// `modify_or_remove` keeps a message with work left (a recipient not final,
+/// or a failure report pending) durably, and removes a done one in the same
+/// step; the removal survives a flush and a reopen, body segment included.
+#[tokio::test]
+async fn modify_or_remove_keeps_unfinished_and_removes_done_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        segment_size: 1000,
+        ..StoreOptions::default()
+    };
+    {
+        let store = SledStore::open_with(dir.path(), options.clone()).unwrap();
+        let missing = store.modify_or_remove("gone", Box::new(|_| {})).await;
+        assert!(matches!(missing, Err(StoreError::NotFound(_))));
+        for id in ["done", "reported"] {
+            store
+                .enqueue(message(id, 1), body_for(id, 2000))
+                .await
+                .unwrap();
+        }
+
+        // One recipient of two delivered: kept, the change written.
+        let first = store
+            .modify_or_remove(
+                "done",
+                Box::new(|m| m.recipients[0].status = RecipientStatus::Delivered),
+            )
+            .await
+            .unwrap();
+        let Settled::Kept(kept) = first else {
+            panic!("a recipient is left: {first:?}");
+        };
+        assert_eq!(kept.recipients[0].status, RecipientStatus::Delivered);
+        assert_eq!(store.get("done").unwrap().unwrap(), *kept);
+
+        // Both final but a failure report pending: kept too.
+        let reported = store
+            .modify_or_remove(
+                "reported",
+                Box::new(|m| {
+                    m.recipients[0].status = RecipientStatus::Delivered;
+                    m.recipients[1].status = RecipientStatus::Failed;
+                    m.recipients[1].report_pending = true;
+                }),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(reported, Settled::Kept(ref m) if m.is_finished() && !m.is_done()));
+        assert!(store.get("reported").unwrap().is_some());
+
+        // The last recipient delivered: removed, body and all.
+        let last = store
+            .modify_or_remove(
+                "done",
+                Box::new(|m| m.recipients[1].status = RecipientStatus::Delivered),
+            )
+            .await
+            .unwrap();
+        assert_eq!(last, Settled::Removed);
+        assert!(store.get("done").unwrap().is_none());
+        assert!(matches!(store.body("done"), Err(StoreError::NotFound(_))));
+        let again = store.modify_or_remove("done", Box::new(|_| {})).await;
+        assert!(matches!(again, Err(StoreError::NotFound(_))));
+        store.flush().await.unwrap();
+        assert_eq!(store.stats().segments_deleted, 1, "done's segment went");
+    }
+    let store = SledStore::open_with(dir.path(), options).unwrap();
+    assert!(
+        store.get("done").unwrap().is_none(),
+        "the removal was flushed"
+    );
+    let reported = store.get("reported").unwrap().unwrap();
+    assert!(reported.recipients[1].report_pending);
+    assert_eq!(store.body("reported").unwrap(), body_for("reported", 2000));
+    assert_eq!(segment_files(dir.path()).len(), 1);
 }
 
 #[tokio::test]

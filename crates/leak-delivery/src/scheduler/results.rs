@@ -6,7 +6,7 @@ use super::Inner;
 use crate::client::{DomainResult, Outcome};
 use crate::report::{self, FailedRecipient, ReportContext};
 use leak_store::{
-    Attempt, MessageChange, QueuedMessage, Recipient, RecipientStatus, Store, StoreError,
+    Attempt, MessageChange, QueuedMessage, Recipient, RecipientStatus, Settled, Store, StoreError,
 };
 
 impl Inner {
@@ -103,11 +103,19 @@ impl Inner {
         self.after_change(id, change, now).await;
     }
 
-    /// Applies `change` durably; then (only then) queues the reports it made
-    /// pending and removes the message if it is finished.
+    /// Applies `change`; a message it leaves done (every recipient final, no
+    /// report pending) is removed in the same store step, without waiting
+    /// for that removal to be durable (a crash only brings it back for
+    /// another delivery: see [`Store::modify_or_remove`]). Otherwise the
+    /// change is durable before the reports it made pending are queued and
+    /// the message removed once finished.
     pub(super) async fn after_change(&self, id: &str, change: MessageChange, now: u64) {
-        let msg = match self.store.modify(id, change).await {
-            Ok(m) => m,
+        let msg = match self.store.modify_or_remove(id, change).await {
+            Ok(Settled::Kept(m)) => *m,
+            Ok(Settled::Removed) => {
+                tracing::info!(queue_id = %id, "message finished and removed from the queue");
+                return;
+            }
             Err(StoreError::NotFound(_)) => {
                 tracing::info!(queue_id = %id, "message deleted during the attempt; results dropped");
                 return;

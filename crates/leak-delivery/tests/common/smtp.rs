@@ -37,6 +37,8 @@ pub struct Behavior {
     pub starttls: Option<TlsAcceptor>,
     /// Delay before answering RCPT (to act while an attempt is in flight).
     pub rcpt_delay: std::time::Duration,
+    /// Offer PIPELINING (RFC 2920) in the EHLO reply.
+    pub pipelining: bool,
 }
 
 impl Default for Behavior {
@@ -47,6 +49,7 @@ impl Default for Behavior {
             data_reply: "250 2.0.0 queued".into(),
             starttls: None,
             rcpt_delay: std::time::Duration::ZERO,
+            pipelining: true,
         }
     }
 }
@@ -59,8 +62,13 @@ pub struct Sink {
     pub max_sessions: Arc<AtomicUsize>,
     /// Sessions accepted in all (to check that sessions are reused).
     pub sessions: Arc<AtomicUsize>,
+    /// Sessions open now (the client has not closed them).
+    pub open: Arc<AtomicUsize>,
     /// Every `RCPT TO` address with the connection it came on, accepted or not.
     pub rcpt_log: Arc<Mutex<Vec<(usize, String)>>>,
+    /// Every command line: (connection, first word, whether more input was
+    /// already waiting when it was read, i.e. it was pipelined with the next).
+    pub commands: Arc<Mutex<Vec<(usize, String, bool)>>>,
 }
 
 impl Sink {
@@ -92,10 +100,12 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
     let received = Arc::new(Mutex::new(Vec::new()));
     let max_sessions = Arc::new(AtomicUsize::new(0));
     let open = Arc::new(AtomicUsize::new(0));
+    let open_now = open.clone();
     let sessions = Arc::new(AtomicUsize::new(0));
     let rcpt_log = Arc::new(Mutex::new(Vec::new()));
+    let commands = Arc::new(Mutex::new(Vec::new()));
     let (rec, max, accepted) = (received.clone(), max_sessions.clone(), sessions.clone());
-    let rcpts = rcpt_log.clone();
+    let (rcpts, cmds) = (rcpt_log.clone(), commands.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let number = accepted.fetch_add(1, Ordering::SeqCst) + 1;
@@ -104,6 +114,7 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
             let log = Log {
                 received: rec,
                 rcpts: rcpts.clone(),
+                commands: cmds.clone(),
                 session: number,
             };
             tokio::spawn(async move {
@@ -119,7 +130,9 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
         received,
         max_sessions,
         sessions,
+        open: open_now,
         rcpt_log,
+        commands,
     }
 }
 
@@ -127,6 +140,7 @@ pub fn start(listener: TcpListener, behavior: Behavior) -> Sink {
 struct Log {
     received: Arc<Mutex<Vec<Received>>>,
     rcpts: Arc<Mutex<Vec<(usize, String)>>>,
+    commands: Arc<Mutex<Vec<(usize, String, bool)>>>,
     session: usize,
 }
 
@@ -182,6 +196,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let text = String::from_utf8_lossy(&line).trim_end().to_string();
         let upper = text.to_ascii_uppercase();
+        let verb = upper.split([' ', ':']).next().unwrap_or("").to_string();
+        let more = !stream.buffer().is_empty();
+        rec.commands.lock().unwrap().push((rec.session, verb, more));
         let reply = if upper.starts_with("EHLO ") {
             cur.ehlo = text[5..].to_string();
             let tls_line = if behavior.starttls.is_some() && !tls {
@@ -189,7 +206,12 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             } else {
                 ""
             };
-            format!("250-sink\r\n{tls_line}250 8BITMIME")
+            let pipelining = if behavior.pipelining {
+                "250-PIPELINING\r\n"
+            } else {
+                ""
+            };
+            format!("250-sink\r\n{tls_line}{pipelining}250 8BITMIME")
         } else if upper == "STARTTLS" && behavior.starttls.is_some() && !tls {
             stream
                 .get_mut()
