@@ -72,7 +72,8 @@ fuzz_target!(|data: &[u8]| {
             }
             if kind == "application/pdf" {
                 assert!(bytes.starts_with(b"%PDF-"));
-                assert!(run(&bytes).is_ok(), "a rebuilt PDF is accepted again");
+                let again = run(&bytes);
+                assert!(again.is_ok(), "a rebuilt PDF is accepted again: {again:?}");
             }
         }
     }

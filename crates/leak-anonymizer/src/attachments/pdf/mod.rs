@@ -115,11 +115,7 @@ pub(crate) struct CleanPdf {
 /// whole (objects move from one to the other), so the peak is about two
 /// copies of the file, the parsed objects and the output.
 pub(crate) fn clean(data: Vec<u8>) -> Result<CleanPdf, PdfError> {
-    let options = LoadOptions {
-        max_decompressed_size: Some(MAX_STREAM_BYTES),
-        ..LoadOptions::default()
-    };
-    let doc = Document::load_mem_with_options(&data, options)?;
+    let doc = Document::load_mem_with_options(&data, load_options())?;
     drop(data);
     if doc.was_encrypted() || doc.is_encrypted() || doc.trailer.has(b"Encrypt") {
         return Err(PdfError::Encrypted);
@@ -134,14 +130,33 @@ pub(crate) fn clean(data: Vec<u8>) -> Result<CleanPdf, PdfError> {
     if pages.len() > MAX_PAGES {
         return Err(PdfError::TooLarge);
     }
-    let mut text = String::new();
-    let mut walker = text::Walker::new(&doc, &mut text);
-    for &page_id in pages.values() {
-        walker.page(page_id)?;
-    }
+    page_text(&doc)?;
     let pages: Vec<_> = pages.into_values().collect();
     let bytes = rebuild(doc, &pages)?;
+    // What leaves is read again, and its text is what moderation reads: a
+    // part the rebuild could not carry over (a damaged `/ToUnicode`, found
+    // by the fuzzer) would otherwise leave text no one read.
+    let rebuilt = Document::load_mem_with_options(&bytes, load_options())?;
+    let text = page_text(&rebuilt)?;
+    drop(rebuilt);
     Ok(CleanPdf { bytes, text })
+}
+
+fn load_options() -> LoadOptions {
+    LoadOptions {
+        max_decompressed_size: Some(MAX_STREAM_BYTES),
+        ..LoadOptions::default()
+    }
+}
+
+/// The text `doc`'s pages show, or why it cannot be read.
+fn page_text(doc: &Document) -> Result<String, PdfError> {
+    let mut text = String::new();
+    let mut walker = text::Walker::new(doc, &mut text);
+    for page_id in doc.get_pages().into_values() {
+        walker.page(page_id)?;
+    }
+    Ok(text)
 }
 
 /// The new document: fresh trailer, catalog and page tree, and the objects
