@@ -130,6 +130,9 @@ pub(crate) fn clean(data: Vec<u8>) -> Result<CleanPdf, PdfError> {
     if pages.len() > MAX_PAGES {
         return Err(PdfError::TooLarge);
     }
+    // Read before the rebuild too: a file whose text cannot be read is
+    // refused before any work, and text the rebuild would not carry (a
+    // font it drops) still refuses the file instead of vanishing unread.
     page_text(&doc)?;
     let pages: Vec<_> = pages.into_values().collect();
     let bytes = rebuild(doc, &pages)?;
