@@ -17,7 +17,7 @@ has the message (read back, stamped, signed, sent). Each figure is the
 peak minus the resident set just before the submission, divided by the
 attachment's size. Figures are recorded in docs/performance.md; this file
 asserts only that the message arrives and that growth stays under the
-e2e tests' regression bound (2.5x the message; 3x for the CSV)."""
+e2e tests' regression bound (2.5x the message)."""
 
 import os
 import pathlib
@@ -163,6 +163,4 @@ def test_attachment_memory(kind, make_daemon, mx_and_dns, tmp_path):
           f"{accepted / MB:.1f} MB = {accepted / len(data):.2f}x the attachment; through delivery "
           f"{delivered / MB:.1f} MB = {delivered / len(data):.2f}x the attachment "
           f"({delivered / len(message):.2f}x the message)")
-    # A text attachment is also held as the moderation text (release: 2.7x
-    # the message); a file is not.
-    assert delivered <= (3 if kind is csv else 2.5) * len(message)
+    assert delivered <= 2.5 * len(message)

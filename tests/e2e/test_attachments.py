@@ -491,7 +491,7 @@ def test_a_large_photo_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_
     data = big.read_bytes()
     assert len(data) > 10_000_000
     sink, mx_port, nameserver = mx_and_dns
-    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, limits={"max_message_size": "30MB"})
+    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, limits={"max_message_size": "40MB"})
     message = mixed("The big picture.", [("big.png", "image/png", data)])
     # Warm up every code path once with a small message, then measure.
     assert send_raw(daemon, mixed("warm", [("s.png", "image/png", (tmp_path / "s.png").write_bytes(
@@ -505,25 +505,27 @@ def test_a_large_photo_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_
 
 
 def test_a_large_text_attachment_costs_a_bounded_multiple_of_its_size(make_daemon, mx_and_dns, tmp_path):
-    """A 4 MB CSV export (5.5 MB once base64-encoded): text attachments are
-    scrubbed like the body and moderated, and both read a large text
+    """A 12.6 MB CSV export (17.3 MB once base64-encoded): text attachments
+    are scrubbed like the body and moderated, and both read a large text
     window by window. Before that, the scrubber's per-character tables and
-    the rules' tokens cost 29x the text (725 MB for 25 MB); measured after
-    (release, 25 MB): 3.7x the text, 2.7x the message (docs/performance.md,
-    "Large attachments"). The sender's name on the last line is still
+    the rules' tokens cost 29x the text (725 MB for 25 MB); then the
+    moderation text was still held while the message was written (this
+    test, debug build: 2.96x the message); now 2.28x (release, 25 MB:
+    2.9x the text, 2.1x the message; docs/performance.md, "Other formats,
+    and text attachments"). The sender's name on the last line is still
     replaced, and what arrives is the whole file."""
     rows = [f"2026-11-{n % 28 + 1:02},Réunion de chantier,Bâtiment {n},relevé conforme\r\n"
-            for n in range(62_000)]
+            for n in range(190_000)]
     rows.append("rapport établi par Jean Dupont\r\n")
     data = "".join(rows).encode()
-    assert len(data) > 4_000_000
+    assert len(data) > 12_000_000
     sink, mx_port, nameserver = mx_and_dns
-    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, limits={"max_message_size": "30MB"})
+    daemon = make_daemon(nameserver=nameserver, mx_port=mx_port, limits={"max_message_size": "40MB"})
     warm = mixed("warm", [("w.csv", "text/csv; charset=utf-8", b"a,b\r\n1,2\r\n")])
     assert send_raw(daemon, warm)[0] == 250
     message = mixed("The export.", [("export.csv", "text/csv; charset=utf-8", data)])
     growth = growth_while_accepted(daemon, message, len(data))
-    assert growth <= 4 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"
+    assert growth <= 2.6 * len(message), f"peak RSS grew by {growth / len(message):.2f}x the message"
     assert wait_for(lambda: len(sink.messages) >= 2, 120)
     _, parts = received_parts(sink.messages[-1].original_content)
     (name, body), = [(name, body) for _, name, body in parts if name == "export.csv"]

@@ -293,7 +293,16 @@ impl Draft {
     /// The message's bytes (see [`Anonymized::message`]); the moderation
     /// text is freed first.
     pub fn write(self) -> Result<Vec<u8>, AnonymizeError> {
-        let Draft { envelope, body, .. } = self;
+        // Named and dropped here: fields left to `..` would live on in
+        // `self` until the function returns, i.e. while the message is
+        // written.
+        let Draft {
+            envelope,
+            body,
+            text,
+            ..
+        } = self;
+        drop(text);
         headers::write_message(&envelope, body)
     }
 
