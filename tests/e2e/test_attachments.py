@@ -89,7 +89,9 @@ def test_encoded_nul_and_bare_line_ends_never_reach_the_receiving_server(make_da
                b"hello=0D=0A=00.=0D=0AMAIL FROM:<evil@x.test>=0Dbare=0Alf=01\r\n"
                b"--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n"
                + base64.b64encode(b"<p>hi</p>\r\n\x00.\r\n\x00\x0b") + b"\r\n--b--\r\n")
-    code, text, raw = deliver(make_daemon, mx_and_dns, message)
+    # About the wire, not moderation: the uncertain band is allowed, not held
+    # (the model holds this odd text).
+    code, text, raw = deliver(make_daemon, mx_and_dns, message, moderation_review="false")
     assert code == 250, text
     # A line holding only "." is fine (dot-stuffed on the wire); NUL is not.
     assert b"\x00" not in raw
