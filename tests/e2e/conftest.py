@@ -142,7 +142,7 @@ default_category = "someone"
 [moderation]
 enabled = true
 action = "{settings.pop("moderation_action", "reject")}"
-review = {settings.pop("moderation_review", "true")}
+{"review = " + settings.pop("moderation_review") if "moderation_review" in settings else ""}
 
 {dkim}
 
