@@ -52,11 +52,7 @@ public_url = "{base}/"
 [metrics]
 bind = "127.0.0.1:{metrics_port}"
 """
-    # These tests are about consent, not moderation: the model's uncertain
-    # band is allowed rather than held (it holds MESSAGE's "friendly note",
-    # a phrase of polite menace; docs/moderation.md).
-    daemon = make_daemon(start=False, nameserver=nameserver, mx_port=mx_port, extra=extra,
-                         moderation_review="false")
+    daemon = make_daemon(start=False, nameserver=nameserver, mx_port=mx_port, extra=extra)
     text = daemon.config.read_text().replace(
         'default_category = "someone"',
         'default_category = "someone"\noptout_address = "optout@anon.test"\n'
