@@ -141,22 +141,31 @@ impl Classifier {
             model.score_skipping(&text, &self.model_skip)
         };
         let lang = features.lang;
+        let thresholds = model.thresholds(lang);
+        // The language check (whatlang, a few percent of the daemon's CPU
+        // on a 4 KB message) only runs when its answer could change the
+        // outcome: not for what the model allows, nor for what it blocks.
+        let other_language = || crate::learned::features::is_other_language(body);
         let outcome = match rules {
-            // The model abstains on other languages: the rules decide alone.
-            Verdict::Block { .. } if crate::learned::features::is_other_language(body) => {
-                Outcome::Block
-            }
             // What the operator listed, or an insult in the pseudonym the
             // model never reads, blocks whatever the score.
             Verdict::Block { firm: true, .. } => Outcome::Block,
+            // The model abstains on other languages: the rules decide alone.
             Verdict::Block { .. } => {
-                combined_outcome(true, score, features.words, model.thresholds(lang))
+                match combined_outcome(true, score, features.words, thresholds) {
+                    Outcome::Block => Outcome::Block,
+                    _ if other_language() => Outcome::Block,
+                    held => held,
+                }
             }
             // The model learned French and English only: a text in another
             // language is left to the rules rather than judged by n-grams it
             // never saw (an innocent Spanish forward scored 0.89).
-            Verdict::Allow if crate::learned::features::is_other_language(body) => Outcome::Allow,
-            Verdict::Allow => model_outcome(score, features.words, model.thresholds(lang)),
+            Verdict::Allow => match model_outcome(score, features.words, thresholds) {
+                Outcome::Allow => Outcome::Allow,
+                _ if other_language() => Outcome::Allow,
+                doubted => doubted,
+            },
         };
         Decision {
             outcome,
@@ -186,7 +195,12 @@ mod tests {
                        El presupuesto es de 1200 euros por la obra del tejado, con todo incluido. \
                        Saludos y gracias por tu ayuda.";
         assert!(is_other_language(spanish));
-        assert_eq!(decide(spanish).outcome, Outcome::Allow);
+        let d = decide(spanish);
+        assert_eq!(d.outcome, Outcome::Allow);
+        // The score alone would hold it: the language check allows it (and
+        // is only asked because of that).
+        let by_score = model_outcome(d.score, MIN_WORDS, model().thresholds(d.lang));
+        assert_ne!(by_score, Outcome::Allow, "{}", d.detail());
         for text in [
             "Je voulais te dire merci pour tout ce que tu as fait pour nous cette année.",
             "I just wanted to say thank you for everything you did for us this year.",
