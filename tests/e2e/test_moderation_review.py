@@ -25,6 +25,11 @@ CANDIDATES = [
     "Tu devrais faire attention en rentrant ce soir, les rues sont sombres pres de chez toi.",
     "Reply to my messages or I will tell everyone at your office what you really are.",
     "Je sais a quelle heure tu sors du travail et par quelle porte.",
+    "I saw you at the cafe again this morning, same table by the window as always.",
+    "Nice dress on Friday. I'll be at the station again tomorrow at eight, same as you.",
+    "Je sais a quelle heure tu sors du travail et par quelle porte, je t'attendrai ce soir.",
+    "Ton fils a bien grandi, je l'ai vu a la sortie de l'ecole mardi, il te ressemble.",
+    "On t'a vu sortir avec lui samedi soir, tout le quartier en parle maintenant.",
     "We both know how this ends if you keep ignoring me. Last warning, sweetheart.",
     "Women like you should stay in the kitchen and keep quiet in meetings.",
     "Send me more pictures tonight or the ones I have go to your family.",
@@ -33,6 +38,9 @@ CANDIDATES = [
 ]
 
 INSULT = "T'es qu'un sale c0nn4rd, espece de minable."
+# Every candidate is checked and sent under this subject: the model reads
+# the subject with the text, so the check must see what the daemon will.
+SUBJECT = "note"
 
 
 def message(subject, text, sender="friend@anon.test"):
@@ -43,7 +51,7 @@ def outcomes(daemon):
     """Each candidate's outcome as the CLI reports it (first line)."""
     found = {}
     for text in CANDIDATES:
-        result = daemon.cli("moderation", "check", "-", input=text)
+        result = daemon.cli("moderation", "check", "-", input=message(SUBJECT, text).decode())
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         # A rules hit the model doubts is held too, but is not the model's band.
@@ -83,13 +91,13 @@ def test_block_hold_cat_review_release(make_daemon, mx_and_dns):
         code, reply = send(client, message("hey", INSULT))
         assert code == 550 and reply.startswith(b"5.7.1"), reply
         assert b"insult" in reply and b"insulte" in reply, reply
-        code, reply = send(client, message("hey", model_blocks[0]))
+        code, reply = send(client, message(SUBJECT, model_blocks[0]))
         assert code == 550 and reply.startswith(b"5.7.1"), reply
         assert b"abusive" in reply and b"abusif" in reply, reply
         assert held_ids(daemon) == []
         # Uncertain: accepted (250) and stored held.
         for i, text in enumerate(holds[:2]):
-            code, reply = send(client, message(f"note {i}", text))
+            code, reply = send(client, message(SUBJECT, text))
             assert code == 250, reply
     ids = held_ids(daemon)
     assert len(ids) == 2, daemon.cli("queue", "list").stdout
@@ -136,7 +144,7 @@ def test_review_off_lets_uncertain_messages_through(make_daemon):
     holds = [t for t, o in outcomes(daemon).items() if o == "hold"]
     assert holds
     with trusted_client(daemon) as client:
-        assert send(client, message("note", holds[0]))[0] == 250
+        assert send(client, message(SUBJECT, holds[0]))[0] == 250
     result = json.loads(daemon.cli("queue", "list", "--json").stdout)
     assert len(result) == 1 and result[0]["held"] is False
 
@@ -177,7 +185,7 @@ def test_review_deadline_drops_and_notifies(make_daemon, mx_and_dns):
     with smtplib.SMTP("127.0.0.1", daemon.ports["starttls"], timeout=30) as client:
         client.starttls(context=tls_context())
         client.login("carol", PASSWORD)
-        assert send(client, message("note", holds[0]), sender="carol@real.example")[0] == 250
+        assert send(client, message(SUBJECT, holds[0]), sender="carol@real.example")[0] == 250
     # Held at first (the sweep runs every second; the deadline is 2 s).
     assert len(held_ids(daemon)) == 1
 
