@@ -62,6 +62,36 @@ pub fn combined_outcome(rules_block: bool, score: f64, words: usize, t: Threshol
     }
 }
 
+/// The decision from the rules' verdict and the model's `score`. The
+/// model learned French and English only: on a text in another language
+/// (`other_language`) it abstains and the rules decide alone (an innocent
+/// Spanish forward scored 0.89). `other_language` (whatlang, a few percent
+/// of the daemon's CPU on a 4 KB message) is asked only when its answer
+/// can change the outcome: not for what the model allows or blocks.
+pub fn final_outcome(
+    rules: &Verdict,
+    score: f64,
+    words: usize,
+    t: Thresholds,
+    other_language: impl FnOnce() -> bool,
+) -> Outcome {
+    match rules {
+        // What the operator listed, or an insult in the pseudonym the
+        // model never reads, blocks whatever the score.
+        Verdict::Block { firm: true, .. } => Outcome::Block,
+        Verdict::Block { .. } => match combined_outcome(true, score, words, t) {
+            Outcome::Block => Outcome::Block,
+            _ if other_language() => Outcome::Block,
+            held => held,
+        },
+        Verdict::Allow => match model_outcome(score, words, t) {
+            Outcome::Allow => Outcome::Allow,
+            _ if other_language() => Outcome::Allow,
+            doubted => doubted,
+        },
+    }
+}
+
 /// The model reads the first 64 KiB of the text (its features stop at
 /// 32 KiB of normalised words anyway), so a 25 MB text costs no more than
 /// a long letter; the rules read everything.
@@ -141,32 +171,13 @@ impl Classifier {
             model.score_skipping(&text, &self.model_skip)
         };
         let lang = features.lang;
-        let thresholds = model.thresholds(lang);
-        // The language check (whatlang, a few percent of the daemon's CPU
-        // on a 4 KB message) only runs when its answer could change the
-        // outcome: not for what the model allows, nor for what it blocks.
-        let other_language = || crate::learned::features::is_other_language(body);
-        let outcome = match rules {
-            // What the operator listed, or an insult in the pseudonym the
-            // model never reads, blocks whatever the score.
-            Verdict::Block { firm: true, .. } => Outcome::Block,
-            // The model abstains on other languages: the rules decide alone.
-            Verdict::Block { .. } => {
-                match combined_outcome(true, score, features.words, thresholds) {
-                    Outcome::Block => Outcome::Block,
-                    _ if other_language() => Outcome::Block,
-                    held => held,
-                }
-            }
-            // The model learned French and English only: a text in another
-            // language is left to the rules rather than judged by n-grams it
-            // never saw (an innocent Spanish forward scored 0.89).
-            Verdict::Allow => match model_outcome(score, features.words, thresholds) {
-                Outcome::Allow => Outcome::Allow,
-                _ if other_language() => Outcome::Allow,
-                doubted => doubted,
-            },
-        };
+        let outcome = final_outcome(
+            &rules,
+            score,
+            features.words,
+            model.thresholds(lang),
+            || crate::learned::features::is_other_language(body),
+        );
         Decision {
             outcome,
             rules,
@@ -195,12 +206,7 @@ mod tests {
                        El presupuesto es de 1200 euros por la obra del tejado, con todo incluido. \
                        Saludos y gracias por tu ayuda.";
         assert!(is_other_language(spanish));
-        let d = decide(spanish);
-        assert_eq!(d.outcome, Outcome::Allow);
-        // The score alone would hold it: the language check allows it (and
-        // is only asked because of that).
-        let by_score = model_outcome(d.score, MIN_WORDS, model().thresholds(d.lang));
-        assert_ne!(by_score, Outcome::Allow, "{}", d.detail());
+        assert_eq!(decide(spanish).outcome, Outcome::Allow);
         for text in [
             "Je voulais te dire merci pour tout ce que tu as fait pour nous cette année.",
             "I just wanted to say thank you for everything you did for us this year.",
@@ -211,6 +217,45 @@ mod tests {
         // The rules still judge it.
         let insult = "Hola, you fucking asshole, por favor no vuelvas y gracias por nada";
         assert_eq!(decide(insult).outcome, Outcome::Block);
+    }
+
+    #[test]
+    fn the_language_check_decides_only_what_it_can_change() {
+        use std::cell::Cell;
+        let t = Thresholds {
+            block: 0.9,
+            hold: 0.5,
+        };
+        let hit = |firm| Verdict::Block {
+            category: crate::Category::Insult,
+            reason: String::new(),
+            matched: String::new(),
+            firm,
+        };
+        let (rules_hit, firm_hit) = (hit(false), hit(true));
+        // (verdict, score, what the language check says) -> outcome, and
+        // whether the check was asked.
+        let cases = [
+            (&Verdict::Allow, 0.1, true, Outcome::Allow, false),
+            (&Verdict::Allow, 0.95, false, Outcome::Block, true),
+            (&Verdict::Allow, 0.95, true, Outcome::Allow, true),
+            (&Verdict::Allow, 0.6, true, Outcome::Allow, true),
+            (&Verdict::Allow, 0.6, false, Outcome::Hold, true),
+            (&rules_hit, 0.95, true, Outcome::Block, false),
+            (&rules_hit, 0.6, true, Outcome::Block, false),
+            (&rules_hit, 0.1, false, Outcome::Hold, true),
+            (&rules_hit, 0.1, true, Outcome::Block, true),
+            (&firm_hit, 0.1, false, Outcome::Block, false),
+        ];
+        for (verdict, score, other, expected, asked) in cases {
+            let calls = Cell::new(0);
+            let outcome = final_outcome(verdict, score, 20, t, || {
+                calls.set(calls.get() + 1);
+                other
+            });
+            assert_eq!(outcome, expected, "{verdict:?} {score} {other}");
+            assert_eq!(calls.get() == 1, asked, "{verdict:?} {score} {other}");
+        }
     }
 
     #[test]
