@@ -242,7 +242,10 @@ def test_images_arrive_without_metadata_and_with_their_pixels(make_daemon, mx_an
     # Named after the sender (scrubbed like the text), declared with the
     # wrong type (the bytes decide).
     message = mixed("Here is the photo.", [(f"Jean Dupont {fmt}.{fmt}", "application/octet-stream", data)])
-    code, text, raw = deliver(make_daemon, mx_and_dns, message)
+    # About metadata, not moderation: the uncertain band is allowed, not
+    # held (the model trained on writers 1-33 holds this bland JPEG note,
+    # score 0.64; docs/moderation.md).
+    code, text, raw = deliver(make_daemon, mx_and_dns, message, moderation_review="false")
     assert code == 250, text
     _, parts = assert_no_canary(raw, tmp_path)
     assert b"Dupont" not in raw and SUBMITTER.encode() not in raw
