@@ -29,6 +29,8 @@
 #
 # BENCH_PERF=FILE records `perf record -g` samples of leak (cpu-clock) into
 # FILE during its leak-bench load, for the profile in docs/performance.md.
+# BENCH_STAT=1 counts leak's system calls and context switches (`perf stat`)
+# over its smtp-source load and drain, and prints them per message.
 # BENCH_LEAK=PATH runs that leak binary instead of this tree's release build
 # (A/B runs of two builds on the same machine); BENCH_ONLY_LEAK=1 skips both
 # Postfix runs (a quick look at leak alone; the ratios then read 0).
@@ -504,6 +506,12 @@ measure() {
 
     log "$mta: smtp-source, $MESSAGES x $SIZE bytes over $SESSIONS sessions (load average ${R[$mta.load]})"
     [ "$mta" = leak ] && c0=$(leak_ticks)
+    local stat_pid=""
+    if [ "$mta" = leak ] && [ -n "${BENCH_STAT:-}" ]; then
+        perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$LEAK_PID" \
+            -o "$WORK/stat.csv" &
+        stat_pid=$!
+    fi
     t0=$(now)
     smtp-source -d -l "$SIZE" -m "$MESSAGES" -s "$SESSIONS" -f someone@bench.test \
         -t "rcpt@$SINK_DOMAIN" "$host:$port" >/dev/null
@@ -513,6 +521,12 @@ measure() {
     wait_sink "$MESSAGES"
     t2=$(now)
     [ "$mta" = leak ] && c2=$(leak_ticks)
+    if [ -n "$stat_pid" ]; then
+        kill -INT "$stat_pid"
+        wait "$stat_pid" || true
+        R[leak.syscalls]=$(awk -F, -v n="$MESSAGES" '$3 ~ /sys_enter/ { printf "%.1f", $1 / n }' "$WORK/stat.csv")
+        R[leak.switches]=$(awk -F, -v n="$MESSAGES" '$3 ~ /context-switches/ { printf "%.1f", $1 / n }' "$WORK/stat.csv")
+    fi
     R[$mta.source_drain]=$(elapsed "$t1" "$t2")
     R[$mta.drained]=$((MESSAGES - sent_before_drain))
     if [ "$mta" = leak ]; then
@@ -622,6 +636,10 @@ report() {
     printf '%-44s %10s\n' "leak cores used, smtp-source: accept / drain" "${R[leak.cores]:-}"
     printf '%-44s %10s\n' "leak CPU ms per message: all / drain only" "${R[leak.cpu_ms]:-}"
     printf '%-44s %10s\n' "messages delivered during the drain" "${R[leak.drained]:-}"
+    if [ -n "${R[leak.syscalls]:-}" ]; then
+        printf '%-44s %10s\n' "leak system calls per message" "${R[leak.syscalls]}"
+        printf '%-44s %10s\n' "leak context switches per message" "${R[leak.switches]}"
+    fi
     printf '%-44s %10s %10s %10s\n' "load average before the MTA's loads" \
         "$(first "${R[leak.load]:-}")" "$(first "${R[postfix.load]:-}")" "$(first "${R[dkim.load]:-}")"
     printf '\nleak-bench JSON, leak:               %s\nleak-bench JSON, Postfix:            %s\nleak-bench JSON, Postfix + OpenDKIM: %s\n' \

@@ -130,6 +130,9 @@ const FORWARD_ANNOUNCES: &[&str] = &[
     "mensagem encaminhada:",
 ];
 
+/// The longest of [`FORWARD_ANNOUNCES`], in chars.
+const MAX_ANNOUNCE_CHARS: usize = 40;
+
 /// Most lines of a header block (long To/Cc lists wrap).
 const MAX_BLOCK_LINES: usize = 30;
 
@@ -164,7 +167,13 @@ fn is_quoted(line: &str) -> bool {
 /// "* Name <addr> [date]:". Whether a quoted block follows is checked by
 /// the caller.
 pub(crate) fn is_attribution(line: &str) -> bool {
-    let lower = content(line).to_lowercase();
+    // Both forms end with a colon and hold a digit: most lines are ruled
+    // out before anything is lowercased (lowercasing keeps both).
+    let text = content(line);
+    if !text.ends_with([':', '：']) || !text.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let lower = text.to_lowercase();
     if lower.chars().count() > 400 || !lower.chars().any(|c| c.is_ascii_digit()) {
         return false;
     }
@@ -187,22 +196,28 @@ pub(crate) fn is_attribution(line: &str) -> bool {
 /// The number of lines (1 to 3) of the attribution starting at `i` that a
 /// quoted block follows, or 0.
 fn attribution_at(lines: &[&str], i: usize) -> usize {
-    let first = content(lines[i]).to_lowercase();
-    let opens = ATTRIBUTION_OPENERS
-        .iter()
-        .any(|w| first.starts_with(&format!("{w} ")));
+    if is_attribution(lines[i]) {
+        return if quoted_block_follows(lines, i + 1) {
+            1
+        } else {
+            0
+        };
+    }
+    // Wrapped over two or three lines: only when the first line opens
+    // like one ("On …", "Le …").
+    if !opens_attribution(lines[i]) {
+        return 0;
+    }
     let mut joined = lines[i].trim().to_string();
-    for len in 1..=3 {
-        if len > 1 {
-            let Some(next) = lines.get(i + len - 1) else {
-                return 0;
-            };
-            if !opens || is_blank(next) || is_quoted(next) {
-                return 0;
-            }
-            joined.push(' ');
-            joined.push_str(next.trim());
+    for len in 2..=3 {
+        let Some(next) = lines.get(i + len - 1) else {
+            return 0;
+        };
+        if is_blank(next) || is_quoted(next) {
+            return 0;
         }
+        joined.push(' ');
+        joined.push_str(next.trim());
         if is_attribution(&joined) {
             return if quoted_block_follows(lines, i + len) {
                 len
@@ -212,6 +227,17 @@ fn attribution_at(lines: &[&str], i: usize) -> usize {
         }
     }
     0
+}
+
+/// True when `line` starts with one of the words attributions open with,
+/// followed by a space.
+fn opens_attribution(line: &str) -> bool {
+    let first = content(line).to_lowercase();
+    ATTRIBUTION_OPENERS.iter().any(|w| {
+        first
+            .strip_prefix(w)
+            .is_some_and(|rest| rest.starts_with(' '))
+    })
 }
 
 /// True when the next non-blank line from `from` is quoted.
@@ -335,13 +361,18 @@ pub(crate) fn header_block_starts(runs: &[String]) -> Vec<usize> {
 /// "Begin forwarded message:" in several languages.
 pub(crate) fn is_separator(line: &str) -> bool {
     let text = content(line);
-    let lower = text.to_lowercase();
     let rule = |c: char| {
         text.starts_with(c)
             && text.chars().take_while(|x| *x == c).count() >= 4
             && text.chars().count() <= 80
     };
-    rule('-') || rule('_') || rule('=') || FORWARD_ANNOUNCES.contains(&lower.as_str())
+    // Lowercasing never shortens a text in chars: a longer line is no
+    // announce, and is not lowercased.
+    let announces = || {
+        text.chars().count() <= MAX_ANNOUNCE_CHARS
+            && FORWARD_ANNOUNCES.contains(&text.to_lowercase().as_str())
+    };
+    rule('-') || rule('_') || rule('=') || announces()
 }
 
 /// How many lines from `i` are a quote header: a separator and the header
@@ -396,6 +427,14 @@ mod tests {
     fn strip(text: &str) -> String {
         let lines: Vec<&str> = text.split('\n').collect();
         strip_quote_headers(&lines).join("\n")
+    }
+
+    #[test]
+    fn every_forward_announce_fits_the_length_checked_first() {
+        for announce in FORWARD_ANNOUNCES {
+            assert!(announce.chars().count() <= MAX_ANNOUNCE_CHARS, "{announce}");
+            assert!(is_separator(&announce.to_uppercase()), "{announce}");
+        }
     }
 
     #[test]

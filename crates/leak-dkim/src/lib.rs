@@ -272,7 +272,11 @@ fn sign_with<T: SigningKey>(
     }
     let base64 = base64::engine::general_purpose::STANDARD;
     signature.bh = body_hashes.get_or_compute(&signature, || {
-        let body_hash = signer.key.hash(canonical_body);
+        // mail-auth hands the canonical body to the hasher a byte at a
+        // time; gathered first, it is hashed in one call.
+        let mut gathered = Vec::with_capacity(message.len());
+        canonical_body.write(&mut gathered);
+        let body_hash = signer.key.hash(gathered.as_slice());
         base64.encode(body_hash.as_ref()).into_bytes()
     });
     signature.t = 0; // 0 is left out when written

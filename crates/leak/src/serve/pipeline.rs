@@ -93,9 +93,14 @@ impl Pipeline {
         })
     }
 
-    /// Anonymize → moderate, off the async executor. When `data` is the
-    /// last reference to the DATA buffer, the anonymizer takes the buffer
-    /// and frees it as soon as it is parsed.
+    /// Anonymize → moderate → write. A message of up to
+    /// [`INLINE_PREPARE_LIMIT`] bytes is prepared on the session's worker
+    /// (a fraction of a millisecond for a typical message; handing it to
+    /// another thread and back cost more in thread switches than it took).
+    /// A larger one is prepared off the async executor, so other sessions
+    /// go on meanwhile. When `data` is the last reference to the DATA
+    /// buffer, the anonymizer takes the buffer and frees it as soon as it is
+    /// parsed.
     async fn prepare(
         &self,
         session: &SessionInfo,
@@ -117,7 +122,8 @@ impl Pipeline {
             _ => policy.anonymizer.clone(),
         };
         let mail_from = envelope.mail_from.clone();
-        let draft = tokio::task::spawn_blocking(move || {
+        let inline = prepares_inline(data.len());
+        let anonymize = move || {
             let sender = leak_anonymizer::Sender {
                 mail_from: &mail_from,
                 account: &account,
@@ -125,16 +131,19 @@ impl Pipeline {
                 notify: notify.as_deref(),
             };
             draft_shared(data, &sender, &options)
-        })
-        .await
-        .map_err(|_| Reply::local_error())?
+        };
+        let draft = if inline {
+            anonymize()
+        } else {
+            tokio::task::spawn_blocking(anonymize)
+                .await
+                .map_err(|_| Reply::local_error())?
+        }
         .map_err(|error| self.refusal(session, error))?;
 
-        // Classifying takes up to a millisecond or so, and writing a large
-        // message longer: let the runtime move other sessions to another
-        // thread meanwhile. The moderation text is freed before the
-        // message is written (peak memory with a large text attachment).
-        tokio::task::block_in_place(|| {
+        // The moderation text is freed before the message is written (peak
+        // memory with a large text attachment).
+        let finish = || {
             let hold_reason = self
                 .moderate(&policy, &draft)
                 .map_err(Unprepared::Moderated)?;
@@ -148,7 +157,14 @@ impl Pipeline {
                 _ => message,
             };
             Ok(Prepared { body, hold_reason })
-        })
+        };
+        if inline {
+            finish()
+        } else {
+            // Classifying and writing a large message takes a while: let
+            // the runtime move other sessions to another thread meanwhile.
+            tokio::task::block_in_place(finish)
+        }
     }
 
     /// The reply to a message the anonymizer could not rebuild.
@@ -539,6 +555,17 @@ impl Pipeline {
         self.scheduler.queued(&id);
         Ok(id)
     }
+}
+
+/// The largest submission prepared on the session's worker thread rather
+/// than off the executor: 32 KiB covers a typical message, text and HTML
+/// alternative included. Larger ones (attachments) go to the blocking pool,
+/// where a slow message cannot stall the sessions sharing its worker.
+const INLINE_PREPARE_LIMIT: usize = 32 * 1024;
+
+/// Whether a submission of `size` bytes is prepared on the worker.
+fn prepares_inline(size: usize) -> bool {
+    size <= INLINE_PREPARE_LIMIT
 }
 
 /// Rebuilds the DATA buffer as an anonymous draft: taken whole when no
