@@ -7,7 +7,7 @@
 #       (moderation, anonymization, Ed25519 + RSA DKIM, fsync before 250), then
 #       into a private stock Postfix relay, then into a second private Postfix
 #       whose smtpd hands every message to Debian's OpenDKIM (RSA-2048, one
-#       signature), all three delivering through dnsmasq (MX lookup) to
+#       signature), all three delivering through dnsmasq and BIND 9 (MX lookup) to
 #       Postfix's smtp-sink. Each MTA gets two loads: Postfix's smtp-source
 #       (accepted and end-to-end msgs/s), then leak-bench (the same load,
 #       timing every submission for p50/p99 latency). Before the timed
@@ -29,19 +29,20 @@
 #
 # BENCH_PERF=FILE records `perf record -g` samples of leak (cpu-clock) into
 # FILE during its leak-bench load, for the profile in docs/performance.md.
-# BENCH_STAT=1 counts leak's system calls and context switches (`perf stat`)
-# over its smtp-source load and drain, and prints them per message.
 # BENCH_LEAK=PATH runs that leak binary instead of this tree's release build
 # (A/B runs of two builds on the same machine); BENCH_ONLY_LEAK=1 skips both
 # Postfix runs (a quick look at leak alone; the ratios then read 0).
 #
-# Installs postfix, opendkim, opendkim-tools and dnsmasq when missing
+# Installs postfix, opendkim, opendkim-tools, dnsmasq and bind9 when missing
 # (Debian), builds leak and leak-bench in release mode (CARGO_TARGET_DIR is honoured), touches only
 # loopback addresses and removes every process and temp dir it made on exit.
-# dnsmasq answers with a 5-minute TTL, as real zones publish (its default TTL
-# for its own records is 0, which no real MX has).
-# dnsmasq listens on 127.0.0.D:53 (a free loopback address): Postfix's
-# resolver (glibc) cannot use another port; leak is pointed at the same one.
+# The MX zone is served as a real one is: BIND 9 (named, authoritative, on
+# 127.0.0.1 and a free port) holds it with 5-minute TTLs and answers every
+# NXDOMAIN or empty answer with its SOA (negative TTL 300 s), so resolvers
+# cache those too (the _mta-sts TXT and AAAA lookups leak makes). dnsmasq,
+# a local caching forwarder on 127.0.0.D:53 (a free loopback address:
+# Postfix's resolver, glibc, cannot use another port), sends the zone's
+# queries to named and refuses the rest; leak is pointed at it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -105,6 +106,8 @@ need_apt=()
 [ -x /usr/sbin/opendkim ] || need_apt+=(opendkim)
 [ -x /usr/sbin/opendkim-genkey ] || need_apt+=(opendkim-tools)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
+[ -x /usr/sbin/named ] || need_apt+=(bind9)
+command -v dig >/dev/null || need_apt+=(bind9-dnsutils)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -157,12 +160,40 @@ SINK_IP=127.0.0.31
 SINK_PORT=$(free_port "$SINK_IP")
 SINK_DOMAIN=sink.test
 
-log "dnsmasq on $DNS_IP:53: MX $SINK_DOMAIN -> mx.$SINK_DOMAIN ($SINK_IP)"
-dnsmasq --keep-in-foreground --conf-file=/dev/null --port=53 --listen-address="$DNS_IP" \
-    --bind-interfaces --no-resolv --no-hosts --pid-file= --user=root --local-ttl=300 \
-    --mx-host="$SINK_DOMAIN,mx.$SINK_DOMAIN,10" --host-record="mx.$SINK_DOMAIN,$SINK_IP" \
-    2>"$WORK/dnsmasq.log" &
+log "dnsmasq on $DNS_IP:53, forwarding $SINK_DOMAIN to named: MX $SINK_DOMAIN -> mx.$SINK_DOMAIN ($SINK_IP)"
+NAMED_PORT=$(free_port 127.0.0.1)
+mkdir -p "$WORK/named"
+cat >"$WORK/named/$SINK_DOMAIN.zone" <<EOF
+\$TTL 300
+@   IN SOA ns.$SINK_DOMAIN. hostmaster.$SINK_DOMAIN. 1 3600 600 86400 300
+@   IN NS  ns.$SINK_DOMAIN.
+ns  IN A   127.0.0.1
+@   IN MX  10 mx.$SINK_DOMAIN.
+mx  IN A   $SINK_IP
+EOF
+cat >"$WORK/named/named.conf" <<EOF
+options {
+    directory "$WORK/named";
+    listen-on port $NAMED_PORT { 127.0.0.1; };
+    listen-on-v6 { none; };
+    recursion no;
+    dnssec-validation no;
+    pid-file none;
+};
+zone "$SINK_DOMAIN" { type primary; file "$SINK_DOMAIN.zone"; };
+EOF
+/usr/sbin/named -g -c "$WORK/named/named.conf" 2>"$WORK/named.log" &
 PIDS+=($!)
+dnsmasq --keep-in-foreground --conf-file=/dev/null --port=53 --listen-address="$DNS_IP" \
+    --bind-interfaces --no-resolv --no-hosts --pid-file= --user=root \
+    --server="/$SINK_DOMAIN/127.0.0.1#$NAMED_PORT" 2>"$WORK/dnsmasq.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+    dig +short +tries=1 +time=1 "@$DNS_IP" MX "$SINK_DOMAIN" 2>/dev/null | grep -q "mx.$SINK_DOMAIN" && break
+    sleep 0.1
+done
+dig +short +tries=1 +time=1 "@$DNS_IP" MX "$SINK_DOMAIN" | grep -q "mx.$SINK_DOMAIN" \
+    || { cat "$WORK/named.log" "$WORK/dnsmasq.log" >&2; echo "the MX lookup did not answer" >&2; exit 2; }
 
 # ---------------------------------------------------------------- the sink
 SINK_PID=""
@@ -506,12 +537,6 @@ measure() {
 
     log "$mta: smtp-source, $MESSAGES x $SIZE bytes over $SESSIONS sessions (load average ${R[$mta.load]})"
     [ "$mta" = leak ] && c0=$(leak_ticks)
-    local stat_pid=""
-    if [ "$mta" = leak ] && [ -n "${BENCH_STAT:-}" ]; then
-        perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$LEAK_PID" \
-            -o "$WORK/stat.csv" &
-        stat_pid=$!
-    fi
     t0=$(now)
     smtp-source -d -l "$SIZE" -m "$MESSAGES" -s "$SESSIONS" -f someone@bench.test \
         -t "rcpt@$SINK_DOMAIN" "$host:$port" >/dev/null
@@ -521,12 +546,6 @@ measure() {
     wait_sink "$MESSAGES"
     t2=$(now)
     [ "$mta" = leak ] && c2=$(leak_ticks)
-    if [ -n "$stat_pid" ]; then
-        kill -INT "$stat_pid"
-        wait "$stat_pid" || true
-        R[leak.syscalls]=$(awk -F, -v n="$MESSAGES" '$3 ~ /sys_enter/ { printf "%.1f", $1 / n }' "$WORK/stat.csv")
-        R[leak.switches]=$(awk -F, -v n="$MESSAGES" '$3 ~ /context-switches/ { printf "%.1f", $1 / n }' "$WORK/stat.csv")
-    fi
     R[$mta.source_drain]=$(elapsed "$t1" "$t2")
     R[$mta.drained]=$((MESSAGES - sent_before_drain))
     if [ "$mta" = leak ]; then
@@ -636,10 +655,6 @@ report() {
     printf '%-44s %10s\n' "leak cores used, smtp-source: accept / drain" "${R[leak.cores]:-}"
     printf '%-44s %10s\n' "leak CPU ms per message: all / drain only" "${R[leak.cpu_ms]:-}"
     printf '%-44s %10s\n' "messages delivered during the drain" "${R[leak.drained]:-}"
-    if [ -n "${R[leak.syscalls]:-}" ]; then
-        printf '%-44s %10s\n' "leak system calls per message" "${R[leak.syscalls]}"
-        printf '%-44s %10s\n' "leak context switches per message" "${R[leak.switches]}"
-    fi
     printf '%-44s %10s %10s %10s\n' "load average before the MTA's loads" \
         "$(first "${R[leak.load]:-}")" "$(first "${R[postfix.load]:-}")" "$(first "${R[dkim.load]:-}")"
     printf '\nleak-bench JSON, leak:               %s\nleak-bench JSON, Postfix:            %s\nleak-bench JSON, Postfix + OpenDKIM: %s\n' \

@@ -666,7 +666,7 @@ impl View {
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
-            if INVISIBLE.contains(&c) {
+            if !c.is_ascii() && INVISIBLE.contains(&c) {
                 soft = true;
                 i += 1;
                 continue;
@@ -681,7 +681,8 @@ impl View {
                     continue;
                 }
             }
-            if let Some((decoded, len)) = percent_decoded(&chars[i..]) {
+            if let Some((decoded, len)) = (c == '%').then(|| percent_decoded(&chars[i..])).flatten()
+            {
                 for (n, d) in decoded.iter().enumerate() {
                     let span = if n + 1 == decoded.len() {
                         (i, i + len)
