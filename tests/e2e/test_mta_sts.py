@@ -6,7 +6,9 @@ mismatching certificates.
 - enforced.test: enforce, MX mx.good.test (valid certificate) → delivered;
 - bad.test: enforce, MX mx.bad.test (certificate for another name) → deferred;
 - testing.test: testing, MX mx.bad.test → delivered anyway;
-- outside.test: enforce, its MX is not in the policy's `mx` → deferred.
+- outside.test: enforce, its MX is not in the policy's `mx` → deferred;
+- missing.test: the policy server answers 404 → delivered, the failure
+  remembered (one fetch for two messages).
 
 TLS-RPT (RFC 8460) beyond `enforce` (test_mta_sts_tls_reports_…): domains
 publishing `_smtp._tls` with a `mailto:` rua at reports.test, each
@@ -192,6 +194,13 @@ def test_mta_sts_policies_are_fetched_cached_and_enforced(make_daemon, sts_world
     assert wait_for(lambda: len(good()) == 2, 30), "".join(daemon.log[-30:])
     assert fetched["enforced"] == 1, fetched
     assert len(bad()) == 1
+    # A policy that cannot be had (404) is delivered as no policy, and is not
+    # asked for again at the next delivery while the TXT id stays.
+    for n in (1, 2):
+        submit(daemon, ["dave@missing.test"], f"sts-missing-{n}")
+        assert wait_for(lambda: len(good()) == 2 + n, 30), "".join(daemon.log[-30:])
+    assert good()[-2:] == [["dave@missing.test"]] * 2
+    assert fetched["missing"] == 1, fetched
 
 
 def test_mta_sts_tls_reports_cover_testing_policies_and_policy_failures(make_daemon, sts_world):

@@ -10,7 +10,12 @@
 //! changes. As §5 demands, a domain whose TXT record exists but whose
 //! policy cannot be fetched, with nothing cached, is treated as having no
 //! policy; a cached policy stays in force until it expires even when the
-//! TXT record or the web server disappears.
+//! TXT record or the web server disappears. A failed fetch is remembered
+//! too, by domain and TXT `id`, for [`RETRY_FAILED_FETCH`]: until then the
+//! domain's deliveries take the failure (and report it) without asking the
+//! web server again, so a broken policy host costs one fetch and its
+//! timeout per five minutes, not one per delivery. A new TXT `id` is
+//! fetched at once.
 //!
 //! What leak does with a policy (see `scheduler`): `enforce` → only MX hosts
 //! matching its `mx` patterns, each with a verified certificate, else the
@@ -38,6 +43,8 @@ use tokio_rustls::TlsConnector;
 const MAX_POLICY: usize = 64 * 1024;
 /// Longest cache lifetime a policy may ask for (RFC 8461 §3.2: one year).
 const MAX_AGE: u64 = 31_557_600;
+/// How long a failed fetch stands for a domain whose TXT `id` stays.
+const RETRY_FAILED_FETCH: Duration = Duration::from_secs(300);
 
 /// A policy's mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +120,13 @@ struct Cached {
     expires: Instant,
 }
 
+/// A fetch that failed, for the TXT `id` it was made under.
+struct FailedFetch {
+    id: String,
+    failure: TlsFailure,
+    until: Instant,
+}
+
 /// What [`MtaSts::policy`] found for a domain.
 #[derive(Debug, Clone)]
 pub(crate) enum StsLookup {
@@ -131,6 +145,7 @@ pub(crate) struct MtaSts {
     port: u16,
     timeout: Duration,
     cache: Mutex<HashMap<String, Cached>>,
+    failed: Mutex<HashMap<String, FailedFetch>>,
 }
 
 impl MtaSts {
@@ -146,12 +161,14 @@ impl MtaSts {
             port,
             timeout,
             cache: Mutex::default(),
+            failed: Mutex::default(),
         }
     }
 
     /// The policy in force for `domain` (ASCII): the cached one while its
     /// TXT `id` stays, else a fresh fetch; a failed fetch leaves a cached
-    /// policy in force (RFC 8461 §5.1).
+    /// policy in force (RFC 8461 §5.1) and stands for
+    /// [`RETRY_FAILED_FETCH`] under the same `id`.
     pub async fn policy(&self, domain: &str) -> StsLookup {
         let cached = self.cached(domain);
         let id = match self.txt_id(domain).await {
@@ -168,29 +185,60 @@ impl MtaSts {
                 .clone()
                 .map_or(StsLookup::Failed(failure), |(_, p)| StsLookup::Policy(p))
         };
+        if let Some(failure) = self.recent_failure(domain, &id) {
+            return failed(failure);
+        }
         match tokio::time::timeout(self.timeout, self.fetch(domain)).await {
-            Ok(Ok(policy)) => {
-                let policy = Arc::new(policy);
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                cache.insert(
-                    domain.to_owned(),
-                    Cached {
-                        id,
-                        policy: policy.clone(),
-                        expires: Instant::now() + Duration::from_secs(policy.max_age),
-                    },
-                );
-                StsLookup::Policy(policy)
-            }
+            Ok(Ok(policy)) => StsLookup::Policy(self.keep(domain, id, policy)),
             Ok(Err((failure, e))) => {
                 tracing::warn!(%domain, error = %e, "MTA-STS policy not fetched");
+                self.remember_failure(domain, id, failure);
                 failed(failure)
             }
             Err(_) => {
                 tracing::warn!(%domain, "MTA-STS policy fetch timed out");
+                self.remember_failure(domain, id, TlsFailure::StsPolicyFetchError);
                 failed(TlsFailure::StsPolicyFetchError)
             }
         }
+    }
+
+    /// Caches a fetched policy for its `max_age`; an earlier failure no
+    /// longer stands.
+    fn keep(&self, domain: &str, id: String, policy: Policy) -> Arc<Policy> {
+        let policy = Arc::new(policy);
+        let expires = Instant::now() + Duration::from_secs(policy.max_age);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(
+            domain.to_owned(),
+            Cached {
+                id,
+                policy: policy.clone(),
+                expires,
+            },
+        );
+        drop(cache);
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.remove(domain);
+        policy
+    }
+
+    fn remember_failure(&self, domain: &str, id: String, failure: TlsFailure) {
+        let now = Instant::now();
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.retain(|_, f| f.until > now);
+        let until = now + RETRY_FAILED_FETCH;
+        failed.insert(domain.to_owned(), FailedFetch { id, failure, until });
+    }
+
+    /// The failure of the last fetch for `domain`, while it stands and the
+    /// TXT `id` is the one it was made under.
+    fn recent_failure(&self, domain: &str, id: &str) -> Option<TlsFailure> {
+        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed
+            .get(domain)
+            .filter(|f| f.id == id && f.until > Instant::now())
+            .map(|f| f.failure)
     }
 
     fn cached(&self, domain: &str) -> Option<(String, Arc<Policy>)> {
@@ -351,5 +399,29 @@ mod tests {
             Policy::parse("version: STSv1\nmode: enforce\nmx: a\n"),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_stands_for_its_domain_and_txt_id_until_a_policy_is_had() {
+        let resolver =
+            crate::dns::build_resolver(&["127.0.0.1:9".parse().unwrap()], Duration::from_secs(1))
+                .unwrap();
+        let connector = crate::tls::verifying_connector(None).unwrap();
+        let sts = MtaSts::new(resolver, connector, 9, Duration::from_secs(1));
+        assert_eq!(sts.recent_failure("a.test", "1"), None);
+        sts.remember_failure("a.test", "1".into(), TlsFailure::StsWebpkiInvalid);
+        assert_eq!(
+            sts.recent_failure("a.test", "1"),
+            Some(TlsFailure::StsWebpkiInvalid)
+        );
+        assert_eq!(
+            sts.recent_failure("a.test", "2"),
+            None,
+            "a new id is fetched"
+        );
+        assert_eq!(sts.recent_failure("b.test", "1"), None);
+        let policy = Policy::parse("version: STSv1\nmode: enforce\nmx: a\nmax_age: 60\n");
+        sts.keep("a.test", "2".into(), policy.unwrap());
+        assert_eq!(sts.recent_failure("a.test", "1"), None, "a policy ends it");
     }
 }
