@@ -321,6 +321,28 @@ def test_a_copy_to_the_senders_own_address_is_refused(setup):
     assert not any(b"self-copy" in e.original_content for e in sink.messages)
 
 
+def test_an_address_carrying_the_senders_name_is_refused_beside_others(setup):
+    """Jean Dupont copying his personal mailbox at another provider: the
+    other recipients would see jean.dupont@…; alone in To, only its owner
+    sees it (a namesake, a relative), and it goes through."""
+    daemon, sink = setup
+    for cc in ["jean.dupont@perso.example", "JDupont+copie@perso.example"]:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            submit(daemon, "jean.dupont@corp.example", ["bob@example.test", cc],
+                   f"From: Jean Dupont <jean.dupont@corp.example>\nTo: bob@example.test\n"
+                   f"Cc: {cc}\nSubject: named-copy\n\nCoucou.\n")
+        assert refused.value.smtp_code == 550
+        reply = refused.value.smtp_error.decode()
+        assert "5.7.1" in reply and "carries your name" in reply and "Cci" in reply, reply
+    assert daemon.queue_ids() == set()
+    submit(daemon, "jean.dupont@corp.example", ["jdupont@example.test"],
+           "From: Jean Dupont <jean.dupont@corp.example>\nTo: jdupont@example.test\n"
+           "Subject: named-alone\n\nCoucou.\n")
+    message, raw = delivered(daemon, sink, "named-alone")
+    assert str(message["To"]) == "jdupont@example.test"
+    assert not any(b"named-copy" in e.original_content for e in sink.messages)
+
+
 OUTLOOK_BLOCKS = [
     ("en", "Sent with Spark",
      "-----Original Message-----\nFrom: Bob Martin <bob@example.test>\n"

@@ -306,6 +306,15 @@ impl Identity {
         self.addresses.iter().any(|own| without_tag(own) == wanted)
     }
 
+    /// True when `address`, at any domain, has one of the sender's name
+    /// forms (or a distinctive local part of theirs) as its local part:
+    /// `jean.dupont@elsewhere.example` for Jean Dupont. In text such an
+    /// address is replaced whole (`variant_address_at`).
+    pub(crate) fn has_senders_name(&self, address: &str) -> bool {
+        let view = View::of(address.trim(), None);
+        self.variant_address_at(&view, 0) == Some(view.folded.len())
+    }
+
     /// True when `text` mentions any identifying name or address, or any
     /// single word of the sender's names.
     pub(crate) fn is_mentioned_in(&self, text: &str) -> bool {
@@ -1291,5 +1300,28 @@ pub(crate) mod tests {
         assert_eq!(id.scrub("c'est le grand z!"), "c'est Quelqu'un!");
         assert!(id.is_own_address("JD1987+x@Home.example"));
         assert!(!id.is_own_address("jd1988@home.example"));
+    }
+
+    #[test]
+    fn addresses_carrying_the_senders_name_are_told_apart() {
+        let id = identity();
+        for named in [
+            "jean.dupont@gmail.example",
+            "Dupont_Jean@yahoo.example",
+            "jdupont+list@home.example",
+            " JeanDupont@proton.example ",
+        ] {
+            assert!(id.has_senders_name(named), "{named}");
+        }
+        for other in [
+            "paul.dupont@x.example",
+            "jean@x.example",
+            "dupont@x.example",
+            "jean.dupont.fan@x.example",
+            "jean.dupont@localhost",
+            "bob@example.test",
+        ] {
+            assert!(!id.has_senders_name(other), "{other}");
+        }
     }
 }

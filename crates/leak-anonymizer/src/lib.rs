@@ -189,6 +189,15 @@ pub enum AnonymizeError {
          destinataires la verraient ; mettez-vous plutot en Cci"
     )]
     OwnAddress,
+    /// A `To` or `Cc` address carries the sender's name (`jean.dupont@…`
+    /// from Jean Dupont) and another visible address is beside it: the
+    /// other recipients would see it.
+    #[error(
+        "a To or Cc address carries your name, which the other recipients would see; \
+         put it in Bcc instead / une adresse en To ou Cc porte votre nom et les autres \
+         destinataires la verraient ; mettez-la plutot en Cci"
+    )]
+    NamedAddress,
     /// An attachment leak cannot clean (see the `attachments` module):
     /// the whole message is refused, naming the attachment.
     #[error("{0}")]
@@ -377,6 +386,7 @@ fn rebuild_message(
     identity.replace_with(&pseudonym_address, &pseudonym);
     let to = recipients(message.to(), &identity)?;
     let cc = recipients(message.cc(), &identity)?;
+    refuse_named_beside_others(&to, &cc, &identity)?;
 
     let ctx = Context {
         identity: &identity,
@@ -492,6 +502,22 @@ fn recipients(
         out.push((None, address));
     }
     Ok(out)
+}
+
+/// Refuses a `To` or `Cc` address that carries the sender's name when it is
+/// not the only visible one: alone, only its owner sees it (a sister
+/// `jdupont@` written to by Jean Dupont), beside others it points at the
+/// sender. The sender's exact addresses are refused by [`recipients`].
+fn refuse_named_beside_others(
+    to: &[Mailbox],
+    cc: &[Mailbox],
+    identity: &Identity,
+) -> Result<(), AnonymizeError> {
+    let visible = || to.iter().chain(cc);
+    if visible().count() > 1 && visible().any(|(_, a)| identity.has_senders_name(a)) {
+        return Err(AnonymizeError::NamedAddress);
+    }
+    Ok(())
 }
 
 /// The first (name, address) of an address header.

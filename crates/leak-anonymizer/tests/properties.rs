@@ -153,12 +153,13 @@ proptest! {
             body.join("\r\n")
         );
         // With a From, the only refusals are content leak cannot clean and
-        // a To or Cc at the sender's own address.
+        // a To or Cc at the sender's own address or carrying their name.
         match check(text.as_bytes()) {
             Ok(())
             | Err(
                 AnonymizeError::Encrypted
                 | AnonymizeError::OwnAddress
+                | AnonymizeError::NamedAddress
                 | AnonymizeError::Attachment(_)
                 | AnonymizeError::NestedMessage,
             ) => {}

@@ -175,9 +175,11 @@ impl Pipeline {
                 tracing::error!(session = %session.id, "anonymizer misconfigured");
                 Reply::local_error()
             }
-            // A To or Cc at the sender's own address is a policy refusal,
-            // not a malformed message.
-            leak_anonymizer::AnonymizeError::OwnAddress => {
+            // A To or Cc at the sender's own address, or carrying their
+            // name beside others, is a policy refusal, not a malformed
+            // message.
+            leak_anonymizer::AnonymizeError::OwnAddress
+            | leak_anonymizer::AnonymizeError::NamedAddress => {
                 self.metrics.refused(Refusal::InvalidMessage);
                 Reply::new(550, [5, 7, 1], format!("Message refused: {error}"))
             }
