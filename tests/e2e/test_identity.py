@@ -307,15 +307,20 @@ def test_innocent_text_arrives_unchanged(setup):
     assert "corp.example" not in raw
 
 
+def refused_copy(daemon, cc, subject):
+    """The reply refusing Jean's message to bob@ with `cc` in Cc."""
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(daemon, "jean.dupont@corp.example", ["bob@example.test", cc],
+               f"From: Jean Dupont <jean.dupont@corp.example>\nTo: bob@example.test\n"
+               f"Cc: Moi <{cc}>\nSubject: {subject}\n\nCoucou.\n")
+    assert refused.value.smtp_code == 550
+    return refused.value.smtp_error.decode()
+
+
 def test_a_copy_to_the_senders_own_address_is_refused(setup):
     daemon, sink = setup
     for cc in [NOTIFY, "JD1987@example.org", "jean.dupont@corp.example"]:
-        with pytest.raises(smtplib.SMTPDataError) as refused:
-            submit(daemon, "jean.dupont@corp.example", ["bob@example.test", cc],
-                   f"From: Jean Dupont <jean.dupont@corp.example>\nTo: bob@example.test\n"
-                   f"Cc: Moi <{cc}>\nSubject: self-copy\n\nCoucou.\n")
-        assert refused.value.smtp_code == 550
-        reply = refused.value.smtp_error.decode()
+        reply = refused_copy(daemon, cc, "self-copy")
         assert "5.7.1" in reply and "own address" in reply and "la votre" in reply, reply
     assert daemon.queue_ids() == set()
     assert not any(b"self-copy" in e.original_content for e in sink.messages)
@@ -327,12 +332,7 @@ def test_an_address_carrying_the_senders_name_is_refused_beside_others(setup):
     sees it (a namesake, a relative), and it goes through."""
     daemon, sink = setup
     for cc in ["jean.dupont@perso.example", "JDupont+copie@perso.example"]:
-        with pytest.raises(smtplib.SMTPDataError) as refused:
-            submit(daemon, "jean.dupont@corp.example", ["bob@example.test", cc],
-                   f"From: Jean Dupont <jean.dupont@corp.example>\nTo: bob@example.test\n"
-                   f"Cc: {cc}\nSubject: named-copy\n\nCoucou.\n")
-        assert refused.value.smtp_code == 550
-        reply = refused.value.smtp_error.decode()
+        reply = refused_copy(daemon, cc, "named-copy")
         assert "5.7.1" in reply and "carries your name" in reply and "Cci" in reply, reply
     assert daemon.queue_ids() == set()
     submit(daemon, "jean.dupont@corp.example", ["jdupont@example.test"],
