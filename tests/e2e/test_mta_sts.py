@@ -17,7 +17,9 @@ mismatch.test (testing, MX outside `mx`: validation-failure), testok.test
 (testing, all good: one successful session), missing.test (the policy
 server answers 404: sts-policy-fetch-error), invalid.test (policy text
 invalid: sts-policy-invalid), untrusted.test (the HTTPS certificate does not
-name mta-sts.untrusted.test: sts-webpki-invalid)."""
+name mta-sts.untrusted.test: sts-webpki-invalid). testok.test is sent
+first, so the three failing domains' mail goes out while its verified
+session to mx.good.test is kept: reusing it is not a success of theirs."""
 
 import collections
 import gzip
@@ -213,9 +215,19 @@ def test_mta_sts_tls_reports_cover_testing_policies_and_policy_failures(make_dae
                          limits={"max_recipients": 10},
                          delivery_extra=f'tls_ca_file = "{ca}"\nmta_sts_port = {web_port}\n'
                                         'tls_report_interval = "3s"')
-    submit(daemon, [f"bob@{d}.test" for d in REPORTED], "sts-report")
     rcpts = lambda name: sorted(r for m in sinks[name].messages for r in m.rcpt_tos
                                 if r.startswith("bob@"))
+    # testok.test first: its session to mx.good.test passes the testing
+    # policy's check and is kept, and the next domains' mail may go over
+    # it. A domain whose policy could not be had must not count that
+    # session as a success of its own.
+    submit(daemon, ["bob@testok.test"], "sts-report-first")
+    assert wait_for(lambda: rcpts("good") == ["bob@testok.test"], 30), "".join(daemon.log[-30:])
+    failing = ["missing", "invalid", "untrusted"]
+    submit(daemon, [f"bob@{d}.test" for d in failing], "sts-report-failing")
+    assert wait_for(lambda: len(rcpts("good")) == 4, 30), "".join(daemon.log[-30:])
+    submit(daemon, [f"bob@{d}.test" for d in REPORTED if d not in failing + ["testok"]],
+           "sts-report")
     expected_good = sorted(f"bob@{d}.test" for d, mx in REPORTED.items() if mx == "mx.good.test")
     assert wait_for(lambda: rcpts("good") == expected_good
                     and rcpts("bad") == ["bob@testing.test"], 30), \

@@ -219,7 +219,7 @@ async fn try_host(
         } else if pipelined || session.reset().await {
             if let Ok((results, clean)) = session.transaction(cfg, tx, pipelined).await {
                 keep_or_close(cfg, sock, session, clean, used + 1).await;
-                return Ok((results, tls, None));
+                return Ok((results, reused_tls(tls, &route.tls), None));
             }
         }
         // A kept session that fails is not the host's fault: open a new one.
@@ -244,6 +244,22 @@ fn satisfies(used: TlsUsed, wanted: &HostTls) -> bool {
         // Never: the certificate matched the TLSA records of the host the
         // session was opened for, which may be another name at this address.
         HostTls::Dane(_) | HostTls::StsTesting { .. } => false,
+    }
+}
+
+/// What a kept session that [`satisfies`] the route counts as for this
+/// transaction: the level the route asked for, never more. A session
+/// verified under another domain's policy (an MTA-STS `testing` host whose
+/// certificate passed) is only opportunistic TLS for a domain that asked
+/// for nothing — whose MTA-STS policy could not be had, say: counting it as
+/// an MTA-STS session would report a successful session to that domain
+/// (TLS-RPT) that its policy never vouched for.
+fn reused_tls(used: TlsUsed, wanted: &HostTls) -> TlsUsed {
+    match (wanted, used) {
+        (_, TlsUsed::Plaintext) => TlsUsed::Plaintext,
+        (HostTls::Verify, _) => TlsUsed::Verify,
+        (HostTls::MtaSts, _) => TlsUsed::MtaSts,
+        _ => TlsUsed::Opportunistic,
     }
 }
 
@@ -820,5 +836,32 @@ mod tests {
             message: "é".repeat(400),
         };
         assert!(reply_text(&long).len() <= MAX_REPLY_LEN);
+    }
+
+    #[test]
+    fn a_reused_session_counts_as_no_more_than_its_route_asked_for() {
+        for used in TlsUsed::ALL {
+            // A route that asked for nothing takes any kept session, and
+            // never counts it as an authenticated one.
+            let counted = reused_tls(used, &HostTls::Opportunistic);
+            let plain = used == TlsUsed::Plaintext;
+            assert_eq!(counted == TlsUsed::Plaintext, plain, "{used:?}");
+            assert!(plain || counted == TlsUsed::Opportunistic, "{used:?}");
+            // An authenticated route counts as what it asked for.
+            for (wanted, level) in [
+                (HostTls::Verify, TlsUsed::Verify),
+                (HostTls::MtaSts, TlsUsed::MtaSts),
+            ] {
+                if satisfies(used, &wanted) {
+                    assert_eq!(reused_tls(used, &wanted), level, "{wanted:?}, {used:?}");
+                }
+            }
+        }
+        // What TLS-RPT saw: a session verified under a testing policy,
+        // reused for a domain whose policy could not be had.
+        assert_eq!(
+            reused_tls(TlsUsed::MtaSts, &HostTls::Opportunistic),
+            TlsUsed::Opportunistic
+        );
     }
 }
