@@ -214,12 +214,16 @@ async fn try_host(
         // With PIPELINING the check's RSET goes out with the transaction's
         // first commands; otherwise on its own first.
         let pipelined = session.capabilities().pipelining;
-        if !satisfies(tls, &route.tls) {
-            session.quit().await;
-        } else if pipelined || session.reset().await {
-            if let Ok((results, clean)) = session.transaction(cfg, tx, pipelined).await {
-                keep_or_close(cfg, sock, session, clean, used + 1).await;
-                return Ok((results, reused_tls(tls, &route.tls), None));
+        match reused_as(tls, &route.tls) {
+            None => session.quit().await,
+            Some(counted) => {
+                if pipelined || session.reset().await {
+                    let done = session.transaction(cfg, tx, pipelined).await;
+                    if let Ok((results, clean)) = done {
+                        keep_or_close(cfg, sock, session, clean, used + 1).await;
+                        return Ok((results, counted, None));
+                    }
+                }
             }
         }
         // A kept session that fails is not the host's fault: open a new one.
@@ -232,34 +236,30 @@ async fn try_host(
 }
 
 /// Whether a kept session protected as `used` may carry mail whose route
-/// demands `wanted`: a webpki-verified one for `verify`/MTA-STS routes;
-/// DANE and MTA-STS `testing` routes always open their own session (the
-/// check, or the note for TLS-RPT, is made at the handshake).
-fn satisfies(used: TlsUsed, wanted: &HostTls) -> bool {
+/// demands `wanted`, and if so what it counts as for that transaction.
+///
+/// - `verify`/MTA-STS routes take a webpki-verified session, counted as the
+///   route's own level;
+/// - DANE and MTA-STS `testing` routes never take one: they open their own
+///   session (the check, or the note for TLS-RPT, is made at the
+///   handshake; a DANE certificate matched the TLSA records of the host the
+///   session was opened for, which may be another name at this address);
+/// - an opportunistic route takes any session, counted as opportunistic
+///   (or plaintext): a session verified under another domain's policy (an
+///   MTA-STS `testing` host whose certificate passed) is no more than that
+///   for a domain that asked for nothing — whose MTA-STS policy could not
+///   be had, say. Counting it as MTA-STS would report to that domain
+///   (TLS-RPT) a successful session its policy never vouched for.
+fn reused_as(used: TlsUsed, wanted: &HostTls) -> Option<TlsUsed> {
     match wanted {
-        HostTls::Opportunistic => true,
-        HostTls::Verify | HostTls::MtaSts => {
-            matches!(used, TlsUsed::Verify | TlsUsed::MtaSts)
+        HostTls::Opportunistic if used == TlsUsed::Plaintext => Some(TlsUsed::Plaintext),
+        HostTls::Opportunistic => Some(TlsUsed::Opportunistic),
+        HostTls::Verify | HostTls::MtaSts if !matches!(used, TlsUsed::Verify | TlsUsed::MtaSts) => {
+            None
         }
-        // Never: the certificate matched the TLSA records of the host the
-        // session was opened for, which may be another name at this address.
-        HostTls::Dane(_) | HostTls::StsTesting { .. } => false,
-    }
-}
-
-/// What a kept session that [`satisfies`] the route counts as for this
-/// transaction: the level the route asked for, never more. A session
-/// verified under another domain's policy (an MTA-STS `testing` host whose
-/// certificate passed) is only opportunistic TLS for a domain that asked
-/// for nothing — whose MTA-STS policy could not be had, say: counting it as
-/// an MTA-STS session would report a successful session to that domain
-/// (TLS-RPT) that its policy never vouched for.
-fn reused_tls(used: TlsUsed, wanted: &HostTls) -> TlsUsed {
-    match (wanted, used) {
-        (_, TlsUsed::Plaintext) => TlsUsed::Plaintext,
-        (HostTls::Verify, _) => TlsUsed::Verify,
-        (HostTls::MtaSts, _) => TlsUsed::MtaSts,
-        _ => TlsUsed::Opportunistic,
+        HostTls::Verify => Some(TlsUsed::Verify),
+        HostTls::MtaSts => Some(TlsUsed::MtaSts),
+        HostTls::Dane(_) | HostTls::StsTesting { .. } => None,
     }
 }
 
@@ -843,25 +843,30 @@ mod tests {
         for used in TlsUsed::ALL {
             // A route that asked for nothing takes any kept session, and
             // never counts it as an authenticated one.
-            let counted = reused_tls(used, &HostTls::Opportunistic);
-            let plain = used == TlsUsed::Plaintext;
-            assert_eq!(counted == TlsUsed::Plaintext, plain, "{used:?}");
-            assert!(plain || counted == TlsUsed::Opportunistic, "{used:?}");
-            // An authenticated route counts as what it asked for.
+            let expected = match used {
+                TlsUsed::Plaintext => TlsUsed::Plaintext,
+                _ => TlsUsed::Opportunistic,
+            };
+            assert_eq!(reused_as(used, &HostTls::Opportunistic), Some(expected));
+            // An authenticated route takes only a webpki-verified session,
+            // counted as what the route asked for.
+            let webpki = matches!(used, TlsUsed::Verify | TlsUsed::MtaSts);
             for (wanted, level) in [
                 (HostTls::Verify, TlsUsed::Verify),
                 (HostTls::MtaSts, TlsUsed::MtaSts),
             ] {
-                if satisfies(used, &wanted) {
-                    assert_eq!(reused_tls(used, &wanted), level, "{wanted:?}, {used:?}");
-                }
+                let counted = reused_as(used, &wanted);
+                assert_eq!(counted, webpki.then_some(level), "{wanted:?}, {used:?}");
             }
+            // A testing route always opens its own session.
+            let testing = HostTls::StsTesting { listed: true };
+            assert_eq!(reused_as(used, &testing), None, "{used:?}");
         }
         // What TLS-RPT saw: a session verified under a testing policy,
         // reused for a domain whose policy could not be had.
         assert_eq!(
-            reused_tls(TlsUsed::MtaSts, &HostTls::Opportunistic),
-            TlsUsed::Opportunistic
+            reused_as(TlsUsed::MtaSts, &HostTls::Opportunistic),
+            Some(TlsUsed::Opportunistic)
         );
     }
 }

@@ -145,7 +145,7 @@ pub(crate) struct MtaSts {
     port: u16,
     timeout: Duration,
     cache: Mutex<HashMap<String, Cached>>,
-    failed: Mutex<HashMap<String, FailedFetch>>,
+    failed_fetches: Mutex<HashMap<String, FailedFetch>>,
 }
 
 impl MtaSts {
@@ -161,7 +161,7 @@ impl MtaSts {
             port,
             timeout,
             cache: Mutex::default(),
-            failed: Mutex::default(),
+            failed_fetches: Mutex::default(),
         }
     }
 
@@ -218,14 +218,20 @@ impl MtaSts {
             },
         );
         drop(cache);
-        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failed = self
+            .failed_fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         failed.remove(domain);
         policy
     }
 
     fn remember_failure(&self, domain: &str, id: String, failure: TlsFailure) {
         let now = Instant::now();
-        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failed = self
+            .failed_fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         failed.retain(|_, f| f.until > now);
         let until = now + RETRY_FAILED_FETCH;
         failed.insert(domain.to_owned(), FailedFetch { id, failure, until });
@@ -234,7 +240,10 @@ impl MtaSts {
     /// The failure of the last fetch for `domain`, while it stands and the
     /// TXT `id` is the one it was made under.
     fn recent_failure(&self, domain: &str, id: &str) -> Option<TlsFailure> {
-        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let failed = self
+            .failed_fetches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         failed
             .get(domain)
             .filter(|f| f.id == id && f.until > Instant::now())
